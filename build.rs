@@ -1,0 +1,19 @@
+//! Compiles the protos with protox (pure Rust), so a fresh machine needs nothing beyond cargo.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/creditledger/v1/common.proto",
+        "proto/creditledger/v1/accounts.proto",
+        "proto/creditledger/v1/credits.proto",
+        "proto/creditledger/v1/usage.proto",
+    ];
+    let fds = protox::compile(files, ["proto"])?;
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("creditledger_descriptor.bin"))
+        .compile_fds(fds)?;
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    Ok(())
+}
