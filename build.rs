@@ -1,5 +1,7 @@
 //! Compiles the protos with protox (pure Rust), so a fresh machine needs nothing beyond cargo.
 
+use prost::Message;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/creditledger/v1/common.proto",
@@ -9,9 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("creditledger_descriptor.bin"))
-        .compile_fds(fds)?;
+    // Server reflection serves this descriptor set.
+    std::fs::write(out_dir.join("creditledger_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure().compile_fds(fds)?;
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -1,3 +1,30 @@
+//! # credit-ledger
+//!
+//! A prepaid credit ledger service: inference gateways authorize and debit credit on the hot
+//! path, checkout tops it up, finance exports a double-entry journal that ties to the balances.
+//!
+//! # Layout
+//!
+//! - [`ledger`]: the pure engine. Accounts, lots, holds, the drawdown order, both books'
+//!   postings, idempotency and every business refusal. No I/O and no clock.
+//! - [`executor`]: the batch loop. A bounded queue feeds batches; each batch is one database
+//!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit.
+//! - [`store`]: the database behind one contract, SQLite (embedded default) and PostgreSQL, with
+//!   the dialect differences in `store/sqlite.rs` and `store/postgres.rs`.
+//! - [`api`]: the tonic services, one file each; `api/convert.rs` parses the wire into domain
+//!   types and back; `api/status.rs` maps every domain error to a gRPC status.
+//! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment.
+//! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
+//! - [`client`]: the command-line client subcommands for first calls.
+//! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
+#![forbid(unsafe_code)]
+
+pub mod ledger;
+
 pub mod proto {
+    #![allow(clippy::all)]
     tonic::include_proto!("creditledger.v1");
+
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("creditledger_descriptor");
 }

@@ -1,0 +1,143 @@
+//! Amounts: parsing decimal strings from the wire into bounded, exact values, and the money
+//! allocation rule. Nothing here ever touches a float.
+
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use super::error::LedgerError;
+
+/// Fractional digits kept for money in the books (finer than any currency's minor unit, so that
+/// exports round once, at the end, with the remainders carried).
+pub const MONEY_SCALE: u32 = 8;
+
+/// The most fractional digits an account's unit may allow.
+pub const UNIT_SCALE_MAX: u32 = 12;
+
+/// No single amount may exceed 10^18: sums of ten billion such amounts still fit a `Decimal`.
+pub fn amount_max() -> Decimal {
+    Decimal::from(1_000_000_000_000_000_000i64)
+}
+
+/// A strictly positive quantity of an account's unit, at most 10^18 with at most
+/// [`UNIT_SCALE_MAX`] fractional digits. Whether it fits the account's own scale is checked by
+/// the engine, which knows the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Quantity(Decimal);
+
+impl Quantity {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+        let value = parse_decimal(field, text)?;
+        if value <= Decimal::ZERO {
+            return Err(LedgerError::NonPositiveAmount { field, value: text.trim().to_string() });
+        }
+        check_scale(field, value, UNIT_SCALE_MAX)?;
+        Ok(Quantity(value))
+    }
+
+    pub fn new(value: Decimal) -> Option<Self> {
+        (value > Decimal::ZERO && value <= amount_max() && value.scale() <= UNIT_SCALE_MAX)
+            .then_some(Quantity(value))
+    }
+
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+
+    /// Refuses a quantity with more fractional digits than the account's unit allows.
+    pub fn check_scale(self, field: &'static str, unit_scale: u32) -> Result<Decimal, LedgerError> {
+        check_scale(field, self.0, unit_scale)?;
+        Ok(self.0)
+    }
+}
+
+/// A non-negative amount of money (a price, a cost basis), at most 10^18 with at most
+/// [`MONEY_SCALE`] fractional digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Money(Decimal);
+
+impl Money {
+    pub const ZERO: Money = Money(Decimal::ZERO);
+
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+        let value = parse_decimal(field, text)?;
+        if value < Decimal::ZERO {
+            return Err(LedgerError::NonPositiveAmount { field, value: text.trim().to_string() });
+        }
+        check_scale(field, value, MONEY_SCALE)?;
+        Ok(Money(value))
+    }
+
+    /// Like [`Money::parse`], but an empty string means zero.
+    pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+        if text.trim().is_empty() {
+            return Ok(Money::ZERO);
+        }
+        Self::parse(field, text)
+    }
+
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+}
+
+/// Parses a plain decimal string. Exponents, signs other than a leading '-', and magnitudes above
+/// [`amount_max`] are refused with the field named.
+fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError> {
+    let text = text.trim();
+    let invalid = |reason: &str| LedgerError::InvalidArgument {
+        field,
+        reason: format!("{reason}: {text:?}"),
+    };
+    if text.is_empty() {
+        return Err(invalid("an amount is required"));
+    }
+    let well_formed = text
+        .strip_prefix('-')
+        .unwrap_or(text)
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.');
+    if !well_formed || text.matches('.').count() > 1 {
+        return Err(invalid("not a plain decimal number"));
+    }
+    let digits = text.trim_start_matches('-').replace('.', "");
+    let fraction_digits = text.split_once('.').map_or(0, |(_, f)| f.len());
+    if digits.trim_start_matches('0').len() > 28 || fraction_digits > 28 {
+        return Err(invalid("too many digits"));
+    }
+    let value = Decimal::from_str(text).map_err(|_| invalid("not a decimal number"))?;
+    if value.abs() > amount_max() {
+        return Err(LedgerError::AmountTooLarge { field, max: amount_max() });
+    }
+    Ok(value)
+}
+
+fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<(), LedgerError> {
+    // "1.50" carries a trailing zero that does not make it more precise than the unit allows.
+    let scale = value.normalize().scale();
+    if scale > max_scale {
+        return Err(LedgerError::TooManyDecimals { field, scale, max_scale });
+    }
+    Ok(())
+}
+
+/// The money recognized when `used` of a lot's `remaining` quantity is consumed while `deferred`
+/// of its money is still deferred: `deferred × used / remaining`, rounded half-even to
+/// [`MONEY_SCALE`], and exactly `deferred` when the lot is used up. Because every draw takes its
+/// share of what is *still* deferred, the shares of a lot always add up to what was paid.
+pub fn money_share(deferred: Decimal, used: Decimal, remaining: Decimal) -> Decimal {
+    if used >= remaining || remaining.is_zero() {
+        return deferred;
+    }
+    let share = (deferred * used / remaining)
+        .round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven);
+    share.min(deferred)
+}
+
+/// Money for `quantity` at `price` per unit, rounded half-even to [`MONEY_SCALE`].
+pub fn price_of(quantity: Decimal, price: Decimal) -> Decimal {
+    (quantity * price).round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven)
+}

@@ -1,0 +1,242 @@
+//! One account's working state inside a batch: the account row, its live lots in drawdown order,
+//! and the holds the batch touches. Every mutation goes through here so the book knows what it
+//! has to write back.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::amount::{money_share, price_of};
+use super::entry::{ledger_account as gl, Book, EntryDraft};
+use super::error::LedgerError;
+use super::types::{Account, Draw, Hold, HoldId, HoldStatus, Lot, LotId, LotStatus};
+
+#[derive(Debug, Clone)]
+pub struct AccountBook {
+    pub account: Account,
+    /// Live lots (and any the batch names), kept in drawdown order.
+    pub lots: Vec<Lot>,
+    pub holds: HashMap<HoldId, Hold>,
+    pub(super) account_dirty: bool,
+    pub(super) dirty_lots: BTreeSet<LotId>,
+    pub(super) dirty_holds: BTreeSet<HoldId>,
+}
+
+/// The balance of an account at a moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BalanceView {
+    /// Credit on lots that are not expired, voided or used up, minus credit line used.
+    pub posted: Decimal,
+    pub held: Decimal,
+    /// What an unscoped authorization could reserve.
+    pub available: Decimal,
+}
+
+impl AccountBook {
+    /// Builds the book and lets every open hold that has reached its expiry go: its credit is
+    /// available again at once, whether or not a sweeper has seen it.
+    pub fn new(account: Account, mut lots: Vec<Lot>, holds: Vec<Hold>, now: DateTime<Utc>) -> Self {
+        lots.sort_by(|a, b| a.drawdown_key().cmp(&b.drawdown_key()));
+        let mut book = AccountBook {
+            account,
+            lots,
+            holds: holds.into_iter().map(|h| (h.id, h)).collect(),
+            account_dirty: false,
+            dirty_lots: BTreeSet::new(),
+            dirty_holds: BTreeSet::new(),
+        };
+        book.expire_holds(now);
+        book
+    }
+
+    fn expire_holds(&mut self, now: DateTime<Utc>) {
+        let due: Vec<HoldId> = self
+            .holds
+            .values()
+            .filter(|h| h.status == HoldStatus::Open && h.expires_at <= now)
+            .map(|h| h.id)
+            .collect();
+        for id in due {
+            let mut hold = self.holds.remove(&id).expect("hold listed above");
+            self.release_reservations(&mut hold);
+            hold.status = HoldStatus::Expired;
+            self.close_hold(hold);
+        }
+    }
+
+    pub fn lot(&self, id: LotId) -> Option<&Lot> {
+        self.lots.iter().find(|l| l.id == id)
+    }
+
+    pub(super) fn lot_mut(&mut self, id: LotId) -> &mut Lot {
+        self.dirty_lots.insert(id);
+        self.lots.iter_mut().find(|l| l.id == id).expect("a draw names a loaded lot")
+    }
+
+    pub(super) fn insert_lot(&mut self, lot: Lot) {
+        let at = self.lots.partition_point(|l| l.drawdown_key() < lot.drawdown_key());
+        self.dirty_lots.insert(lot.id);
+        self.lots.insert(at, lot);
+        self.account.live_lots += 1;
+        self.account_dirty = true;
+    }
+
+    pub(super) fn put_hold(&mut self, hold: Hold) {
+        self.dirty_holds.insert(hold.id);
+        self.holds.insert(hold.id, hold);
+    }
+
+    /// Stores a hold that is no longer open and counts it out of the open holds.
+    pub(super) fn close_hold(&mut self, hold: Hold) {
+        self.account.open_holds = self.account.open_holds.saturating_sub(1);
+        self.account_dirty = true;
+        self.put_hold(hold);
+    }
+
+    pub(super) fn touch_account(&mut self) -> &mut Account {
+        self.account_dirty = true;
+        &mut self.account
+    }
+
+    /// Whether a hold's reservation can still be charged: the credit line always, a lot only
+    /// while it is active and not past its expiry.
+    pub fn draw_chargeable(&self, draw: &Draw, now: DateTime<Utc>) -> bool {
+        match draw.lot_id {
+            None => true,
+            Some(id) => self
+                .lot(id)
+                .is_some_and(|l| l.status == LotStatus::Active && !l.is_expired_at(now)),
+        }
+    }
+
+    pub fn available(&self, now: DateTime<Utc>, meter: &str) -> Decimal {
+        let lots: Decimal = self
+            .lots
+            .iter()
+            .filter(|l| l.usable_at(now, meter))
+            .map(Lot::free)
+            .sum();
+        lots + self.account.credit_line_free()
+    }
+
+    pub fn balance(&self, now: DateTime<Utc>) -> BalanceView {
+        let live = self
+            .lots
+            .iter()
+            .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now));
+        let (remaining, held) = live.fold((Decimal::ZERO, Decimal::ZERO), |(r, h), l| {
+            (r + l.remaining, h + l.held)
+        });
+        BalanceView {
+            posted: remaining - self.account.credit_line_used,
+            held: held + self.account.credit_line_held,
+            available: self.available(now, ""),
+        }
+    }
+
+    /// Where `amount` would be drawn from, in drawdown order, or why it cannot be.
+    pub fn plan(&self, amount: Decimal, now: DateTime<Utc>, meter: &str) -> Result<Vec<Draw>, LedgerError> {
+        let mut left = amount;
+        let mut draws = Vec::new();
+        for lot in self.lots.iter().filter(|l| l.usable_at(now, meter)) {
+            if left.is_zero() {
+                break;
+            }
+            let take = lot.free().min(left);
+            if take > Decimal::ZERO {
+                draws.push(Draw { lot_id: Some(lot.id), quantity: take });
+                left -= take;
+            }
+        }
+        let from_line = self.account.credit_line_free().min(left);
+        if from_line > Decimal::ZERO {
+            draws.push(Draw { lot_id: None, quantity: from_line });
+            left -= from_line;
+        }
+        if left > Decimal::ZERO {
+            return Err(LedgerError::InsufficientCredit {
+                requested: amount,
+                available: self.available(now, meter),
+            });
+        }
+        Ok(draws)
+    }
+
+    pub(super) fn reserve(&mut self, draws: &[Draw]) {
+        for draw in draws {
+            match draw.lot_id {
+                Some(id) => self.lot_mut(id).held += draw.quantity,
+                None => self.touch_account().credit_line_held += draw.quantity,
+            }
+        }
+    }
+
+    /// Gives back everything a hold still reserves and returns how much that was.
+    pub(super) fn release_reservations(&mut self, hold: &mut Hold) -> Decimal {
+        let released = hold.held();
+        for draw in std::mem::take(&mut hold.reserved) {
+            match draw.lot_id {
+                Some(id) => {
+                    let lot = self.lot_mut(id);
+                    lot.held -= draw.quantity;
+                }
+                None => self.touch_account().credit_line_held -= draw.quantity,
+            }
+        }
+        released
+    }
+
+    /// Consumes `draw` (from a reservation when `reserved`), posting both books onto `draft`.
+    pub(super) fn consume(&mut self, draw: &Draw, reserved: bool, draft: &mut EntryDraft) {
+        let unit = self.account.unit.clone();
+        let quantity = draw.quantity;
+        match draw.lot_id {
+            Some(id) => {
+                let lot = self.lot_mut(id);
+                let money = money_share(lot.money_deferred, quantity, lot.remaining);
+                lot.remaining -= quantity;
+                lot.money_deferred -= money;
+                if reserved {
+                    lot.held -= quantity;
+                }
+                let depleted = lot.remaining.is_zero();
+                if depleted {
+                    lot.status = LotStatus::Depleted;
+                }
+                let currency = lot.currency.clone();
+                draft.pair(Book::Quantity, gl::lot(id), gl::CONSUMED.into(), quantity, &unit, Some(id));
+                draft.pair(
+                    Book::Money,
+                    gl::DEFERRED_REVENUE.into(),
+                    gl::REVENUE_USAGE.into(),
+                    money,
+                    &currency,
+                    Some(id),
+                );
+                if depleted {
+                    let account = self.touch_account();
+                    account.live_lots = account.live_lots.saturating_sub(1);
+                }
+            }
+            None => {
+                let account = self.touch_account();
+                account.credit_line_used += quantity;
+                if reserved {
+                    account.credit_line_held -= quantity;
+                }
+                let money = price_of(quantity, account.credit_line_price);
+                let (id, currency) = (account.id, account.currency.clone());
+                draft.pair(Book::Quantity, gl::credit_line(id), gl::CONSUMED.into(), quantity, &unit, None);
+                draft.pair(
+                    Book::Money,
+                    gl::UNBILLED_RECEIVABLE.into(),
+                    gl::REVENUE_USAGE.into(),
+                    money,
+                    &currency,
+                    None,
+                );
+            }
+        }
+    }
+}

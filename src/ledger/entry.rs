@@ -1,0 +1,251 @@
+//! Journal entries: immutable, balanced in each of the two books, chained per account by hash.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::types::{Account, AccountId, EntryId, HoldId, LotId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Book {
+    /// Credit, in the account's unit.
+    Quantity,
+    /// Money, in the lot's purchase currency.
+    Money,
+}
+
+impl Book {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Book::Quantity => "quantity",
+            Book::Money => "money",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Debit,
+    Credit,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Debit => "debit",
+            Side::Credit => "credit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    TopUp,
+    Grant,
+    Capture,
+    Debit,
+    Expiry,
+    Void,
+    Adjustment,
+    TrueUp,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::TopUp => "top_up",
+            EntryKind::Grant => "grant",
+            EntryKind::Capture => "capture",
+            EntryKind::Debit => "debit",
+            EntryKind::Expiry => "expiry",
+            EntryKind::Void => "void",
+            EntryKind::Adjustment => "adjustment",
+            EntryKind::TrueUp => "true_up",
+        }
+    }
+}
+
+/// The quantity book's system accounts and the money book's GL accounts.
+pub mod ledger_account {
+    pub const ISSUED_PAID: &str = "issued:paid";
+    pub const ISSUED_PROMOTIONAL: &str = "issued:promotional";
+    pub const CONSUMED: &str = "consumed";
+    pub const EXPIRED: &str = "expired";
+    pub const VOIDED: &str = "voided";
+    pub const CASH_CLEARING: &str = "cash_clearing";
+    pub const DEFERRED_REVENUE: &str = "deferred_revenue";
+    pub const REVENUE_USAGE: &str = "revenue_usage";
+    pub const REVENUE_BREAKAGE: &str = "revenue_breakage";
+    pub const REFUNDS_PAYABLE: &str = "refunds_payable";
+    pub const UNBILLED_RECEIVABLE: &str = "unbilled_receivable";
+    pub const REVENUE_COMMITMENT_SHORTFALL: &str = "revenue_commitment_shortfall";
+
+    pub fn lot(id: super::LotId) -> String {
+        format!("lot:{id}")
+    }
+
+    pub fn credit_line(id: super::AccountId) -> String {
+        format!("credit_line:{id}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posting {
+    pub book: Book,
+    pub ledger_account: String,
+    pub side: Side,
+    pub amount: Decimal,
+    /// The unit (quantity book) or currency (money book).
+    pub unit: String,
+    /// The lot this posting concerns, for the per-lot sub-ledger of deferred revenue.
+    pub lot_id: Option<LotId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: EntryId,
+    pub account_id: AccountId,
+    pub account_seq: i64,
+    pub kind: EntryKind,
+    pub effective_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub idempotency_key: String,
+    pub reference: String,
+    pub lot_id: Option<LotId>,
+    pub hold_id: Option<HoldId>,
+    pub postings: Vec<Posting>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Entry {
+    /// The hash that chains this entry to the account's previous one. It covers every field that
+    /// has meaning, so changing any amount, account or time in the store breaks the chain.
+    pub fn compute_hash(&self) -> String {
+        let mut text = String::with_capacity(256 + 128 * self.postings.len());
+        let _ = write!(
+            text,
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.prev_hash,
+            self.id,
+            self.account_id,
+            self.account_seq,
+            self.kind.as_str(),
+            self.effective_at.timestamp_micros(),
+            self.recorded_at.timestamp_micros(),
+            self.idempotency_key.len(),
+            self.idempotency_key,
+            self.lot_id.map(|l| l.to_string()).unwrap_or_default(),
+            self.hold_id.map(|h| h.to_string()).unwrap_or_default(),
+        );
+        let _ = write!(text, "|{}|{}", self.reference.len(), self.reference);
+        for p in &self.postings {
+            let _ = write!(
+                text,
+                "|{}:{}:{}:{}:{}:{}",
+                p.book.as_str(),
+                p.ledger_account,
+                p.lot_id.map(|l| l.to_string()).unwrap_or_default(),
+                p.side.as_str(),
+                p.amount.normalize(),
+                p.unit,
+            );
+        }
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// Sums of debits minus credits per (book, unit); a balanced entry has all zeros.
+    pub fn imbalances(&self) -> BTreeMap<(Book, String), Decimal> {
+        let mut sums = BTreeMap::new();
+        for p in &self.postings {
+            let signed = match p.side {
+                Side::Debit => p.amount,
+                Side::Credit => -p.amount,
+            };
+            *sums.entry((p.book, p.unit.clone())).or_insert(Decimal::ZERO) += signed;
+        }
+        sums.retain(|_, v| !v.is_zero());
+        sums
+    }
+}
+
+/// Collects an entry's postings in debit/credit pairs, then seals it onto the account's chain.
+pub struct EntryDraft {
+    pub kind: EntryKind,
+    pub effective_at: DateTime<Utc>,
+    pub idempotency_key: String,
+    pub reference: String,
+    pub lot_id: Option<LotId>,
+    pub hold_id: Option<HoldId>,
+    pub postings: Vec<Posting>,
+}
+
+impl EntryDraft {
+    pub fn new(kind: EntryKind, effective_at: DateTime<Utc>, key: &str, reference: &str) -> Self {
+        EntryDraft {
+            kind,
+            effective_at,
+            idempotency_key: key.to_string(),
+            reference: reference.to_string(),
+            lot_id: None,
+            hold_id: None,
+            postings: Vec::new(),
+        }
+    }
+
+    /// Adds `Dr debit amount / Cr credit amount` in one book; a zero amount adds nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pair(
+        &mut self,
+        book: Book,
+        debit: String,
+        credit: String,
+        amount: Decimal,
+        unit: &str,
+        lot_id: Option<LotId>,
+    ) {
+        if amount.is_zero() {
+            return;
+        }
+        for (account, side) in [(debit, Side::Debit), (credit, Side::Credit)] {
+            self.postings.push(Posting {
+                book,
+                ledger_account: account,
+                side,
+                amount,
+                unit: unit.to_string(),
+                lot_id,
+            });
+        }
+    }
+
+    pub fn seal(self, id: EntryId, account: &mut Account, recorded_at: DateTime<Utc>) -> Entry {
+        account.entry_seq += 1;
+        let mut entry = Entry {
+            id,
+            account_id: account.id,
+            account_seq: account.entry_seq,
+            kind: self.kind,
+            effective_at: self.effective_at,
+            recorded_at,
+            idempotency_key: self.idempotency_key,
+            reference: self.reference,
+            lot_id: self.lot_id,
+            hold_id: self.hold_id,
+            postings: self.postings,
+            prev_hash: std::mem::take(&mut account.last_hash),
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        account.last_hash = entry.hash.clone();
+        debug_assert!(entry.imbalances().is_empty(), "unbalanced entry {entry:?}");
+        entry
+    }
+}

@@ -1,0 +1,78 @@
+//! Every business outcome the engine can refuse a command with. Each variant carries what the
+//! caller needs to act on it; `api::status` maps each one to a gRPC status, exhaustively.
+
+use rust_decimal::Decimal;
+
+use super::types::{HoldStatus, LotStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    #[error("{field} must be positive, got {value}")]
+    NonPositiveAmount { field: &'static str, value: String },
+    #[error("{field} has {scale} fractional digits, at most {max_scale} allowed")]
+    TooManyDecimals { field: &'static str, scale: u32, max_scale: u32 },
+    #[error("{field} exceeds the largest allowed amount {max}")]
+    AmountTooLarge { field: &'static str, max: Decimal },
+    #[error("account {account} not found")]
+    AccountNotFound { account: String },
+    #[error("lot {lot_id} not found on this account")]
+    LotNotFound { lot_id: String },
+    #[error("hold {hold_id} not found")]
+    HoldNotFound { hold_id: String },
+    #[error("account {account_id} is frozen")]
+    AccountFrozen { account_id: String },
+    #[error("account {account_id} is closed")]
+    AccountClosed { account_id: String },
+    #[error("insufficient credit: requested {requested}, available {available}")]
+    InsufficientCredit { requested: Decimal, available: Decimal },
+    #[error("hold {hold_id} expired at {expired_at}")]
+    HoldExpired { hold_id: String, expired_at: String },
+    #[error("hold {hold_id} is {status:?}, not open")]
+    HoldNotOpen { hold_id: String, status: HoldStatus },
+    #[error("capture of {requested} exceeds the {held} the hold still reserves")]
+    CaptureExceedsHold { requested: Decimal, held: Decimal },
+    #[error("lot {lot_id} is {status:?}")]
+    LotNotActive { lot_id: String, status: LotStatus },
+    #[error("lot {lot_id} has {held} held by open holds; pass release_holds to release them")]
+    LotHeld { lot_id: String, held: Decimal },
+    #[error("credit line limit {limit} is below the {in_use} used and held")]
+    CreditLineBelowUsage { limit: Decimal, in_use: Decimal },
+    #[error("account {account_id} already has {limit} open holds")]
+    TooManyOpenHolds { account_id: String, limit: u32 },
+    #[error("account {account_id} already has {limit} live lots")]
+    TooManyLots { account_id: String, limit: u32 },
+    #[error("an account with external id {external_id:?} already exists")]
+    ExternalIdTaken { external_id: String },
+    #[error("idempotency key {key:?} was already used for a different request")]
+    IdempotencyConflict { key: String },
+}
+
+impl LedgerError {
+    /// A stable, machine-readable reason, sent to clients alongside the message.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LedgerError::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            LedgerError::NonPositiveAmount { .. } => "NON_POSITIVE_AMOUNT",
+            LedgerError::TooManyDecimals { .. } => "TOO_MANY_DECIMALS",
+            LedgerError::AmountTooLarge { .. } => "AMOUNT_TOO_LARGE",
+            LedgerError::AccountNotFound { .. } => "ACCOUNT_NOT_FOUND",
+            LedgerError::LotNotFound { .. } => "LOT_NOT_FOUND",
+            LedgerError::HoldNotFound { .. } => "HOLD_NOT_FOUND",
+            LedgerError::AccountFrozen { .. } => "ACCOUNT_FROZEN",
+            LedgerError::AccountClosed { .. } => "ACCOUNT_CLOSED",
+            LedgerError::InsufficientCredit { .. } => "INSUFFICIENT_CREDIT",
+            LedgerError::HoldExpired { .. } => "HOLD_EXPIRED",
+            LedgerError::HoldNotOpen { .. } => "HOLD_NOT_OPEN",
+            LedgerError::CaptureExceedsHold { .. } => "CAPTURE_EXCEEDS_HOLD",
+            LedgerError::LotNotActive { .. } => "LOT_NOT_ACTIVE",
+            LedgerError::LotHeld { .. } => "LOT_HELD",
+            LedgerError::CreditLineBelowUsage { .. } => "CREDIT_LINE_BELOW_USAGE",
+            LedgerError::TooManyOpenHolds { .. } => "TOO_MANY_OPEN_HOLDS",
+            LedgerError::TooManyLots { .. } => "TOO_MANY_LOTS",
+            LedgerError::ExternalIdTaken { .. } => "EXTERNAL_ID_TAKEN",
+            LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The pure ledger engine: amounts, accounts, lots, holds, the drawdown order, postings of both
+//! books and every business refusal. No I/O, no clock (time is an argument), no tokio, sqlx or
+//! tonic: it is where the rules live and where the model-based tests run.
+
+pub mod amount;
+pub mod book;
+pub mod command;
+pub mod engine;
+pub mod entry;
+pub mod error;
+pub mod types;
+
+pub use amount::{Money, Quantity};
+pub use book::{AccountBook, BalanceView};
+pub use command::*;
+pub use engine::{fingerprint, IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes, CREATE_ACCOUNT_SCOPE};
+pub use entry::{Book, Entry, EntryKind, Posting, Side};
+pub use error::LedgerError;
+pub use types::*;
