@@ -18,7 +18,8 @@ use crate::proto::{
     usage_client::UsageClient,
 };
 
-/// Options shared by every client subcommand, and the subcommand to run.
+// Options shared by every client subcommand, and the subcommand to run. (Plain comments, not doc
+// comments, on flattened structs: clap would show their docs as the command's about text.)
 #[derive(Debug, clap::Args)]
 pub struct ClientArgs {
     /// gRPC address of the server
@@ -33,7 +34,7 @@ pub struct ClientArgs {
     pub command: ClientCommand,
 }
 
-/// The calls the client can make.
+// The calls the client can make.
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
     /// Create, show, list or update accounts.
@@ -74,7 +75,7 @@ pub enum AccountCommand {
     Update(UpdateAccountArgs),
 }
 
-/// The idempotency key of a mutation.
+// The idempotency key of a mutation, flattened into every mutating subcommand.
 #[derive(Debug, Args)]
 pub struct IdempotencyArg {
     /// Idempotency key; a fresh UUID v4 when omitted. Pass the printed key again to retry safely.
@@ -159,7 +160,7 @@ pub enum StatusArg {
     Closed,
 }
 
-/// Lot options shared by `topup` and `grant`.
+// Lot options shared by `topup` and `grant`.
 #[derive(Debug, Args)]
 pub struct LotArgs {
     /// Drawdown priority; lower numbers are drawn first.
@@ -175,8 +176,8 @@ pub struct LotArgs {
     #[arg(long = "scope", value_name = "METER")]
     scope: Vec<String>,
     /// Free-form reference stored on the lot, such as an order id.
-    #[arg(long, value_name = "R", default_value = "")]
-    reference: String,
+    #[arg(long, value_name = "R")]
+    reference: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -247,11 +248,11 @@ pub struct AuthorizeArgs {
     #[arg(long, value_name = "N")]
     ttl_ms: Option<u64>,
     /// Meter the hold is for; only lots whose scope allows it are drawn.
-    #[arg(long, value_name = "M", default_value = "")]
-    meter: String,
+    #[arg(long, value_name = "M")]
+    meter: Option<String>,
     /// Free-form reference stored on the hold.
-    #[arg(long, value_name = "R", default_value = "")]
-    reference: String,
+    #[arg(long, value_name = "R")]
+    reference: Option<String>,
     #[command(flatten)]
     key: IdempotencyArg,
 }
@@ -311,11 +312,11 @@ pub struct DebitArgs {
     #[arg(long, value_name = "Q")]
     quantity: String,
     /// Meter being charged; only lots whose scope allows it are drawn.
-    #[arg(long, value_name = "M", default_value = "")]
-    meter: String,
+    #[arg(long, value_name = "M")]
+    meter: Option<String>,
     /// Free-form reference stored on the charge.
-    #[arg(long, value_name = "R", default_value = "")]
-    reference: String,
+    #[arg(long, value_name = "R")]
+    reference: Option<String>,
     #[command(flatten)]
     key: IdempotencyArg,
 }
@@ -326,7 +327,12 @@ pub struct BalanceArgs {
     account: String,
 }
 
-/// Connects to the server and runs one client subcommand.
+/// Connects to the server and runs one client subcommand, printing the response.
+///
+/// # Errors
+///
+/// Fails when the server cannot be reached, or with `CODE: message` when the call returns a gRPC
+/// error.
 pub async fn run(args: ClientArgs) -> Result<()> {
     let channel = connect(&args.server).await?;
     match args.command {
@@ -449,7 +455,7 @@ async fn top_up(mut client: CreditsClient<Channel>, a: TopUpArgs) -> Result<()> 
         effective_at: a.lot.effective_at,
         expires_at: a.lot.expires_at,
         scope: a.lot.scope,
-        reference: a.lot.reference,
+        reference: a.lot.reference.unwrap_or_default(),
     };
     let resp = client.top_up(req).await.rpc()?;
     print_grant(resp)
@@ -464,7 +470,7 @@ async fn grant(mut client: CreditsClient<Channel>, a: GrantArgs) -> Result<()> {
         effective_at: a.lot.effective_at,
         expires_at: a.lot.expires_at,
         scope: a.lot.scope,
-        reference: a.lot.reference,
+        reference: a.lot.reference.unwrap_or_default(),
     };
     let resp = client.grant_credits(req).await.rpc()?;
     print_grant(resp)
@@ -488,7 +494,10 @@ async fn void(mut client: CreditsClient<Channel>, a: VoidArgs) -> Result<()> {
     let resp = client.void_grant(req).await.rpc()?;
     let mut fields = vec![
         ("quantity voided", resp.quantity_voided),
-        ("money refunded", money(&resp.money_refunded, &resp.currency)),
+        (
+            "money refunded",
+            money(&resp.money_refunded, &resp.currency),
+        ),
         ("entry id", resp.entry_id),
     ];
     fields.extend(lot_fields(resp.lot.as_ref().context(NO_LOT)?));
@@ -522,7 +531,11 @@ async fn lots(mut client: CreditsClient<Channel>, a: LotsArgs) -> Result<()> {
         page_token = resp.next_page_token;
     }
     if count == 0 {
-        let hint = if a.all { "" } else { " (pass --all to include inactive lots)" };
+        let hint = if a.all {
+            ""
+        } else {
+            " (pass --all to include inactive lots)"
+        };
         println!("no lots{hint}");
     }
     Ok(())
@@ -534,8 +547,8 @@ async fn authorize(mut client: UsageClient<Channel>, a: AuthorizeArgs) -> Result
         account: Some(account_ref(&a.account)),
         quantity: a.quantity,
         ttl_ms: a.ttl_ms.unwrap_or(0),
-        meter: a.meter,
-        reference: a.reference,
+        meter: a.meter.unwrap_or_default(),
+        reference: a.reference.unwrap_or_default(),
     };
     let resp = client.authorize(req).await.rpc()?;
     let mut fields = hold_fields(resp.hold.as_ref().context(NO_HOLD)?);
@@ -597,8 +610,8 @@ async fn debit(mut client: UsageClient<Channel>, a: DebitArgs) -> Result<()> {
         idempotency_key: a.key.resolve(),
         account: Some(account_ref(&a.account)),
         quantity: a.quantity,
-        meter: a.meter,
-        reference: a.reference,
+        meter: a.meter.unwrap_or_default(),
+        reference: a.reference.unwrap_or_default(),
     };
     let resp = client.debit(req).await.rpc()?;
     let mut fields = vec![("charged", resp.charged)];
@@ -661,7 +674,10 @@ fn account_fields(a: &proto::Account) -> Fields {
         ("unit scale", a.unit_scale.to_string()),
         ("status", account_status(a.status)),
         ("credit line", credit_line),
-        ("credit line price", money(&a.credit_line_price, &a.currency)),
+        (
+            "credit line price",
+            money(&a.credit_line_price, &a.currency),
+        ),
         ("open holds", a.open_holds.to_string()),
         ("created at", timestamp(a.created_at.as_ref())),
     ]

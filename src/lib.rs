@@ -20,6 +20,13 @@
 #![forbid(unsafe_code)]
 
 pub mod ledger;
+pub mod store;
+pub mod clock;
+pub mod config;
+pub mod executor;
+pub mod api;
+pub mod client;
+pub mod server;
 
 pub mod proto {
     #![allow(clippy::all)]

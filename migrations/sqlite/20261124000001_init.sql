@@ -1,0 +1,100 @@
+-- The ledger's schema. Amounts are exact decimal strings (TEXT), times are microseconds since
+-- the Unix epoch (INTEGER), ids are UUID strings: the same representation as the SQLite schema,
+-- so both stores share one code path. Every customer-side row carries account_id so the tables
+-- can be distributed by it. There is no row that every entry updates.
+
+CREATE TABLE accounts (
+    id                TEXT PRIMARY KEY,
+    external_id       TEXT NOT NULL,
+    unit              TEXT NOT NULL,
+    unit_scale        INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    credit_line_limit TEXT NOT NULL,
+    credit_line_used  TEXT NOT NULL,
+    credit_line_held  TEXT NOT NULL,
+    credit_line_price TEXT NOT NULL,
+    currency          TEXT NOT NULL,
+    open_holds        INTEGER NOT NULL,
+    live_lots         INTEGER NOT NULL,
+    entry_seq         INTEGER NOT NULL,
+    last_hash         TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    CONSTRAINT accounts_external_id_key UNIQUE (external_id)
+);
+
+CREATE TABLE lots (
+    id             TEXT PRIMARY KEY,
+    account_id     TEXT NOT NULL REFERENCES accounts (id),
+    kind           TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    priority       INTEGER NOT NULL,
+    granted        TEXT NOT NULL,
+    remaining      TEXT NOT NULL,
+    held           TEXT NOT NULL,
+    effective_at   INTEGER NOT NULL,
+    expires_at     INTEGER,
+    scope          TEXT NOT NULL,
+    cost_basis     TEXT NOT NULL,
+    money_deferred TEXT NOT NULL,
+    currency       TEXT NOT NULL,
+    reference      TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX lots_account_status ON lots (account_id, status);
+
+CREATE TABLE holds (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts (id),
+    status      TEXT NOT NULL,
+    authorized  TEXT NOT NULL,
+    captured    TEXT NOT NULL,
+    reserved    TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    meter       TEXT NOT NULL,
+    reference   TEXT NOT NULL
+);
+CREATE INDEX holds_account_open ON holds (account_id, status, expires_at);
+
+CREATE TABLE entries (
+    seq             INTEGER PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    account_id      TEXT NOT NULL REFERENCES accounts (id),
+    account_seq     INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    effective_at    INTEGER NOT NULL,
+    recorded_at     INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    reference       TEXT NOT NULL,
+    lot_id          TEXT,
+    hold_id         TEXT,
+    prev_hash       TEXT NOT NULL,
+    hash            TEXT NOT NULL,
+    CONSTRAINT entries_account_seq_key UNIQUE (account_id, account_seq)
+);
+CREATE INDEX entries_effective ON entries (effective_at);
+
+CREATE TABLE postings (
+    entry_id       TEXT NOT NULL REFERENCES entries (id),
+    idx            INTEGER NOT NULL,
+    account_id     TEXT NOT NULL,
+    book           TEXT NOT NULL,
+    ledger_account TEXT NOT NULL,
+    side           TEXT NOT NULL,
+    amount         TEXT NOT NULL,
+    unit           TEXT NOT NULL,
+    lot_id         TEXT,
+    PRIMARY KEY (entry_id, idx)
+);
+CREATE INDEX postings_account ON postings (account_id);
+
+-- Results of successful mutations by idempotency key; scope is the account id (or
+-- 'create_account'), so keys are unique per account and live beside its other rows.
+CREATE TABLE idempotency (
+    scope        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    outcome      TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+);

@@ -1,0 +1,123 @@
+//! `Credits`: top-ups, promotional grants, voids and the lots of an account.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert as c;
+use super::{unexpected, Services};
+use crate::ledger::{Command, Grant, LotKind, Money, Outcome, VoidGrant};
+use crate::proto as p;
+
+pub struct CreditsService(pub Arc<Services>);
+
+impl CreditsService {
+    async fn grant_response(&self, command: Command) -> Result<Response<p::GrantResponse>, Status> {
+        let outcome = self.0.submit(command).await?;
+        let now = self.0.clock.now();
+        match outcome {
+            Outcome::Granted { lot, entry_id } => Ok(Response::new(p::GrantResponse {
+                lot: Some(c::lot(&lot, now)),
+                entry_id: entry_id.to_string(),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl p::credits_server::Credits for CreditsService {
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn top_up(&self, request: Request<p::TopUpRequest>) -> Result<Response<p::GrantResponse>, Status> {
+        let r = request.into_inner();
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let command = Command::Grant(Grant {
+            idempotency_key,
+            account_id,
+            kind: LotKind::Paid,
+            quantity: c::quantity(&r.quantity)?,
+            price: Money::parse("price", &r.price)?,
+            currency: c::code("currency", &r.currency, "USD")?,
+            priority: r.priority,
+            effective_at: c::opt_time("effective_at", r.effective_at)?,
+            expires_at: c::opt_time("expires_at", r.expires_at)?,
+            scope: c::scope(r.scope)?,
+            reference: c::text("reference", r.reference, false)?,
+        });
+        self.grant_response(command).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn grant_credits(
+        &self,
+        request: Request<p::GrantCreditsRequest>,
+    ) -> Result<Response<p::GrantResponse>, Status> {
+        let r = request.into_inner();
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let command = Command::Grant(Grant {
+            idempotency_key,
+            account_id,
+            kind: LotKind::Promotional,
+            quantity: c::quantity(&r.quantity)?,
+            price: Money::ZERO,
+            currency: String::new(),
+            priority: r.priority,
+            effective_at: c::opt_time("effective_at", r.effective_at)?,
+            expires_at: c::opt_time("expires_at", r.expires_at)?,
+            scope: c::scope(r.scope)?,
+            reference: c::text("reference", r.reference, false)?,
+        });
+        self.grant_response(command).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn void_grant(
+        &self,
+        request: Request<p::VoidGrantRequest>,
+    ) -> Result<Response<p::VoidGrantResponse>, Status> {
+        let r = request.into_inner();
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let command = Command::VoidGrant(VoidGrant {
+            idempotency_key,
+            account_id,
+            lot_id: c::id_of("lot_id", &r.lot_id)?,
+            reason: c::text("reason", r.reason, true)?,
+            release_holds: r.release_holds,
+        });
+        let outcome = self.0.submit(command).await?;
+        let now = self.0.clock.now();
+        match outcome {
+            Outcome::Voided { lot, entry_id, quantity_voided, money_refunded } => {
+                Ok(Response::new(p::VoidGrantResponse {
+                    currency: lot.currency.clone(),
+                    lot: Some(c::lot(&lot, now)),
+                    entry_id: entry_id.to_string(),
+                    quantity_voided: quantity_voided.to_string(),
+                    money_refunded: money_refunded.to_string(),
+                }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn list_lots(&self, request: Request<p::ListLotsRequest>) -> Result<Response<p::ListLotsResponse>, Status> {
+        let r = request.into_inner();
+        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let size = self.0.page_size(r.page_size);
+        let after = c::page_token(&r.page_token)?;
+        let lots = self.0.store.list_lots(account_id, r.include_inactive, after, size).await?;
+        let now = self.0.clock.now();
+        let next_page_token = match lots.len() as u32 == size {
+            true => lots.last().map(|l| l.id.to_string()).unwrap_or_default(),
+            false => String::new(),
+        };
+        Ok(Response::new(p::ListLotsResponse {
+            lots: lots.iter().map(|l| c::lot(l, now)).collect(),
+            next_page_token,
+        }))
+    }
+}

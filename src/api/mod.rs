@@ -1,0 +1,61 @@
+//! The gRPC services, one file each. A handler parses its request (`convert`), submits a command
+//! to the executor or reads the store, and converts the outcome back. No business rule and no SQL
+//! lives here.
+
+pub mod accounts;
+pub mod convert;
+pub mod credits;
+pub mod status;
+pub mod usage;
+
+use std::sync::Arc;
+
+use tonic::Status;
+
+use crate::clock::Clock;
+use crate::executor::Executor;
+use crate::ledger::{AccountId, Command, LedgerError, Outcome};
+use crate::store::Store;
+use convert::AccountRef;
+
+/// What every service shares.
+pub struct Services {
+    pub store: Store,
+    pub executor: Executor,
+    pub clock: Arc<dyn Clock>,
+    pub page_size_default: u32,
+    pub page_size_max: u32,
+}
+
+impl Services {
+    /// Our id of the account the caller named. External ids are looked up once here; an
+    /// account's id never changes, so the executor can work with ids alone.
+    pub async fn resolve(&self, account: AccountRef) -> Result<AccountId, Status> {
+        match account {
+            AccountRef::Id(id) => Ok(id),
+            AccountRef::External(external_id) => match self.store.account_by_external_id(&external_id).await? {
+                Some(a) => Ok(a.id),
+                None => Err(LedgerError::AccountNotFound { account: external_id }.into()),
+            },
+        }
+    }
+
+    pub async fn submit(&self, command: Command) -> Result<Outcome, Status> {
+        let name = command.name();
+        let result = self.executor.submit(command).await;
+        if let Err(error) = &result {
+            tracing::debug!(command = name, %error, "refused");
+        }
+        Ok(result?)
+    }
+
+    pub fn page_size(&self, requested: u32) -> u32 {
+        convert::page_size(requested, self.page_size_default, self.page_size_max)
+    }
+}
+
+/// An outcome of the wrong kind for the command means the engine and the API disagree.
+pub fn unexpected(outcome: Outcome) -> Status {
+    tracing::error!(?outcome, "unexpected outcome for command");
+    Status::internal("internal error")
+}

@@ -1,0 +1,158 @@
+//! `Usage`, the hot path: authorize, capture, release, extend, debit, and the balance.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert as c;
+use super::{unexpected, Services};
+use crate::ledger::{Authorize, Capture, Command, Debit, ExtendHold, LedgerError, LotStatus, Outcome, Release};
+use crate::proto as p;
+
+pub struct UsageService(pub Arc<Services>);
+
+#[tonic::async_trait]
+impl p::usage_server::Usage for UsageService {
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn authorize(&self, request: Request<p::AuthorizeRequest>) -> Result<Response<p::AuthorizeResponse>, Status> {
+        let r = request.into_inner();
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let command = Command::Authorize(Authorize {
+            idempotency_key,
+            account_id,
+            quantity: c::quantity(&r.quantity)?,
+            ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
+            meter: c::text("meter", r.meter, false)?,
+            reference: c::text("reference", r.reference, false)?,
+        });
+        match self.0.submit(command).await? {
+            Outcome::Authorized { hold, available } => Ok(Response::new(p::AuthorizeResponse {
+                hold: Some(c::hold(&hold)),
+                available: available.to_string(),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn capture(&self, request: Request<p::CaptureRequest>) -> Result<Response<p::CaptureResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::Capture(Capture {
+            idempotency_key: c::key(r.idempotency_key)?,
+            hold_id: c::id_of("hold_id", &r.hold_id)?,
+            quantity: c::quantity(&r.quantity)?,
+            is_final: r.r#final,
+            overage: c::overage(r.overage)?,
+        });
+        match self.0.submit(command).await? {
+            Outcome::Captured { hold, entry_id, charged, draws, released } => Ok(Response::new(p::CaptureResponse {
+                hold: Some(c::hold(&hold)),
+                entry_id: entry_id.map(|e| e.to_string()).unwrap_or_default(),
+                charged: charged.to_string(),
+                draws: c::draws(&draws),
+                released: released.to_string(),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn release(&self, request: Request<p::ReleaseRequest>) -> Result<Response<p::ReleaseResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::Release(Release {
+            idempotency_key: c::key(r.idempotency_key)?,
+            hold_id: c::id_of("hold_id", &r.hold_id)?,
+        });
+        match self.0.submit(command).await? {
+            Outcome::Released { hold, released } => Ok(Response::new(p::ReleaseResponse {
+                hold: Some(c::hold(&hold)),
+                released: released.to_string(),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn extend_hold(
+        &self,
+        request: Request<p::ExtendHoldRequest>,
+    ) -> Result<Response<p::ExtendHoldResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::ExtendHold(ExtendHold {
+            idempotency_key: c::key(r.idempotency_key)?,
+            hold_id: c::id_of("hold_id", &r.hold_id)?,
+            ttl_ms: r.ttl_ms,
+        });
+        match self.0.submit(command).await? {
+            Outcome::Extended { hold } => Ok(Response::new(p::ExtendHoldResponse { hold: Some(c::hold(&hold)) })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn debit(&self, request: Request<p::DebitRequest>) -> Result<Response<p::DebitResponse>, Status> {
+        let r = request.into_inner();
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let command = Command::Debit(Debit {
+            idempotency_key,
+            account_id,
+            quantity: c::quantity(&r.quantity)?,
+            meter: c::text("meter", r.meter, false)?,
+            reference: c::text("reference", r.reference, false)?,
+        });
+        match self.0.submit(command).await? {
+            Outcome::Debited { entry_id, charged, draws, available } => Ok(Response::new(p::DebitResponse {
+                entry_id: entry_id.to_string(),
+                charged: charged.to_string(),
+                draws: c::draws(&draws),
+                available: available.to_string(),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn get_balance(
+        &self,
+        request: Request<p::GetBalanceRequest>,
+    ) -> Result<Response<p::GetBalanceResponse>, Status> {
+        let account_id = self.0.resolve(c::account_ref("account", request.into_inner().account)?).await?;
+        let now = self.0.clock.now();
+        let book = self
+            .0
+            .store
+            .account_book(account_id, now)
+            .await?
+            .ok_or(LedgerError::AccountNotFound { account: account_id.to_string() })?;
+        let view = book.balance(now);
+        let a = &book.account;
+        let lots = book
+            .lots
+            .iter()
+            .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now))
+            .map(|l| p::LotBalance {
+                lot_id: l.id.to_string(),
+                kind: c::lot_kind(l.kind) as i32,
+                priority: l.priority,
+                remaining: l.remaining.to_string(),
+                held: l.held.to_string(),
+                expires_at: l.expires_at.map(c::timestamp),
+                scope: l.scope.clone(),
+            })
+            .collect();
+        Ok(Response::new(p::GetBalanceResponse {
+            account_id: a.id.to_string(),
+            unit: a.unit.clone(),
+            posted: view.posted.to_string(),
+            held: view.held.to_string(),
+            available: view.available.to_string(),
+            credit_line_limit: a.credit_line_limit.to_string(),
+            credit_line_used: a.credit_line_used.to_string(),
+            credit_line_held: a.credit_line_held.to_string(),
+            lots,
+            as_of: Some(c::timestamp(now)),
+        }))
+    }
+}

@@ -1,0 +1,190 @@
+//! Configuration: defaults, then an optional TOML file, then `CREDIT_LEDGER_*` environment
+//! variables (one per field, e.g. `CREDIT_LEDGER_DATABASE_URL`), validated once at boot.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Serialize};
+
+use crate::executor::ExecutorConfig;
+use crate::ledger::Limits;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the gRPC server listens; port 0 picks a free one.
+    pub listen_addr: SocketAddr,
+    /// `sqlite://credit-ledger.db` (created on first start) or `postgres://user@host/db`.
+    pub database_url: String,
+    pub db_connections_max: u32,
+    pub db_acquire_timeout_ms: u64,
+    pub queue_capacity: usize,
+    pub batch_size_max: usize,
+    pub page_size_max: u32,
+    pub page_size_default: u32,
+    pub open_holds_per_account_max: u32,
+    pub live_lots_per_account_max: u32,
+    pub hold_ttl_default_ms: u64,
+    pub hold_ttl_max_ms: u64,
+    pub message_size_max_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub concurrency_per_connection_max: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_addr: "127.0.0.1:50051".parse().expect("valid address"),
+            database_url: "sqlite://credit-ledger.db".into(),
+            db_connections_max: 16,
+            db_acquire_timeout_ms: 5_000,
+            queue_capacity: 20_000,
+            batch_size_max: 512,
+            page_size_max: 1_000,
+            page_size_default: 100,
+            open_holds_per_account_max: 10_000,
+            live_lots_per_account_max: 1_000,
+            hold_ttl_default_ms: 30_000,
+            hold_ttl_max_ms: 7 * 24 * 3_600_000,
+            message_size_max_bytes: 1 << 20,
+            request_timeout_ms: 10_000,
+            concurrency_per_connection_max: 1_024,
+            log_format: "text".into(),
+        }
+    }
+}
+
+pub const ENV_PREFIX: &str = "CREDIT_LEDGER_";
+
+impl Config {
+    /// Defaults → `file` (if given) → environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut value = serde_json::to_value(Config::default())?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let from_file: toml::Table =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            merge(&mut value, serde_json::to_value(from_file)?, "config file")?;
+        }
+        let overrides = env_overrides(&value, std::env::vars())?;
+        merge(&mut value, overrides, "environment")?;
+        let config: Config = serde_json::from_value(value).context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("db_connections_max", self.db_connections_max as u64),
+            ("queue_capacity", self.queue_capacity as u64),
+            ("batch_size_max", self.batch_size_max as u64),
+            ("page_size_max", self.page_size_max as u64),
+            ("page_size_default", self.page_size_default as u64),
+            ("hold_ttl_default_ms", self.hold_ttl_default_ms),
+            ("message_size_max_bytes", self.message_size_max_bytes as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            bail!("{name} must be positive");
+        }
+        if self.batch_size_max > 4_096 {
+            bail!("batch_size_max must be at most 4096");
+        }
+        if self.hold_ttl_default_ms > self.hold_ttl_max_ms {
+            bail!("hold_ttl_default_ms must not exceed hold_ttl_max_ms");
+        }
+        if self.page_size_default > self.page_size_max {
+            bail!("page_size_default must not exceed page_size_max");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be text or json");
+        }
+        crate::store::Dialect::of_url(&self.database_url)?;
+        Ok(())
+    }
+
+    pub fn executor(&self) -> ExecutorConfig {
+        ExecutorConfig {
+            queue_capacity: self.queue_capacity,
+            batch_size_max: self.batch_size_max,
+            limits: Limits {
+                open_holds_per_account_max: self.open_holds_per_account_max,
+                live_lots_per_account_max: self.live_lots_per_account_max,
+                hold_ttl_default_ms: self.hold_ttl_default_ms,
+                hold_ttl_max_ms: self.hold_ttl_max_ms,
+            },
+        }
+    }
+}
+
+fn merge(base: &mut serde_json::Value, overrides: serde_json::Value, source: &str) -> anyhow::Result<()> {
+    let (Some(base), serde_json::Value::Object(overrides)) = (base.as_object_mut(), overrides) else {
+        bail!("{source}: expected a table of settings");
+    };
+    for (key, value) in overrides {
+        if !base.contains_key(&key) {
+            bail!("{source}: unknown setting {key:?}");
+        }
+        base.insert(key, value);
+    }
+    Ok(())
+}
+
+/// Reads `CREDIT_LEDGER_<FIELD>` for every field, typed like the field's default.
+fn env_overrides(
+    defaults: &serde_json::Value,
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<serde_json::Value> {
+    let fields = defaults.as_object().expect("config is a table");
+    let mut out = serde_json::Map::new();
+    for (name, raw) in vars {
+        let Some(field) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let field = field.to_ascii_lowercase();
+        let Some(default) = fields.get(&field) else { continue };
+        let value = match default {
+            serde_json::Value::Number(_) => serde_json::Value::Number(
+                raw.trim().parse::<u64>().with_context(|| format!("{name} must be a whole number"))?.into(),
+            ),
+            _ => serde_json::Value::String(raw),
+        };
+        out.insert(field, value);
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults_by_type() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let vars = [
+            ("CREDIT_LEDGER_BATCH_SIZE_MAX".to_string(), "64".to_string()),
+            ("CREDIT_LEDGER_DATABASE_URL".to_string(), "postgres://x@h/db".to_string()),
+            ("CREDIT_LEDGER_SERVER".to_string(), "http://client-only".to_string()),
+        ];
+        let mut value = defaults;
+        merge(&mut value, env_overrides(&value.clone(), vars.into_iter()).unwrap(), "env").unwrap();
+        let config: Config = serde_json::from_value(value).unwrap();
+        assert_eq!(config.batch_size_max, 64);
+        assert_eq!(config.database_url, "postgres://x@h/db");
+    }
+
+    #[test]
+    fn bad_numbers_are_refused_with_the_variable_named() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let vars = [("CREDIT_LEDGER_QUEUE_CAPACITY".to_string(), "lots".to_string())];
+        let error = env_overrides(&defaults, vars.into_iter()).unwrap_err();
+        assert!(error.to_string().contains("CREDIT_LEDGER_QUEUE_CAPACITY"));
+    }
+
+    #[test]
+    fn zero_batch_size_is_refused() {
+        let config = Config { batch_size_max: 0, ..Config::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("batch_size_max"));
+    }
+}

@@ -1,0 +1,153 @@
+//! The batch loop. Callers put commands on a bounded queue; the loop takes whatever has queued
+//! (up to `batch_size_max`) and runs it as one database transaction: lock the accounts in id
+//! order, load, apply each command with the pure engine, write, commit. Only then is anyone
+//! answered. One refused command does not fail the others; a failed commit answers the whole
+//! batch `Unavailable`, and the next batch simply tries again, so the service recovers by itself
+//! when the database comes back.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::clock::Clock;
+use crate::ledger::{Command, IdSource, Ledger, LedgerError, Limits, Outcome};
+use crate::store::{BatchNeeds, Store, StoreError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutorConfig {
+    pub queue_capacity: usize,
+    pub batch_size_max: usize,
+    pub limits: Limits,
+}
+
+/// Why a command got no ledger answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The batch could not be committed; nothing of it was written. Safe to retry.
+    #[error("storage unavailable")]
+    Unavailable,
+    /// The queue is full.
+    #[error("too many requests in flight")]
+    Overloaded,
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal,
+}
+
+type Reply = oneshot::Sender<Result<Outcome, ExecError>>;
+
+struct Job {
+    command: Command,
+    reply: Reply,
+}
+
+/// A handle for submitting commands; cheap to clone. The loop ends once every handle is dropped
+/// and the queue is drained.
+#[derive(Clone)]
+pub struct Executor {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Executor {
+    pub fn spawn(store: Store, clock: Arc<dyn Clock>, config: ExecutorConfig) -> (Executor, JoinHandle<()>) {
+        let (queue, jobs) = mpsc::channel(config.queue_capacity);
+        let task = tokio::spawn(run(jobs, store, clock, config));
+        (Executor { queue }, task)
+    }
+
+    /// Queues a command and waits for its committed outcome.
+    pub async fn submit(&self, command: Command) -> Result<Outcome, ExecError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job { command, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ExecError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => ExecError::ShuttingDown,
+        })?;
+        answer.await.map_err(|_| ExecError::Internal)?
+    }
+}
+
+async fn run(mut jobs: mpsc::Receiver<Job>, store: Store, clock: Arc<dyn Clock>, config: ExecutorConfig) {
+    let mut batch = Vec::with_capacity(config.batch_size_max);
+    while let Some(first) = jobs.recv().await {
+        batch.push(first);
+        while batch.len() < config.batch_size_max {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let span = tracing::debug_span!("batch", size = batch.len());
+        process(&store, clock.as_ref(), &config, std::mem::take(&mut batch))
+            .instrument(span)
+            .await;
+    }
+    tracing::info!("executor drained");
+}
+
+async fn process(store: &Store, clock: &dyn Clock, config: &ExecutorConfig, jobs: Vec<Job>) {
+    let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+    match run_batch(store, clock, config, &commands).await {
+        Ok(results) => answer(jobs, results),
+        // Another instance committed something this batch also wrote (an account's external id,
+        // an idempotency key). Run each command on its own so only the one concerned is refused,
+        // now seeing the committed row.
+        Err(StoreError::UniqueViolation { constraint }) => {
+            tracing::info!(%constraint, size = jobs.len(), "unique violation; retrying commands one by one");
+            for job in jobs {
+                let result = run_batch(store, clock, config, &[&job.command]).await;
+                match result {
+                    Ok(results) => answer(vec![job], results),
+                    Err(error) => fail(vec![job], &error),
+                }
+            }
+        }
+        Err(error) => fail(jobs, &error),
+    }
+}
+
+async fn run_batch(
+    store: &Store,
+    clock: &dyn Clock,
+    config: &ExecutorConfig,
+    commands: &[&Command],
+) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
+    let needs = BatchNeeds::of(commands);
+    let mut tx = store.begin().await?;
+    let now = clock.now();
+    let snapshot = store.load_batch(&mut tx, &needs, now).await?;
+    let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
+    let results: Vec<_> = commands.iter().map(|c| ledger.apply(c)).collect();
+    store.write_batch(&mut tx, ledger.writes()).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+fn answer(jobs: Vec<Job>, results: Vec<Result<Outcome, LedgerError>>) {
+    for (job, result) in jobs.into_iter().zip(results) {
+        // A caller that went away no longer needs its answer; the commit stands either way.
+        let _ = job.reply.send(result.map_err(ExecError::Ledger));
+    }
+}
+
+fn fail(jobs: Vec<Job>, error: &StoreError) {
+    let reply = match error {
+        StoreError::Corrupt(_) => {
+            tracing::error!(error = %error, size = jobs.len(), "batch failed on a corrupt row");
+            ExecError::Internal
+        }
+        _ => {
+            tracing::warn!(error = %error, size = jobs.len(), "batch not committed");
+            ExecError::Unavailable
+        }
+    };
+    let internal = matches!(reply, ExecError::Internal);
+    for job in jobs {
+        let error = if internal { ExecError::Internal } else { ExecError::Unavailable };
+        let _ = job.reply.send(Err(error));
+    }
+}

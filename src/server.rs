@@ -1,0 +1,147 @@
+//! Builds the application (store, executor, gRPC server with health and reflection) and runs it
+//! until a shutdown signal: health goes NOT_SERVING, the server stops accepting and finishes the
+//! requests in flight, the executor finishes its batch, the pool closes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::{accounts::AccountsService, credits::CreditsService, usage::UsageService, Services};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::executor::Executor;
+use crate::proto;
+use crate::store::{redact, Store};
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    services: Arc<Services>,
+    executor_task: JoinHandle<()>,
+    config: Config,
+}
+
+impl Application {
+    /// Connects to the database (creating an SQLite file on first start), applies migrations,
+    /// starts the executor and binds the listener.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        config.validate()?;
+        let store = Store::connect(
+            &config.database_url,
+            config.db_connections_max,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await?;
+        store.migrate().await?;
+        let (executor, executor_task) = Executor::spawn(store.clone(), clock.clone(), config.executor());
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        let local_addr = listener.local_addr()?;
+        tracing::info!(%local_addr, database = %redact(&config.database_url), "credit-ledger ready");
+        let services = Arc::new(Services {
+            store,
+            executor,
+            clock,
+            page_size_default: config.page_size_default,
+            page_size_max: config.page_size_max,
+        });
+        Ok(Application { listener, local_addr, services, executor_task, config })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn store(&self) -> Store {
+        self.services.store.clone()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, services, executor_task, config, .. } = self;
+        let store = services.store.clone();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        set_serving(&health, true).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building reflection")?;
+        let size = config.message_size_max_bytes;
+        let accounts = proto::accounts_server::AccountsServer::new(AccountsService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
+        let credits = proto::credits_server::CreditsServer::new(CreditsService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
+        let usage = proto::usage_server::UsageServer::new(UsageService(services))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
+        let stopping = async move {
+            shutdown.await;
+            tracing::info!("shutting down: not serving, draining requests in flight");
+            set_serving(&health, false).await;
+        };
+        tonic::transport::Server::builder()
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .concurrency_limit_per_connection(config.concurrency_per_connection_max)
+            .tcp_nodelay(true)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(accounts)
+            .add_service(credits)
+            .add_service(usage)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+            .await
+            .context("serving gRPC")?;
+        // Every executor handle went with the services; the loop ends after its last batch.
+        executor_task.await.context("executor task")?;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn set_serving(health: &tonic_health::server::HealthReporter, serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    for name in [
+        "",
+        "creditledger.v1.Accounts",
+        "creditledger.v1.Credits",
+        "creditledger.v1.Usage",
+    ] {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

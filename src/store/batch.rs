@@ -1,0 +1,227 @@
+//! One batch's database work, inside its transaction: find the accounts the commands name, lock
+//! them in id order, load what the engine needs, and write back everything it changed with a
+//! handful of multi-row statements.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::{Any, AnyConnection, Row, Transaction};
+
+use super::rows::*;
+use super::sql::{insert_rows, padded, placeholders, Value};
+use super::{postgres, Dialect, Store, StoreResult};
+use crate::ledger::*;
+
+/// What a batch of commands refers to.
+#[derive(Debug, Default)]
+pub struct BatchNeeds {
+    accounts: BTreeSet<AccountId>,
+    holds: BTreeSet<HoldId>,
+    /// Accounts with a void in the batch: all their open holds are loaded, to release from.
+    all_open_holds: BTreeSet<AccountId>,
+    named_lots: BTreeSet<LotId>,
+    external_ids: BTreeSet<String>,
+    keys: BTreeSet<String>,
+}
+
+impl BatchNeeds {
+    pub fn of(commands: &[&Command]) -> Self {
+        let mut needs = BatchNeeds::default();
+        for command in commands {
+            needs.keys.insert(command.idempotency_key().to_string());
+            match command.target() {
+                Target::NewAccount => {}
+                Target::Account(id) => {
+                    needs.accounts.insert(id);
+                }
+                Target::Hold(id) => {
+                    needs.holds.insert(id);
+                }
+            }
+            match command {
+                Command::CreateAccount(c) => {
+                    needs.external_ids.insert(c.external_id.clone());
+                }
+                Command::VoidGrant(c) => {
+                    needs.all_open_holds.insert(c.account_id);
+                    needs.named_lots.insert(c.lot_id);
+                }
+                _ => {}
+            }
+        }
+        needs
+    }
+}
+
+fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
+    values.into_iter().map(|v| v.to_string()).collect()
+}
+
+/// `SELECT {columns} FROM {table} WHERE {column} IN (…)`, padded; returns the rows.
+async fn select_in(
+    conn: &mut AnyConnection,
+    select: &str,
+    column: &str,
+    values: &[String],
+    rest: &str,
+) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values = padded(values);
+    let sql = format!("{select} WHERE {column} IN ({}){rest}", placeholders(1, values.len()));
+    let mut query = sqlx::query(&sql);
+    for v in values {
+        query = query.bind(v);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+impl Store {
+    /// Locks the batch's accounts (in id order) and loads its snapshot.
+    pub async fn load_batch(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        needs: &BatchNeeds,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Snapshot> {
+        let conn: &mut AnyConnection = tx;
+        let mut accounts = needs.accounts.clone();
+        let hold_ids = strings(&needs.holds);
+        let hold_rows =
+            select_in(conn, "SELECT id, account_id FROM holds", "id", &hold_ids, "").await?;
+        for row in &hold_rows {
+            let account: String = row.try_get("account_id").map_err(super::StoreError::Other)?;
+            accounts.extend(account.parse::<AccountId>().ok());
+        }
+        let lock = match self.dialect {
+            Dialect::Postgres => postgres::LOCK_ACCOUNTS,
+            Dialect::Sqlite => "",
+        };
+        let account_ids = strings(&accounts);
+        let select = format!("SELECT {} FROM accounts", ACCOUNT_COLUMNS.join(", "));
+        let rows = select_in(conn, &select, "id", &account_ids, &format!(" ORDER BY id{lock}")).await?;
+        let mut snapshot = Snapshot {
+            accounts: rows.iter().map(account_from_row).collect::<StoreResult<_>>()?,
+            ..Snapshot::default()
+        };
+        snapshot.lots = self.load_lots(conn, &account_ids, needs).await?;
+        snapshot.holds = self.load_holds(conn, &account_ids, &hold_ids, needs, now).await?;
+        snapshot.idempotency = load_idempotency(conn, &account_ids, needs).await?;
+        let external = strings(&needs.external_ids);
+        let taken = select_in(conn, "SELECT external_id FROM accounts", "external_id", &external, "").await?;
+        snapshot.external_ids_taken = taken
+            .iter()
+            .map(|r| r.try_get::<String, _>("external_id"))
+            .collect::<Result<_, _>>()?;
+        Ok(snapshot)
+    }
+
+    async fn load_lots(
+        &self,
+        conn: &mut AnyConnection,
+        account_ids: &[String],
+        needs: &BatchNeeds,
+    ) -> StoreResult<Vec<Lot>> {
+        let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
+        let mut rows = select_in(conn, &select, "account_id", account_ids, " AND status = 'active'").await?;
+        let named = strings(&needs.named_lots);
+        rows.extend(select_in(conn, &select, "id", &named, " AND status <> 'active'").await?);
+        rows.iter().map(lot_from_row).collect()
+    }
+
+    async fn load_holds(
+        &self,
+        conn: &mut AnyConnection,
+        account_ids: &[String],
+        hold_ids: &[String],
+        needs: &BatchNeeds,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Hold>> {
+        let select = format!("SELECT {} FROM holds", HOLD_COLUMNS.join(", "));
+        // Open holds past their expiry must be let go before anything is drawn.
+        let mut rows = Vec::new();
+        if !account_ids.is_empty() {
+            let ids = padded(account_ids);
+            let sql = format!(
+                "{select} WHERE account_id IN ({}) AND status = 'open' AND expires_at <= ${}",
+                placeholders(1, ids.len()),
+                ids.len() + 1
+            );
+            let mut query = sqlx::query(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            rows = query.bind(micros(now)).fetch_all(&mut *conn).await?;
+        }
+        rows.extend(select_in(conn, &select, "id", hold_ids, "").await?);
+        let voiding = strings(&needs.all_open_holds);
+        rows.extend(select_in(conn, &select, "account_id", &voiding, " AND status = 'open'").await?);
+        let mut holds: HashMap<HoldId, Hold> = HashMap::new();
+        for row in &rows {
+            let hold = hold_from_row(row)?;
+            holds.insert(hold.id, hold);
+        }
+        Ok(holds.into_values().collect())
+    }
+
+    /// Writes everything the batch changed.
+    pub async fn write_batch(&self, tx: &mut Transaction<'static, Any>, writes: Writes) -> StoreResult<()> {
+        let conn: &mut AnyConnection = tx;
+        upsert(conn, "accounts", ACCOUNT_COLUMNS, writes.accounts.iter().map(account_values)).await?;
+        upsert(conn, "lots", LOT_COLUMNS, writes.lots.iter().map(lot_values)).await?;
+        upsert(conn, "holds", HOLD_COLUMNS, writes.holds.iter().map(hold_values)).await?;
+        let entries = writes.entries.iter().map(entry_values).collect();
+        insert_rows(conn, "entries", ENTRY_COLUMNS, "", entries).await?;
+        let postings = writes
+            .entries
+            .iter()
+            .flat_map(|e| e.postings.iter().enumerate().map(move |(i, p)| posting_values(e, i, p)))
+            .collect();
+        insert_rows(conn, "postings", POSTING_COLUMNS, "", postings).await?;
+        let records = writes.idempotency.iter().map(idempotency_values).collect();
+        insert_rows(conn, "idempotency", IDEMPOTENCY_COLUMNS, "", records).await?;
+        Ok(())
+    }
+}
+
+async fn load_idempotency(
+    conn: &mut AnyConnection,
+    account_ids: &[String],
+    needs: &BatchNeeds,
+) -> StoreResult<Vec<IdempotencyRecord>> {
+    if needs.keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut scopes = account_ids.to_vec();
+    scopes.push(CREATE_ACCOUNT_SCOPE.to_string());
+    let (scopes, keys) = (padded(&scopes), padded(&strings(&needs.keys)));
+    let sql = format!(
+        "SELECT {} FROM idempotency WHERE scope IN ({}) AND key IN ({})",
+        IDEMPOTENCY_COLUMNS.join(", "),
+        placeholders(1, scopes.len()),
+        placeholders(scopes.len() + 1, keys.len()),
+    );
+    let mut query = sqlx::query(&sql);
+    for v in scopes.into_iter().chain(keys) {
+        query = query.bind(v);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter().map(idempotency_from_row).collect()
+}
+
+/// Inserts new rows and overwrites existing ones (keyed by id) in one statement per chunk.
+async fn upsert(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<Value>>,
+) -> StoreResult<()> {
+    let rows: Vec<Vec<Value>> = rows.collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let updates: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let suffix = format!(" ON CONFLICT (id) DO UPDATE SET {}", updates.join(", "));
+    insert_rows(conn, table, columns, &suffix, rows).await
+}

@@ -1,0 +1,148 @@
+//! The database behind one contract. Both stores keep the same schema in the same
+//! representation (exact decimal strings, microsecond timestamps, UUID strings), so one code path
+//! through sqlx's `Any` driver serves both; what differs between SQLite and PostgreSQL (connection
+//! setup, migrations, how a batch takes its locks) lives in `sqlite.rs` and `postgres.rs`.
+
+mod batch;
+mod postgres;
+mod reads;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
+
+pub use batch::BatchNeeds;
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of_url(url: &str) -> anyhow::Result<Dialect> {
+        if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Dialect::Postgres)
+        } else {
+            anyhow::bail!("database_url must start with sqlite: or postgres:, got {url:?}")
+        }
+    }
+}
+
+/// A storage failure, classified by what the executor should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or the connection broke: retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique constraint refused a write (another instance got there first).
+    #[error("constraint {constraint} violated")]
+    UniqueViolation { constraint: String },
+    /// A row the store wrote could not be read back: the store is damaged.
+    #[error("corrupt row: {0:#}")]
+    Corrupt(anyhow::Error),
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation {
+                constraint: db.constraint().unwrap_or(db.message()).to_string(),
+            },
+            sqlx::Error::Database(db) if sqlite::is_busy(db.as_ref()) => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) if postgres::is_unavailable(db.as_ref()) => {
+                StoreError::Unavailable(error)
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            _ => StoreError::Other(error),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Connects (creating an SQLite file on first start) without touching the schema.
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url)?;
+        let options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout);
+        let (options, url) = match dialect {
+            Dialect::Sqlite => sqlite::pool_options(options, url),
+            Dialect::Postgres => (options, url.to_string()),
+        };
+        let pool = options
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        Ok(Store { pool, dialect })
+    }
+
+    /// Applies the dialect's migrations; safe to run on every start.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.context("applying migrations")
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a batch transaction. SQLite takes its write lock up front so a batch never has to
+    /// upgrade a read lock (and fail) halfway.
+    pub async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+}
+
+/// A database URL with any password blanked, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,113 @@
+//! Reads that go straight to the store, never through the executor: accounts, lots, balances and
+//! the journal of an account.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::rows::*;
+use super::{Store, StoreResult};
+use crate::ledger::*;
+
+impl Store {
+    pub async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        let sql = format!("SELECT {} FROM accounts WHERE id = $1", ACCOUNT_COLUMNS.join(", "));
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    pub async fn account_by_external_id(&self, external_id: &str) -> StoreResult<Option<Account>> {
+        let sql = format!("SELECT {} FROM accounts WHERE external_id = $1", ACCOUNT_COLUMNS.join(", "));
+        let row = sqlx::query(&sql).bind(external_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// Accounts in id order after `after`, at most `limit`.
+    pub async fn list_accounts(&self, after: Option<AccountId>, limit: u32) -> StoreResult<Vec<Account>> {
+        let sql = format!(
+            "SELECT {} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
+            ACCOUNT_COLUMNS.join(", ")
+        );
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let rows = sqlx::query(&sql).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// An account's lots in creation order (ids are time-ordered) after `after`, at most `limit`.
+    pub async fn list_lots(
+        &self,
+        account: AccountId,
+        include_inactive: bool,
+        after: Option<LotId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Lot>> {
+        let status = if include_inactive { "" } else { " AND status = 'active'" };
+        let sql = format!(
+            "SELECT {} FROM lots WHERE account_id = $1 AND id > $2{status} ORDER BY id LIMIT $3",
+            LOT_COLUMNS.join(", ")
+        );
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let rows = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(lot_from_row).collect()
+    }
+
+    /// The account as the engine would see it at `now`: its live lots, with the holds that have
+    /// expired but not yet been written back already let go.
+    pub async fn account_book(&self, id: AccountId, now: DateTime<Utc>) -> StoreResult<Option<AccountBook>> {
+        let Some(account) = self.account(id).await? else { return Ok(None) };
+        let lots = self.list_lots(id, false, None, u32::MAX).await?;
+        let sql = format!(
+            "SELECT {} FROM holds WHERE account_id = $1 AND status = 'open' AND expires_at <= $2",
+            HOLD_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(micros(now))
+            .fetch_all(&self.pool)
+            .await?;
+        let holds = rows.iter().map(hold_from_row).collect::<StoreResult<_>>()?;
+        Ok(Some(AccountBook::new(account, lots, holds, now)))
+    }
+
+    pub async fn hold(&self, id: HoldId) -> StoreResult<Option<Hold>> {
+        let sql = format!("SELECT {} FROM holds WHERE id = $1", HOLD_COLUMNS.join(", "));
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(hold_from_row).transpose()
+    }
+
+    /// Every entry of an account with its postings, in account order.
+    pub async fn account_entries(&self, id: AccountId) -> StoreResult<Vec<Entry>> {
+        let sql = format!(
+            "SELECT {} FROM entries WHERE account_id = $1 ORDER BY account_seq",
+            ENTRY_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM postings WHERE account_id = $1 ORDER BY entry_id, idx",
+            POSTING_COLUMNS.join(", ")
+        );
+        let posting_rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
+        let mut by_entry: std::collections::HashMap<String, Vec<sqlx::any::AnyRow>> = Default::default();
+        for row in posting_rows {
+            let entry: String = row.try_get("entry_id")?;
+            by_entry.entry(entry).or_default().push(row);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                entry_from_rows(row, by_entry.get(&id).map_or(&[][..], |v| v.as_slice()))
+            })
+            .collect()
+    }
+
+    /// Counts rows of a table, for tests and reports.
+    pub async fn count(&self, table: &str) -> StoreResult<i64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+}

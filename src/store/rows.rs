@@ -1,0 +1,303 @@
+//! Rows ↔ domain values. Everything read back is parsed again, so a damaged row becomes a
+//! `StoreError::Corrupt` naming the column rather than a wrong balance.
+
+use std::str::FromStr;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::sql::Value;
+use super::{StoreError, StoreResult};
+use crate::ledger::*;
+
+pub(super) const ACCOUNT_COLUMNS: &[&str] = &[
+    "id", "external_id", "unit", "unit_scale", "status", "credit_line_limit", "credit_line_used",
+    "credit_line_held", "credit_line_price", "currency", "open_holds", "live_lots", "entry_seq",
+    "last_hash", "created_at",
+];
+pub(super) const LOT_COLUMNS: &[&str] = &[
+    "id", "account_id", "kind", "status", "priority", "granted", "remaining", "held",
+    "effective_at", "expires_at", "scope", "cost_basis", "money_deferred", "currency",
+    "reference", "created_at",
+];
+pub(super) const HOLD_COLUMNS: &[&str] = &[
+    "id", "account_id", "status", "authorized", "captured", "reserved", "expires_at",
+    "created_at", "meter", "reference",
+];
+pub(super) const ENTRY_COLUMNS: &[&str] = &[
+    "id", "account_id", "account_seq", "kind", "effective_at", "recorded_at", "idempotency_key",
+    "reference", "lot_id", "hold_id", "prev_hash", "hash",
+];
+pub(super) const POSTING_COLUMNS: &[&str] = &[
+    "entry_id", "idx", "account_id", "book", "ledger_account", "side", "amount", "unit", "lot_id",
+];
+pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
+    &["scope", "key", "request_hash", "outcome", "created_at"];
+
+fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(anyhow!("column {column}: {e}"))
+}
+
+fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
+    row.try_get::<String, _>(column).map_err(|e| corrupt(column, e))
+}
+
+fn opt_text(row: &AnyRow, column: &str) -> StoreResult<Option<String>> {
+    row.try_get::<Option<String>, _>(column).map_err(|e| corrupt(column, e))
+}
+
+fn int(row: &AnyRow, column: &str) -> StoreResult<i64> {
+    row.try_get::<i64, _>(column).map_err(|e| corrupt(column, e))
+}
+
+fn parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text(row, column)?.parse().map_err(|e| corrupt(column, e))
+}
+
+fn opt_parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    opt_text(row, column)?
+        .map(|t| t.parse().map_err(|e| corrupt(column, e)))
+        .transpose()
+}
+
+fn dec(row: &AnyRow, column: &str) -> StoreResult<Decimal> {
+    parsed(row, column)
+}
+
+fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
+    let micros = int(row, column)?;
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, "time out of range"))
+}
+
+fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    let micros = row.try_get::<Option<i64>, _>(column).map_err(|e| corrupt(column, e))?;
+    micros
+        .map(|m| DateTime::from_timestamp_micros(m).ok_or_else(|| corrupt(column, "time out of range")))
+        .transpose()
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> StoreResult<T> {
+    serde_json::from_str(&text(row, column)?).map_err(|e| corrupt(column, e))
+}
+
+/// Enums are stored by their serde name ("active", "paid", …).
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("unit enum serializes to a string, got {other:?}"),
+    }
+}
+
+fn enum_parse<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> StoreResult<T> {
+    let raw = text(row, column)?;
+    serde_json::from_value(serde_json::Value::String(raw)).map_err(|e| corrupt(column, e))
+}
+
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
+    Ok(Account {
+        id: parsed(row, "id")?,
+        external_id: text(row, "external_id")?,
+        unit: text(row, "unit")?,
+        unit_scale: u32::try_from(int(row, "unit_scale")?).map_err(|e| corrupt("unit_scale", e))?,
+        status: enum_parse(row, "status")?,
+        credit_line_limit: dec(row, "credit_line_limit")?,
+        credit_line_used: dec(row, "credit_line_used")?,
+        credit_line_held: dec(row, "credit_line_held")?,
+        credit_line_price: dec(row, "credit_line_price")?,
+        currency: text(row, "currency")?,
+        open_holds: u32::try_from(int(row, "open_holds")?).map_err(|e| corrupt("open_holds", e))?,
+        live_lots: u32::try_from(int(row, "live_lots")?).map_err(|e| corrupt("live_lots", e))?,
+        entry_seq: int(row, "entry_seq")?,
+        last_hash: text(row, "last_hash")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn account_values(a: &Account) -> Vec<Value> {
+    vec![
+        Value::Text(a.id.to_string()),
+        Value::Text(a.external_id.clone()),
+        Value::Text(a.unit.clone()),
+        Value::Int(a.unit_scale.into()),
+        Value::Text(enum_text(&a.status)),
+        Value::Text(a.credit_line_limit.to_string()),
+        Value::Text(a.credit_line_used.to_string()),
+        Value::Text(a.credit_line_held.to_string()),
+        Value::Text(a.credit_line_price.to_string()),
+        Value::Text(a.currency.clone()),
+        Value::Int(a.open_holds.into()),
+        Value::Int(a.live_lots.into()),
+        Value::Int(a.entry_seq),
+        Value::Text(a.last_hash.clone()),
+        Value::Int(micros(a.created_at)),
+    ]
+}
+
+pub(super) fn lot_from_row(row: &AnyRow) -> StoreResult<Lot> {
+    Ok(Lot {
+        id: parsed(row, "id")?,
+        account_id: parsed(row, "account_id")?,
+        kind: enum_parse(row, "kind")?,
+        status: enum_parse(row, "status")?,
+        priority: i32::try_from(int(row, "priority")?).map_err(|e| corrupt("priority", e))?,
+        granted: dec(row, "granted")?,
+        remaining: dec(row, "remaining")?,
+        held: dec(row, "held")?,
+        effective_at: time(row, "effective_at")?,
+        expires_at: opt_time(row, "expires_at")?,
+        scope: json(row, "scope")?,
+        cost_basis: dec(row, "cost_basis")?,
+        money_deferred: dec(row, "money_deferred")?,
+        currency: text(row, "currency")?,
+        reference: text(row, "reference")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn lot_values(l: &Lot) -> Vec<Value> {
+    vec![
+        Value::Text(l.id.to_string()),
+        Value::Text(l.account_id.to_string()),
+        Value::Text(enum_text(&l.kind)),
+        Value::Text(enum_text(&l.status)),
+        Value::Int(l.priority.into()),
+        Value::Text(l.granted.to_string()),
+        Value::Text(l.remaining.to_string()),
+        Value::Text(l.held.to_string()),
+        Value::Int(micros(l.effective_at)),
+        Value::OptInt(l.expires_at.map(micros)),
+        Value::Text(serde_json::to_string(&l.scope).expect("strings serialize")),
+        Value::Text(l.cost_basis.to_string()),
+        Value::Text(l.money_deferred.to_string()),
+        Value::Text(l.currency.clone()),
+        Value::Text(l.reference.clone()),
+        Value::Int(micros(l.created_at)),
+    ]
+}
+
+pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
+    Ok(Hold {
+        id: parsed(row, "id")?,
+        account_id: parsed(row, "account_id")?,
+        status: enum_parse(row, "status")?,
+        authorized: dec(row, "authorized")?,
+        captured: dec(row, "captured")?,
+        reserved: json(row, "reserved")?,
+        expires_at: time(row, "expires_at")?,
+        created_at: time(row, "created_at")?,
+        meter: text(row, "meter")?,
+        reference: text(row, "reference")?,
+    })
+}
+
+pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
+    vec![
+        Value::Text(h.id.to_string()),
+        Value::Text(h.account_id.to_string()),
+        Value::Text(enum_text(&h.status)),
+        Value::Text(h.authorized.to_string()),
+        Value::Text(h.captured.to_string()),
+        Value::Text(serde_json::to_string(&h.reserved).expect("draws serialize")),
+        Value::Int(micros(h.expires_at)),
+        Value::Int(micros(h.created_at)),
+        Value::Text(h.meter.clone()),
+        Value::Text(h.reference.clone()),
+    ]
+}
+
+pub(super) fn entry_values(e: &Entry) -> Vec<Value> {
+    vec![
+        Value::Text(e.id.to_string()),
+        Value::Text(e.account_id.to_string()),
+        Value::Int(e.account_seq),
+        Value::Text(enum_text(&e.kind)),
+        Value::Int(micros(e.effective_at)),
+        Value::Int(micros(e.recorded_at)),
+        Value::Text(e.idempotency_key.clone()),
+        Value::Text(e.reference.clone()),
+        Value::OptText(e.lot_id.map(|l| l.to_string())),
+        Value::OptText(e.hold_id.map(|h| h.to_string())),
+        Value::Text(e.prev_hash.clone()),
+        Value::Text(e.hash.clone()),
+    ]
+}
+
+pub(super) fn posting_values(e: &Entry, idx: usize, p: &Posting) -> Vec<Value> {
+    vec![
+        Value::Text(e.id.to_string()),
+        Value::Int(idx as i64),
+        Value::Text(e.account_id.to_string()),
+        Value::Text(enum_text(&p.book)),
+        Value::Text(p.ledger_account.clone()),
+        Value::Text(enum_text(&p.side)),
+        Value::Text(p.amount.to_string()),
+        Value::Text(p.unit.clone()),
+        Value::OptText(p.lot_id.map(|l| l.to_string())),
+    ]
+}
+
+/// Rebuilds an entry from its row and its postings' rows (ordered by idx).
+pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<Entry> {
+    let postings = postings
+        .iter()
+        .map(|p| {
+            Ok(Posting {
+                book: enum_parse(p, "book")?,
+                ledger_account: text(p, "ledger_account")?,
+                side: enum_parse(p, "side")?,
+                amount: dec(p, "amount")?,
+                unit: text(p, "unit")?,
+                lot_id: opt_parsed(p, "lot_id")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Entry {
+        id: parsed(row, "id")?,
+        account_id: parsed(row, "account_id")?,
+        account_seq: int(row, "account_seq")?,
+        kind: enum_parse(row, "kind")?,
+        effective_at: time(row, "effective_at")?,
+        recorded_at: time(row, "recorded_at")?,
+        idempotency_key: text(row, "idempotency_key")?,
+        reference: text(row, "reference")?,
+        lot_id: opt_parsed(row, "lot_id")?,
+        hold_id: opt_parsed(row, "hold_id")?,
+        postings,
+        prev_hash: text(row, "prev_hash")?,
+        hash: text(row, "hash")?,
+    })
+}
+
+pub(super) fn idempotency_from_row(row: &AnyRow) -> StoreResult<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        scope: text(row, "scope")?,
+        key: text(row, "key")?,
+        request_hash: text(row, "request_hash")?,
+        outcome: json(row, "outcome")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
+    vec![
+        Value::Text(r.scope.clone()),
+        Value::Text(r.key.clone()),
+        Value::Text(r.request_hash.clone()),
+        Value::Text(serde_json::to_string(&r.outcome).expect("outcomes serialize")),
+        Value::Int(micros(r.created_at)),
+    ]
+}
+
