@@ -1,0 +1,223 @@
+//! Starts the real server on port 0 against a fresh database per test: an SQLite file in a
+//! temporary directory, or a new PostgreSQL database on the server named by
+//! `CREDIT_LEDGER_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`). A
+//! PostgreSQL server that cannot be reached fails the test; it is never skipped.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use credit_ledger::clock::ManualClock;
+use credit_ledger::config::Config;
+use credit_ledger::proto::{self as p, accounts_client::AccountsClient, credits_client::CreditsClient, usage_client::UsageClient};
+use credit_ledger::server::Application;
+use credit_ledger::store::Store;
+use sqlx::{Connection, Executor};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("CREDIT_LEDGER_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// The URL of database `name` on the admin URL's server.
+fn pg_url_for(name: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+pub async fn pg_admin() -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(&pg_admin_url())
+        .await
+        .expect("PostgreSQL must be reachable for the test suite (see README: Tests)")
+}
+
+pub struct Database {
+    pub url: String,
+    pub pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Database {
+    pub async fn fresh(backend: Backend) -> Database {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+                Database { url, pg_name: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let name = format!("cl_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = pg_admin().await;
+                admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+                Database { url: pg_url_for(&name), pg_name: Some(name), _dir: None }
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub clock: ManualClock,
+    pub store: Store,
+    pub db: Database,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn test_config(url: &str) -> Config {
+    Config {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: url.to_string(),
+        db_connections_max: 4,
+        db_acquire_timeout_ms: 1_000,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap());
+        Self::start(Database::fresh(backend).await, clock).await
+    }
+
+    pub async fn start(db: Database, clock: ManualClock) -> TestApp {
+        let app = Application::build(test_config(&db.url), Arc::new(clock.clone()))
+            .await
+            .expect("application builds");
+        let addr = format!("http://{}", app.local_addr());
+        let store = app.store();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        TestApp { addr, clock, store, db, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same database.
+    pub async fn restart(mut self) -> TestApp {
+        self.shutdown().await;
+        let db = std::mem::replace(&mut self.db, Database { url: String::new(), pg_name: None, _dir: None });
+        Self::start(db, self.clock.clone()).await
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(self.addr.clone()).unwrap().connect().await.expect("connect")
+    }
+
+    pub async fn accounts(&self) -> AccountsClient<Channel> {
+        AccountsClient::new(self.channel().await)
+    }
+
+    pub async fn credits(&self) -> CreditsClient<Channel> {
+        CreditsClient::new(self.channel().await)
+    }
+
+    pub async fn usage(&self) -> UsageClient<Channel> {
+        UsageClient::new(self.channel().await)
+    }
+
+    /// Creates an account with the given unit scale and returns its id.
+    pub async fn account(&self, external_id: &str, unit_scale: u32) -> String {
+        let response = self
+            .accounts()
+            .await
+            .create_account(p::CreateAccountRequest {
+                idempotency_key: format!("create-{external_id}"),
+                external_id: external_id.into(),
+                unit: "CREDIT".into(),
+                unit_scale,
+                ..Default::default()
+            })
+            .await
+            .expect("account created");
+        response.into_inner().account.unwrap().account_id
+    }
+
+    pub async fn top_up(&self, account: &str, quantity: &str, price: &str, key: &str) -> p::Lot {
+        let request = p::TopUpRequest {
+            idempotency_key: key.into(),
+            account: Some(by_id(account)),
+            quantity: quantity.into(),
+            price: price.into(),
+            currency: "USD".into(),
+            ..Default::default()
+        };
+        self.credits().await.top_up(request).await.expect("top-up").into_inner().lot.unwrap()
+    }
+
+    pub async fn balance(&self, account: &str) -> p::GetBalanceResponse {
+        let request = p::GetBalanceRequest { account: Some(by_id(account)) };
+        self.usage().await.get_balance(request).await.expect("balance").into_inner()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn by_id(id: &str) -> p::AccountRef {
+    p::AccountRef { r#ref: Some(p::account_ref::Ref::AccountId(id.to_string())) }
+}
+
+pub fn by_external(id: &str) -> p::AccountRef {
+    p::AccountRef { r#ref: Some(p::account_ref::Ref::ExternalId(id.to_string())) }
+}
+
+/// The machine-readable reason of a refusal (`ErrorInfo.reason`).
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().map(|i| i.reason).unwrap_or_default()
+}
+
+pub fn metadata(status: &tonic::Status, key: &str) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .and_then(|i| i.metadata.get(key).cloned())
+        .unwrap_or_default()
+}
+
+/// Runs an async test function once on each store.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
