@@ -12,7 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // Server reflection serves this descriptor set.
-    std::fs::write(out_dir.join("creditledger_descriptor.bin"), fds.encode_to_vec())?;
+    std::fs::write(
+        out_dir.join("creditledger_descriptor.bin"),
+        fds.encode_to_vec(),
+    )?;
     tonic_prost_build::configure().compile_fds(fds)?;
     for f in files {
         println!("cargo:rerun-if-changed={f}");

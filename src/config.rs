@@ -120,8 +120,13 @@ impl Config {
     }
 }
 
-fn merge(base: &mut serde_json::Value, overrides: serde_json::Value, source: &str) -> anyhow::Result<()> {
-    let (Some(base), serde_json::Value::Object(overrides)) = (base.as_object_mut(), overrides) else {
+fn merge(
+    base: &mut serde_json::Value,
+    overrides: serde_json::Value,
+    source: &str,
+) -> anyhow::Result<()> {
+    let (Some(base), serde_json::Value::Object(overrides)) = (base.as_object_mut(), overrides)
+    else {
         bail!("{source}: expected a table of settings");
     };
     for (key, value) in overrides {
@@ -141,12 +146,19 @@ fn env_overrides(
     let fields = defaults.as_object().expect("config is a table");
     let mut out = serde_json::Map::new();
     for (name, raw) in vars {
-        let Some(field) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(field) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let field = field.to_ascii_lowercase();
-        let Some(default) = fields.get(&field) else { continue };
+        let Some(default) = fields.get(&field) else {
+            continue;
+        };
         let value = match default {
             serde_json::Value::Number(_) => serde_json::Value::Number(
-                raw.trim().parse::<u64>().with_context(|| format!("{name} must be a whole number"))?.into(),
+                raw.trim()
+                    .parse::<u64>()
+                    .with_context(|| format!("{name} must be a whole number"))?
+                    .into(),
             ),
             _ => serde_json::Value::String(raw),
         };
@@ -164,11 +176,18 @@ mod tests {
         let defaults = serde_json::to_value(Config::default()).unwrap();
         let vars = [
             ("CREDIT_LEDGER_BATCH_SIZE_MAX".to_string(), "64".to_string()),
-            ("CREDIT_LEDGER_DATABASE_URL".to_string(), "postgres://x@h/db".to_string()),
-            ("CREDIT_LEDGER_SERVER".to_string(), "http://client-only".to_string()),
+            (
+                "CREDIT_LEDGER_DATABASE_URL".to_string(),
+                "postgres://x@h/db".to_string(),
+            ),
+            (
+                "CREDIT_LEDGER_SERVER".to_string(),
+                "http://client-only".to_string(),
+            ),
         ];
+        let overrides = env_overrides(&defaults, vars.into_iter()).unwrap();
         let mut value = defaults;
-        merge(&mut value, env_overrides(&value.clone(), vars.into_iter()).unwrap(), "env").unwrap();
+        merge(&mut value, overrides, "env").unwrap();
         let config: Config = serde_json::from_value(value).unwrap();
         assert_eq!(config.batch_size_max, 64);
         assert_eq!(config.database_url, "postgres://x@h/db");
@@ -177,14 +196,24 @@ mod tests {
     #[test]
     fn bad_numbers_are_refused_with_the_variable_named() {
         let defaults = serde_json::to_value(Config::default()).unwrap();
-        let vars = [("CREDIT_LEDGER_QUEUE_CAPACITY".to_string(), "lots".to_string())];
+        let vars = [(
+            "CREDIT_LEDGER_QUEUE_CAPACITY".to_string(),
+            "lots".to_string(),
+        )];
         let error = env_overrides(&defaults, vars.into_iter()).unwrap_err();
         assert!(error.to_string().contains("CREDIT_LEDGER_QUEUE_CAPACITY"));
     }
 
     #[test]
     fn zero_batch_size_is_refused() {
-        let config = Config { batch_size_max: 0, ..Config::default() };
-        assert!(config.validate().unwrap_err().to_string().contains("batch_size_max"));
+        let config = Config {
+            batch_size_max: 0,
+            ..Config::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("batch_size_max"));
     }
 }

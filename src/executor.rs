@@ -54,7 +54,11 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn spawn(store: Store, clock: Arc<dyn Clock>, config: ExecutorConfig) -> (Executor, JoinHandle<()>) {
+    pub fn spawn(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: ExecutorConfig,
+    ) -> (Executor, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(config.queue_capacity);
         let task = tokio::spawn(run(jobs, store, clock, config));
         (Executor { queue }, task)
@@ -63,15 +67,22 @@ impl Executor {
     /// Queues a command and waits for its committed outcome.
     pub async fn submit(&self, command: Command) -> Result<Outcome, ExecError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job { command, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ExecError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => ExecError::ShuttingDown,
-        })?;
+        self.queue
+            .try_send(Job { command, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ExecError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => ExecError::ShuttingDown,
+            })?;
         answer.await.map_err(|_| ExecError::Internal)?
     }
 }
 
-async fn run(mut jobs: mpsc::Receiver<Job>, store: Store, clock: Arc<dyn Clock>, config: ExecutorConfig) {
+async fn run(
+    mut jobs: mpsc::Receiver<Job>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: ExecutorConfig,
+) {
     let mut batch = Vec::with_capacity(config.batch_size_max);
     while let Some(first) = jobs.recv().await {
         batch.push(first);
@@ -147,7 +158,11 @@ fn fail(jobs: Vec<Job>, error: &StoreError) {
     };
     let internal = matches!(reply, ExecError::Internal);
     for job in jobs {
-        let error = if internal { ExecError::Internal } else { ExecError::Unavailable };
+        let error = if internal {
+            ExecError::Internal
+        } else {
+            ExecError::Unavailable
+        };
         let _ = job.reply.send(Err(error));
     }
 }

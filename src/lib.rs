@@ -19,14 +19,14 @@
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
 #![forbid(unsafe_code)]
 
-pub mod ledger;
-pub mod store;
+pub mod api;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod executor;
-pub mod api;
-pub mod client;
+pub mod ledger;
 pub mod server;
+pub mod store;
 
 pub mod proto {
     #![allow(clippy::all)]

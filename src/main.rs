@@ -11,10 +11,19 @@ use credit_ledger::server::{shutdown_signal, Application};
 use credit_ledger::store::Store;
 
 #[derive(Parser)]
-#[command(name = "credit-ledger", version, about = "A prepaid credit ledger service")]
+#[command(
+    name = "credit-ledger",
+    version,
+    about = "A prepaid credit ledger service"
+)]
 struct Cli {
     /// gRPC address of the server, for the client commands.
-    #[arg(long, global = true, env = "CREDIT_LEDGER_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "CREDIT_LEDGER_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     server: String,
     #[command(subcommand)]
     command: Cmd,
@@ -59,13 +68,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Migrate { config } => {
             let config = Config::load(config.as_deref())?;
             init_tracing(&config.log_format);
-            let store = Store::connect(&config.database_url, 1, std::time::Duration::from_secs(10)).await?;
+            let store =
+                Store::connect(&config.database_url, 1, std::time::Duration::from_secs(10)).await?;
             store.migrate().await?;
             store.close().await;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Cmd::Client(command) => client::run(ClientArgs { server: cli.server, command }).await,
+        Cmd::Client(command) => {
+            client::run(ClientArgs {
+                server: cli.server,
+                command,
+            })
+            .await
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::api::{accounts::AccountsService, credits::CreditsService, usage::UsageService, Services};
+use crate::api::{
+    accounts::AccountsService, credits::CreditsService, usage::UsageService, Services,
+};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::executor::Executor;
@@ -39,7 +41,8 @@ impl Application {
         )
         .await?;
         store.migrate().await?;
-        let (executor, executor_task) = Executor::spawn(store.clone(), clock.clone(), config.executor());
+        let (executor, executor_task) =
+            Executor::spawn(store.clone(), clock.clone(), config.executor());
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -52,7 +55,13 @@ impl Application {
             page_size_default: config.page_size_default,
             page_size_max: config.page_size_max,
         });
-        Ok(Application { listener, local_addr, services, executor_task, config })
+        Ok(Application {
+            listener,
+            local_addr,
+            services,
+            executor_task,
+            config,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -63,8 +72,17 @@ impl Application {
         self.services.store.clone()
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, services, executor_task, config, .. } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            services,
+            executor_task,
+            config,
+            ..
+        } = self;
         let store = services.store.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         set_serving(&health, true).await;
@@ -74,9 +92,10 @@ impl Application {
             .build_v1()
             .context("building reflection")?;
         let size = config.message_size_max_bytes;
-        let accounts = proto::accounts_server::AccountsServer::new(AccountsService(services.clone()))
-            .max_decoding_message_size(size)
-            .max_encoding_message_size(size);
+        let accounts =
+            proto::accounts_server::AccountsServer::new(AccountsService(services.clone()))
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size);
         let credits = proto::credits_server::CreditsServer::new(CreditsService(services.clone()))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);

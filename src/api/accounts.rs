@@ -37,7 +37,9 @@ impl p::accounts_server::Accounts for AccountsService {
             currency: c::code("currency", &r.currency, "USD")?,
         });
         match self.0.submit(command).await? {
-            Outcome::Account(a) => Ok(Response::new(p::CreateAccountResponse { account: Some(c::account(&a)) })),
+            Outcome::Account(a) => Ok(Response::new(p::CreateAccountResponse {
+                account: Some(c::account(&a)),
+            })),
             other => Err(unexpected(other)),
         }
     }
@@ -47,14 +49,21 @@ impl p::accounts_server::Accounts for AccountsService {
         &self,
         request: Request<p::GetAccountRequest>,
     ) -> Result<Response<p::GetAccountResponse>, Status> {
-        let id = self.0.resolve(c::account_ref("account", request.into_inner().account)?).await?;
+        let id = self
+            .0
+            .resolve(c::account_ref("account", request.into_inner().account)?)
+            .await?;
         let account = self
             .0
             .store
             .account(id)
             .await?
-            .ok_or(LedgerError::AccountNotFound { account: id.to_string() })?;
-        Ok(Response::new(p::GetAccountResponse { account: Some(c::account(&account)) }))
+            .ok_or(LedgerError::AccountNotFound {
+                account: id.to_string(),
+            })?;
+        Ok(Response::new(p::GetAccountResponse {
+            account: Some(c::account(&account)),
+        }))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -64,12 +73,18 @@ impl p::accounts_server::Accounts for AccountsService {
     ) -> Result<Response<p::UpdateAccountResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let credit_line_limit = r
             .credit_line_limit
             .map(|s| c::unit_amount_or_zero("credit_line_limit", &s))
             .transpose()?;
-        let credit_line_price = r.credit_line_price.map(|s| c::money("credit_line_price", &s)).transpose()?;
+        let credit_line_price = r
+            .credit_line_price
+            .map(|s| c::money("credit_line_price", &s))
+            .transpose()?;
         let command = Command::UpdateAccount(UpdateAccount {
             idempotency_key,
             account_id,
@@ -78,7 +93,9 @@ impl p::accounts_server::Accounts for AccountsService {
             status: c::account_status(r.status)?,
         });
         match self.0.submit(command).await? {
-            Outcome::Account(a) => Ok(Response::new(p::UpdateAccountResponse { account: Some(c::account(&a)) })),
+            Outcome::Account(a) => Ok(Response::new(p::UpdateAccountResponse {
+                account: Some(c::account(&a)),
+            })),
             other => Err(unexpected(other)),
         }
     }
@@ -93,7 +110,10 @@ impl p::accounts_server::Accounts for AccountsService {
         let after = c::page_token(&r.page_token)?;
         let accounts = self.0.store.list_accounts(after, size).await?;
         let next_page_token = match accounts.len() as u32 == size {
-            true => accounts.last().map(|a| a.id.to_string()).unwrap_or_default(),
+            true => accounts
+                .last()
+                .map(|a| a.id.to_string())
+                .unwrap_or_default(),
             false => String::new(),
         };
         Ok(Response::new(p::ListAccountsResponse {

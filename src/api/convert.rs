@@ -20,10 +20,16 @@ pub enum AccountRef {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
-    LedgerError::InvalidArgument { field, reason: reason.into() }
+    LedgerError::InvalidArgument {
+        field,
+        reason: reason.into(),
+    }
 }
 
-pub fn account_ref(field: &'static str, r: Option<p::AccountRef>) -> Result<AccountRef, LedgerError> {
+pub fn account_ref(
+    field: &'static str,
+    r: Option<p::AccountRef>,
+) -> Result<AccountRef, LedgerError> {
     match r.and_then(|r| r.r#ref) {
         Some(p::account_ref::Ref::AccountId(id)) => Ok(AccountRef::Id(id_of(field, &id)?)),
         Some(p::account_ref::Ref::ExternalId(e)) => Ok(AccountRef::External(text(field, e, true)?)),
@@ -32,7 +38,9 @@ pub fn account_ref(field: &'static str, r: Option<p::AccountRef>) -> Result<Acco
 }
 
 pub fn id_of<T: std::str::FromStr>(field: &'static str, s: &str) -> Result<T, LedgerError> {
-    s.trim().parse().map_err(|_| invalid(field, format!("not a UUID: {s:?}")))
+    s.trim()
+        .parse()
+        .map_err(|_| invalid(field, format!("not a UUID: {s:?}")))
 }
 
 pub fn key(s: String) -> Result<String, LedgerError> {
@@ -40,7 +48,10 @@ pub fn key(s: String) -> Result<String, LedgerError> {
         return Err(invalid("idempotency_key", "required on every mutation"));
     }
     if s.len() > KEY_LEN_MAX {
-        return Err(invalid("idempotency_key", format!("at most {KEY_LEN_MAX} bytes")));
+        return Err(invalid(
+            "idempotency_key",
+            format!("at most {KEY_LEN_MAX} bytes"),
+        ));
     }
     Ok(s)
 }
@@ -58,19 +69,30 @@ pub fn text(field: &'static str, s: String, required: bool) -> Result<String, Le
 
 /// A unit or currency code: 1 to 16 of A-Z, 0-9, '_' or '-'.
 pub fn code(field: &'static str, s: &str, default: &str) -> Result<String, LedgerError> {
-    let s = if s.trim().is_empty() { default } else { s.trim() };
+    let s = if s.trim().is_empty() {
+        default
+    } else {
+        s.trim()
+    };
     let ok = !s.is_empty()
         && s.len() <= 16
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !ok {
-        return Err(invalid(field, format!("use 1-16 of A-Z, 0-9, '_', '-': {s:?}")));
+        return Err(invalid(
+            field,
+            format!("use 1-16 of A-Z, 0-9, '_', '-': {s:?}"),
+        ));
     }
     Ok(s.to_string())
 }
 
 pub fn scope(items: Vec<String>) -> Result<Vec<String>, LedgerError> {
     if items.len() > SCOPE_ITEMS_MAX {
-        return Err(invalid("scope", format!("at most {SCOPE_ITEMS_MAX} meters")));
+        return Err(invalid(
+            "scope",
+            format!("at most {SCOPE_ITEMS_MAX} meters"),
+        ));
     }
     items.into_iter().map(|m| text("scope", m, true)).collect()
 }
@@ -80,7 +102,12 @@ pub fn unit_amount_or_zero(field: &'static str, s: &str) -> Result<Decimal, Ledg
     if s.trim().is_empty() {
         return Ok(Decimal::ZERO);
     }
-    if s.trim().trim_start_matches('0').trim_start_matches('.').trim_start_matches('0').is_empty() {
+    if s.trim()
+        .trim_start_matches('0')
+        .trim_start_matches('.')
+        .trim_start_matches('0')
+        .is_empty()
+    {
         return Ok(Decimal::ZERO);
     }
     Ok(Quantity::parse(field, s)?.get())
@@ -101,12 +128,18 @@ pub fn time(field: &'static str, t: Timestamp) -> Result<DateTime<Utc>, LedgerEr
         .ok_or_else(|| invalid(field, "out of range"))
 }
 
-pub fn opt_time(field: &'static str, t: Option<Timestamp>) -> Result<Option<DateTime<Utc>>, LedgerError> {
+pub fn opt_time(
+    field: &'static str,
+    t: Option<Timestamp>,
+) -> Result<Option<DateTime<Utc>>, LedgerError> {
     t.map(|t| time(field, t)).transpose()
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 pub fn account_status(s: i32) -> Result<Option<l::AccountStatus>, LedgerError> {
@@ -127,7 +160,6 @@ pub fn overage(o: i32) -> Result<l::Overage, LedgerError> {
         Err(_) => Err(invalid("overage", format!("unknown overage {o}"))),
     }
 }
-
 
 pub fn account(a: &l::Account) -> p::Account {
     p::Account {

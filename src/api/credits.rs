@@ -28,10 +28,16 @@ impl CreditsService {
 #[tonic::async_trait]
 impl p::credits_server::Credits for CreditsService {
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn top_up(&self, request: Request<p::TopUpRequest>) -> Result<Response<p::GrantResponse>, Status> {
+    async fn top_up(
+        &self,
+        request: Request<p::TopUpRequest>,
+    ) -> Result<Response<p::GrantResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let command = Command::Grant(Grant {
             idempotency_key,
             account_id,
@@ -55,7 +61,10 @@ impl p::credits_server::Credits for CreditsService {
     ) -> Result<Response<p::GrantResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let command = Command::Grant(Grant {
             idempotency_key,
             account_id,
@@ -79,7 +88,10 @@ impl p::credits_server::Credits for CreditsService {
     ) -> Result<Response<p::VoidGrantResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let command = Command::VoidGrant(VoidGrant {
             idempotency_key,
             account_id,
@@ -90,26 +102,39 @@ impl p::credits_server::Credits for CreditsService {
         let outcome = self.0.submit(command).await?;
         let now = self.0.clock.now();
         match outcome {
-            Outcome::Voided { lot, entry_id, quantity_voided, money_refunded } => {
-                Ok(Response::new(p::VoidGrantResponse {
-                    currency: lot.currency.clone(),
-                    lot: Some(c::lot(&lot, now)),
-                    entry_id: entry_id.to_string(),
-                    quantity_voided: quantity_voided.to_string(),
-                    money_refunded: money_refunded.to_string(),
-                }))
-            }
+            Outcome::Voided {
+                lot,
+                entry_id,
+                quantity_voided,
+                money_refunded,
+            } => Ok(Response::new(p::VoidGrantResponse {
+                currency: lot.currency.clone(),
+                lot: Some(c::lot(&lot, now)),
+                entry_id: entry_id.to_string(),
+                quantity_voided: quantity_voided.to_string(),
+                money_refunded: money_refunded.to_string(),
+            })),
             other => Err(unexpected(other)),
         }
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn list_lots(&self, request: Request<p::ListLotsRequest>) -> Result<Response<p::ListLotsResponse>, Status> {
+    async fn list_lots(
+        &self,
+        request: Request<p::ListLotsRequest>,
+    ) -> Result<Response<p::ListLotsResponse>, Status> {
         let r = request.into_inner();
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let size = self.0.page_size(r.page_size);
         let after = c::page_token(&r.page_token)?;
-        let lots = self.0.store.list_lots(account_id, r.include_inactive, after, size).await?;
+        let lots = self
+            .0
+            .store
+            .list_lots(account_id, r.include_inactive, after, size)
+            .await?;
         let now = self.0.clock.now();
         let next_page_token = match lots.len() as u32 == size {
             true => lots.last().map(|l| l.id.to_string()).unwrap_or_default(),

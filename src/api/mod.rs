@@ -33,10 +33,15 @@ impl Services {
     pub async fn resolve(&self, account: AccountRef) -> Result<AccountId, Status> {
         match account {
             AccountRef::Id(id) => Ok(id),
-            AccountRef::External(external_id) => match self.store.account_by_external_id(&external_id).await? {
-                Some(a) => Ok(a.id),
-                None => Err(LedgerError::AccountNotFound { account: external_id }.into()),
-            },
+            AccountRef::External(external_id) => {
+                match self.store.account_by_external_id(&external_id).await? {
+                    Some(a) => Ok(a.id),
+                    None => Err(LedgerError::AccountNotFound {
+                        account: external_id,
+                    }
+                    .into()),
+                }
+            }
         }
     }
 

@@ -16,15 +16,21 @@ use crate::store::StoreError;
 const DOMAIN: &str = "creditledger.v1";
 
 fn info(code: Code, error: &LedgerError, metadata: &[(&str, String)]) -> Status {
-    let metadata: HashMap<String, String> =
-        metadata.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let details = ErrorDetails::with_error_info(error.reason(), DOMAIN, metadata);
     Status::with_error_details(code, error.to_string(), details)
 }
 
 fn bad_request(error: &LedgerError, field: &str) -> Status {
     let mut details = ErrorDetails::with_bad_request_violation(field, error.to_string());
-    details.set_error_info(error.reason(), DOMAIN, HashMap::from([("field".into(), field.into())]));
+    details.set_error_info(
+        error.reason(),
+        DOMAIN,
+        HashMap::from([("field".into(), field.into())]),
+    );
     Status::with_error_details(Code::InvalidArgument, error.to_string(), details)
 }
 
@@ -36,36 +42,65 @@ impl From<LedgerError> for Status {
             | E::NonPositiveAmount { field, .. }
             | E::TooManyDecimals { field, .. }
             | E::AmountTooLarge { field, .. } => bad_request(&error, field),
-            E::AccountNotFound { account } => info(Code::NotFound, &error, &[("account", account.clone())]),
-            E::LotNotFound { lot_id } => info(Code::NotFound, &error, &[("lot_id", lot_id.clone())]),
-            E::HoldNotFound { hold_id } => info(Code::NotFound, &error, &[("hold_id", hold_id.clone())]),
-            E::AccountFrozen { account_id } | E::AccountClosed { account_id } => {
-                info(Code::FailedPrecondition, &error, &[("account_id", account_id.clone())])
+            E::AccountNotFound { account } => {
+                info(Code::NotFound, &error, &[("account", account.clone())])
             }
-            E::InsufficientCredit { requested, available } => info(
+            E::LotNotFound { lot_id } => {
+                info(Code::NotFound, &error, &[("lot_id", lot_id.clone())])
+            }
+            E::HoldNotFound { hold_id } => {
+                info(Code::NotFound, &error, &[("hold_id", hold_id.clone())])
+            }
+            E::AccountFrozen { account_id } | E::AccountClosed { account_id } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("requested", requested.to_string()), ("available", available.to_string())],
+                &[("account_id", account_id.clone())],
             ),
-            E::HoldExpired { hold_id, expired_at } => info(
+            E::InsufficientCredit {
+                requested,
+                available,
+            } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("hold_id", hold_id.clone()), ("expired_at", expired_at.clone())],
+                &[
+                    ("requested", requested.to_string()),
+                    ("available", available.to_string()),
+                ],
+            ),
+            E::HoldExpired {
+                hold_id,
+                expired_at,
+            } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("hold_id", hold_id.clone()),
+                    ("expired_at", expired_at.clone()),
+                ],
             ),
             E::HoldNotOpen { hold_id, status } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("hold_id", hold_id.clone()), ("status", format!("{status:?}").to_lowercase())],
+                &[
+                    ("hold_id", hold_id.clone()),
+                    ("status", format!("{status:?}").to_lowercase()),
+                ],
             ),
             E::CaptureExceedsHold { requested, held } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("requested", requested.to_string()), ("held", held.to_string())],
+                &[
+                    ("requested", requested.to_string()),
+                    ("held", held.to_string()),
+                ],
             ),
             E::LotNotActive { lot_id, status } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("lot_id", lot_id.clone()), ("status", format!("{status:?}").to_lowercase())],
+                &[
+                    ("lot_id", lot_id.clone()),
+                    ("status", format!("{status:?}").to_lowercase()),
+                ],
             ),
             E::LotHeld { lot_id, held } => info(
                 Code::FailedPrecondition,
@@ -77,15 +112,21 @@ impl From<LedgerError> for Status {
                 &error,
                 &[("limit", limit.to_string()), ("in_use", in_use.to_string())],
             ),
-            E::TooManyOpenHolds { limit, .. } | E::TooManyLots { limit, .. } => {
-                info(Code::ResourceExhausted, &error, &[("limit", limit.to_string())])
-            }
-            E::ExternalIdTaken { external_id } => {
-                info(Code::AlreadyExists, &error, &[("external_id", external_id.clone())])
-            }
-            E::IdempotencyConflict { key } => {
-                info(Code::AlreadyExists, &error, &[("idempotency_key", key.clone())])
-            }
+            E::TooManyOpenHolds { limit, .. } | E::TooManyLots { limit, .. } => info(
+                Code::ResourceExhausted,
+                &error,
+                &[("limit", limit.to_string())],
+            ),
+            E::ExternalIdTaken { external_id } => info(
+                Code::AlreadyExists,
+                &error,
+                &[("external_id", external_id.clone())],
+            ),
+            E::IdempotencyConflict { key } => info(
+                Code::AlreadyExists,
+                &error,
+                &[("idempotency_key", key.clone())],
+            ),
         }
     }
 }
@@ -94,8 +135,12 @@ impl From<ExecError> for Status {
     fn from(error: ExecError) -> Status {
         match error {
             ExecError::Ledger(e) => e.into(),
-            ExecError::Unavailable => Status::unavailable("storage unavailable; retry with the same idempotency key"),
-            ExecError::Overloaded => Status::resource_exhausted("too many requests in flight; retry shortly"),
+            ExecError::Unavailable => {
+                Status::unavailable("storage unavailable; retry with the same idempotency key")
+            }
+            ExecError::Overloaded => {
+                Status::resource_exhausted("too many requests in flight; retry shortly")
+            }
             ExecError::ShuttingDown => Status::unavailable("the service is shutting down"),
             ExecError::Internal => Status::internal("internal error"),
         }

@@ -6,7 +6,9 @@ use tonic::{Request, Response, Status};
 
 use super::convert as c;
 use super::{unexpected, Services};
-use crate::ledger::{Authorize, Capture, Command, Debit, ExtendHold, LedgerError, LotStatus, Outcome, Release};
+use crate::ledger::{
+    Authorize, Capture, Command, Debit, ExtendHold, LedgerError, LotStatus, Outcome, Release,
+};
 use crate::proto as p;
 
 pub struct UsageService(pub Arc<Services>);
@@ -14,10 +16,16 @@ pub struct UsageService(pub Arc<Services>);
 #[tonic::async_trait]
 impl p::usage_server::Usage for UsageService {
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn authorize(&self, request: Request<p::AuthorizeRequest>) -> Result<Response<p::AuthorizeResponse>, Status> {
+    async fn authorize(
+        &self,
+        request: Request<p::AuthorizeRequest>,
+    ) -> Result<Response<p::AuthorizeResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let command = Command::Authorize(Authorize {
             idempotency_key,
             account_id,
@@ -36,7 +44,10 @@ impl p::usage_server::Usage for UsageService {
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn capture(&self, request: Request<p::CaptureRequest>) -> Result<Response<p::CaptureResponse>, Status> {
+    async fn capture(
+        &self,
+        request: Request<p::CaptureRequest>,
+    ) -> Result<Response<p::CaptureResponse>, Status> {
         let r = request.into_inner();
         let command = Command::Capture(Capture {
             idempotency_key: c::key(r.idempotency_key)?,
@@ -46,7 +57,13 @@ impl p::usage_server::Usage for UsageService {
             overage: c::overage(r.overage)?,
         });
         match self.0.submit(command).await? {
-            Outcome::Captured { hold, entry_id, charged, draws, released } => Ok(Response::new(p::CaptureResponse {
+            Outcome::Captured {
+                hold,
+                entry_id,
+                charged,
+                draws,
+                released,
+            } => Ok(Response::new(p::CaptureResponse {
                 hold: Some(c::hold(&hold)),
                 entry_id: entry_id.map(|e| e.to_string()).unwrap_or_default(),
                 charged: charged.to_string(),
@@ -58,7 +75,10 @@ impl p::usage_server::Usage for UsageService {
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn release(&self, request: Request<p::ReleaseRequest>) -> Result<Response<p::ReleaseResponse>, Status> {
+    async fn release(
+        &self,
+        request: Request<p::ReleaseRequest>,
+    ) -> Result<Response<p::ReleaseResponse>, Status> {
         let r = request.into_inner();
         let command = Command::Release(Release {
             idempotency_key: c::key(r.idempotency_key)?,
@@ -85,16 +105,24 @@ impl p::usage_server::Usage for UsageService {
             ttl_ms: r.ttl_ms,
         });
         match self.0.submit(command).await? {
-            Outcome::Extended { hold } => Ok(Response::new(p::ExtendHoldResponse { hold: Some(c::hold(&hold)) })),
+            Outcome::Extended { hold } => Ok(Response::new(p::ExtendHoldResponse {
+                hold: Some(c::hold(&hold)),
+            })),
             other => Err(unexpected(other)),
         }
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn debit(&self, request: Request<p::DebitRequest>) -> Result<Response<p::DebitResponse>, Status> {
+    async fn debit(
+        &self,
+        request: Request<p::DebitRequest>,
+    ) -> Result<Response<p::DebitResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self.0.resolve(c::account_ref("account", r.account)?).await?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
         let command = Command::Debit(Debit {
             idempotency_key,
             account_id,
@@ -103,7 +131,12 @@ impl p::usage_server::Usage for UsageService {
             reference: c::text("reference", r.reference, false)?,
         });
         match self.0.submit(command).await? {
-            Outcome::Debited { entry_id, charged, draws, available } => Ok(Response::new(p::DebitResponse {
+            Outcome::Debited {
+                entry_id,
+                charged,
+                draws,
+                available,
+            } => Ok(Response::new(p::DebitResponse {
                 entry_id: entry_id.to_string(),
                 charged: charged.to_string(),
                 draws: c::draws(&draws),
@@ -118,14 +151,16 @@ impl p::usage_server::Usage for UsageService {
         &self,
         request: Request<p::GetBalanceRequest>,
     ) -> Result<Response<p::GetBalanceResponse>, Status> {
-        let account_id = self.0.resolve(c::account_ref("account", request.into_inner().account)?).await?;
-        let now = self.0.clock.now();
-        let book = self
+        let account_id = self
             .0
-            .store
-            .account_book(account_id, now)
-            .await?
-            .ok_or(LedgerError::AccountNotFound { account: account_id.to_string() })?;
+            .resolve(c::account_ref("account", request.into_inner().account)?)
+            .await?;
+        let now = self.0.clock.now();
+        let book = self.0.store.account_book(account_id, now).await?.ok_or(
+            LedgerError::AccountNotFound {
+                account: account_id.to_string(),
+            },
+        )?;
         let view = book.balance(now);
         let a = &book.account;
         let lots = book

@@ -31,7 +31,10 @@ impl Quantity {
     pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
         let value = parse_decimal(field, text)?;
         if value <= Decimal::ZERO {
-            return Err(LedgerError::NonPositiveAmount { field, value: text.trim().to_string() });
+            return Err(LedgerError::NonPositiveAmount {
+                field,
+                value: text.trim().to_string(),
+            });
         }
         check_scale(field, value, UNIT_SCALE_MAX)?;
         Ok(Quantity(value))
@@ -65,7 +68,10 @@ impl Money {
     pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
         let value = parse_decimal(field, text)?;
         if value < Decimal::ZERO {
-            return Err(LedgerError::NonPositiveAmount { field, value: text.trim().to_string() });
+            return Err(LedgerError::NonPositiveAmount {
+                field,
+                value: text.trim().to_string(),
+            });
         }
         check_scale(field, value, MONEY_SCALE)?;
         Ok(Money(value))
@@ -110,7 +116,10 @@ fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError
     }
     let value = Decimal::from_str(text).map_err(|_| invalid("not a decimal number"))?;
     if value.abs() > amount_max() {
-        return Err(LedgerError::AmountTooLarge { field, max: amount_max() });
+        return Err(LedgerError::AmountTooLarge {
+            field,
+            max: amount_max(),
+        });
     }
     Ok(value)
 }
@@ -119,7 +128,11 @@ fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<()
     // "1.50" carries a trailing zero that does not make it more precise than the unit allows.
     let scale = value.normalize().scale();
     if scale > max_scale {
-        return Err(LedgerError::TooManyDecimals { field, scale, max_scale });
+        return Err(LedgerError::TooManyDecimals {
+            field,
+            scale,
+            max_scale,
+        });
     }
     Ok(())
 }

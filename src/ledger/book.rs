@@ -71,11 +71,16 @@ impl AccountBook {
 
     pub(super) fn lot_mut(&mut self, id: LotId) -> &mut Lot {
         self.dirty_lots.insert(id);
-        self.lots.iter_mut().find(|l| l.id == id).expect("a draw names a loaded lot")
+        self.lots
+            .iter_mut()
+            .find(|l| l.id == id)
+            .expect("a draw names a loaded lot")
     }
 
     pub(super) fn insert_lot(&mut self, lot: Lot) {
-        let at = self.lots.partition_point(|l| l.drawdown_key() < lot.drawdown_key());
+        let at = self
+            .lots
+            .partition_point(|l| l.drawdown_key() < lot.drawdown_key());
         self.dirty_lots.insert(lot.id);
         self.lots.insert(at, lot);
         self.account.live_lots += 1;
@@ -136,7 +141,12 @@ impl AccountBook {
     }
 
     /// Where `amount` would be drawn from, in drawdown order, or why it cannot be.
-    pub fn plan(&self, amount: Decimal, now: DateTime<Utc>, meter: &str) -> Result<Vec<Draw>, LedgerError> {
+    pub fn plan(
+        &self,
+        amount: Decimal,
+        now: DateTime<Utc>,
+        meter: &str,
+    ) -> Result<Vec<Draw>, LedgerError> {
         let mut left = amount;
         let mut draws = Vec::new();
         for lot in self.lots.iter().filter(|l| l.usable_at(now, meter)) {
@@ -145,13 +155,19 @@ impl AccountBook {
             }
             let take = lot.free().min(left);
             if take > Decimal::ZERO {
-                draws.push(Draw { lot_id: Some(lot.id), quantity: take });
+                draws.push(Draw {
+                    lot_id: Some(lot.id),
+                    quantity: take,
+                });
                 left -= take;
             }
         }
         let from_line = self.account.credit_line_free().min(left);
         if from_line > Decimal::ZERO {
-            draws.push(Draw { lot_id: None, quantity: from_line });
+            draws.push(Draw {
+                lot_id: None,
+                quantity: from_line,
+            });
             left -= from_line;
         }
         if left > Decimal::ZERO {
@@ -205,7 +221,14 @@ impl AccountBook {
                     lot.status = LotStatus::Depleted;
                 }
                 let currency = lot.currency.clone();
-                draft.pair(Book::Quantity, gl::lot(id), gl::CONSUMED.into(), quantity, &unit, Some(id));
+                draft.pair(
+                    Book::Quantity,
+                    gl::lot(id),
+                    gl::CONSUMED.into(),
+                    quantity,
+                    &unit,
+                    Some(id),
+                );
                 draft.pair(
                     Book::Money,
                     gl::DEFERRED_REVENUE.into(),
@@ -227,7 +250,14 @@ impl AccountBook {
                 }
                 let money = price_of(quantity, account.credit_line_price);
                 let (id, currency) = (account.id, account.currency.clone());
-                draft.pair(Book::Quantity, gl::credit_line(id), gl::CONSUMED.into(), quantity, &unit, None);
+                draft.pair(
+                    Book::Quantity,
+                    gl::credit_line(id),
+                    gl::CONSUMED.into(),
+                    quantity,
+                    &unit,
+                    None,
+                );
                 draft.pair(
                     Book::Money,
                     gl::UNBILLED_RECEIVABLE.into(),

@@ -6,7 +6,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::amount::{Money, Quantity};
-use super::types::{Account, AccountId, AccountStatus, Draw, EntryId, Hold, HoldId, Lot, LotId, LotKind};
+use super::types::{
+    Account, AccountId, AccountStatus, Draw, EntryId, Hold, HoldId, Lot, LotId, LotKind,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {

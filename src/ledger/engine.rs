@@ -43,7 +43,7 @@ pub enum IdSource {
 }
 
 impl IdSource {
-    pub fn next(&mut self) -> Uuid {
+    pub fn next_id(&mut self) -> Uuid {
         match self {
             IdSource::Random => Uuid::now_v7(),
             IdSource::Counter(n) => {
@@ -192,13 +192,15 @@ impl Ledger {
             Target::NewAccount => Ok(CREATE_ACCOUNT_SCOPE.to_string()),
             Target::Account(id) => match self.books.contains_key(&id) {
                 true => Ok(id.to_string()),
-                false => Err(LedgerError::AccountNotFound { account: id.to_string() }),
+                false => Err(LedgerError::AccountNotFound {
+                    account: id.to_string(),
+                }),
             },
-            Target::Hold(id) => self
-                .hold_accounts
-                .get(&id)
-                .map(|a| a.to_string())
-                .ok_or(LedgerError::HoldNotFound { hold_id: id.to_string() }),
+            Target::Hold(id) => self.hold_accounts.get(&id).map(|a| a.to_string()).ok_or(
+                LedgerError::HoldNotFound {
+                    hold_id: id.to_string(),
+                },
+            ),
         }
     }
 
@@ -214,7 +216,9 @@ impl Ledger {
                 writes.accounts.push(book.account.clone());
             }
             for id in std::mem::take(&mut book.dirty_lots) {
-                writes.lots.extend(book.lots.iter().find(|l| l.id == id).cloned());
+                writes
+                    .lots
+                    .extend(book.lots.iter().find(|l| l.id == id).cloned());
             }
             for id in std::mem::take(&mut book.dirty_holds) {
                 writes.holds.extend(book.holds.get(&id).cloned());
@@ -224,23 +228,28 @@ impl Ledger {
     }
 
     fn book_mut(&mut self, id: AccountId) -> Result<&mut AccountBook, LedgerError> {
-        self.books
-            .get_mut(&id)
-            .ok_or(LedgerError::AccountNotFound { account: id.to_string() })
+        self.books.get_mut(&id).ok_or(LedgerError::AccountNotFound {
+            account: id.to_string(),
+        })
     }
 
     fn hold_book(&mut self, hold_id: HoldId) -> Result<&mut AccountBook, LedgerError> {
         let account = *self
             .hold_accounts
             .get(&hold_id)
-            .ok_or(LedgerError::HoldNotFound { hold_id: hold_id.to_string() })?;
+            .ok_or(LedgerError::HoldNotFound {
+                hold_id: hold_id.to_string(),
+            })?;
         self.book_mut(account)
     }
 
     fn seal(&mut self, draft: EntryDraft, account: AccountId) -> EntryId {
-        let id = EntryId(self.ids.next());
+        let id = EntryId(self.ids.next_id());
         let now = self.now;
-        let book = self.books.get_mut(&account).expect("entries are posted to loaded accounts");
+        let book = self
+            .books
+            .get_mut(&account)
+            .expect("entries are posted to loaded accounts");
         let entry = draft.seal(id, book.touch_account(), now);
         self.entries.push(entry);
         id
@@ -249,10 +258,12 @@ impl Ledger {
     fn create_account(&mut self, c: &CreateAccount) -> Result<Outcome, LedgerError> {
         check_unit_amount("credit_line_limit", c.credit_line_limit, c.unit_scale)?;
         if self.external_ids.contains(&c.external_id) {
-            return Err(LedgerError::ExternalIdTaken { external_id: c.external_id.clone() });
+            return Err(LedgerError::ExternalIdTaken {
+                external_id: c.external_id.clone(),
+            });
         }
         let account = Account {
-            id: AccountId(self.ids.next()),
+            id: AccountId(self.ids.next_id()),
             external_id: c.external_id.clone(),
             unit: c.unit.clone(),
             unit_scale: c.unit_scale,
@@ -279,7 +290,9 @@ impl Ledger {
         let book = self.book_mut(c.account_id)?;
         let account = &book.account;
         if account.status == AccountStatus::Closed {
-            return Err(LedgerError::AccountClosed { account_id: account.id.to_string() });
+            return Err(LedgerError::AccountClosed {
+                account_id: account.id.to_string(),
+            });
         }
         if let Some(limit) = c.credit_line_limit {
             check_unit_amount("credit_line_limit", limit, account.unit_scale)?;
@@ -306,7 +319,9 @@ impl Ledger {
         let book = self.book_mut(c.account_id)?;
         let account = &book.account;
         if account.status == AccountStatus::Closed {
-            return Err(LedgerError::AccountClosed { account_id: account.id.to_string() });
+            return Err(LedgerError::AccountClosed {
+                account_id: account.id.to_string(),
+            });
         }
         let quantity = c.quantity.check_scale("quantity", account.unit_scale)?;
         if c.kind == LotKind::Paid && c.price.get().is_zero() {
@@ -315,7 +330,10 @@ impl Ledger {
         let effective_at = c.effective_at.unwrap_or(now);
         if let Some(expires_at) = c.expires_at {
             if expires_at <= effective_at || expires_at <= now {
-                return Err(invalid("expires_at", "must be after effective_at and in the future"));
+                return Err(invalid(
+                    "expires_at",
+                    "must be after effective_at and in the future",
+                ));
             }
         }
         if account.live_lots >= limits.live_lots_per_account_max {
@@ -325,7 +343,7 @@ impl Ledger {
             });
         }
         let lot = Lot {
-            id: LotId(self.ids.next()),
+            id: LotId(self.ids.next_id()),
             account_id: c.account_id,
             kind: c.kind,
             status: LotStatus::Active,
@@ -349,7 +367,14 @@ impl Ledger {
         let mut draft = EntryDraft::new(kind, now, &c.idempotency_key, &c.reference);
         draft.lot_id = Some(lot.id);
         let unit = self.books[&c.account_id].account.unit.clone();
-        draft.pair(Book::Quantity, issued.into(), gl::lot(lot.id), quantity, &unit, Some(lot.id));
+        draft.pair(
+            Book::Quantity,
+            issued.into(),
+            gl::lot(lot.id),
+            quantity,
+            &unit,
+            Some(lot.id),
+        );
         draft.pair(
             Book::Money,
             gl::CASH_CLEARING.into(),
@@ -366,10 +391,13 @@ impl Ledger {
     fn void_grant(&mut self, c: &VoidGrant) -> Result<Outcome, LedgerError> {
         let now = self.now;
         let book = self.book_mut(c.account_id)?;
-        let lot = book
-            .lot(c.lot_id)
-            .ok_or(LedgerError::LotNotFound { lot_id: c.lot_id.to_string() })?;
-        let not_active = |status| LedgerError::LotNotActive { lot_id: lot.id.to_string(), status };
+        let lot = book.lot(c.lot_id).ok_or(LedgerError::LotNotFound {
+            lot_id: c.lot_id.to_string(),
+        })?;
+        let not_active = |status| LedgerError::LotNotActive {
+            lot_id: lot.id.to_string(),
+            status,
+        };
         if lot.status != LotStatus::Active {
             return Err(not_active(lot.status));
         }
@@ -377,7 +405,10 @@ impl Ledger {
             return Err(not_active(LotStatus::Expired));
         }
         if lot.held > Decimal::ZERO && !c.release_holds {
-            return Err(LedgerError::LotHeld { lot_id: lot.id.to_string(), held: lot.held });
+            return Err(LedgerError::LotHeld {
+                lot_id: lot.id.to_string(),
+                held: lot.held,
+            });
         }
         release_lot_from_holds(book, c.lot_id);
         let unit = book.account.unit.clone();
@@ -391,7 +422,14 @@ impl Ledger {
         account.live_lots = account.live_lots.saturating_sub(1);
         let mut draft = EntryDraft::new(EntryKind::Void, now, &c.idempotency_key, &c.reason);
         draft.lot_id = Some(lot.id);
-        draft.pair(Book::Quantity, gl::lot(lot.id), gl::VOIDED.into(), quantity, &unit, Some(lot.id));
+        draft.pair(
+            Book::Quantity,
+            gl::lot(lot.id),
+            gl::VOIDED.into(),
+            quantity,
+            &unit,
+            Some(lot.id),
+        );
         draft.pair(
             Book::Money,
             gl::DEFERRED_REVENUE.into(),
@@ -401,18 +439,28 @@ impl Ledger {
             Some(lot.id),
         );
         let entry_id = self.seal(draft, c.account_id);
-        Ok(Outcome::Voided { lot, entry_id, quantity_voided: quantity, money_refunded: money })
+        Ok(Outcome::Voided {
+            lot,
+            entry_id,
+            quantity_voided: quantity,
+            money_refunded: money,
+        })
     }
 
     fn authorize(&mut self, c: &Authorize) -> Result<Outcome, LedgerError> {
         let (now, limits) = (self.now, self.limits);
         let ttl_ms = c.ttl_ms.unwrap_or(limits.hold_ttl_default_ms);
         if ttl_ms == 0 || ttl_ms > limits.hold_ttl_max_ms {
-            return Err(invalid("ttl_ms", &format!("must be 1 to {}", limits.hold_ttl_max_ms)));
+            return Err(invalid(
+                "ttl_ms",
+                &format!("must be 1 to {}", limits.hold_ttl_max_ms),
+            ));
         }
         let book = self.book_mut(c.account_id)?;
         check_can_spend(&book.account)?;
-        let quantity = c.quantity.check_scale("quantity", book.account.unit_scale)?;
+        let quantity = c
+            .quantity
+            .check_scale("quantity", book.account.unit_scale)?;
         if book.account.open_holds >= limits.open_holds_per_account_max {
             return Err(LedgerError::TooManyOpenHolds {
                 account_id: book.account.id.to_string(),
@@ -420,7 +468,7 @@ impl Ledger {
             });
         }
         let reserved = book.plan(quantity, now, &c.meter)?;
-        let hold_id = HoldId(self.ids.next());
+        let hold_id = HoldId(self.ids.next_id());
         let book = self.book_mut(c.account_id)?;
         book.reserve(&reserved);
         book.touch_account().open_holds += 1;
@@ -447,9 +495,13 @@ impl Ledger {
         let book = self.hold_book(c.hold_id)?;
         let mut hold = open_hold(book, c.hold_id, now)?.clone();
         if book.account.status == AccountStatus::Closed {
-            return Err(LedgerError::AccountClosed { account_id: book.account.id.to_string() });
+            return Err(LedgerError::AccountClosed {
+                account_id: book.account.id.to_string(),
+            });
         }
-        let quantity = c.quantity.check_scale("quantity", book.account.unit_scale)?;
+        let quantity = c
+            .quantity
+            .check_scale("quantity", book.account.unit_scale)?;
         let chargeable: Decimal = hold
             .reserved
             .iter()
@@ -459,7 +511,10 @@ impl Ledger {
         let (from_hold, beyond) = match c.overage {
             _ if quantity <= chargeable => (quantity, Decimal::ZERO),
             Overage::Reject => {
-                return Err(LedgerError::CaptureExceedsHold { requested: quantity, held: chargeable })
+                return Err(LedgerError::CaptureExceedsHold {
+                    requested: quantity,
+                    held: chargeable,
+                })
             }
             Overage::Clamp => (chargeable, Decimal::ZERO),
             Overage::DrawAvailable => (chargeable, quantity - chargeable),
@@ -468,7 +523,8 @@ impl Ledger {
             true => Vec::new(),
             false => book.plan(beyond, now, &hold.meter)?,
         };
-        let mut draft = EntryDraft::new(EntryKind::Capture, now, &c.idempotency_key, &hold.reference);
+        let mut draft =
+            EntryDraft::new(EntryKind::Capture, now, &c.idempotency_key, &hold.reference);
         draft.hold_id = Some(hold.id);
         let mut draws = Vec::new();
         let mut left = from_hold;
@@ -479,7 +535,10 @@ impl Ledger {
             if !book.draw_chargeable(reserved, now) {
                 continue;
             }
-            let draw = Draw { lot_id: reserved.lot_id, quantity: reserved.quantity.min(left) };
+            let draw = Draw {
+                lot_id: reserved.lot_id,
+                quantity: reserved.quantity.min(left),
+            };
             book.consume(&draw, true, &mut draft);
             reserved.quantity -= draw.quantity;
             left -= draw.quantity;
@@ -502,7 +561,13 @@ impl Ledger {
         }
         let account = hold.account_id;
         let entry_id = (!charged.is_zero()).then(|| self.seal(draft, account));
-        Ok(Outcome::Captured { hold, entry_id, charged, draws, released })
+        Ok(Outcome::Captured {
+            hold,
+            entry_id,
+            charged,
+            draws,
+            released,
+        })
     }
 
     fn release(&mut self, c: &Release) -> Result<Outcome, LedgerError> {
@@ -531,7 +596,9 @@ impl Ledger {
         let now = self.now;
         let book = self.book_mut(c.account_id)?;
         check_can_spend(&book.account)?;
-        let quantity = c.quantity.check_scale("quantity", book.account.unit_scale)?;
+        let quantity = c
+            .quantity
+            .check_scale("quantity", book.account.unit_scale)?;
         let draws = book.plan(quantity, now, &c.meter)?;
         let mut draft = EntryDraft::new(EntryKind::Debit, now, &c.idempotency_key, &c.reference);
         for draw in &draws {
@@ -539,7 +606,12 @@ impl Ledger {
         }
         let available = book.available(now, &c.meter);
         let entry_id = self.seal(draft, c.account_id);
-        Ok(Outcome::Debited { entry_id, charged: quantity, draws, available })
+        Ok(Outcome::Debited {
+            entry_id,
+            charged: quantity,
+            draws,
+            available,
+        })
     }
 }
 
@@ -548,13 +620,17 @@ fn release_lot_from_holds(book: &mut AccountBook, lot_id: LotId) {
     let affected: Vec<HoldId> = book
         .holds
         .values()
-        .filter(|h| h.status == HoldStatus::Open && h.reserved.iter().any(|d| d.lot_id == Some(lot_id)))
+        .filter(|h| {
+            h.status == HoldStatus::Open && h.reserved.iter().any(|d| d.lot_id == Some(lot_id))
+        })
         .map(|h| h.id)
         .collect();
     for id in affected {
         let mut hold = book.holds[&id].clone();
-        let (on_lot, rest): (Vec<Draw>, Vec<Draw>) =
-            hold.reserved.drain(..).partition(|d| d.lot_id == Some(lot_id));
+        let (on_lot, rest): (Vec<Draw>, Vec<Draw>) = hold
+            .reserved
+            .drain(..)
+            .partition(|d| d.lot_id == Some(lot_id));
         hold.reserved = on_lot;
         book.release_reservations(&mut hold);
         hold.reserved = rest;
@@ -568,7 +644,9 @@ fn release_lot_from_holds(book: &mut AccountBook, lot_id: LotId) {
 }
 
 fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold, LedgerError> {
-    let hold = book.holds.get(&id).ok_or(LedgerError::HoldNotFound { hold_id: id.to_string() })?;
+    let hold = book.holds.get(&id).ok_or(LedgerError::HoldNotFound {
+        hold_id: id.to_string(),
+    })?;
     let expired = || LedgerError::HoldExpired {
         hold_id: id.to_string(),
         expired_at: hold.expires_at.to_rfc3339(),
@@ -577,28 +655,46 @@ fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold
         HoldStatus::Expired => Err(expired()),
         HoldStatus::Open if hold.expires_at <= now => Err(expired()),
         HoldStatus::Open => Ok(hold),
-        status => Err(LedgerError::HoldNotOpen { hold_id: id.to_string(), status }),
+        status => Err(LedgerError::HoldNotOpen {
+            hold_id: id.to_string(),
+            status,
+        }),
     }
 }
 
 fn check_can_spend(account: &Account) -> Result<(), LedgerError> {
     match account.status {
         AccountStatus::Active => Ok(()),
-        AccountStatus::Frozen => Err(LedgerError::AccountFrozen { account_id: account.id.to_string() }),
-        AccountStatus::Closed => Err(LedgerError::AccountClosed { account_id: account.id.to_string() }),
+        AccountStatus::Frozen => Err(LedgerError::AccountFrozen {
+            account_id: account.id.to_string(),
+        }),
+        AccountStatus::Closed => Err(LedgerError::AccountClosed {
+            account_id: account.id.to_string(),
+        }),
     }
 }
 
-fn check_unit_amount(field: &'static str, value: Decimal, unit_scale: u32) -> Result<(), LedgerError> {
+fn check_unit_amount(
+    field: &'static str,
+    value: Decimal,
+    unit_scale: u32,
+) -> Result<(), LedgerError> {
     let scale = value.normalize().scale();
     if scale > unit_scale {
-        return Err(LedgerError::TooManyDecimals { field, scale, max_scale: unit_scale });
+        return Err(LedgerError::TooManyDecimals {
+            field,
+            scale,
+            max_scale: unit_scale,
+        });
     }
     Ok(())
 }
 
 fn invalid(field: &'static str, reason: &str) -> LedgerError {
-    LedgerError::InvalidArgument { field, reason: reason.to_string() }
+    LedgerError::InvalidArgument {
+        field,
+        reason: reason.to_string(),
+    }
 }
 
 /// The request's identity for idempotency: a hash of everything the caller sent.

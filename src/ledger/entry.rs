@@ -28,7 +28,7 @@ impl Book {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Debit,
@@ -169,7 +169,9 @@ impl Entry {
                 Side::Debit => p.amount,
                 Side::Credit => -p.amount,
             };
-            *sums.entry((p.book, p.unit.clone())).or_insert(Decimal::ZERO) += signed;
+            *sums
+                .entry((p.book, p.unit.clone()))
+                .or_insert(Decimal::ZERO) += signed;
         }
         sums.retain(|_, v| !v.is_zero());
         sums

@@ -12,7 +12,11 @@ pub enum LedgerError {
     #[error("{field} must be positive, got {value}")]
     NonPositiveAmount { field: &'static str, value: String },
     #[error("{field} has {scale} fractional digits, at most {max_scale} allowed")]
-    TooManyDecimals { field: &'static str, scale: u32, max_scale: u32 },
+    TooManyDecimals {
+        field: &'static str,
+        scale: u32,
+        max_scale: u32,
+    },
     #[error("{field} exceeds the largest allowed amount {max}")]
     AmountTooLarge { field: &'static str, max: Decimal },
     #[error("account {account} not found")]
@@ -26,7 +30,10 @@ pub enum LedgerError {
     #[error("account {account_id} is closed")]
     AccountClosed { account_id: String },
     #[error("insufficient credit: requested {requested}, available {available}")]
-    InsufficientCredit { requested: Decimal, available: Decimal },
+    InsufficientCredit {
+        requested: Decimal,
+        available: Decimal,
+    },
     #[error("hold {hold_id} expired at {expired_at}")]
     HoldExpired { hold_id: String, expired_at: String },
     #[error("hold {hold_id} is {status:?}, not open")]

@@ -13,7 +13,10 @@ pub mod types;
 pub use amount::{Money, Quantity};
 pub use book::{AccountBook, BalanceView};
 pub use command::*;
-pub use engine::{fingerprint, IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes, CREATE_ACCOUNT_SCOPE};
+pub use engine::{
+    fingerprint, IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes,
+    CREATE_ACCOUNT_SCOPE,
+};
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
 pub use error::LedgerError;
 pub use types::*;

@@ -69,7 +69,10 @@ async fn select_in(
         return Ok(Vec::new());
     }
     let values = padded(values);
-    let sql = format!("{select} WHERE {column} IN ({}){rest}", placeholders(1, values.len()));
+    let sql = format!(
+        "{select} WHERE {column} IN ({}){rest}",
+        placeholders(1, values.len())
+    );
     let mut query = sqlx::query(&sql);
     for v in values {
         query = query.bind(v);
@@ -88,10 +91,18 @@ impl Store {
         let conn: &mut AnyConnection = tx;
         let mut accounts = needs.accounts.clone();
         let hold_ids = strings(&needs.holds);
-        let hold_rows =
-            select_in(conn, "SELECT id, account_id FROM holds", "id", &hold_ids, "").await?;
+        let hold_rows = select_in(
+            conn,
+            "SELECT id, account_id FROM holds",
+            "id",
+            &hold_ids,
+            "",
+        )
+        .await?;
         for row in &hold_rows {
-            let account: String = row.try_get("account_id").map_err(super::StoreError::Other)?;
+            let account: String = row
+                .try_get("account_id")
+                .map_err(super::StoreError::Other)?;
             accounts.extend(account.parse::<AccountId>().ok());
         }
         let lock = match self.dialect {
@@ -100,16 +111,35 @@ impl Store {
         };
         let account_ids = strings(&accounts);
         let select = format!("SELECT {} FROM accounts", ACCOUNT_COLUMNS.join(", "));
-        let rows = select_in(conn, &select, "id", &account_ids, &format!(" ORDER BY id{lock}")).await?;
+        let rows = select_in(
+            conn,
+            &select,
+            "id",
+            &account_ids,
+            &format!(" ORDER BY id{lock}"),
+        )
+        .await?;
         let mut snapshot = Snapshot {
-            accounts: rows.iter().map(account_from_row).collect::<StoreResult<_>>()?,
+            accounts: rows
+                .iter()
+                .map(account_from_row)
+                .collect::<StoreResult<_>>()?,
             ..Snapshot::default()
         };
         snapshot.lots = self.load_lots(conn, &account_ids, needs).await?;
-        snapshot.holds = self.load_holds(conn, &account_ids, &hold_ids, needs, now).await?;
+        snapshot.holds = self
+            .load_holds(conn, &account_ids, &hold_ids, needs, now)
+            .await?;
         snapshot.idempotency = load_idempotency(conn, &account_ids, needs).await?;
         let external = strings(&needs.external_ids);
-        let taken = select_in(conn, "SELECT external_id FROM accounts", "external_id", &external, "").await?;
+        let taken = select_in(
+            conn,
+            "SELECT external_id FROM accounts",
+            "external_id",
+            &external,
+            "",
+        )
+        .await?;
         snapshot.external_ids_taken = taken
             .iter()
             .map(|r| r.try_get::<String, _>("external_id"))
@@ -124,7 +154,14 @@ impl Store {
         needs: &BatchNeeds,
     ) -> StoreResult<Vec<Lot>> {
         let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
-        let mut rows = select_in(conn, &select, "account_id", account_ids, " AND status = 'active'").await?;
+        let mut rows = select_in(
+            conn,
+            &select,
+            "account_id",
+            account_ids,
+            " AND status = 'active'",
+        )
+        .await?;
         let named = strings(&needs.named_lots);
         rows.extend(select_in(conn, &select, "id", &named, " AND status <> 'active'").await?);
         rows.iter().map(lot_from_row).collect()
@@ -156,7 +193,16 @@ impl Store {
         }
         rows.extend(select_in(conn, &select, "id", hold_ids, "").await?);
         let voiding = strings(&needs.all_open_holds);
-        rows.extend(select_in(conn, &select, "account_id", &voiding, " AND status = 'open'").await?);
+        rows.extend(
+            select_in(
+                conn,
+                &select,
+                "account_id",
+                &voiding,
+                " AND status = 'open'",
+            )
+            .await?,
+        );
         let mut holds: HashMap<HoldId, Hold> = HashMap::new();
         for row in &rows {
             let hold = hold_from_row(row)?;
@@ -166,17 +212,44 @@ impl Store {
     }
 
     /// Writes everything the batch changed.
-    pub async fn write_batch(&self, tx: &mut Transaction<'static, Any>, writes: Writes) -> StoreResult<()> {
+    pub async fn write_batch(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        writes: Writes,
+    ) -> StoreResult<()> {
         let conn: &mut AnyConnection = tx;
-        upsert(conn, "accounts", ACCOUNT_COLUMNS, writes.accounts.iter().map(account_values)).await?;
-        upsert(conn, "lots", LOT_COLUMNS, writes.lots.iter().map(lot_values)).await?;
-        upsert(conn, "holds", HOLD_COLUMNS, writes.holds.iter().map(hold_values)).await?;
+        upsert(
+            conn,
+            "accounts",
+            ACCOUNT_COLUMNS,
+            writes.accounts.iter().map(account_values),
+        )
+        .await?;
+        upsert(
+            conn,
+            "lots",
+            LOT_COLUMNS,
+            writes.lots.iter().map(lot_values),
+        )
+        .await?;
+        upsert(
+            conn,
+            "holds",
+            HOLD_COLUMNS,
+            writes.holds.iter().map(hold_values),
+        )
+        .await?;
         let entries = writes.entries.iter().map(entry_values).collect();
         insert_rows(conn, "entries", ENTRY_COLUMNS, "", entries).await?;
         let postings = writes
             .entries
             .iter()
-            .flat_map(|e| e.postings.iter().enumerate().map(move |(i, p)| posting_values(e, i, p)))
+            .flat_map(|e| {
+                e.postings
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, p)| posting_values(e, i, p))
+            })
             .collect();
         insert_rows(conn, "postings", POSTING_COLUMNS, "", postings).await?;
         let records = writes.idempotency.iter().map(idempotency_values).collect();
@@ -221,7 +294,10 @@ async fn upsert(
     if rows.is_empty() {
         return Ok(());
     }
-    let updates: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let updates: Vec<String> = columns[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
     let suffix = format!(" ON CONFLICT (id) DO UPDATE SET {}", updates.join(", "));
     insert_rows(conn, table, columns, &suffix, rows).await
 }

@@ -59,7 +59,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation {
                 constraint: db.constraint().unwrap_or(db.message()).to_string(),
             },
-            sqlx::Error::Database(db) if sqlite::is_busy(db.as_ref()) => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) if sqlite::is_busy(db.as_ref()) => {
+                StoreError::Unavailable(error)
+            }
             sqlx::Error::Database(db) if postgres::is_unavailable(db.as_ref()) => {
                 StoreError::Unavailable(error)
             }
@@ -84,7 +86,11 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating an SQLite file on first start) without touching the schema.
-    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> anyhow::Result<Store> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
         let options = AnyPoolOptions::new()
@@ -107,7 +113,10 @@ impl Store {
             Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
         };
-        migrator.run(&self.pool).await.context("applying migrations")
+        migrator
+            .run(&self.pool)
+            .await
+            .context("applying migrations")
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -10,7 +10,12 @@ pub(super) const LOCK_ACCOUNTS: &str = " FOR UPDATE";
 /// Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect
 /// now), 53300 (too many connections), 40001/40P01 (serialization failure, deadlock).
 pub(super) fn is_unavailable(error: &dyn DatabaseError) -> bool {
-    let Some(code) = error.code() else { return false };
+    let Some(code) = error.code() else {
+        return false;
+    };
     code.starts_with("08")
-        || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+        || matches!(
+            code.as_ref(),
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+        )
 }

@@ -10,25 +10,45 @@ use crate::ledger::*;
 
 impl Store {
     pub async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
-        let sql = format!("SELECT {} FROM accounts WHERE id = $1", ACCOUNT_COLUMNS.join(", "));
-        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM accounts WHERE id = $1",
+            ACCOUNT_COLUMNS.join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     pub async fn account_by_external_id(&self, external_id: &str) -> StoreResult<Option<Account>> {
-        let sql = format!("SELECT {} FROM accounts WHERE external_id = $1", ACCOUNT_COLUMNS.join(", "));
-        let row = sqlx::query(&sql).bind(external_id).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM accounts WHERE external_id = $1",
+            ACCOUNT_COLUMNS.join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// Accounts in id order after `after`, at most `limit`.
-    pub async fn list_accounts(&self, after: Option<AccountId>, limit: u32) -> StoreResult<Vec<Account>> {
+    pub async fn list_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Account>> {
         let sql = format!(
             "SELECT {} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
             ACCOUNT_COLUMNS.join(", ")
         );
         let after = after.map(|a| a.to_string()).unwrap_or_default();
-        let rows = sqlx::query(&sql).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(account_from_row).collect()
     }
 
@@ -40,7 +60,11 @@ impl Store {
         after: Option<LotId>,
         limit: u32,
     ) -> StoreResult<Vec<Lot>> {
-        let status = if include_inactive { "" } else { " AND status = 'active'" };
+        let status = if include_inactive {
+            ""
+        } else {
+            " AND status = 'active'"
+        };
         let sql = format!(
             "SELECT {} FROM lots WHERE account_id = $1 AND id > $2{status} ORDER BY id LIMIT $3",
             LOT_COLUMNS.join(", ")
@@ -57,8 +81,14 @@ impl Store {
 
     /// The account as the engine would see it at `now`: its live lots, with the holds that have
     /// expired but not yet been written back already let go.
-    pub async fn account_book(&self, id: AccountId, now: DateTime<Utc>) -> StoreResult<Option<AccountBook>> {
-        let Some(account) = self.account(id).await? else { return Ok(None) };
+    pub async fn account_book(
+        &self,
+        id: AccountId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountBook>> {
+        let Some(account) = self.account(id).await? else {
+            return Ok(None);
+        };
         let lots = self.list_lots(id, false, None, u32::MAX).await?;
         let sql = format!(
             "SELECT {} FROM holds WHERE account_id = $1 AND status = 'open' AND expires_at <= $2",
@@ -74,8 +104,14 @@ impl Store {
     }
 
     pub async fn hold(&self, id: HoldId) -> StoreResult<Option<Hold>> {
-        let sql = format!("SELECT {} FROM holds WHERE id = $1", HOLD_COLUMNS.join(", "));
-        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM holds WHERE id = $1",
+            HOLD_COLUMNS.join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(hold_from_row).transpose()
     }
 
@@ -85,13 +121,20 @@ impl Store {
             "SELECT {} FROM entries WHERE account_id = $1 ORDER BY account_seq",
             ENTRY_COLUMNS.join(", ")
         );
-        let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         let sql = format!(
             "SELECT {} FROM postings WHERE account_id = $1 ORDER BY entry_id, idx",
             POSTING_COLUMNS.join(", ")
         );
-        let posting_rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
-        let mut by_entry: std::collections::HashMap<String, Vec<sqlx::any::AnyRow>> = Default::default();
+        let posting_rows = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut by_entry: std::collections::HashMap<String, Vec<sqlx::any::AnyRow>> =
+            Default::default();
         for row in posting_rows {
             let entry: String = row.try_get("entry_id")?;
             by_entry.entry(entry).or_default().push(row);

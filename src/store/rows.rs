@@ -14,25 +14,76 @@ use super::{StoreError, StoreResult};
 use crate::ledger::*;
 
 pub(super) const ACCOUNT_COLUMNS: &[&str] = &[
-    "id", "external_id", "unit", "unit_scale", "status", "credit_line_limit", "credit_line_used",
-    "credit_line_held", "credit_line_price", "currency", "open_holds", "live_lots", "entry_seq",
-    "last_hash", "created_at",
+    "id",
+    "external_id",
+    "unit",
+    "unit_scale",
+    "status",
+    "credit_line_limit",
+    "credit_line_used",
+    "credit_line_held",
+    "credit_line_price",
+    "currency",
+    "open_holds",
+    "live_lots",
+    "entry_seq",
+    "last_hash",
+    "created_at",
 ];
 pub(super) const LOT_COLUMNS: &[&str] = &[
-    "id", "account_id", "kind", "status", "priority", "granted", "remaining", "held",
-    "effective_at", "expires_at", "scope", "cost_basis", "money_deferred", "currency",
-    "reference", "created_at",
+    "id",
+    "account_id",
+    "kind",
+    "status",
+    "priority",
+    "granted",
+    "remaining",
+    "held",
+    "effective_at",
+    "expires_at",
+    "scope",
+    "cost_basis",
+    "money_deferred",
+    "currency",
+    "reference",
+    "created_at",
 ];
 pub(super) const HOLD_COLUMNS: &[&str] = &[
-    "id", "account_id", "status", "authorized", "captured", "reserved", "expires_at",
-    "created_at", "meter", "reference",
+    "id",
+    "account_id",
+    "status",
+    "authorized",
+    "captured",
+    "reserved",
+    "expires_at",
+    "created_at",
+    "meter",
+    "reference",
 ];
 pub(super) const ENTRY_COLUMNS: &[&str] = &[
-    "id", "account_id", "account_seq", "kind", "effective_at", "recorded_at", "idempotency_key",
-    "reference", "lot_id", "hold_id", "prev_hash", "hash",
+    "id",
+    "account_id",
+    "account_seq",
+    "kind",
+    "effective_at",
+    "recorded_at",
+    "idempotency_key",
+    "reference",
+    "lot_id",
+    "hold_id",
+    "prev_hash",
+    "hash",
 ];
 pub(super) const POSTING_COLUMNS: &[&str] = &[
-    "entry_id", "idx", "account_id", "book", "ledger_account", "side", "amount", "unit", "lot_id",
+    "entry_id",
+    "idx",
+    "account_id",
+    "book",
+    "ledger_account",
+    "side",
+    "amount",
+    "unit",
+    "lot_id",
 ];
 pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
     &["scope", "key", "request_hash", "outcome", "created_at"];
@@ -42,15 +93,18 @@ fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
-    row.try_get::<String, _>(column).map_err(|e| corrupt(column, e))
+    row.try_get::<String, _>(column)
+        .map_err(|e| corrupt(column, e))
 }
 
 fn opt_text(row: &AnyRow, column: &str) -> StoreResult<Option<String>> {
-    row.try_get::<Option<String>, _>(column).map_err(|e| corrupt(column, e))
+    row.try_get::<Option<String>, _>(column)
+        .map_err(|e| corrupt(column, e))
 }
 
 fn int(row: &AnyRow, column: &str) -> StoreResult<i64> {
-    row.try_get::<i64, _>(column).map_err(|e| corrupt(column, e))
+    row.try_get::<i64, _>(column)
+        .map_err(|e| corrupt(column, e))
 }
 
 fn parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
@@ -79,9 +133,13 @@ fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
 }
 
 fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let micros = row.try_get::<Option<i64>, _>(column).map_err(|e| corrupt(column, e))?;
+    let micros = row
+        .try_get::<Option<i64>, _>(column)
+        .map_err(|e| corrupt(column, e))?;
     micros
-        .map(|m| DateTime::from_timestamp_micros(m).ok_or_else(|| corrupt(column, "time out of range")))
+        .map(|m| {
+            DateTime::from_timestamp_micros(m).ok_or_else(|| corrupt(column, "time out of range"))
+        })
         .transpose()
 }
 
@@ -300,4 +358,3 @@ pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
         Value::Int(micros(r.created_at)),
     ]
 }
-

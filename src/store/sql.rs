@@ -17,7 +17,10 @@ pub(super) enum Value {
     OptInt(Option<i64>),
 }
 
-pub(super) fn bind<'q>(query: Query<'q, Any, AnyArguments<'q>>, value: Value) -> Query<'q, Any, AnyArguments<'q>> {
+pub(super) fn bind<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    value: Value,
+) -> Query<'q, Any, AnyArguments<'q>> {
     match value {
         Value::Text(v) => query.bind(v),
         Value::OptText(v) => query.bind(v),
@@ -28,7 +31,10 @@ pub(super) fn bind<'q>(query: Query<'q, Any, AnyArguments<'q>>, value: Value) ->
 
 /// `$start, $start+1, …` for `count` values.
 pub(super) fn placeholders(start: usize, count: usize) -> String {
-    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start..start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Pads an IN list to the next power of two by repeating its last value, which changes nothing

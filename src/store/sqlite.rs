@@ -29,5 +29,8 @@ pub(super) fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOption
 
 /// SQLITE_BUSY and SQLITE_LOCKED: another writer holds the database; the batch can be retried.
 pub(super) fn is_busy(error: &dyn DatabaseError) -> bool {
-    matches!(error.code().as_deref(), Some("5") | Some("6") | Some("517") | Some("262"))
+    matches!(
+        error.code().as_deref(),
+        Some("5") | Some("6") | Some("517") | Some("262")
+    )
 }

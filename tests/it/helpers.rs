@@ -8,7 +8,10 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use credit_ledger::clock::ManualClock;
 use credit_ledger::config::Config;
-use credit_ledger::proto::{self as p, accounts_client::AccountsClient, credits_client::CreditsClient, usage_client::UsageClient};
+use credit_ledger::proto::{
+    self as p, accounts_client::AccountsClient, credits_client::CreditsClient,
+    usage_client::UsageClient,
+};
 use credit_ledger::server::Application;
 use credit_ledger::store::Store;
 use sqlx::{Connection, Executor};
@@ -52,13 +55,24 @@ impl Database {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
-                Database { url, pg_name: None, _dir: Some(dir) }
+                Database {
+                    url,
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => {
                 let name = format!("cl_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = pg_admin().await;
-                admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
-                Database { url: pg_url_for(&name), pg_name: Some(name), _dir: None }
+                admin
+                    .execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create database");
+                Database {
+                    url: pg_url_for(&name),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
             }
         }
     }
@@ -99,13 +113,27 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        TestApp { addr, clock, store, db, stop: Some(stop), task: Some(task) }
+        TestApp {
+            addr,
+            clock,
+            store,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops the server gracefully and starts a new one on the same database.
     pub async fn restart(mut self) -> TestApp {
         self.shutdown().await;
-        let db = std::mem::replace(&mut self.db, Database { url: String::new(), pg_name: None, _dir: None });
+        let db = std::mem::replace(
+            &mut self.db,
+            Database {
+                url: String::new(),
+                pg_name: None,
+                _dir: None,
+            },
+        );
         Self::start(db, self.clock.clone()).await
     }
 
@@ -114,12 +142,18 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stopped cleanly");
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 
     async fn channel(&self) -> Channel {
-        Channel::from_shared(self.addr.clone()).unwrap().connect().await.expect("connect")
+        Channel::from_shared(self.addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
     }
 
     pub async fn accounts(&self) -> AccountsClient<Channel> {
@@ -160,12 +194,26 @@ impl TestApp {
             currency: "USD".into(),
             ..Default::default()
         };
-        self.credits().await.top_up(request).await.expect("top-up").into_inner().lot.unwrap()
+        self.credits()
+            .await
+            .top_up(request)
+            .await
+            .expect("top-up")
+            .into_inner()
+            .lot
+            .unwrap()
     }
 
     pub async fn balance(&self, account: &str) -> p::GetBalanceResponse {
-        let request = p::GetBalanceRequest { account: Some(by_id(account)) };
-        self.usage().await.get_balance(request).await.expect("balance").into_inner()
+        let request = p::GetBalanceRequest {
+            account: Some(by_id(account)),
+        };
+        self.usage()
+            .await
+            .get_balance(request)
+            .await
+            .expect("balance")
+            .into_inner()
     }
 }
 
@@ -178,17 +226,24 @@ impl Drop for TestApp {
 }
 
 pub fn by_id(id: &str) -> p::AccountRef {
-    p::AccountRef { r#ref: Some(p::account_ref::Ref::AccountId(id.to_string())) }
+    p::AccountRef {
+        r#ref: Some(p::account_ref::Ref::AccountId(id.to_string())),
+    }
 }
 
 pub fn by_external(id: &str) -> p::AccountRef {
-    p::AccountRef { r#ref: Some(p::account_ref::Ref::ExternalId(id.to_string())) }
+    p::AccountRef {
+        r#ref: Some(p::account_ref::Ref::ExternalId(id.to_string())),
+    }
 }
 
 /// The machine-readable reason of a refusal (`ErrorInfo.reason`).
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
-    status.get_details_error_info().map(|i| i.reason).unwrap_or_default()
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
 }
 
 pub fn metadata(status: &tonic::Status, key: &str) -> String {

@@ -20,7 +20,10 @@ async fn replayed_top_up_and_debit_post_once(backend: Backend) {
     let mut credits = app.credits().await;
     let first = credits.top_up(request.clone()).await.unwrap().into_inner();
     let again = credits.top_up(request).await.unwrap().into_inner();
-    assert_eq!(first, again, "a replay returns the original result, same ids");
+    assert_eq!(
+        first, again,
+        "a replay returns the original result, same ids"
+    );
     let debit = p::DebitRequest {
         idempotency_key: "call-1".into(),
         account: Some(by_id(&account)),
@@ -70,8 +73,11 @@ async fn replays_inside_one_batch_post_once(backend: Backend) {
         };
         tokio::spawn(async move { usage.debit(request).await.unwrap().into_inner().entry_id })
     });
-    let ids: std::collections::HashSet<String> =
-        futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap()).collect();
+    let ids: std::collections::HashSet<String> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(app.balance(&account).await.available, "97");
 }

@@ -39,10 +39,20 @@ async fn top_up_authorize_capture_balance(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((capture.charged.as_str(), capture.released.as_str()), ("12.5", "17.5"));
+    assert_eq!(
+        (capture.charged.as_str(), capture.released.as_str()),
+        ("12.5", "17.5")
+    );
     assert_eq!(capture.hold.unwrap().status, p::HoldStatus::Captured as i32);
     let balance = app.balance(&account).await;
-    assert_eq!((balance.available.as_str(), balance.posted.as_str(), balance.held.as_str()), ("87.5", "87.5", "0"));
+    assert_eq!(
+        (
+            balance.available.as_str(),
+            balance.posted.as_str(),
+            balance.held.as_str()
+        ),
+        ("87.5", "87.5", "0")
+    );
 }
 
 fn at(app: &TestApp, hours: i64) -> Option<Timestamp> {
@@ -50,7 +60,13 @@ fn at(app: &TestApp, hours: i64) -> Option<Timestamp> {
     Some(credit_ledger::api::convert::timestamp(t))
 }
 
-async fn grant(app: &TestApp, account: &str, key: &str, priority: i32, expires_in_hours: Option<i64>) -> String {
+async fn grant(
+    app: &TestApp,
+    account: &str,
+    key: &str,
+    priority: i32,
+    expires_in_hours: Option<i64>,
+) -> String {
     let request = p::GrantCreditsRequest {
         idempotency_key: key.into(),
         account: Some(by_id(account)),
@@ -59,7 +75,15 @@ async fn grant(app: &TestApp, account: &str, key: &str, priority: i32, expires_i
         expires_at: expires_in_hours.and_then(|h| at(app, h)),
         ..Default::default()
     };
-    app.credits().await.grant_credits(request).await.unwrap().into_inner().lot.unwrap().lot_id
+    app.credits()
+        .await
+        .grant_credits(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .lot
+        .unwrap()
+        .lot_id
 }
 
 async fn drawdown_order_across_priority_expiry_and_kind(backend: Backend) {
@@ -82,7 +106,11 @@ async fn drawdown_order_across_priority_expiry_and_kind(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    let order: Vec<(String, String)> = debit.draws.into_iter().map(|d| (d.lot_id, d.quantity)).collect();
+    let order: Vec<(String, String)> = debit
+        .draws
+        .into_iter()
+        .map(|d| (d.lot_id, d.quantity))
+        .collect();
     let expected = [
         (promo_soon, "10"),
         (promo_later, "10"),
@@ -90,7 +118,10 @@ async fn drawdown_order_across_priority_expiry_and_kind(backend: Backend) {
         (paid_forever, "10"),
         (low_priority, "5"),
     ];
-    let expected: Vec<(String, String)> = expected.into_iter().map(|(l, q)| (l, q.to_string())).collect();
+    let expected: Vec<(String, String)> = expected
+        .into_iter()
+        .map(|(l, q)| (l, q.to_string()))
+        .collect();
     assert_eq!(order, expected);
 }
 
@@ -149,7 +180,10 @@ async fn expired_hold_frees_credit_and_cannot_be_captured(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!((late.code(), reason(&late).as_str()), (Code::FailedPrecondition, "HOLD_EXPIRED"));
+    assert_eq!(
+        (late.code(), reason(&late).as_str()),
+        (Code::FailedPrecondition, "HOLD_EXPIRED")
+    );
     assert_eq!(app.balance(&account).await.available, "100");
 }
 
@@ -182,7 +216,10 @@ async fn concurrent_authorizations_never_overspend(backend: Backend) {
     }
     assert_eq!(granted, 100);
     let balance = app.balance(&account).await;
-    assert_eq!((balance.available.as_str(), balance.held.as_str()), ("0", "100"));
+    assert_eq!(
+        (balance.available.as_str(), balance.held.as_str()),
+        ("0", "100")
+    );
 }
 
 async fn restart_keeps_balances_lots_and_holds(backend: Backend) {
@@ -209,8 +246,14 @@ async fn restart_keeps_balances_lots_and_holds(backend: Backend) {
         let account = account.clone();
         let addr = app.addr.clone();
         async move {
-            let mut credits = p::credits_client::CreditsClient::connect(addr).await.unwrap();
-            let request = p::ListLotsRequest { account: Some(by_id(&account)), include_inactive: true, ..Default::default() };
+            let mut credits = p::credits_client::CreditsClient::connect(addr)
+                .await
+                .unwrap();
+            let request = p::ListLotsRequest {
+                account: Some(by_id(&account)),
+                include_inactive: true,
+                ..Default::default()
+            };
             credits.list_lots(request).await.unwrap().into_inner().lots
         }
     };
@@ -269,9 +312,17 @@ async fn postgres_outage_fails_unavailable_and_recovers() {
     };
     let first = run(0..40);
     let mut admin = pg_admin().await;
-    admin.execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false").as_str()).await.unwrap();
     admin
-        .execute(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'").as_str())
+        .execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+            .as_str(),
+        )
         .await
         .unwrap();
     let mut failed: Vec<usize> = Vec::new();
@@ -284,13 +335,19 @@ async fn postgres_outage_fails_unavailable_and_recovers() {
     let during = app.usage().await.debit(debit(40)).await.unwrap_err();
     assert_eq!(during.code(), Code::Unavailable);
     failed.push(40);
-    admin.execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true").as_str()).await.unwrap();
+    admin
+        .execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true").as_str())
+        .await
+        .unwrap();
     // The same service, not restarted, answers again; retries with the same keys are safe.
     for result in run(0..41).await {
         result.unwrap().expect("debit after recovery");
     }
     let balance = app.balance(&account).await;
-    assert_eq!(balance.available, "959", "41 debits of 1 applied exactly once");
+    assert_eq!(
+        balance.available, "959",
+        "41 debits of 1 applied exactly once"
+    );
     let entries = app.store.count("entries").await.unwrap();
     assert_eq!(entries, 42, "one top-up and 41 debits, none twice");
 }

@@ -13,38 +13,75 @@ struct Case {
     detail: Option<(&'static str, &'static str)>,
 }
 
-fn case(name: &'static str, code: Code, reason: &'static str, detail: Option<(&'static str, &'static str)>) -> Case {
-    Case { name, code, reason, detail }
+fn case(
+    name: &'static str,
+    code: Code,
+    reason: &'static str,
+    detail: Option<(&'static str, &'static str)>,
+) -> Case {
+    Case {
+        name,
+        code,
+        reason,
+        detail,
+    }
 }
 
-async fn debit(app: &TestApp, account: p::AccountRef, quantity: &str, key: &str) -> Result<p::DebitResponse, tonic::Status> {
+async fn debit(
+    app: &TestApp,
+    account: p::AccountRef,
+    quantity: &str,
+    key: &str,
+) -> Result<p::DebitResponse, tonic::Status> {
     let request = p::DebitRequest {
         idempotency_key: key.into(),
         account: Some(account),
         quantity: quantity.into(),
         ..Default::default()
     };
-    app.usage().await.debit(request).await.map(|r| r.into_inner())
+    app.usage()
+        .await
+        .debit(request)
+        .await
+        .map(|r| r.into_inner())
 }
 
-async fn authorize(app: &TestApp, account: &str, quantity: &str, key: &str) -> Result<p::Hold, tonic::Status> {
+async fn authorize(
+    app: &TestApp,
+    account: &str,
+    quantity: &str,
+    key: &str,
+) -> Result<p::Hold, tonic::Status> {
     let request = p::AuthorizeRequest {
         idempotency_key: key.into(),
         account: Some(by_id(account)),
         quantity: quantity.into(),
         ..Default::default()
     };
-    app.usage().await.authorize(request).await.map(|r| r.into_inner().hold.unwrap())
+    app.usage()
+        .await
+        .authorize(request)
+        .await
+        .map(|r| r.into_inner().hold.unwrap())
 }
 
-async fn capture(app: &TestApp, hold: &str, quantity: &str, key: &str) -> Result<p::CaptureResponse, tonic::Status> {
+async fn capture(
+    app: &TestApp,
+    hold: &str,
+    quantity: &str,
+    key: &str,
+) -> Result<p::CaptureResponse, tonic::Status> {
     let request = p::CaptureRequest {
         idempotency_key: key.into(),
         hold_id: hold.into(),
         quantity: quantity.into(),
         ..Default::default()
     };
-    app.usage().await.capture(request).await.map(|r| r.into_inner())
+    app.usage()
+        .await
+        .capture(request)
+        .await
+        .map(|r| r.into_inner())
 }
 
 async fn freeze(app: &TestApp, account: &str) {
@@ -66,42 +103,152 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
     freeze(&app, &frozen).await;
     let hold = authorize(&app, &account, "4", "hold").await.unwrap();
     let released = authorize(&app, &account, "1", "hold-2").await.unwrap();
-    let release = p::ReleaseRequest { idempotency_key: "rel".into(), hold_id: released.hold_id.clone() };
+    let release = p::ReleaseRequest {
+        idempotency_key: "rel".into(),
+        hold_id: released.hold_id.clone(),
+    };
     app.usage().await.release(release).await.unwrap();
     let entries_before = app.store.count("entries").await.unwrap();
     let balance_before = app.balance(&account).await;
 
     let cases = [
-        (case("insufficient credit", Code::FailedPrecondition, "INSUFFICIENT_CREDIT", Some(("available", "6"))),
-            debit(&app, by_id(&account), "6.01", "d1").await.map(|_| ())),
-        (case("unknown account id", Code::NotFound, "ACCOUNT_NOT_FOUND", None),
-            debit(&app, by_id(&uuid::Uuid::new_v4().to_string()), "1", "d2").await.map(|_| ())),
-        (case("unknown external id", Code::NotFound, "ACCOUNT_NOT_FOUND", Some(("account", "nobody"))),
-            debit(&app, by_external("nobody"), "1", "d3").await.map(|_| ())),
-        (case("frozen account", Code::FailedPrecondition, "ACCOUNT_FROZEN", None),
-            debit(&app, by_id(&frozen), "1", "d4").await.map(|_| ())),
-        (case("too many decimals", Code::InvalidArgument, "TOO_MANY_DECIMALS", Some(("field", "quantity"))),
-            debit(&app, by_id(&account), "0.001", "d5").await.map(|_| ())),
-        (case("zero amount", Code::InvalidArgument, "NON_POSITIVE_AMOUNT", Some(("field", "quantity"))),
-            debit(&app, by_id(&account), "0", "d6").await.map(|_| ())),
-        (case("negative amount", Code::InvalidArgument, "NON_POSITIVE_AMOUNT", None),
-            debit(&app, by_id(&account), "-1", "d7").await.map(|_| ())),
-        (case("not a number", Code::InvalidArgument, "INVALID_ARGUMENT", Some(("field", "quantity"))),
-            debit(&app, by_id(&account), "1e3", "d8").await.map(|_| ())),
-        (case("overflow", Code::InvalidArgument, "AMOUNT_TOO_LARGE", None),
-            debit(&app, by_id(&account), "100000000000000000000", "d9").await.map(|_| ())),
-        (case("missing idempotency key", Code::InvalidArgument, "INVALID_ARGUMENT", Some(("field", "idempotency_key"))),
-            debit(&app, by_id(&account), "1", "").await.map(|_| ())),
-        (case("idempotency conflict", Code::AlreadyExists, "IDEMPOTENCY_CONFLICT", Some(("idempotency_key", "hold"))),
-            authorize(&app, &account, "3", "hold").await.map(|_| ())),
-        (case("capture beyond the hold", Code::FailedPrecondition, "CAPTURE_EXCEEDS_HOLD", Some(("held", "4"))),
-            capture(&app, &hold.hold_id, "4.5", "c1").await.map(|_| ())),
-        (case("capture of a released hold", Code::FailedPrecondition, "HOLD_NOT_OPEN", Some(("status", "released"))),
-            capture(&app, &released.hold_id, "1", "c2").await.map(|_| ())),
-        (case("unknown hold", Code::NotFound, "HOLD_NOT_FOUND", None),
-            capture(&app, &uuid::Uuid::new_v4().to_string(), "1", "c3").await.map(|_| ())),
-        (case("malformed hold id", Code::InvalidArgument, "INVALID_ARGUMENT", Some(("field", "hold_id"))),
-            capture(&app, "not-a-uuid", "1", "c4").await.map(|_| ())),
+        (
+            case(
+                "insufficient credit",
+                Code::FailedPrecondition,
+                "INSUFFICIENT_CREDIT",
+                Some(("available", "6")),
+            ),
+            debit(&app, by_id(&account), "6.01", "d1").await.map(|_| ()),
+        ),
+        (
+            case(
+                "unknown account id",
+                Code::NotFound,
+                "ACCOUNT_NOT_FOUND",
+                None,
+            ),
+            debit(&app, by_id(&uuid::Uuid::new_v4().to_string()), "1", "d2")
+                .await
+                .map(|_| ()),
+        ),
+        (
+            case(
+                "unknown external id",
+                Code::NotFound,
+                "ACCOUNT_NOT_FOUND",
+                Some(("account", "nobody")),
+            ),
+            debit(&app, by_external("nobody"), "1", "d3")
+                .await
+                .map(|_| ()),
+        ),
+        (
+            case(
+                "frozen account",
+                Code::FailedPrecondition,
+                "ACCOUNT_FROZEN",
+                None,
+            ),
+            debit(&app, by_id(&frozen), "1", "d4").await.map(|_| ()),
+        ),
+        (
+            case(
+                "too many decimals",
+                Code::InvalidArgument,
+                "TOO_MANY_DECIMALS",
+                Some(("field", "quantity")),
+            ),
+            debit(&app, by_id(&account), "0.001", "d5")
+                .await
+                .map(|_| ()),
+        ),
+        (
+            case(
+                "zero amount",
+                Code::InvalidArgument,
+                "NON_POSITIVE_AMOUNT",
+                Some(("field", "quantity")),
+            ),
+            debit(&app, by_id(&account), "0", "d6").await.map(|_| ()),
+        ),
+        (
+            case(
+                "negative amount",
+                Code::InvalidArgument,
+                "NON_POSITIVE_AMOUNT",
+                None,
+            ),
+            debit(&app, by_id(&account), "-1", "d7").await.map(|_| ()),
+        ),
+        (
+            case(
+                "not a number",
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                Some(("field", "quantity")),
+            ),
+            debit(&app, by_id(&account), "1e3", "d8").await.map(|_| ()),
+        ),
+        (
+            case("overflow", Code::InvalidArgument, "AMOUNT_TOO_LARGE", None),
+            debit(&app, by_id(&account), "100000000000000000000", "d9")
+                .await
+                .map(|_| ()),
+        ),
+        (
+            case(
+                "missing idempotency key",
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                Some(("field", "idempotency_key")),
+            ),
+            debit(&app, by_id(&account), "1", "").await.map(|_| ()),
+        ),
+        (
+            case(
+                "idempotency conflict",
+                Code::AlreadyExists,
+                "IDEMPOTENCY_CONFLICT",
+                Some(("idempotency_key", "hold")),
+            ),
+            authorize(&app, &account, "3", "hold").await.map(|_| ()),
+        ),
+        (
+            case(
+                "capture beyond the hold",
+                Code::FailedPrecondition,
+                "CAPTURE_EXCEEDS_HOLD",
+                Some(("held", "4")),
+            ),
+            capture(&app, &hold.hold_id, "4.5", "c1").await.map(|_| ()),
+        ),
+        (
+            case(
+                "capture of a released hold",
+                Code::FailedPrecondition,
+                "HOLD_NOT_OPEN",
+                Some(("status", "released")),
+            ),
+            capture(&app, &released.hold_id, "1", "c2")
+                .await
+                .map(|_| ()),
+        ),
+        (
+            case("unknown hold", Code::NotFound, "HOLD_NOT_FOUND", None),
+            capture(&app, &uuid::Uuid::new_v4().to_string(), "1", "c3")
+                .await
+                .map(|_| ()),
+        ),
+        (
+            case(
+                "malformed hold id",
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                Some(("field", "hold_id")),
+            ),
+            capture(&app, "not-a-uuid", "1", "c4").await.map(|_| ()),
+        ),
     ];
     for (case, result) in cases {
         let status = result.expect_err(case.name);
@@ -112,7 +259,10 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
         }
     }
     assert_eq!(app.store.count("entries").await.unwrap(), entries_before);
-    assert_eq!(app.balance(&account).await.available, balance_before.available);
+    assert_eq!(
+        app.balance(&account).await.available,
+        balance_before.available
+    );
 }
 
 crate::both_stores!(every_refusal_has_its_code_reason_and_changes_nothing);
