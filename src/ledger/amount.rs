@@ -145,9 +145,20 @@ pub fn money_share(deferred: Decimal, used: Decimal, remaining: Decimal) -> Deci
     if used >= remaining || remaining.is_zero() {
         return deferred;
     }
-    let share = (deferred * used / remaining)
-        .round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven);
+    // For the largest amounts the product overflows a Decimal; dividing first then keeps 28
+    // significant digits, far beyond the money scale at such magnitudes.
+    let exact = match deferred.checked_mul(used) {
+        Some(product) => product / remaining,
+        None => deferred / remaining * used,
+    };
+    let share = exact.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven);
     share.min(deferred)
+}
+
+/// The highest credit line price per unit: with quantities up to 10^18 the money for a draw stays
+/// far inside what a `Decimal` holds.
+pub fn price_max() -> Decimal {
+    Decimal::from(1_000_000_000i64)
 }
 
 /// Money for `quantity` at `price` per unit, rounded half-even to [`MONEY_SCALE`].

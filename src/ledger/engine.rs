@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::amount::Money;
 use super::book::AccountBook;
 use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
@@ -257,6 +258,7 @@ impl Ledger {
 
     fn create_account(&mut self, c: &CreateAccount) -> Result<Outcome, LedgerError> {
         check_unit_amount("credit_line_limit", c.credit_line_limit, c.unit_scale)?;
+        check_price(c.credit_line_price)?;
         if self.external_ids.contains(&c.external_id) {
             return Err(LedgerError::ExternalIdTaken {
                 external_id: c.external_id.clone(),
@@ -300,6 +302,9 @@ impl Ledger {
             if limit < in_use {
                 return Err(LedgerError::CreditLineBelowUsage { limit, in_use });
             }
+        }
+        if let Some(price) = c.credit_line_price {
+            check_price(price)?;
         }
         let account = book.touch_account();
         if let Some(limit) = c.credit_line_limit {
@@ -685,6 +690,16 @@ fn check_unit_amount(
             field,
             scale,
             max_scale: unit_scale,
+        });
+    }
+    Ok(())
+}
+
+fn check_price(price: Money) -> Result<(), LedgerError> {
+    if price.get() > super::amount::price_max() {
+        return Err(LedgerError::AmountTooLarge {
+            field: "credit_line_price",
+            max: super::amount::price_max(),
         });
     }
     Ok(())

@@ -50,6 +50,15 @@ pub struct Database {
 }
 
 impl Database {
+    /// Another handle on the same database, for a second instance (the first keeps ownership).
+    pub fn same(&self) -> Database {
+        Database {
+            url: self.url.clone(),
+            pg_name: self.pg_name.clone(),
+            _dir: None,
+        }
+    }
+
     pub async fn fresh(backend: Backend) -> Database {
         match backend {
             Backend::Sqlite => {
