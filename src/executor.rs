@@ -145,18 +145,15 @@ fn answer(jobs: Vec<Job>, results: Vec<Result<Outcome, LedgerError>>) {
     }
 }
 
+/// Answers a batch that was not committed. Only a damaged store is an internal error; anything
+/// else (the database gone, a lock timeout) is worth retrying with the same keys.
 fn fail(jobs: Vec<Job>, error: &StoreError) {
-    let reply = match error {
-        StoreError::Corrupt(_) => {
-            tracing::error!(error = %error, size = jobs.len(), "batch failed on a corrupt row");
-            ExecError::Internal
-        }
-        _ => {
-            tracing::warn!(error = %error, size = jobs.len(), "batch not committed");
-            ExecError::Unavailable
-        }
-    };
-    let internal = matches!(reply, ExecError::Internal);
+    let internal = matches!(error, StoreError::Corrupt(_));
+    if internal {
+        tracing::error!(error = %error, size = jobs.len(), "batch failed on a corrupt row");
+    } else {
+        tracing::warn!(error = %error, size = jobs.len(), "batch not committed");
+    }
     for job in jobs {
         let error = if internal {
             ExecError::Internal

@@ -15,7 +15,6 @@ CREATE TABLE accounts (
     credit_line_price TEXT NOT NULL,
     currency          TEXT NOT NULL,
     open_holds        BIGINT NOT NULL,
-    live_lots         BIGINT NOT NULL,
     entry_seq         BIGINT NOT NULL,
     last_hash         TEXT NOT NULL,
     created_at        BIGINT NOT NULL,

@@ -15,7 +15,6 @@ CREATE TABLE accounts (
     credit_line_price TEXT NOT NULL,
     currency          TEXT NOT NULL,
     open_holds        INTEGER NOT NULL,
-    live_lots         INTEGER NOT NULL,
     entry_seq         INTEGER NOT NULL,
     last_hash         TEXT NOT NULL,
     created_at        INTEGER NOT NULL,

@@ -19,19 +19,11 @@ impl p::accounts_server::Accounts for AccountsService {
         request: Request<p::CreateAccountRequest>,
     ) -> Result<Response<p::CreateAccountResponse>, Status> {
         let r = request.into_inner();
-        let unit_scale = r.unit_scale;
-        if unit_scale > crate::ledger::amount::UNIT_SCALE_MAX {
-            return Err(LedgerError::InvalidArgument {
-                field: "unit_scale",
-                reason: format!("at most {}", crate::ledger::amount::UNIT_SCALE_MAX),
-            }
-            .into());
-        }
         let command = Command::CreateAccount(CreateAccount {
             idempotency_key: c::key(r.idempotency_key)?,
             external_id: c::text("external_id", r.external_id, true)?,
             unit: c::code("unit", &r.unit, "")?,
-            unit_scale,
+            unit_scale: r.unit_scale,
             credit_line_limit: c::unit_amount_or_zero("credit_line_limit", &r.credit_line_limit)?,
             credit_line_price: c::money("credit_line_price", &r.credit_line_price)?,
             currency: c::code("currency", &r.currency, "USD")?,

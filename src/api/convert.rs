@@ -99,18 +99,7 @@ pub fn scope(items: Vec<String>) -> Result<Vec<String>, LedgerError> {
 
 /// A non-negative amount in the account's unit where zero is allowed (credit line limits).
 pub fn unit_amount_or_zero(field: &'static str, s: &str) -> Result<Decimal, LedgerError> {
-    if s.trim().is_empty() {
-        return Ok(Decimal::ZERO);
-    }
-    if s.trim()
-        .trim_start_matches('0')
-        .trim_start_matches('.')
-        .trim_start_matches('0')
-        .is_empty()
-    {
-        return Ok(Decimal::ZERO);
-    }
-    Ok(Quantity::parse(field, s)?.get())
+    l::amount::parse_limit(field, s)
 }
 
 pub fn quantity(s: &str) -> Result<Quantity, LedgerError> {

@@ -13,14 +13,16 @@ use super::error::LedgerError;
 pub const MONEY_SCALE: u32 = 8;
 
 /// The most fractional digits an account's unit may allow.
-pub const UNIT_SCALE_MAX: u32 = 12;
+pub const UNIT_SCALE_MAX: u32 = 9;
 
-/// No single amount may exceed 10^18: sums of ten billion such amounts still fit a `Decimal`.
+/// No single amount may exceed 10^15. A `Decimal` holds 28 significant digits and rounds
+/// silently past them: 15 integer digits and 9 decimals leave room for sums of a thousand such
+/// amounts, so every sum the ledger takes stays exact.
 pub fn amount_max() -> Decimal {
-    Decimal::from(1_000_000_000_000_000_000i64)
+    Decimal::from(1_000_000_000_000_000i64)
 }
 
-/// A strictly positive quantity of an account's unit, at most 10^18 with at most
+/// A strictly positive quantity of an account's unit, at most 10^15 with at most
 /// [`UNIT_SCALE_MAX`] fractional digits. Whether it fits the account's own scale is checked by
 /// the engine, which knows the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -37,12 +39,13 @@ impl Quantity {
             });
         }
         check_scale(field, value, UNIT_SCALE_MAX)?;
-        Ok(Quantity(value))
+        // "1.50" and "1.5" are the same amount, and the same request for idempotency.
+        Ok(Quantity(value.normalize()))
     }
 
     pub fn new(value: Decimal) -> Option<Self> {
         (value > Decimal::ZERO && value <= amount_max() && value.scale() <= UNIT_SCALE_MAX)
-            .then_some(Quantity(value))
+            .then_some(Quantity(value.normalize()))
     }
 
     pub fn get(self) -> Decimal {
@@ -56,7 +59,7 @@ impl Quantity {
     }
 }
 
-/// A non-negative amount of money (a price, a cost basis), at most 10^18 with at most
+/// A non-negative amount of money (a price, a cost basis), at most 10^15 with at most
 /// [`MONEY_SCALE`] fractional digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -74,7 +77,7 @@ impl Money {
             });
         }
         check_scale(field, value, MONEY_SCALE)?;
-        Ok(Money(value))
+        Ok(Money(value.normalize()))
     }
 
     /// Like [`Money::parse`], but an empty string means zero.
@@ -124,7 +127,25 @@ fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError
     Ok(value)
 }
 
-fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<(), LedgerError> {
+/// Parses a non-negative amount of a unit where zero makes sense (a credit line limit); an empty
+/// string is zero.
+pub fn parse_limit(field: &'static str, text: &str) -> Result<Decimal, LedgerError> {
+    if text.trim().is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    let value = parse_decimal(field, text)?;
+    if value < Decimal::ZERO {
+        return Err(LedgerError::NonPositiveAmount {
+            field,
+            value: text.trim().to_string(),
+        });
+    }
+    check_scale(field, value, UNIT_SCALE_MAX)?;
+    Ok(value.normalize())
+}
+
+/// Refuses a value with more fractional digits than `max_scale` (trailing zeros do not count).
+pub fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<(), LedgerError> {
     // "1.50" carries a trailing zero that does not make it more precise than the unit allows.
     let scale = value.normalize().scale();
     if scale > max_scale {
@@ -155,7 +176,7 @@ pub fn money_share(deferred: Decimal, used: Decimal, remaining: Decimal) -> Deci
     share.min(deferred)
 }
 
-/// The highest credit line price per unit: with quantities up to 10^18 the money for a draw stays
+/// The highest credit line price per unit: with quantities up to 10^15 the money for a draw stays
 /// far inside what a `Decimal` holds.
 pub fn price_max() -> Decimal {
     Decimal::from(1_000_000_000i64)

@@ -83,8 +83,14 @@ impl AccountBook {
             .partition_point(|l| l.drawdown_key() < lot.drawdown_key());
         self.dirty_lots.insert(lot.id);
         self.lots.insert(at, lot);
-        self.account.live_lots += 1;
-        self.account_dirty = true;
+    }
+
+    /// Lots that still count against the account's limit: active and not past their expiry.
+    pub fn live_lots(&self, now: DateTime<Utc>) -> usize {
+        self.lots
+            .iter()
+            .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now))
+            .count()
     }
 
     pub(super) fn put_hold(&mut self, hold: Hold) {
@@ -216,8 +222,7 @@ impl AccountBook {
                 if reserved {
                     lot.held -= quantity;
                 }
-                let depleted = lot.remaining.is_zero();
-                if depleted {
+                if lot.remaining.is_zero() {
                     lot.status = LotStatus::Depleted;
                 }
                 let currency = lot.currency.clone();
@@ -237,10 +242,6 @@ impl AccountBook {
                     &currency,
                     Some(id),
                 );
-                if depleted {
-                    let account = self.touch_account();
-                    account.live_lots = account.live_lots.saturating_sub(1);
-                }
             }
             None => {
                 let account = self.touch_account();

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::amount::Money;
+use super::amount::{Money, UNIT_SCALE_MAX};
 use super::book::AccountBook;
 use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
@@ -257,6 +257,9 @@ impl Ledger {
     }
 
     fn create_account(&mut self, c: &CreateAccount) -> Result<Outcome, LedgerError> {
+        if c.unit_scale > UNIT_SCALE_MAX {
+            return Err(invalid("unit_scale", &format!("at most {UNIT_SCALE_MAX}")));
+        }
         check_unit_amount("credit_line_limit", c.credit_line_limit, c.unit_scale)?;
         check_price(c.credit_line_price)?;
         if self.external_ids.contains(&c.external_id) {
@@ -277,7 +280,6 @@ impl Ledger {
             currency: c.currency.clone(),
             created_at: self.now,
             open_holds: 0,
-            live_lots: 0,
             entry_seq: 0,
             last_hash: String::new(),
         };
@@ -341,7 +343,7 @@ impl Ledger {
                 ));
             }
         }
-        if account.live_lots >= limits.live_lots_per_account_max {
+        if book.live_lots(now) >= limits.live_lots_per_account_max as usize {
             return Err(LedgerError::TooManyLots {
                 account_id: account.id.to_string(),
                 limit: limits.live_lots_per_account_max,
@@ -423,8 +425,6 @@ impl Ledger {
         lot.money_deferred = Decimal::ZERO;
         lot.status = LotStatus::Voided;
         let lot = lot.clone();
-        let account = book.touch_account();
-        account.live_lots = account.live_lots.saturating_sub(1);
         let mut draft = EntryDraft::new(EntryKind::Void, now, &c.idempotency_key, &c.reason);
         draft.lot_id = Some(lot.id);
         draft.pair(
@@ -526,7 +526,18 @@ impl Ledger {
         };
         let extra = match beyond.is_zero() {
             true => Vec::new(),
-            false => book.plan(beyond, now, &hold.meter)?,
+            // Credit beyond the hold is new spending, which a frozen account may not do.
+            false => check_can_spend(&book.account)
+                .and_then(|()| book.plan(beyond, now, &hold.meter))
+                .map_err(|e| match e {
+                    LedgerError::InsufficientCredit { available, .. } => {
+                        LedgerError::InsufficientCredit {
+                            requested: quantity,
+                            available: available + chargeable,
+                        }
+                    }
+                    other => other,
+                })?,
         };
         let mut draft =
             EntryDraft::new(EntryKind::Capture, now, &c.idempotency_key, &hold.reference);

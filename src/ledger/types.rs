@@ -69,7 +69,6 @@ pub struct Account {
     pub currency: String,
     pub created_at: DateTime<Utc>,
     pub open_holds: u32,
-    pub live_lots: u32,
     /// Number of entries on this account; the next entry gets `entry_seq + 1`.
     pub entry_seq: i64,
     /// Hash of the account's latest entry (hex); the chain starts from the empty string.

@@ -147,8 +147,17 @@ impl Store {
             .collect()
     }
 
-    /// Counts rows of a table, for tests and reports.
+    /// Counts the rows of one of the ledger's tables, for tests and reports.
     pub async fn count(&self, table: &str) -> StoreResult<i64> {
+        const TABLES: [&str; 6] = [
+            "accounts",
+            "lots",
+            "holds",
+            "entries",
+            "postings",
+            "idempotency",
+        ];
+        assert!(TABLES.contains(&table), "not a ledger table: {table}");
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
         Ok(row.try_get("n")?)

@@ -3,6 +3,9 @@
 
 mod helpers;
 
+mod accounts_credits;
+mod engine;
 mod idempotency;
+mod instances;
 mod lifecycle;
 mod refusals;

@@ -1,0 +1,747 @@
+//! The reference model: what DESIGN.md says the ledger does, written as plainly as possible and
+//! independently of the engine. Lots, holds and accounts are indices in creation order; a command
+//! names them by index and the answer is predicted without ids or prose.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use credit_ledger::ledger::{AccountStatus, HoldStatus, LedgerError, LotKind, LotStatus, Overage};
+use rust_decimal::Decimal;
+
+use super::{LIVE_LOTS_MAX, OPEN_HOLDS_MAX, SCALE, TTL_DEFAULT_MS, TTL_MAX_MS};
+
+#[derive(Clone, Debug)]
+pub struct MLot {
+    pub account: usize,
+    pub kind: LotKind,
+    pub priority: i32,
+    pub effective_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub scoped: bool,
+    pub remaining: Decimal,
+    pub held: Decimal,
+    pub status: LotStatus,
+    /// Whether the batch has the lot loaded: live when the batch began, granted in it, or
+    /// loaded dead because the batch loads all lots.
+    pub loaded: bool,
+}
+
+/// One part of a reservation or a charge: a lot, or the credit line (`None`).
+pub type MDraw = (Option<usize>, Decimal);
+
+#[derive(Clone, Debug)]
+pub struct MHold {
+    pub account: usize,
+    pub status: HoldStatus,
+    pub reserved: Vec<MDraw>,
+    pub expires_ms: i64,
+    pub gpu: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct MAccount {
+    pub status: AccountStatus,
+    pub limit: Decimal,
+    pub used: Decimal,
+    pub line_held: Decimal,
+    pub open_holds: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MGrant {
+    pub account: usize,
+    pub kind: LotKind,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub priority: i32,
+    pub effective_ms: Option<i64>,
+    pub expires_ms: Option<i64>,
+    pub scoped: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MOp {
+    Grant(MGrant),
+    Void {
+        account: usize,
+        lot: usize,
+        release_holds: bool,
+    },
+    Authorize {
+        account: usize,
+        quantity: Decimal,
+        ttl_ms: Option<u64>,
+        gpu: bool,
+    },
+    Capture {
+        hold: usize,
+        quantity: Decimal,
+        is_final: bool,
+        overage: Overage,
+    },
+    Release {
+        hold: usize,
+    },
+    Extend {
+        hold: usize,
+        ttl_ms: u64,
+    },
+    Debit {
+        account: usize,
+        quantity: Decimal,
+        gpu: bool,
+    },
+    Update {
+        account: usize,
+        limit: Option<Decimal>,
+        status: Option<AccountStatus>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MCmd {
+    pub key: String,
+    pub op: MOp,
+}
+
+/// What the model predicts a command answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MOut {
+    Account {
+        status: AccountStatus,
+        limit: Decimal,
+    },
+    Granted(usize),
+    Voided {
+        lot: usize,
+        quantity: Decimal,
+    },
+    Authorized {
+        hold: usize,
+        reserved: Vec<MDraw>,
+        available: Decimal,
+    },
+    Captured {
+        charged: Decimal,
+        draws: Vec<MDraw>,
+        released: Decimal,
+        status: HoldStatus,
+    },
+    Released {
+        released: Decimal,
+    },
+    Extended {
+        expires_ms: i64,
+    },
+    Debited {
+        charged: Decimal,
+        draws: Vec<MDraw>,
+        available: Decimal,
+    },
+}
+
+/// A refusal as the model predicts it: the engine's error without the ids and the prose.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MErr {
+    Invalid(&'static str),
+    NonPositive,
+    TooManyDecimals,
+    AmountTooLarge,
+    AccountNotFound,
+    LotNotFound,
+    HoldNotFound,
+    Frozen,
+    Closed,
+    Insufficient {
+        requested: Decimal,
+        available: Decimal,
+    },
+    HoldExpired,
+    HoldNotOpen(HoldStatus),
+    CaptureExceedsHold {
+        requested: Decimal,
+        held: Decimal,
+    },
+    LotNotActive(LotStatus),
+    LotHeld(Decimal),
+    CreditLineBelowUsage {
+        limit: Decimal,
+        in_use: Decimal,
+    },
+    TooManyOpenHolds,
+    TooManyLots,
+    ExternalIdTaken,
+    Conflict,
+}
+
+pub type MResult = Result<MOut, MErr>;
+
+/// The whole model: two accounts' lots, holds and credit lines, and the answers already given.
+pub struct Model {
+    pub now_ms: i64,
+    pub accounts: Vec<MAccount>,
+    pub lots: Vec<MLot>,
+    pub holds: Vec<MHold>,
+    /// The first command and answer under each (account, idempotency key).
+    pub done: HashMap<(usize, String), (MCmd, MOut)>,
+}
+
+/// Whether a quantity fits the unit's two decimals.
+fn fits(quantity: Decimal) -> bool {
+    quantity.round_dp(SCALE) == quantity
+}
+
+/// Expiring lots before never-expiring ones, the soonest first.
+fn soonest_first(x: Option<i64>, y: Option<i64>) -> Ordering {
+    match (x, y) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn promotional_first(x: LotKind, y: LotKind) -> Ordering {
+    let rank = |kind| if kind == LotKind::Promotional { 0 } else { 1 };
+    rank(x).cmp(&rank(y))
+}
+
+impl Model {
+    pub fn new(limits: &[Decimal]) -> Self {
+        let account = |&limit| MAccount {
+            status: AccountStatus::Active,
+            limit,
+            used: Decimal::ZERO,
+            line_held: Decimal::ZERO,
+            open_holds: 0,
+        };
+        let accounts = limits.iter().map(account).collect();
+        Model {
+            now_ms: 0,
+            accounts,
+            lots: Vec::new(),
+            holds: Vec::new(),
+            done: HashMap::new(),
+        }
+    }
+
+    /// A new batch at `now_ms`: holds past their TTL let go of their credit, and the live lots
+    /// are loaded (and the dead ones with `dead_lots`).
+    pub fn start_batch(&mut self, now_ms: i64, dead_lots: bool) {
+        self.now_ms = now_ms;
+        for h in 0..self.holds.len() {
+            if self.holds[h].status == HoldStatus::Open && self.holds[h].expires_ms <= now_ms {
+                self.close(h, HoldStatus::Expired);
+            }
+        }
+        for lot in &mut self.lots {
+            lot.loaded = dead_lots || lot.status == LotStatus::Active;
+        }
+    }
+
+    fn expired(&self, lot: usize) -> bool {
+        self.lots[lot]
+            .expires_ms
+            .is_some_and(|at| at <= self.now_ms)
+    }
+
+    fn usable(&self, lot: usize, gpu: bool) -> bool {
+        let l = &self.lots[lot];
+        let effective = l.effective_ms <= self.now_ms;
+        l.status == LotStatus::Active && effective && !self.expired(lot) && (!l.scoped || gpu)
+    }
+
+    /// A reservation can still be charged while its lot is active and unexpired.
+    fn chargeable(&self, draw: &MDraw) -> bool {
+        match draw.0 {
+            None => true,
+            Some(lot) => self.lots[lot].status == LotStatus::Active && !self.expired(lot),
+        }
+    }
+
+    fn line_free(&self, account: usize) -> Decimal {
+        let a = &self.accounts[account];
+        (a.limit - a.used - a.line_held).max(Decimal::ZERO)
+    }
+
+    pub fn available(&self, account: usize, gpu: bool) -> Decimal {
+        let lots = self
+            .lots
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| l.account == account && self.usable(*i, gpu));
+        lots.map(|(_, l)| l.remaining - l.held).sum::<Decimal>() + self.line_free(account)
+    }
+
+    /// The drawdown order of DESIGN.md: lower priority first; then the soonest expiry, with
+    /// never-expiring lots last; then promotional before paid; then the oldest first.
+    fn order(&self, account: usize, gpu: bool) -> Vec<usize> {
+        let mut lots: Vec<usize> = (0..self.lots.len())
+            .filter(|&i| self.lots[i].account == account && self.usable(i, gpu))
+            .collect();
+        lots.sort_by(|&a, &b| {
+            let (x, y) = (&self.lots[a], &self.lots[b]);
+            x.priority
+                .cmp(&y.priority)
+                .then_with(|| soonest_first(x.expires_ms, y.expires_ms))
+                .then_with(|| promotional_first(x.kind, y.kind))
+                .then(a.cmp(&b))
+        });
+        lots
+    }
+
+    /// Where `amount` comes from: free credit of the lots in drawdown order, then the line.
+    fn plan(&self, account: usize, amount: Decimal, gpu: bool) -> Result<Vec<MDraw>, MErr> {
+        let mut left = amount;
+        let mut draws = Vec::new();
+        for lot in self.order(account, gpu) {
+            let take = (self.lots[lot].remaining - self.lots[lot].held).min(left);
+            if take > Decimal::ZERO {
+                draws.push((Some(lot), take));
+                left -= take;
+            }
+        }
+        let line = self.line_free(account).min(left);
+        if line > Decimal::ZERO {
+            draws.push((None, line));
+            left -= line;
+        }
+        match left.is_zero() {
+            true => Ok(draws),
+            false => Err(MErr::Insufficient {
+                requested: amount,
+                available: self.available(account, gpu),
+            }),
+        }
+    }
+
+    fn reserve(&mut self, account: usize, draws: &[MDraw]) {
+        for &(lot, quantity) in draws {
+            match lot {
+                Some(lot) => self.lots[lot].held += quantity,
+                None => self.accounts[account].line_held += quantity,
+            }
+        }
+    }
+
+    fn unreserve(&mut self, account: usize, draws: &[MDraw]) -> Decimal {
+        for &(lot, quantity) in draws {
+            match lot {
+                Some(lot) => self.lots[lot].held -= quantity,
+                None => self.accounts[account].line_held -= quantity,
+            }
+        }
+        draws.iter().map(|d| d.1).sum()
+    }
+
+    /// Closes an open hold, giving back what it still reserves; returns how much that was.
+    fn close(&mut self, hold: usize, status: HoldStatus) -> Decimal {
+        let account = self.holds[hold].account;
+        let reserved = std::mem::take(&mut self.holds[hold].reserved);
+        self.holds[hold].status = status;
+        self.accounts[account].open_holds -= 1;
+        self.unreserve(account, &reserved)
+    }
+
+    fn consume(&mut self, account: usize, (lot, quantity): MDraw, reserved: bool) {
+        let Some(lot) = lot else {
+            let a = &mut self.accounts[account];
+            a.used += quantity;
+            a.line_held -= if reserved { quantity } else { Decimal::ZERO };
+            return;
+        };
+        let l = &mut self.lots[lot];
+        l.remaining -= quantity;
+        l.held -= if reserved { quantity } else { Decimal::ZERO };
+        if l.remaining.is_zero() {
+            l.status = LotStatus::Depleted;
+        }
+    }
+
+    /// Idempotency first (after finding the account the key belongs to), then the command.
+    /// Also says whether the answer is a replay.
+    pub fn apply(&mut self, cmd: &MCmd) -> (MResult, bool) {
+        let scope = match self.scope(&cmd.op) {
+            Ok(scope) => scope,
+            Err(e) => return (Err(e), false),
+        };
+        let key = (scope, cmd.key.clone());
+        if let Some((first, out)) = self.done.get(&key) {
+            // Amounts compare by value (`Decimal` equality ignores trailing zeros), as the engine
+            // normalizes what it parses: "1.5" and "1.50" are the same request.
+            return match first == cmd {
+                true => (Ok(out.clone()), true),
+                false => (Err(MErr::Conflict), false),
+            };
+        }
+        let result = self.execute(&cmd.op);
+        if let Ok(out) = &result {
+            self.done.insert(key, (cmd.clone(), out.clone()));
+        }
+        (result, false)
+    }
+
+    pub fn scope(&self, op: &MOp) -> Result<usize, MErr> {
+        let account = match *op {
+            MOp::Grant(MGrant { account, .. })
+            | MOp::Void { account, .. }
+            | MOp::Authorize { account, .. }
+            | MOp::Debit { account, .. }
+            | MOp::Update { account, .. } => account,
+            MOp::Capture { hold, .. } | MOp::Release { hold } | MOp::Extend { hold, .. } => {
+                return self
+                    .holds
+                    .get(hold)
+                    .map(|h| h.account)
+                    .ok_or(MErr::HoldNotFound)
+            }
+        };
+        (account < self.accounts.len())
+            .then_some(account)
+            .ok_or(MErr::AccountNotFound)
+    }
+
+    fn execute(&mut self, op: &MOp) -> MResult {
+        match *op {
+            MOp::Grant(ref g) => self.grant(g),
+            MOp::Void {
+                account,
+                lot,
+                release_holds,
+            } => self.void(account, lot, release_holds),
+            MOp::Authorize {
+                account,
+                quantity,
+                ttl_ms,
+                gpu,
+            } => self.authorize(account, quantity, ttl_ms, gpu),
+            MOp::Capture {
+                hold,
+                quantity,
+                is_final,
+                overage,
+            } => self.capture(hold, quantity, is_final, overage),
+            MOp::Release { hold } => self.release(hold),
+            MOp::Extend { hold, ttl_ms } => self.extend(hold, ttl_ms),
+            MOp::Debit {
+                account,
+                quantity,
+                gpu,
+            } => self.debit(account, quantity, gpu),
+            MOp::Update {
+                account,
+                limit,
+                status,
+            } => self.update(account, limit, status),
+        }
+    }
+
+    fn grant(&mut self, g: &MGrant) -> MResult {
+        let account = &self.accounts[g.account];
+        let effective_ms = g.effective_ms.unwrap_or(self.now_ms);
+        if account.status == AccountStatus::Closed {
+            return Err(MErr::Closed);
+        }
+        if !fits(g.quantity) {
+            return Err(MErr::TooManyDecimals);
+        }
+        if g.kind == LotKind::Paid && g.price.is_zero() {
+            return Err(MErr::Invalid("price"));
+        }
+        if g.expires_ms
+            .is_some_and(|at| at <= effective_ms || at <= self.now_ms)
+        {
+            return Err(MErr::Invalid("expires_at"));
+        }
+        // Lots count against the limit while active and not past their expiry.
+        let live = (0..self.lots.len())
+            .filter(|&i| self.lots[i].account == g.account)
+            .filter(|&i| self.lots[i].status == LotStatus::Active && !self.expired(i))
+            .count() as u32;
+        if live >= LIVE_LOTS_MAX {
+            return Err(MErr::TooManyLots);
+        }
+        self.lots.push(MLot {
+            account: g.account,
+            kind: g.kind,
+            priority: g.priority,
+            effective_ms,
+            expires_ms: g.expires_ms,
+            scoped: g.scoped,
+            remaining: g.quantity,
+            held: Decimal::ZERO,
+            status: LotStatus::Active,
+            loaded: true,
+        });
+        Ok(MOut::Granted(self.lots.len() - 1))
+    }
+
+    fn void(&mut self, account: usize, lot: usize, release_holds: bool) -> MResult {
+        let found = self
+            .lots
+            .get(lot)
+            .filter(|l| l.account == account && l.loaded);
+        let found = found.ok_or(MErr::LotNotFound)?;
+        if found.status != LotStatus::Active {
+            return Err(MErr::LotNotActive(found.status));
+        }
+        if self.expired(lot) {
+            return Err(MErr::LotNotActive(LotStatus::Expired));
+        }
+        if found.held > Decimal::ZERO && !release_holds {
+            return Err(MErr::LotHeld(found.held));
+        }
+        for h in 0..self.holds.len() {
+            if self.holds[h].status != HoldStatus::Open {
+                continue;
+            }
+            let reserved = std::mem::take(&mut self.holds[h].reserved);
+            let (on_lot, rest): (Vec<MDraw>, Vec<MDraw>) =
+                reserved.into_iter().partition(|d| d.0 == Some(lot));
+            self.holds[h].reserved = rest;
+            self.unreserve(account, &on_lot);
+            if !on_lot.is_empty() && self.holds[h].reserved.is_empty() {
+                self.close(h, HoldStatus::Released);
+            }
+        }
+        let quantity = std::mem::take(&mut self.lots[lot].remaining);
+        self.lots[lot].status = LotStatus::Voided;
+        Ok(MOut::Voided { lot, quantity })
+    }
+
+    fn can_spend(&self, account: usize) -> Result<(), MErr> {
+        match self.accounts[account].status {
+            AccountStatus::Active => Ok(()),
+            AccountStatus::Frozen => Err(MErr::Frozen),
+            AccountStatus::Closed => Err(MErr::Closed),
+        }
+    }
+
+    fn authorize(
+        &mut self,
+        account: usize,
+        quantity: Decimal,
+        ttl_ms: Option<u64>,
+        gpu: bool,
+    ) -> MResult {
+        let ttl_ms = ttl_ms.unwrap_or(TTL_DEFAULT_MS);
+        if ttl_ms == 0 || ttl_ms > TTL_MAX_MS {
+            return Err(MErr::Invalid("ttl_ms"));
+        }
+        self.can_spend(account)?;
+        if !fits(quantity) {
+            return Err(MErr::TooManyDecimals);
+        }
+        if self.accounts[account].open_holds >= OPEN_HOLDS_MAX {
+            return Err(MErr::TooManyOpenHolds);
+        }
+        let reserved = self.plan(account, quantity, gpu)?;
+        self.reserve(account, &reserved);
+        self.accounts[account].open_holds += 1;
+        let expires_ms = self.now_ms + ttl_ms as i64;
+        let hold = MHold {
+            account,
+            status: HoldStatus::Open,
+            reserved: reserved.clone(),
+            expires_ms,
+            gpu,
+        };
+        self.holds.push(hold);
+        let available = self.available(account, gpu);
+        Ok(MOut::Authorized {
+            hold: self.holds.len() - 1,
+            reserved,
+            available,
+        })
+    }
+
+    fn check_open(&self, hold: usize) -> Result<(), MErr> {
+        let h = &self.holds[hold];
+        match h.status {
+            HoldStatus::Expired => Err(MErr::HoldExpired),
+            HoldStatus::Open if h.expires_ms <= self.now_ms => Err(MErr::HoldExpired),
+            HoldStatus::Open => Ok(()),
+            status => Err(MErr::HoldNotOpen(status)),
+        }
+    }
+
+    fn capture(
+        &mut self,
+        hold: usize,
+        quantity: Decimal,
+        is_final: bool,
+        overage: Overage,
+    ) -> MResult {
+        self.check_open(hold)?;
+        let MHold { account, gpu, .. } = self.holds[hold];
+        if self.accounts[account].status == AccountStatus::Closed {
+            return Err(MErr::Closed);
+        }
+        if !fits(quantity) {
+            return Err(MErr::TooManyDecimals);
+        }
+        let reserved = &self.holds[hold].reserved;
+        let chargeable: Decimal = reserved
+            .iter()
+            .filter(|d| self.chargeable(d))
+            .map(|d| d.1)
+            .sum();
+        let (from_hold, beyond) = match overage {
+            _ if quantity <= chargeable => (quantity, Decimal::ZERO),
+            Overage::Reject => {
+                return Err(MErr::CaptureExceedsHold {
+                    requested: quantity,
+                    held: chargeable,
+                })
+            }
+            Overage::Clamp => (chargeable, Decimal::ZERO),
+            Overage::DrawAvailable => (chargeable, quantity - chargeable),
+        };
+        // Credit beyond the hold is new spending: a frozen account may not do it, and when the
+        // account cannot cover it the refusal names the whole capture against everything the
+        // capture could draw on, the hold's chargeable part included.
+        let extra = match beyond.is_zero() {
+            true => Vec::new(),
+            false => {
+                self.can_spend(account)?;
+                let available = self.available(account, gpu);
+                if available < beyond {
+                    return Err(MErr::Insufficient {
+                        requested: quantity,
+                        available: chargeable + available,
+                    });
+                }
+                self.plan(account, beyond, gpu)?
+            }
+        };
+        let mut draws = self.consume_reserved(hold, from_hold);
+        for draw in extra {
+            self.consume(account, draw, false);
+            draws.push(draw);
+        }
+        let (released, status) = match is_final || self.holds[hold].reserved.is_empty() {
+            true => (self.close(hold, HoldStatus::Captured), HoldStatus::Captured),
+            false => (Decimal::ZERO, HoldStatus::Open),
+        };
+        Ok(MOut::Captured {
+            charged: from_hold + beyond,
+            draws,
+            released,
+            status,
+        })
+    }
+
+    /// Consumes `amount` of a hold's chargeable reservations, in the order they were made.
+    fn consume_reserved(&mut self, hold: usize, amount: Decimal) -> Vec<MDraw> {
+        let account = self.holds[hold].account;
+        let mut reserved = std::mem::take(&mut self.holds[hold].reserved);
+        let mut left = amount;
+        let mut draws = Vec::new();
+        for draw in reserved.iter_mut() {
+            let take = draw.1.min(left);
+            if take > Decimal::ZERO && self.chargeable(draw) {
+                self.consume(account, (draw.0, take), true);
+                draw.1 -= take;
+                left -= take;
+                draws.push((draw.0, take));
+            }
+        }
+        reserved.retain(|d| !d.1.is_zero());
+        self.holds[hold].reserved = reserved;
+        draws
+    }
+
+    fn release(&mut self, hold: usize) -> MResult {
+        self.check_open(hold)?;
+        Ok(MOut::Released {
+            released: self.close(hold, HoldStatus::Released),
+        })
+    }
+
+    fn extend(&mut self, hold: usize, ttl_ms: u64) -> MResult {
+        if ttl_ms == 0 || ttl_ms > TTL_MAX_MS {
+            return Err(MErr::Invalid("ttl_ms"));
+        }
+        self.check_open(hold)?;
+        self.holds[hold].expires_ms = self.now_ms + ttl_ms as i64;
+        Ok(MOut::Extended {
+            expires_ms: self.holds[hold].expires_ms,
+        })
+    }
+
+    fn debit(&mut self, account: usize, quantity: Decimal, gpu: bool) -> MResult {
+        self.can_spend(account)?;
+        if !fits(quantity) {
+            return Err(MErr::TooManyDecimals);
+        }
+        let draws = self.plan(account, quantity, gpu)?;
+        for &draw in &draws {
+            self.consume(account, draw, false);
+        }
+        let available = self.available(account, gpu);
+        Ok(MOut::Debited {
+            charged: quantity,
+            draws,
+            available,
+        })
+    }
+
+    fn update(
+        &mut self,
+        account: usize,
+        limit: Option<Decimal>,
+        status: Option<AccountStatus>,
+    ) -> MResult {
+        let a = &mut self.accounts[account];
+        if a.status == AccountStatus::Closed {
+            return Err(MErr::Closed);
+        }
+        let in_use = a.used + a.line_held;
+        if let Some(limit) = limit.filter(|&limit| limit < in_use) {
+            return Err(MErr::CreditLineBelowUsage { limit, in_use });
+        }
+        a.limit = limit.unwrap_or(a.limit);
+        a.status = status.unwrap_or(a.status);
+        Ok(MOut::Account {
+            status: a.status,
+            limit: a.limit,
+        })
+    }
+}
+
+pub fn project_err(error: &LedgerError) -> MErr {
+    match error {
+        LedgerError::InvalidArgument { field, .. } => MErr::Invalid(field),
+        LedgerError::NonPositiveAmount { .. } => MErr::NonPositive,
+        LedgerError::TooManyDecimals { .. } => MErr::TooManyDecimals,
+        LedgerError::AmountTooLarge { .. } => MErr::AmountTooLarge,
+        LedgerError::AccountNotFound { .. } => MErr::AccountNotFound,
+        LedgerError::LotNotFound { .. } => MErr::LotNotFound,
+        LedgerError::HoldNotFound { .. } => MErr::HoldNotFound,
+        LedgerError::AccountFrozen { .. } => MErr::Frozen,
+        LedgerError::AccountClosed { .. } => MErr::Closed,
+        LedgerError::InsufficientCredit {
+            requested,
+            available,
+        } => MErr::Insufficient {
+            requested: *requested,
+            available: *available,
+        },
+        LedgerError::HoldExpired { .. } => MErr::HoldExpired,
+        LedgerError::HoldNotOpen { status, .. } => MErr::HoldNotOpen(*status),
+        LedgerError::CaptureExceedsHold { requested, held } => MErr::CaptureExceedsHold {
+            requested: *requested,
+            held: *held,
+        },
+        LedgerError::LotNotActive { status, .. } => MErr::LotNotActive(*status),
+        LedgerError::LotHeld { held, .. } => MErr::LotHeld(*held),
+        LedgerError::CreditLineBelowUsage { limit, in_use } => MErr::CreditLineBelowUsage {
+            limit: *limit,
+            in_use: *in_use,
+        },
+        LedgerError::TooManyOpenHolds { .. } => MErr::TooManyOpenHolds,
+        LedgerError::TooManyLots { .. } => MErr::TooManyLots,
+        LedgerError::ExternalIdTaken { .. } => MErr::ExternalIdTaken,
+        LedgerError::IdempotencyConflict { .. } => MErr::Conflict,
+    }
+}
