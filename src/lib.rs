@@ -16,10 +16,13 @@
 //! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment.
 //! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
 //! - [`client`]: the command-line client subcommands for first calls.
+//! - [`bench`]: `credit-ledger bench`, the load generator with its own server processes and the
+//!   naive one-transaction-per-request baseline.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod config;

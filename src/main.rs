@@ -17,14 +17,10 @@ use credit_ledger::store::Store;
     about = "A prepaid credit ledger service"
 )]
 struct Cli {
-    /// gRPC address of the server, for the client commands.
-    #[arg(
-        long,
-        global = true,
-        env = "CREDIT_LEDGER_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    server: String,
+    /// gRPC address of the server, for the client commands (default http://127.0.0.1:50051) and
+    /// for `bench` to target instead of starting its own.
+    #[arg(long, global = true, env = "CREDIT_LEDGER_SERVER")]
+    server: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -42,6 +38,8 @@ enum Cmd {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Load generator: runs scenarios against a fresh server and checks the books.
+    Bench(credit_ledger::bench::BenchArgs),
     #[command(flatten)]
     Client(ClientCommand),
 }
@@ -75,12 +73,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Cmd::Bench(args) => credit_ledger::bench::run(args, cli.server).await,
         Cmd::Client(command) => {
-            client::run(ClientArgs {
-                server: cli.server,
-                command,
-            })
-            .await
+            let server = cli
+                .server
+                .unwrap_or_else(|| "http://127.0.0.1:50051".to_string());
+            client::run(ClientArgs { server, command }).await
         }
     }
 }

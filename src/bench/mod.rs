@@ -1,0 +1,241 @@
+//! `credit-ledger bench`: the load generator. Each scenario gets a fresh database and its own
+//! `credit-ledger serve` process (or goes to `--server`), runs for a warm-up and a measured
+//! window, prints throughput and latency, and ends by checking the books.
+
+mod load;
+mod naive;
+mod report;
+mod scenarios;
+mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use rust_decimal::Decimal;
+
+use load::{Picker, Timing};
+use report::{Report, Settings};
+use scenarios::{Ledger, Load};
+use target::{FreshDatabase, ServerProcess};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Scenarios, comma-separated, run one after the other in this run: ping, debit-hot,
+    /// debit-spread, authorize-capture-hot, naive-sql.
+    #[arg(long, default_value = "debit-hot")]
+    pub scenario: String,
+    /// `sqlite` for a fresh SQLite file, or a postgres:// URL of a server to create a fresh
+    /// database on (naive-sql always needs PostgreSQL).
+    #[arg(long, default_value = "sqlite")]
+    pub database_url: String,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// HTTP/2 connections the requests are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    #[arg(long, default_value_t = 10.0)]
+    pub duration_s: f64,
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_s: f64,
+    /// Accounts for debit-spread (default 10000); the hot scenarios use one.
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// uniform or zipfian, for debit-spread.
+    #[arg(long, default_value = "uniform")]
+    pub distribution: String,
+    #[arg(long, default_value = "0.01")]
+    pub amount: String,
+    /// Print one JSON object per scenario instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const SCENARIOS: [&str; 5] = [
+    "ping",
+    "debit-hot",
+    "debit-spread",
+    "authorize-capture-hot",
+    "naive-sql",
+];
+
+pub async fn run(args: BenchArgs, server: Option<String>) -> anyhow::Result<()> {
+    let scenarios: Vec<&str> = args.scenario.split(',').map(str::trim).collect();
+    if let Some(unknown) = scenarios.iter().find(|s| !SCENARIOS.contains(s)) {
+        bail!(
+            "unknown scenario {unknown:?}; choose from {}",
+            SCENARIOS.join(", ")
+        );
+    }
+    if !matches!(args.distribution.as_str(), "uniform" | "zipfian") {
+        bail!("--distribution must be uniform or zipfian");
+    }
+    let amount: Decimal = args.amount.parse().context("--amount")?;
+    if amount <= Decimal::ZERO || args.concurrency == 0 || args.connections == 0 {
+        bail!("--amount, --concurrency and --connections must be positive");
+    }
+    let mut reports = Vec::new();
+    for scenario in scenarios {
+        let report = run_scenario(&args, scenario, server.as_deref()).await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        reports.push(report);
+    }
+    if !args.json {
+        report::print_table(&reports);
+    }
+    Ok(())
+}
+
+fn accounts_for(args: &BenchArgs, scenario: &str) -> usize {
+    match scenario {
+        "debit-spread" => args.accounts.unwrap_or(10_000),
+        "naive-sql" => args.accounts.unwrap_or(1),
+        _ => 1,
+    }
+}
+
+async fn run_scenario(
+    args: &BenchArgs,
+    scenario: &str,
+    server: Option<&str>,
+) -> anyhow::Result<Report> {
+    let timing = Timing {
+        warmup: Duration::from_secs_f64(args.warmup_s),
+        duration: Duration::from_secs_f64(args.duration_s),
+    };
+    let accounts = accounts_for(args, scenario);
+    let database = match server {
+        Some(_) if scenario != "naive-sql" => None,
+        _ => Some(FreshDatabase::create(&args.database_url).await?),
+    };
+    let settings = Settings {
+        scenario: scenario.to_string(),
+        store: database.as_ref().map_or("remote", |d| d.store).to_string(),
+        concurrency: args.concurrency,
+        connections: args.connections,
+        duration_s: args.duration_s,
+        warmup_s: args.warmup_s,
+        accounts,
+        distribution: args.distribution.clone(),
+        amount: args.amount.clone(),
+    };
+    eprintln!(
+        "bench: {scenario} on {} ({accounts} accounts)…",
+        settings.store
+    );
+    let result = if scenario == "naive-sql" {
+        let database = database.as_ref().context("naive-sql needs a database")?;
+        naive_sql(args, &database.url, accounts, timing, settings).await
+    } else {
+        served(
+            args,
+            scenario,
+            database.as_ref().map(|d| d.url.as_str()),
+            server,
+            timing,
+            settings,
+        )
+        .await
+    };
+    if let Some(database) = database {
+        database.drop_database().await?;
+    }
+    result
+}
+
+async fn served(
+    args: &BenchArgs,
+    scenario: &str,
+    database_url: Option<&str>,
+    server: Option<&str>,
+    timing: Timing,
+    settings: Settings,
+) -> anyhow::Result<Report> {
+    let process = match database_url {
+        Some(url) => Some(ServerProcess::start(url).await?),
+        None => None,
+    };
+    let url = process
+        .as_ref()
+        .map_or_else(|| server.unwrap_or_default().to_string(), |p| p.url.clone());
+    let outcome = measure(args, scenario, &url, timing, settings).await;
+    let rss = process.as_ref().and_then(ServerProcess::peak_rss_mb);
+    if let Some(process) = process {
+        process.stop()?;
+    }
+    let mut report = outcome?;
+    report.server_peak_rss_mb = rss;
+    Ok(report)
+}
+
+async fn measure(
+    args: &BenchArgs,
+    scenario: &str,
+    url: &str,
+    timing: Timing,
+    settings: Settings,
+) -> anyhow::Result<Report> {
+    let channels = scenarios::channels(url, args.connections).await?;
+    if scenario == "ping" {
+        let tally = scenarios::ping(channels, args.concurrency, timing).await;
+        let mut report = Report::new(settings, &tally, timing.duration);
+        report.books = "n/a".into();
+        return Ok(report);
+    }
+    let run = format!("b{}", uuid::Uuid::new_v4().simple());
+    let accounts = Arc::new(scenarios::seed(&channels, settings.accounts, &run).await?);
+    let load = Load {
+        channels: channels.clone(),
+        accounts: accounts.clone(),
+        picker: Arc::new(Picker::new(accounts.len(), args.distribution == "zipfian")),
+        amount: args.amount.clone(),
+        concurrency: args.concurrency,
+        timing,
+        run,
+    };
+    let ledger = Ledger::new(accounts.len());
+    let tally = match scenario {
+        "authorize-capture-hot" => scenarios::authorize_capture(&load, ledger.clone()).await,
+        _ => scenarios::debit(&load, ledger.clone()).await,
+    };
+    let mut report = Report::new(settings, &tally, timing.duration);
+    report.books =
+        scenarios::check_books(channels[0].clone(), &accounts, &ledger, &args.amount).await?;
+    Ok(report)
+}
+
+async fn naive_sql(
+    args: &BenchArgs,
+    url: &str,
+    accounts: usize,
+    timing: Timing,
+    settings: Settings,
+) -> anyhow::Result<Report> {
+    if !url.starts_with("postgres") {
+        bail!("naive-sql runs on PostgreSQL: pass --database-url postgres://…");
+    }
+    let connections = args.concurrency.clamp(1, 90) as u32;
+    let pool = naive::setup(url, accounts, connections).await?;
+    let acked = Arc::new(
+        (0..accounts)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    );
+    let picker = Arc::new(Picker::new(accounts, args.distribution == "zipfian"));
+    let tally = naive::run(
+        pool.clone(),
+        picker,
+        acked.clone(),
+        args.amount.clone(),
+        args.concurrency,
+        timing,
+    )
+    .await;
+    let mut report = Report::new(settings, &tally, timing.duration);
+    report.books = naive::check_books(&pool, &acked, &args.amount).await?;
+    pool.close().await;
+    Ok(report)
+}

@@ -1,0 +1,158 @@
+//! What a run measured: throughput, latency percentiles and errors by code, printed as a table
+//! or one JSON object.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// One worker's tally; merged at the end of the run.
+pub struct Tally {
+    pub latency_us: Histogram<u64>,
+    pub ok: u64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Tally {
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds"),
+            ok: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    pub fn record(&mut self, elapsed: Duration, result: Result<(), String>) {
+        let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
+        self.latency_us.saturating_record(micros);
+        match result {
+            Ok(()) => self.ok += 1,
+            Err(code) => *self.errors.entry(code).or_default() += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("same histogram bounds");
+        self.ok += other.ok;
+        for (code, n) in &other.errors {
+            *self.errors.entry(code.clone()).or_default() += n;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub scenario: String,
+    pub store: String,
+    pub concurrency: usize,
+    pub connections: usize,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub accounts: usize,
+    pub distribution: String,
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub settings: Settings,
+    pub ops: u64,
+    pub ops_per_s: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub errors: BTreeMap<String, u64>,
+    /// Peak resident memory of the server process, when the bench started it.
+    pub server_peak_rss_mb: Option<f64>,
+    pub books: String,
+}
+
+impl Report {
+    pub fn new(settings: Settings, tally: &Tally, measured: Duration) -> Report {
+        let h = &tally.latency_us;
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Report {
+            settings,
+            ops: tally.ok,
+            ops_per_s: tally.ok as f64 / measured.as_secs_f64(),
+            p50_ms: ms(0.50),
+            p90_ms: ms(0.90),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            errors: tally.errors.clone(),
+            server_peak_rss_mb: None,
+            books: String::new(),
+        }
+    }
+}
+
+pub fn print_table(reports: &[Report]) {
+    println!(
+        "{:<22} {:<8} {:>5} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>9}  errors / books",
+        "scenario",
+        "store",
+        "conc",
+        "accounts",
+        "ops/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9ms",
+        "rss MB"
+    );
+    for r in reports {
+        let s = &r.settings;
+        let errors: Vec<String> = r.errors.iter().map(|(c, n)| format!("{c}={n}")).collect();
+        let rss = r
+            .server_peak_rss_mb
+            .map_or("-".to_string(), |m| format!("{m:.1}"));
+        println!(
+            "{:<22} {:<8} {:>5} {:>10} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9}  {} / {}",
+            s.scenario,
+            s.store,
+            s.concurrency,
+            s.accounts,
+            r.ops_per_s,
+            r.p50_ms,
+            r.p90_ms,
+            r.p99_ms,
+            r.p999_ms,
+            rss,
+            if errors.is_empty() {
+                "none".to_string()
+            } else {
+                errors.join(",")
+            },
+            r.books,
+        );
+    }
+    print_ratios(reports);
+}
+
+/// The ratios the performance targets are stated in, for scenarios measured in this one run.
+fn print_ratios(reports: &[Report]) {
+    let rate = |name: &str| {
+        reports
+            .iter()
+            .find(|r| r.settings.scenario == name)
+            .map(|r| r.ops_per_s)
+    };
+    let pairs = [
+        ("debit-hot", "naive-sql", 10.0),
+        ("debit-hot", "ping", 0.5),
+        ("debit-spread", "ping", 0.5),
+        ("authorize-capture-hot", "ping", 0.25),
+    ];
+    for (a, b, target) in pairs {
+        if let (Some(x), Some(y)) = (rate(a), rate(b)) {
+            let ratio = x / y;
+            let verdict = if ratio >= target { "met" } else { "NOT met" };
+            println!("{a} / {b} = {ratio:.2} (target >= {target}: {verdict})");
+        }
+    }
+}

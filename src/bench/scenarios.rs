@@ -1,0 +1,308 @@
+//! The gRPC scenarios: seed accounts, drive the load, then check the books — every account's
+//! posted balance must equal its starting balance minus exactly the operations the server
+//! acknowledged. Calls whose outcome is unknown (a transport error, a timeout) are replayed with
+//! the same idempotency key until they answer, so the check stays exact.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context as _};
+use futures::StreamExt as _;
+use rust_decimal::Decimal;
+use tonic::transport::Channel;
+use tonic::Code;
+
+use super::load::{drive, Picker, Rng, Timing};
+use super::report::Tally;
+use crate::proto::{self as p, usage_client::UsageClient};
+
+pub const START_BALANCE: &str = "1000000000";
+
+pub fn by_id(id: &str) -> Option<p::AccountRef> {
+    Some(p::AccountRef {
+        r#ref: Some(p::account_ref::Ref::AccountId(id.to_string())),
+    })
+}
+
+/// Whether an error leaves the outcome unknown (so the call must be replayed to find out).
+fn is_unknown(code: Code) -> bool {
+    !matches!(
+        code,
+        Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound | Code::AlreadyExists
+    )
+}
+
+pub async fn channels(url: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let endpoint = Channel::from_shared(url.to_string())?.tcp_nodelay(true);
+        channels.push(
+            endpoint
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {url}"))?,
+        );
+    }
+    Ok(channels)
+}
+
+/// Creates `n` accounts and tops each up with [`START_BALANCE`]; returns their ids.
+pub async fn seed(channels: &[Channel], n: usize, run: &str) -> anyhow::Result<Vec<String>> {
+    let calls = (0..n).map(|i| {
+        let channel = channels[i % channels.len()].clone();
+        let run = run.to_string();
+        async move {
+            let mut accounts = p::accounts_client::AccountsClient::new(channel.clone());
+            let account = accounts
+                .create_account(p::CreateAccountRequest {
+                    idempotency_key: format!("{run}-create-{i}"),
+                    external_id: format!("{run}-{i}"),
+                    unit: "CREDIT".into(),
+                    unit_scale: 6,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .account
+                .context("no account in response")?;
+            let mut credits = p::credits_client::CreditsClient::new(channel);
+            credits
+                .top_up(p::TopUpRequest {
+                    idempotency_key: format!("{run}-topup-{i}"),
+                    account: by_id(&account.account_id),
+                    quantity: START_BALANCE.into(),
+                    price: "1000".into(),
+                    currency: "USD".into(),
+                    ..Default::default()
+                })
+                .await?;
+            anyhow::Ok(account.account_id)
+        }
+    });
+    let ids: Vec<anyhow::Result<String>> =
+        futures::stream::iter(calls).buffered(256).collect().await;
+    ids.into_iter().collect()
+}
+
+pub async fn ping(channels: Vec<Channel>, concurrency: usize, timing: Timing) -> Tally {
+    let clients: Vec<_> = channels
+        .into_iter()
+        .map(tonic_health::pb::health_client::HealthClient::new)
+        .collect();
+    drive(concurrency, timing, move |worker, _| {
+        let mut client = clients[worker % clients.len()].clone();
+        async move {
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            };
+            client
+                .check(request)
+                .await
+                .map(|_| ())
+                .map_err(|s| format!("{:?}", s.code()))
+        }
+    })
+    .await
+}
+
+/// What the load acknowledged per account, and the calls still to be replayed.
+pub struct Ledger {
+    pub acked: Vec<AtomicU64>,
+    pub unknown: Mutex<Vec<(usize, p::DebitRequest)>>,
+    pub unknown_captures: Mutex<Vec<(usize, p::CaptureRequest)>>,
+}
+
+impl Ledger {
+    pub fn new(accounts: usize) -> Arc<Ledger> {
+        Arc::new(Ledger {
+            acked: (0..accounts).map(|_| AtomicU64::new(0)).collect(),
+            unknown: Mutex::new(Vec::new()),
+            unknown_captures: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+pub struct Load {
+    pub channels: Vec<Channel>,
+    pub accounts: Arc<Vec<String>>,
+    pub picker: Arc<Picker>,
+    pub amount: String,
+    pub concurrency: usize,
+    pub timing: Timing,
+    pub run: String,
+}
+
+pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
+    let clients: Vec<UsageClient<Channel>> = load
+        .channels
+        .iter()
+        .cloned()
+        .map(UsageClient::new)
+        .collect();
+    let (accounts, picker, amount, run) = (
+        load.accounts.clone(),
+        load.picker.clone(),
+        load.amount.clone(),
+        load.run.clone(),
+    );
+    drive(load.concurrency, load.timing, move |worker, seq| {
+        let mut client = clients[worker % clients.len()].clone();
+        let index = picker.pick(&mut Rng::new(((worker as u64) << 40) ^ seq));
+        let request = p::DebitRequest {
+            idempotency_key: format!("{run}-d-{worker}-{seq}"),
+            account: by_id(&accounts[index]),
+            quantity: amount.clone(),
+            ..Default::default()
+        };
+        let ledger = ledger.clone();
+        async move {
+            match client.debit(request.clone()).await {
+                Ok(_) => {
+                    ledger.acked[index].fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(status) => {
+                    if is_unknown(status.code()) {
+                        ledger.unknown.lock().expect("lock").push((index, request));
+                    }
+                    Err(format!("{:?}", status.code()))
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Authorize twice the amount, then capture the amount with `final`: one pair is one operation.
+pub async fn authorize_capture(load: &Load, ledger: Arc<Ledger>) -> Tally {
+    let clients: Vec<UsageClient<Channel>> = load
+        .channels
+        .iter()
+        .cloned()
+        .map(UsageClient::new)
+        .collect();
+    let amount: Decimal = load.amount.parse().expect("amount parsed at start");
+    let (accounts, run) = (load.accounts.clone(), load.run.clone());
+    let (hold_amount, capture_amount) = ((amount * Decimal::TWO).to_string(), amount.to_string());
+    drive(load.concurrency, load.timing, move |worker, seq| {
+        let mut client = clients[worker % clients.len()].clone();
+        let authorize = p::AuthorizeRequest {
+            idempotency_key: format!("{run}-a-{worker}-{seq}"),
+            account: by_id(&accounts[0]),
+            quantity: hold_amount.clone(),
+            ..Default::default()
+        };
+        let (ledger, capture_amount, key) = (
+            ledger.clone(),
+            capture_amount.clone(),
+            format!("{run}-c-{worker}-{seq}"),
+        );
+        async move {
+            let hold = client
+                .authorize(authorize)
+                .await
+                .map_err(|s| format!("{:?}", s.code()))?;
+            let hold_id = hold
+                .into_inner()
+                .hold
+                .map(|h| h.hold_id)
+                .unwrap_or_default();
+            let capture = p::CaptureRequest {
+                idempotency_key: key,
+                hold_id,
+                quantity: capture_amount,
+                r#final: true,
+                ..Default::default()
+            };
+            match client.capture(capture.clone()).await {
+                Ok(_) => {
+                    ledger.acked[0].fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(status) => {
+                    if is_unknown(status.code()) {
+                        ledger
+                            .unknown_captures
+                            .lock()
+                            .expect("lock")
+                            .push((0, capture));
+                    }
+                    Err(format!("{:?}", status.code()))
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Replays every call whose outcome was unknown until it answers, then compares each account's
+/// posted balance with its start minus what was acknowledged.
+pub async fn check_books(
+    channel: Channel,
+    accounts: &[String],
+    ledger: &Ledger,
+    amount: &str,
+) -> anyhow::Result<String> {
+    let mut usage = UsageClient::new(channel);
+    let debits = std::mem::take(&mut *ledger.unknown.lock().expect("lock"));
+    for (index, request) in debits {
+        let call = || {
+            let (mut usage, request) = (usage.clone(), request.clone());
+            async move { usage.debit(request).await }
+        };
+        if replay(call).await? {
+            ledger.acked[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let captures = std::mem::take(&mut *ledger.unknown_captures.lock().expect("lock"));
+    for (index, request) in captures {
+        let call = || {
+            let (mut usage, request) = (usage.clone(), request.clone());
+            async move { usage.capture(request).await }
+        };
+        if replay(call).await? {
+            ledger.acked[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let (start, amount): (Decimal, Decimal) = (START_BALANCE.parse()?, amount.parse()?);
+    let mut wrong = Vec::new();
+    for (index, id) in accounts.iter().enumerate() {
+        let acked = ledger.acked[index].load(Ordering::Relaxed);
+        let balance = usage
+            .get_balance(p::GetBalanceRequest { account: by_id(id) })
+            .await?
+            .into_inner();
+        let expected = start - amount * Decimal::from(acked);
+        let posted: Decimal = balance.posted.parse()?;
+        if posted != expected {
+            wrong.push(format!(
+                "account {id}: posted {posted}, expected {expected} ({acked} acknowledged)"
+            ));
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "BOOKS DO NOT BALANCE on {} accounts:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+    }
+    let total: u64 = ledger.acked.iter().map(|a| a.load(Ordering::Relaxed)).sum();
+    Ok(format!("ok ({} accounts, {total} charges)", accounts.len()))
+}
+
+/// Retries a call until it gives a definite answer: `true` if it was applied.
+async fn replay<T, F, Fut>(call: F) -> anyhow::Result<bool>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    for _ in 0..100 {
+        match call().await {
+            Ok(_) => return Ok(true),
+            Err(status) if !is_unknown(status.code()) => return Ok(false),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    bail!("a call's outcome stayed unknown after 100 replays")
+}

@@ -1,0 +1,153 @@
+//! Where the load goes: a fresh database (an SQLite file in a temporary directory, or a new
+//! database on the PostgreSQL server named by the URL) and a `credit-ledger serve` child process
+//! on it, or an existing server given by `--server`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use sqlx::{Connection, Executor};
+
+/// A database made for one scenario; PostgreSQL ones are dropped at the end.
+pub struct FreshDatabase {
+    pub url: String,
+    pub store: &'static str,
+    admin_url: Option<String>,
+    name: Option<String>,
+    _dir: Option<std::path::PathBuf>,
+}
+
+impl FreshDatabase {
+    /// `sqlite` (or any `sqlite:` URL) for a new file; a `postgres:` URL for a new database on
+    /// that server.
+    pub async fn create(url: &str) -> anyhow::Result<FreshDatabase> {
+        if url == "sqlite" || url.starts_with("sqlite:") {
+            let dir = std::env::temp_dir().join(format!(
+                "credit-ledger-bench-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::create_dir_all(&dir)?;
+            let url = format!("sqlite://{}", dir.join("bench.db").display());
+            return Ok(FreshDatabase {
+                url,
+                store: "sqlite",
+                admin_url: None,
+                name: None,
+                _dir: Some(dir),
+            });
+        }
+        if !url.starts_with("postgres") {
+            bail!("--database-url must be `sqlite` or a postgres:// URL");
+        }
+        let name = format!("cl_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
+        let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+        Ok(FreshDatabase {
+            url: format!("{base}/{name}"),
+            store: "postgres",
+            admin_url: Some(url.to_string()),
+            name: Some(name),
+            _dir: None,
+        })
+    }
+
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        if let (Some(admin_url), Some(name)) = (self.admin_url, self.name) {
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await?;
+        }
+        if let Some(dir) = self._dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
+    }
+}
+
+/// A `credit-ledger serve` child process on a free local port.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    pub async fn start(database_url: &str) -> anyhow::Result<ServerProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("CREDIT_LEDGER_DATABASE_URL", database_url)
+            .env("CREDIT_LEDGER_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting the server")?;
+        let server = ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_serving().await?;
+        Ok(server)
+    }
+
+    async fn wait_serving(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let channel = tonic::transport::Channel::from_shared(self.url.clone())?
+                .connect()
+                .await;
+            if let Ok(mut health) = channel.map(tonic_health::pb::health_client::HealthClient::new)
+            {
+                let request = tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                };
+                if let Ok(r) = health.check(request).await {
+                    if r.into_inner().status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("the server did not become healthy within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Peak resident set size of the server so far (Linux `VmHWM`), in MiB.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// Stops the server the way an operator would (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        Ok(())
+    }
+}
