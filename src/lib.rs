@@ -16,6 +16,7 @@
 //! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment.
 //! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
 //! - [`client`]: the command-line client subcommands for first calls.
+//! - [`journal`]: reports over the stored journal; `journal::verify` audits invariants 1, 3 and 6.
 //! - [`bench`]: `credit-ledger bench`, the load generator with its own server processes and the
 //!   naive one-transaction-per-request baseline.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
@@ -27,6 +28,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod executor;
+pub mod journal;
 pub mod ledger;
 pub mod server;
 pub mod store;

@@ -38,6 +38,11 @@ enum Cmd {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check invariants 1, 3 and 6 over the whole database; exits non-zero on any violation.
+    Verify {
+        #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Load generator: runs scenarios against a fresh server and checks the books.
     Bench(credit_ledger::bench::BenchArgs),
     #[command(flatten)]
@@ -71,6 +76,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             store.close().await;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Cmd::Verify { config } => {
+            let config = Config::load(config.as_deref())?;
+            init_tracing(&config.log_format);
+            let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
+            let store = Store::connect(&config.database_url, 1, timeout).await?;
+            let report = credit_ledger::journal::verify::verify(&store).await;
+            store.close().await;
+            let report = report?;
+            println!("{report}");
+            let violations = report.violations_total;
+            anyhow::ensure!(violations == 0, "{violations} violation(s) found");
             Ok(())
         }
         Cmd::Bench(args) => credit_ledger::bench::run(args, cli.server).await,

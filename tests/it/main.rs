@@ -9,3 +9,4 @@ mod idempotency;
 mod instances;
 mod lifecycle;
 mod refusals;
+mod verify;

@@ -1,0 +1,267 @@
+//! Reads for `credit-ledger verify`: every account, every entry with its postings and every lot,
+//! in pages by keyset inside one read-only snapshot. An audit of a big store therefore holds one
+//! page in memory, and it sees one consistent state of the store even while instances keep
+//! writing. A row that cannot be parsed comes back as a [`CorruptRow`] for the report instead of
+//! ending the audit; only a row whose key cannot be read at all is an error.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::rows::*;
+use super::sql::{padded, placeholders};
+use super::{Dialect, Store, StoreError, StoreResult};
+use crate::ledger::{Account, Entry, Lot};
+
+/// A stored row that could be read but is not a valid domain value: its table, its key as
+/// stored, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptRow {
+    pub table: &'static str,
+    pub key: String,
+    pub error: String,
+}
+
+/// One audited row: the domain value, or why the stored row is not one.
+pub type Audited<T> = Result<T, CorruptRow>;
+
+/// An account row with its key as stored; the entry and lot pages are bounded by these keys.
+#[derive(Debug)]
+pub struct AuditAccount {
+    pub key: String,
+    pub account: Audited<Account>,
+}
+
+/// An entry with its postings, and the stored keys that order it, which are known even when the
+/// rest of the row is corrupt.
+#[derive(Debug)]
+pub struct AuditEntry {
+    pub account_key: String,
+    pub account_seq: i64,
+    pub entry: Audited<Entry>,
+    /// Posting rows read for this entry, whether or not they parsed.
+    pub postings_read: u64,
+}
+
+/// A lot with the stored keys that order it.
+#[derive(Debug)]
+pub struct AuditLot {
+    pub account_key: String,
+    pub key: String,
+    pub lot: Audited<Lot>,
+}
+
+/// Where the next entry page starts: just after this (account, account_seq).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryCursor {
+    pub account_key: String,
+    pub account_seq: i64,
+}
+
+/// Where the next lot page starts: just after this (account, lot id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotCursor {
+    pub account_key: String,
+    pub lot_key: String,
+}
+
+/// How many rows each audited table holds, counted inside the same snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableTotals {
+    pub accounts: u64,
+    pub entries: u64,
+    pub postings: u64,
+    pub lots: u64,
+}
+
+/// A read-only snapshot of the store that the audit pages through.
+pub struct AuditReader {
+    tx: Transaction<'static, Any>,
+}
+
+impl Store {
+    /// Opens the audit's snapshot. PostgreSQL takes a REPEATABLE READ, READ ONLY transaction;
+    /// SQLite (in WAL mode) fixes a deferred transaction's snapshot at its first read and keeps
+    /// it until the end, without blocking writers.
+    pub async fn audit_reader(&self) -> StoreResult<AuditReader> {
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin().await?,
+            Dialect::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+        };
+        Ok(AuditReader { tx })
+    }
+}
+
+fn stored_key(row: &AnyRow, column: &str) -> StoreResult<String> {
+    Ok(row.try_get::<String, _>(column)?)
+}
+
+fn audited<T>(table: &'static str, key: &str, parsed: StoreResult<T>) -> Audited<T> {
+    parsed.map_err(|error| CorruptRow {
+        table,
+        key: key.to_string(),
+        error: error.to_string(),
+    })
+}
+
+impl AuditReader {
+    /// Accounts in id order after `after` (from the start when `None`), at most `limit`.
+    pub async fn accounts(
+        &mut self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditAccount>> {
+        let sql = format!(
+            "SELECT {} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
+            ACCOUNT_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or_default().to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let key = stored_key(row, "id")?;
+                let account = audited("accounts", &key, account_from_row(row));
+                Ok(AuditAccount { key, account })
+            })
+            .collect()
+    }
+
+    /// Entries with their postings in (account, account_seq) order, strictly after `after` and
+    /// on accounts up to `last_account` inclusive, at most `limit`.
+    pub async fn entries(
+        &mut self,
+        after: &EntryCursor,
+        last_account: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let sql = format!(
+            "SELECT {} FROM entries \
+             WHERE (account_id > $1 OR (account_id = $1 AND account_seq > $2)) \
+             AND account_id <= $3 ORDER BY account_id, account_seq LIMIT $4",
+            ENTRY_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.account_key.clone())
+            .bind(after.account_seq)
+            .bind(last_account.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let keys = rows
+            .iter()
+            .map(|row| stored_key(row, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut postings = self.postings_of(&keys).await?;
+        rows.iter()
+            .zip(keys)
+            .map(|(row, key)| {
+                let posting_rows = postings.remove(&key).unwrap_or_default();
+                Ok(AuditEntry {
+                    account_key: stored_key(row, "account_id")?,
+                    account_seq: row.try_get::<i64, _>("account_seq")?,
+                    entry: audited("entries", &key, entry_from_rows(row, &posting_rows)),
+                    postings_read: posting_rows.len() as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The posting rows of the given entries, grouped by entry id and ordered by idx.
+    async fn postings_of(
+        &mut self,
+        entry_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<AnyRow>>> {
+        let mut by_entry: HashMap<String, Vec<AnyRow>> = HashMap::new();
+        if entry_ids.is_empty() {
+            return Ok(by_entry);
+        }
+        let ids = padded(entry_ids);
+        let sql = format!(
+            "SELECT {} FROM postings WHERE entry_id IN ({}) ORDER BY entry_id, idx",
+            POSTING_COLUMNS.join(", "),
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *self.tx).await? {
+            by_entry
+                .entry(stored_key(&row, "entry_id")?)
+                .or_default()
+                .push(row);
+        }
+        Ok(by_entry)
+    }
+
+    /// Lots in (account, id) order, strictly after `after` and on accounts up to `last_account`
+    /// inclusive, at most `limit`.
+    pub async fn lots(
+        &mut self,
+        after: &LotCursor,
+        last_account: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditLot>> {
+        let sql = format!(
+            "SELECT {} FROM lots \
+             WHERE (account_id > $1 OR (account_id = $1 AND id > $2)) \
+             AND account_id <= $3 ORDER BY account_id, id LIMIT $4",
+            LOT_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.account_key.clone())
+            .bind(after.lot_key.clone())
+            .bind(last_account.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let key = stored_key(row, "id")?;
+                Ok(AuditLot {
+                    account_key: stored_key(row, "account_id")?,
+                    lot: audited("lots", &key, lot_from_row(row)),
+                    key,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts the audited tables, so rows no page reached (say, entries of an account that does
+    /// not exist) are reported rather than silently skipped.
+    pub async fn totals(&mut self) -> StoreResult<TableTotals> {
+        let mut counts = [0u64; 4];
+        for (count, table) in counts
+            .iter_mut()
+            .zip(["accounts", "entries", "postings", "lots"])
+        {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            let row = sqlx::query(&sql).fetch_one(&mut *self.tx).await?;
+            let n = row.try_get::<i64, _>("n")?;
+            *count = u64::try_from(n).map_err(|e| {
+                StoreError::Corrupt(anyhow::anyhow!("COUNT(*) of {table} is {n}: {e}"))
+            })?;
+        }
+        let [accounts, entries, postings, lots] = counts;
+        Ok(TableTotals {
+            accounts,
+            entries,
+            postings,
+            lots,
+        })
+    }
+
+    /// Ends the snapshot; the audit wrote nothing, so this is a rollback.
+    pub async fn finish(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
