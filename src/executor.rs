@@ -127,14 +127,26 @@ async fn run_batch(
     config: &ExecutorConfig,
     commands: &[&Command],
 ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
+    let started = std::time::Instant::now();
     let needs = BatchNeeds::of(commands);
     let mut tx = store.begin().await?;
     let now = clock.now();
     let snapshot = store.load_batch(&mut tx, &needs, now).await?;
+    let loaded = started.elapsed();
     let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
     let results: Vec<_> = commands.iter().map(|c| ledger.apply(c)).collect();
+    let applied = started.elapsed();
     store.write_batch(&mut tx, ledger.writes()).await?;
+    let written = started.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        size = commands.len(),
+        load_us = loaded.as_micros() as u64,
+        apply_us = (applied - loaded).as_micros() as u64,
+        write_us = (written - applied).as_micros() as u64,
+        commit_us = (started.elapsed() - written).as_micros() as u64,
+        "batch committed"
+    );
     Ok(results)
 }
 

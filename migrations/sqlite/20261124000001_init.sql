@@ -1,7 +1,9 @@
 -- The ledger's schema. Amounts are exact decimal strings (TEXT), times are microseconds since
 -- the Unix epoch (INTEGER), ids are UUID strings: the same representation as the SQLite schema,
 -- so both stores share one code path. Every customer-side row carries account_id so the tables
--- can be distributed by it. There is no row that every entry updates.
+-- can be distributed by it. There is no row that every entry updates. Entries and postings are
+-- the per-operation rows: they carry no foreign keys (a check per row that the batch, holding
+-- the account's lock, already guarantees), and `verify` proves them against the accounts.
 
 CREATE TABLE accounts (
     id                TEXT PRIMARY KEY,
@@ -58,7 +60,7 @@ CREATE INDEX holds_account_open ON holds (account_id, status, expires_at);
 CREATE TABLE entries (
     seq             INTEGER PRIMARY KEY,
     id              TEXT NOT NULL UNIQUE,
-    account_id      TEXT NOT NULL REFERENCES accounts (id),
+    account_id      TEXT NOT NULL,
     account_seq     INTEGER NOT NULL,
     kind            TEXT NOT NULL,
     effective_at    INTEGER NOT NULL,
@@ -74,7 +76,7 @@ CREATE TABLE entries (
 CREATE INDEX entries_effective ON entries (effective_at);
 
 CREATE TABLE postings (
-    entry_id       TEXT NOT NULL REFERENCES entries (id),
+    entry_id       TEXT NOT NULL,
     idx            INTEGER NOT NULL,
     account_id     TEXT NOT NULL,
     book           TEXT NOT NULL,
@@ -85,15 +87,16 @@ CREATE TABLE postings (
     lot_id         TEXT,
     PRIMARY KEY (entry_id, idx)
 );
-CREATE INDEX postings_account ON postings (account_id);
 
 -- Results of successful mutations by idempotency key; scope is the account id (or
--- 'create_account'), so keys are unique per account and live beside its other rows.
+-- 'create_account'), so keys are unique per account and live beside its other rows. The key
+-- leads the primary key: a hot account has millions of keys under one scope, and a lookup must
+-- probe by key whatever plan the statistics of the moment suggest.
 CREATE TABLE idempotency (
     scope        TEXT NOT NULL,
     key          TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     outcome      TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
-    PRIMARY KEY (scope, key)
+    PRIMARY KEY (key, scope)
 );

@@ -21,14 +21,20 @@ pub struct BatchNeeds {
     all_open_holds: BTreeSet<AccountId>,
     named_lots: BTreeSet<LotId>,
     external_ids: BTreeSet<String>,
-    keys: BTreeSet<String>,
+    /// Idempotency keys with what scopes them (the account, or the hold that names it).
+    keys: BTreeSet<(KeyScope, String)>,
 }
 
 impl BatchNeeds {
     pub fn of(commands: &[&Command]) -> Self {
         let mut needs = BatchNeeds::default();
         for command in commands {
-            needs.keys.insert(command.idempotency_key().to_string());
+            let key = command.idempotency_key().to_string();
+            needs.keys.insert(match command.target() {
+                Target::NewAccount => (KeyScope::CreateAccount, key),
+                Target::Account(id) => (KeyScope::Account(id), key),
+                Target::Hold(id) => (KeyScope::Hold(id), key),
+            });
             match command.target() {
                 Target::NewAccount => {}
                 Target::Account(id) => {
@@ -51,6 +57,13 @@ impl BatchNeeds {
         }
         needs
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyScope {
+    CreateAccount,
+    Account(AccountId),
+    Hold(HoldId),
 }
 
 fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
@@ -90,6 +103,7 @@ impl Store {
     ) -> StoreResult<Snapshot> {
         let conn: &mut AnyConnection = tx;
         let mut accounts = needs.accounts.clone();
+        let mut hold_accounts = HashMap::new();
         let hold_ids = strings(&needs.holds);
         let hold_rows = select_in(
             conn,
@@ -103,7 +117,12 @@ impl Store {
             let account: String = row
                 .try_get("account_id")
                 .map_err(super::StoreError::Other)?;
-            accounts.extend(account.parse::<AccountId>().ok());
+            let hold: String = row.try_get("id").map_err(super::StoreError::Other)?;
+            if let (Ok(hold), Ok(account)) = (hold.parse::<HoldId>(), account.parse::<AccountId>())
+            {
+                hold_accounts.insert(hold, account);
+                accounts.insert(account);
+            }
         }
         let lock = match self.dialect {
             Dialect::Postgres => postgres::LOCK_ACCOUNTS,
@@ -130,7 +149,7 @@ impl Store {
         snapshot.holds = self
             .load_holds(conn, &account_ids, &hold_ids, needs, now)
             .await?;
-        snapshot.idempotency = load_idempotency(conn, &account_ids, needs).await?;
+        snapshot.idempotency = load_idempotency(conn, needs, &hold_accounts).await?;
         let external = strings(&needs.external_ids);
         let taken = select_in(
             conn,
@@ -258,29 +277,53 @@ impl Store {
     }
 }
 
+/// Loads the records of the (scope, key) pairs the batch names. The primary key leads with the
+/// key, so `key IN (…)` probes the index once per key whatever the planner's statistics say (a
+/// plan made when the table was small once turned a lookup into a scan of every key of a hot
+/// account); pairs are matched exactly here.
 async fn load_idempotency(
     conn: &mut AnyConnection,
-    account_ids: &[String],
     needs: &BatchNeeds,
+    hold_accounts: &HashMap<HoldId, AccountId>,
 ) -> StoreResult<Vec<IdempotencyRecord>> {
-    if needs.keys.is_empty() {
+    let pairs: BTreeSet<(String, String)> = needs
+        .keys
+        .iter()
+        .filter_map(|(scope, key)| {
+            let scope = match scope {
+                KeyScope::CreateAccount => CREATE_ACCOUNT_SCOPE.to_string(),
+                KeyScope::Account(id) => id.to_string(),
+                KeyScope::Hold(id) => hold_accounts.get(id)?.to_string(),
+            };
+            Some((scope, key.clone()))
+        })
+        .collect();
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    let mut scopes = account_ids.to_vec();
-    scopes.push(CREATE_ACCOUNT_SCOPE.to_string());
-    let (scopes, keys) = (padded(&scopes), padded(&strings(&needs.keys)));
+    let keys: BTreeSet<&String> = pairs.iter().map(|(_, k)| k).collect();
+    let scopes: BTreeSet<&String> = pairs.iter().map(|(s, _)| s).collect();
+    let keys = padded(&keys.into_iter().cloned().collect::<Vec<_>>());
+    let scopes = padded(&scopes.into_iter().cloned().collect::<Vec<_>>());
     let sql = format!(
-        "SELECT {} FROM idempotency WHERE scope IN ({}) AND key IN ({})",
+        "SELECT {} FROM idempotency WHERE key IN ({}) AND scope IN ({})",
         IDEMPOTENCY_COLUMNS.join(", "),
-        placeholders(1, scopes.len()),
-        placeholders(scopes.len() + 1, keys.len()),
+        placeholders(1, keys.len()),
+        placeholders(keys.len() + 1, scopes.len()),
     );
     let mut query = sqlx::query(&sql);
-    for v in scopes.into_iter().chain(keys) {
-        query = query.bind(v);
+    for value in keys.into_iter().chain(scopes) {
+        query = query.bind(value);
     }
     let rows = query.fetch_all(conn).await?;
-    rows.iter().map(idempotency_from_row).collect()
+    let records = rows
+        .iter()
+        .map(idempotency_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(records
+        .into_iter()
+        .filter(|r| pairs.contains(&(r.scope.clone(), r.key.clone())))
+        .collect())
 }
 
 /// Inserts new rows and overwrites existing ones (keyed by id) in one statement per chunk.

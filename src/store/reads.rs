@@ -126,8 +126,13 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let sql = format!(
-            "SELECT {} FROM postings WHERE account_id = $1 ORDER BY entry_id, idx",
-            POSTING_COLUMNS.join(", ")
+            "SELECT {} FROM postings p WHERE p.entry_id IN \
+             (SELECT id FROM entries WHERE account_id = $1) ORDER BY p.entry_id, p.idx",
+            POSTING_COLUMNS
+                .iter()
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let posting_rows = sqlx::query(&sql)
             .bind(id.to_string())
