@@ -21,6 +21,10 @@ pub struct Config {
     pub db_acquire_timeout_ms: u64,
     pub queue_capacity: usize,
     pub batch_size_max: usize,
+    /// Batch loops sharing the queue on PostgreSQL (SQLite has one writer, so always one).
+    pub executor_workers: usize,
+    /// How long a batch that is not full waits for more commands (0: not at all).
+    pub batch_linger_us: u64,
     pub page_size_max: u32,
     pub page_size_default: u32,
     pub open_holds_per_account_max: u32,
@@ -43,6 +47,8 @@ impl Default for Config {
             db_acquire_timeout_ms: 5_000,
             queue_capacity: 20_000,
             batch_size_max: 512,
+            executor_workers: 2,
+            batch_linger_us: 0,
             page_size_max: 1_000,
             page_size_default: 100,
             open_holds_per_account_max: 10_000,
@@ -82,6 +88,7 @@ impl Config {
             ("db_connections_max", self.db_connections_max as u64),
             ("queue_capacity", self.queue_capacity as u64),
             ("batch_size_max", self.batch_size_max as u64),
+            ("executor_workers", self.executor_workers as u64),
             ("page_size_max", self.page_size_max as u64),
             ("page_size_default", self.page_size_default as u64),
             ("hold_ttl_default_ms", self.hold_ttl_default_ms),
@@ -110,6 +117,11 @@ impl Config {
         ExecutorConfig {
             queue_capacity: self.queue_capacity,
             batch_size_max: self.batch_size_max,
+            workers: match crate::store::Dialect::of_url(&self.database_url) {
+                Ok(crate::store::Dialect::Postgres) => self.executor_workers,
+                _ => 1,
+            },
+            linger: std::time::Duration::from_micros(self.batch_linger_us),
             limits: Limits {
                 open_holds_per_account_max: self.open_holds_per_account_max,
                 live_lots_per_account_max: self.live_lots_per_account_max,

@@ -6,8 +6,9 @@
 //! when the database comes back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
@@ -19,6 +20,10 @@ use crate::store::{BatchNeeds, Store, StoreError};
 pub struct ExecutorConfig {
     pub queue_capacity: usize,
     pub batch_size_max: usize,
+    /// Batch loops sharing the queue.
+    pub workers: usize,
+    /// How long a batch that is not full waits for more commands before it starts.
+    pub linger: Duration,
     pub limits: Limits,
 }
 
@@ -54,13 +59,24 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Starts `config.workers` batch loops on one queue; the handle resolves when all have
+    /// drained.
     pub fn spawn(
         store: Store,
         clock: Arc<dyn Clock>,
         config: ExecutorConfig,
     ) -> (Executor, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(config.queue_capacity);
-        let task = tokio::spawn(run(jobs, store, clock, config));
+        let jobs = Arc::new(Mutex::new(jobs));
+        let workers: Vec<_> = (0..config.workers.max(1))
+            .map(|_| tokio::spawn(run(jobs.clone(), store.clone(), clock.clone(), config)))
+            .collect();
+        let task = tokio::spawn(async move {
+            for worker in workers {
+                let _ = worker.await;
+            }
+            tracing::info!("executor drained");
+        });
         (Executor { queue }, task)
     }
 
@@ -77,27 +93,46 @@ impl Executor {
     }
 }
 
+/// One batch loop. Several may share the queue: while one waits for its commit, the next takes
+/// what has queued and is ready to go the moment the account locks it needs are free.
 async fn run(
-    mut jobs: mpsc::Receiver<Job>,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
     store: Store,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
 ) {
-    let mut batch = Vec::with_capacity(config.batch_size_max);
-    while let Some(first) = jobs.recv().await {
-        batch.push(first);
-        while batch.len() < config.batch_size_max {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&jobs, config.batch_size_max, config.linger).await {
         let span = tracing::debug_span!("batch", size = batch.len());
-        process(&store, clock.as_ref(), &config, std::mem::take(&mut batch))
+        process(&store, clock.as_ref(), &config, batch)
             .instrument(span)
             .await;
     }
-    tracing::info!("executor drained");
+}
+
+/// Waits for a first command, then takes whatever else has queued, up to `max`.
+async fn next_batch(
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    max: usize,
+    linger: Duration,
+) -> Option<Vec<Job>> {
+    let mut jobs = jobs.lock().await;
+    let mut batch = Vec::with_capacity(max);
+    batch.push(jobs.recv().await?);
+    drain(&mut jobs, &mut batch, max);
+    if batch.len() < max && !linger.is_zero() {
+        tokio::time::sleep(linger).await;
+        drain(&mut jobs, &mut batch, max);
+    }
+    Some(batch)
+}
+
+fn drain(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
+    while batch.len() < max {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
 }
 
 async fn process(store: &Store, clock: &dyn Clock, config: &ExecutorConfig, jobs: Vec<Job>) {

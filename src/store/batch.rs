@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::rows::*;
-use super::sql::{insert_rows, padded, placeholders, Value};
+use super::sql::{padded, placeholders, write_all, RowSet, Value};
 use super::{postgres, Dialect, Store, StoreResult};
 use crate::ledger::*;
 
@@ -230,36 +230,13 @@ impl Store {
         Ok(holds.into_values().collect())
     }
 
-    /// Writes everything the batch changed.
+    /// Writes everything the batch changed: accounts, lots and holds as upserts by id; entries,
+    /// postings and idempotency records as inserts.
     pub async fn write_batch(
         &self,
         tx: &mut Transaction<'static, Any>,
         writes: Writes,
     ) -> StoreResult<()> {
-        let conn: &mut AnyConnection = tx;
-        upsert(
-            conn,
-            "accounts",
-            ACCOUNT_COLUMNS,
-            writes.accounts.iter().map(account_values),
-        )
-        .await?;
-        upsert(
-            conn,
-            "lots",
-            LOT_COLUMNS,
-            writes.lots.iter().map(lot_values),
-        )
-        .await?;
-        upsert(
-            conn,
-            "holds",
-            HOLD_COLUMNS,
-            writes.holds.iter().map(hold_values),
-        )
-        .await?;
-        let entries = writes.entries.iter().map(entry_values).collect();
-        insert_rows(conn, "entries", ENTRY_COLUMNS, "", entries).await?;
         let postings = writes
             .entries
             .iter()
@@ -270,10 +247,35 @@ impl Store {
                     .map(move |(i, p)| posting_values(e, i, p))
             })
             .collect();
-        insert_rows(conn, "postings", POSTING_COLUMNS, "", postings).await?;
-        let records = writes.idempotency.iter().map(idempotency_values).collect();
-        insert_rows(conn, "idempotency", IDEMPOTENCY_COLUMNS, "", records).await?;
-        Ok(())
+        let sets = vec![
+            upsert(
+                "accounts",
+                ACCOUNT_COLUMNS,
+                writes.accounts.iter().map(account_values).collect(),
+            ),
+            upsert(
+                "lots",
+                LOT_COLUMNS,
+                writes.lots.iter().map(lot_values).collect(),
+            ),
+            upsert(
+                "holds",
+                HOLD_COLUMNS,
+                writes.holds.iter().map(hold_values).collect(),
+            ),
+            insert(
+                "entries",
+                ENTRY_COLUMNS,
+                writes.entries.iter().map(entry_values).collect(),
+            ),
+            insert("postings", POSTING_COLUMNS, postings),
+            insert(
+                "idempotency",
+                IDEMPOTENCY_COLUMNS,
+                writes.idempotency.iter().map(idempotency_values).collect(),
+            ),
+        ];
+        write_all(tx, self.dialect, sets).await
     }
 }
 
@@ -326,21 +328,26 @@ async fn load_idempotency(
         .collect())
 }
 
-/// Inserts new rows and overwrites existing ones (keyed by id) in one statement per chunk.
-async fn upsert(
-    conn: &mut AnyConnection,
-    table: &str,
-    columns: &[&str],
-    rows: impl Iterator<Item = Vec<Value>>,
-) -> StoreResult<()> {
-    let rows: Vec<Vec<Value>> = rows.collect();
-    if rows.is_empty() {
-        return Ok(());
+fn insert<'a>(table: &'a str, columns: &'a [&'a str], rows: Vec<Vec<Value>>) -> RowSet<'a> {
+    RowSet {
+        table,
+        columns,
+        suffix: String::new(),
+        rows,
     }
+}
+
+/// Inserts new rows and overwrites existing ones, keyed by id.
+fn upsert<'a>(table: &'a str, columns: &'a [&'a str], rows: Vec<Vec<Value>>) -> RowSet<'a> {
     let updates: Vec<String> = columns[1..]
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let suffix = format!(" ON CONFLICT (id) DO UPDATE SET {}", updates.join(", "));
-    insert_rows(conn, table, columns, &suffix, rows).await
+    RowSet {
+        table,
+        columns,
+        suffix,
+        rows,
+    }
 }

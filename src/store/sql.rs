@@ -1,12 +1,11 @@
 //! Small helpers for SQL built at run time: `$n` placeholders (understood by both PostgreSQL and
-//! sqlx's SQLite driver) and multi-row inserts in power-of-two chunks, so a busy server prepares a
-//! handful of statement shapes rather than one per batch size.
+//! sqlx's SQLite driver), IN lists padded to a power of two, and multi-row inserts that send all
+//! their rows as one JSON parameter, so a busy server prepares a handful of statement shapes
+//! rather than one per batch size.
 
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection};
+use sqlx::AnyConnection;
 
-use super::StoreResult;
+use super::{Dialect, StoreResult};
 
 /// A value bound to a placeholder.
 #[derive(Debug, Clone)]
@@ -15,18 +14,6 @@ pub(super) enum Value {
     OptText(Option<String>),
     Int(i64),
     OptInt(Option<i64>),
-}
-
-pub(super) fn bind<'q>(
-    query: Query<'q, Any, AnyArguments<'q>>,
-    value: Value,
-) -> Query<'q, Any, AnyArguments<'q>> {
-    match value {
-        Value::Text(v) => query.bind(v),
-        Value::OptText(v) => query.bind(v),
-        Value::Int(v) => query.bind(v),
-        Value::OptInt(v) => query.bind(v),
-    }
 }
 
 /// `$start, $start+1, …` for `count` values.
@@ -47,40 +34,110 @@ pub(super) fn padded(values: &[String]) -> Vec<String> {
     padded
 }
 
-const CHUNK_ROWS_MAX: usize = 512;
+/// Rows bound for one table, with what follows the VALUES (e.g. an ON CONFLICT clause).
+pub(super) struct RowSet<'a> {
+    pub table: &'a str,
+    pub columns: &'a [&'a str],
+    pub suffix: String,
+    pub rows: Vec<Vec<Value>>,
+}
 
-/// Inserts `rows` into `table` with `suffix` (e.g. an ON CONFLICT clause) after the VALUES.
-pub(super) async fn insert_rows(
-    conn: &mut AnyConnection,
-    table: &str,
-    columns: &[&str],
-    suffix: &str,
-    rows: Vec<Vec<Value>>,
-) -> StoreResult<()> {
-    let mut rows = rows.into_iter().peekable();
-    let mut left = rows.len();
-    while rows.peek().is_some() {
-        let chunk = largest_power_of_two_at_most(left.min(CHUNK_ROWS_MAX));
-        left -= chunk;
-        let tuples: Vec<String> = (0..chunk)
-            .map(|r| format!("({})", placeholders(r * columns.len() + 1, columns.len())))
+impl RowSet<'_> {
+    /// `INSERT … SELECT … FROM <the rows in $param>`: the rows travel as one JSON array of arrays
+    /// that the database unpacks (`jsonb_array_elements` on PostgreSQL, `json_each` on SQLite),
+    /// so each table has one prepared statement whatever the batch size.
+    fn insert_sql(&self, dialect: Dialect, param: usize) -> String {
+        let integer: Vec<bool> = self.rows[0]
+            .iter()
+            .map(|v| matches!(v, Value::Int(_) | Value::OptInt(_)))
             .collect();
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}{suffix}",
-            columns.join(", "),
-            tuples.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for row in rows.by_ref().take(chunk) {
-            for value in row {
-                query = bind(query, value);
+        format!(
+            "INSERT INTO {} ({}) {}{}",
+            self.table,
+            self.columns.join(", "),
+            dialect.select_json_rows(&integer, param),
+            self.suffix
+        )
+    }
+
+    fn payload(self) -> String {
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|row| serde_json::Value::Array(row.into_iter().map(Value::into_json).collect()));
+        serde_json::Value::Array(rows.collect()).to_string()
+    }
+}
+
+/// Writes every non-empty row set. On PostgreSQL they go as one statement (each insert a
+/// data-modifying CTE), so a batch's writes cost one round trip; SQLite runs in-process, where a
+/// statement each costs nothing extra.
+pub(super) async fn write_all(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    sets: Vec<RowSet<'_>>,
+) -> StoreResult<()> {
+    let sets: Vec<RowSet<'_>> = sets.into_iter().filter(|s| !s.rows.is_empty()).collect();
+    match dialect {
+        Dialect::Sqlite => {
+            for set in sets {
+                let sql = set.insert_sql(dialect, 1);
+                sqlx::query(&sql)
+                    .bind(set.payload())
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
-        query.execute(&mut *conn).await?;
+        Dialect::Postgres if !sets.is_empty() => {
+            let parts: Vec<String> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, set)| format!("w{i} AS ({})", set.insert_sql(dialect, i + 1)))
+                .collect();
+            let sql = format!("WITH {} SELECT 1", parts.join(", "));
+            let mut query = sqlx::query(&sql);
+            for set in sets {
+                query = query.bind(set.payload());
+            }
+            query.execute(conn).await?;
+        }
+        Dialect::Postgres => {}
     }
     Ok(())
 }
 
-fn largest_power_of_two_at_most(n: usize) -> usize {
-    1 << (usize::BITS - 1 - n.leading_zeros())
+impl Value {
+    fn into_json(self) -> serde_json::Value {
+        match self {
+            Value::Text(v) | Value::OptText(Some(v)) => serde_json::Value::String(v),
+            Value::Int(v) | Value::OptInt(Some(v)) => serde_json::Value::from(v),
+            Value::OptText(None) | Value::OptInt(None) => serde_json::Value::Null,
+        }
+    }
+}
+
+impl Dialect {
+    /// `SELECT <one expression per column> FROM <the rows in $1>`, ready for an INSERT, and for
+    /// an ON CONFLICT clause after it (SQLite needs the `WHERE true` to parse that).
+    fn select_json_rows(self, integer: &[bool], param: usize) -> String {
+        let columns: Vec<String> = integer
+            .iter()
+            .enumerate()
+            .map(|(i, &int)| match (self, int) {
+                (Dialect::Postgres, true) => format!("(r->>{i})::bigint"),
+                (Dialect::Postgres, false) => format!("r->>{i}"),
+                (Dialect::Sqlite, _) => format!("json_extract(r.value, '$[{i}]')"),
+            })
+            .collect();
+        match self {
+            Dialect::Postgres => format!(
+                "SELECT {} FROM jsonb_array_elements(${param}::jsonb) AS r",
+                columns.join(", ")
+            ),
+            Dialect::Sqlite => format!(
+                "SELECT {} FROM json_each(${param}) AS r WHERE true",
+                columns.join(", ")
+            ),
+        }
+    }
 }
