@@ -47,7 +47,7 @@ impl Default for Config {
             db_acquire_timeout_ms: 5_000,
             queue_capacity: 20_000,
             batch_size_max: 512,
-            executor_workers: 2,
+            executor_workers: 1,
             batch_linger_us: 0,
             page_size_max: 1_000,
             page_size_default: 100,

@@ -14,6 +14,9 @@ use tracing::Instrument as _;
 
 use crate::clock::Clock;
 use crate::ledger::{Command, IdSource, Ledger, LedgerError, Limits, Outcome};
+use sqlx::pool::PoolConnection;
+use sqlx::Any;
+
 use crate::store::{BatchNeeds, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -101,9 +104,12 @@ async fn run(
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
 ) {
+    // The loop keeps one connection across batches rather than taking one from the pool (and
+    // pinging it) each time; after a failed batch it lets the connection go and takes a fresh one.
+    let mut conn = None;
     while let Some(batch) = next_batch(&jobs, config.batch_size_max, config.linger).await {
         let span = tracing::debug_span!("batch", size = batch.len());
-        process(&store, clock.as_ref(), &config, batch)
+        process(&store, &mut conn, clock.as_ref(), &config, batch)
             .instrument(span)
             .await;
     }
@@ -135,9 +141,17 @@ fn drain(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
     }
 }
 
-async fn process(store: &Store, clock: &dyn Clock, config: &ExecutorConfig, jobs: Vec<Job>) {
+type Slot = Option<PoolConnection<Any>>;
+
+async fn process(
+    store: &Store,
+    conn: &mut Slot,
+    clock: &dyn Clock,
+    config: &ExecutorConfig,
+    jobs: Vec<Job>,
+) {
     let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
-    match run_batch(store, clock, config, &commands).await {
+    match run_batch(store, conn, clock, config, &commands).await {
         Ok(results) => answer(jobs, results),
         // Another instance committed something this batch also wrote (an account's external id,
         // an idempotency key). Run each command on its own so only the one concerned is refused,
@@ -145,7 +159,7 @@ async fn process(store: &Store, clock: &dyn Clock, config: &ExecutorConfig, jobs
         Err(StoreError::UniqueViolation { constraint }) => {
             tracing::info!(%constraint, size = jobs.len(), "unique violation; retrying commands one by one");
             for job in jobs {
-                let result = run_batch(store, clock, config, &[&job.command]).await;
+                let result = run_batch(store, conn, clock, config, &[&job.command]).await;
                 match result {
                     Ok(results) => answer(vec![job], results),
                     Err(error) => fail(vec![job], &error),
@@ -158,15 +172,35 @@ async fn process(store: &Store, clock: &dyn Clock, config: &ExecutorConfig, jobs
 
 async fn run_batch(
     store: &Store,
+    slot: &mut Slot,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     commands: &[&Command],
 ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
-    let started = std::time::Instant::now();
     let needs = BatchNeeds::of(commands);
-    let mut tx = store.begin().await?;
+    let result = in_transaction(store, slot, clock, config, commands, &needs).await;
+    if result.is_err() {
+        *slot = None;
+    }
+    result
+}
+
+async fn in_transaction(
+    store: &Store,
+    slot: &mut Slot,
+    clock: &dyn Clock,
+    config: &ExecutorConfig,
+    commands: &[&Command],
+    needs: &BatchNeeds,
+) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
+    let started = std::time::Instant::now();
+    let conn = match slot {
+        Some(conn) => conn,
+        None => slot.insert(store.acquire().await?),
+    };
+    let mut tx = store.begin(conn).await?;
     let now = clock.now();
-    let snapshot = store.load_batch(&mut tx, &needs, now).await?;
+    let snapshot = store.load_batch(&mut tx, needs, now).await?;
     let loaded = started.elapsed();
     let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
     let results: Vec<_> = commands.iter().map(|c| ledger.apply(c)).collect();

@@ -97,7 +97,7 @@ impl Store {
     /// Locks the batch's accounts (in id order) and loads its snapshot.
     pub async fn load_batch(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Transaction<'_, Any>,
         needs: &BatchNeeds,
         now: DateTime<Utc>,
     ) -> StoreResult<Snapshot> {
@@ -146,8 +146,15 @@ impl Store {
             ..Snapshot::default()
         };
         snapshot.lots = self.load_lots(conn, &account_ids, needs).await?;
+        // Only accounts with open holds can have holds past their expiry to let go.
+        let holding: Vec<String> = snapshot
+            .accounts
+            .iter()
+            .filter(|a| a.open_holds > 0)
+            .map(|a| a.id.to_string())
+            .collect();
         snapshot.holds = self
-            .load_holds(conn, &account_ids, &hold_ids, needs, now)
+            .load_holds(conn, &holding, &hold_ids, needs, now)
             .await?;
         snapshot.idempotency = load_idempotency(conn, needs, &hold_accounts).await?;
         let external = strings(&needs.external_ids);
@@ -234,7 +241,7 @@ impl Store {
     /// postings and idempotency records as inserts.
     pub async fn write_batch(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Transaction<'_, Any>,
         writes: Writes,
     ) -> StoreResult<()> {
         let postings = writes

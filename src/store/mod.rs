@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 pub use batch::BatchNeeds;
 
@@ -132,12 +133,20 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Starts a batch transaction. SQLite takes its write lock up front so a batch never has to
-    /// upgrade a read lock (and fail) halfway.
-    pub async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
+    /// A connection for a batch loop to keep across batches (the pool tests it on the way out).
+    pub async fn acquire(&self) -> StoreResult<PoolConnection<Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Starts a batch transaction on `conn`. SQLite takes its write lock up front so a batch
+    /// never has to upgrade a read lock (and fail) halfway.
+    pub async fn begin<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> StoreResult<Transaction<'c, Any>> {
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => conn.begin().await?,
         };
         Ok(tx)
     }
