@@ -3,6 +3,7 @@
 //! handful of multi-row statements.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
@@ -72,6 +73,7 @@ fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
 
 /// `SELECT {columns} FROM {table} WHERE {column} IN (…)`, padded; returns the rows.
 async fn select_in(
+    statements: &AtomicU64,
     conn: &mut AnyConnection,
     select: &str,
     column: &str,
@@ -90,6 +92,7 @@ async fn select_in(
     for v in values {
         query = query.bind(v);
     }
+    statements.fetch_add(1, Ordering::Relaxed);
     Ok(query.fetch_all(conn).await?)
 }
 
@@ -106,6 +109,7 @@ impl Store {
         let mut hold_accounts = HashMap::new();
         let hold_ids = strings(&needs.holds);
         let hold_rows = select_in(
+            &self.statements,
             conn,
             "SELECT id, account_id FROM holds",
             "id",
@@ -131,6 +135,7 @@ impl Store {
         let account_ids = strings(&accounts);
         let select = format!("SELECT {} FROM accounts", ACCOUNT_COLUMNS.join(", "));
         let rows = select_in(
+            &self.statements,
             conn,
             &select,
             "id",
@@ -156,9 +161,11 @@ impl Store {
         snapshot.holds = self
             .load_holds(conn, &holding, &hold_ids, needs, now)
             .await?;
-        snapshot.idempotency = load_idempotency(conn, needs, &hold_accounts).await?;
+        snapshot.idempotency =
+            load_idempotency(&self.statements, conn, needs, &hold_accounts).await?;
         let external = strings(&needs.external_ids);
         let taken = select_in(
+            &self.statements,
             conn,
             "SELECT external_id FROM accounts",
             "external_id",
@@ -181,6 +188,7 @@ impl Store {
     ) -> StoreResult<Vec<Lot>> {
         let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
         let mut rows = select_in(
+            &self.statements,
             conn,
             &select,
             "account_id",
@@ -189,7 +197,17 @@ impl Store {
         )
         .await?;
         let named = strings(&needs.named_lots);
-        rows.extend(select_in(conn, &select, "id", &named, " AND status <> 'active'").await?);
+        rows.extend(
+            select_in(
+                &self.statements,
+                conn,
+                &select,
+                "id",
+                &named,
+                " AND status <> 'active'",
+            )
+            .await?,
+        );
         rows.iter().map(lot_from_row).collect()
     }
 
@@ -215,12 +233,14 @@ impl Store {
             for id in ids {
                 query = query.bind(id);
             }
+            self.statements.fetch_add(1, Ordering::Relaxed);
             rows = query.bind(micros(now)).fetch_all(&mut *conn).await?;
         }
-        rows.extend(select_in(conn, &select, "id", hold_ids, "").await?);
+        rows.extend(select_in(&self.statements, conn, &select, "id", hold_ids, "").await?);
         let voiding = strings(&needs.all_open_holds);
         rows.extend(
             select_in(
+                &self.statements,
                 conn,
                 &select,
                 "account_id",
@@ -282,7 +302,9 @@ impl Store {
                 writes.idempotency.iter().map(idempotency_values).collect(),
             ),
         ];
-        write_all(tx, self.dialect, sets).await
+        let written = write_all(tx, self.dialect, sets).await?;
+        self.statements.fetch_add(written, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -291,6 +313,7 @@ impl Store {
 /// plan made when the table was small once turned a lookup into a scan of every key of a hot
 /// account); pairs are matched exactly here.
 async fn load_idempotency(
+    statements: &AtomicU64,
     conn: &mut AnyConnection,
     needs: &BatchNeeds,
     hold_accounts: &HashMap<HoldId, AccountId>,
@@ -324,6 +347,7 @@ async fn load_idempotency(
     for value in keys.into_iter().chain(scopes) {
         query = query.bind(value);
     }
+    statements.fetch_add(1, Ordering::Relaxed);
     let rows = query.fetch_all(conn).await?;
     let records = rows
         .iter()

@@ -11,6 +11,8 @@ mod rows;
 mod sql;
 mod sqlite;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -84,6 +86,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Statements the batch path has run, so a test can hold it to a bound that does not grow
+    /// with the batch.
+    statements: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -100,13 +105,17 @@ impl Store {
             .acquire_timeout(acquire_timeout);
         let (options, url) = match dialect {
             Dialect::Sqlite => sqlite::pool_options(options, url),
-            Dialect::Postgres => (options, url.to_string()),
+            Dialect::Postgres => (postgres::pool_options(options), url.to_string()),
         };
         let pool = options
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        Ok(Store { pool, dialect })
+        Ok(Store {
+            pool,
+            dialect,
+            statements: Arc::default(),
+        })
     }
 
     /// Applies the dialect's migrations; safe to run on every start.
@@ -119,6 +128,12 @@ impl Store {
             .run(&self.pool)
             .await
             .context("applying migrations")
+    }
+
+    /// How many statements batches have run through this store (loads and writes; not BEGIN or
+    /// COMMIT).
+    pub fn batch_statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -72,38 +72,39 @@ impl RowSet<'_> {
 /// Writes every non-empty row set. On PostgreSQL they go as one statement (each insert a
 /// data-modifying CTE), so a batch's writes cost one round trip; SQLite runs in-process, where a
 /// statement each costs nothing extra.
+/// Returns how many statements that took.
 pub(super) async fn write_all(
     conn: &mut AnyConnection,
     dialect: Dialect,
     sets: Vec<RowSet<'_>>,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
     let sets: Vec<RowSet<'_>> = sets.into_iter().filter(|s| !s.rows.is_empty()).collect();
-    match dialect {
-        Dialect::Sqlite => {
-            for set in sets {
-                let sql = set.insert_sql(dialect, 1);
-                sqlx::query(&sql)
-                    .bind(set.payload())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-        Dialect::Postgres if !sets.is_empty() => {
-            let parts: Vec<String> = sets
-                .iter()
-                .enumerate()
-                .map(|(i, set)| format!("w{i} AS ({})", set.insert_sql(dialect, i + 1)))
-                .collect();
-            let sql = format!("WITH {} SELECT 1", parts.join(", "));
-            let mut query = sqlx::query(&sql);
-            for set in sets {
-                query = query.bind(set.payload());
-            }
-            query.execute(conn).await?;
-        }
-        Dialect::Postgres => {}
+    if sets.is_empty() {
+        return Ok(0);
     }
-    Ok(())
+    if dialect == Dialect::Sqlite {
+        let count = sets.len() as u64;
+        for set in sets {
+            let sql = set.insert_sql(dialect, 1);
+            sqlx::query(&sql)
+                .bind(set.payload())
+                .execute(&mut *conn)
+                .await?;
+        }
+        return Ok(count);
+    }
+    let parts: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, set)| format!("w{i} AS ({})", set.insert_sql(dialect, i + 1)))
+        .collect();
+    let sql = format!("WITH {} SELECT 1", parts.join(", "));
+    let mut query = sqlx::query(&sql);
+    for set in sets {
+        query = query.bind(set.payload());
+    }
+    query.execute(conn).await?;
+    Ok(1)
 }
 
 impl Value {

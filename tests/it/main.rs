@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts_credits;
+mod batching;
 mod engine;
 mod idempotency;
 mod instances;
