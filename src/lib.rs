@@ -17,7 +17,7 @@
 //! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
 //! - [`client`]: the command-line client subcommands for first calls.
 //! - [`journal`]: reports over the stored journal; `journal::verify` audits invariants 1, 3 and 6.
-//! - [`bench`]: `credit-ledger bench`, the load generator with its own server processes and the
+//! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server processes and the
 //!   naive one-transaction-per-request baseline.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
 #![forbid(unsafe_code)]

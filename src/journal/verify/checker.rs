@@ -1,0 +1,332 @@
+//! The pure [`Checker`] of invariants 1, 3 and 6, and the per-lot [`LotSums`] it keeps. It reads
+//! nothing itself: it is fed each account, then that account's entries in `account_seq` order,
+//! then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps only
+//! running sums, the chain of the account in hand and the per-lot sums of one page of accounts.
+//! [`Checker::finish`] turns what it found into a [`Report`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+
+use super::{Counts, Report, TrialLine, Violation, VIOLATIONS_KEPT_MAX};
+use crate::ledger::entry::ledger_account as gl;
+use crate::ledger::{Account, AccountId, Book, Entry, Lot, LotId, Posting, Side};
+
+/// What the postings naming one lot add up to.
+#[derive(Debug, Clone, Copy)]
+struct LotSums {
+    account_id: AccountId,
+    /// Credits to `lot:{id}`.
+    granted: Decimal,
+    /// Debits to `lot:{id}`.
+    drawn: Decimal,
+    consumed: Decimal,
+    expired: Decimal,
+    voided: Decimal,
+    /// `deferred_revenue` credits − debits.
+    deferred: Decimal,
+    recognized: Decimal,
+    breakage: Decimal,
+    refunded: Decimal,
+}
+
+impl LotSums {
+    fn new(account_id: AccountId) -> Self {
+        let zero = Decimal::ZERO;
+        LotSums {
+            account_id,
+            granted: zero,
+            drawn: zero,
+            consumed: zero,
+            expired: zero,
+            voided: zero,
+            deferred: zero,
+            recognized: zero,
+            breakage: zero,
+            refunded: zero,
+        }
+    }
+
+    fn add(&mut self, lot_id: LotId, p: &Posting) {
+        let net_credit = match p.side {
+            Side::Credit => p.amount,
+            Side::Debit => -p.amount,
+        };
+        let (sum, amount) = match (p.book, p.ledger_account.as_str()) {
+            (Book::Quantity, account) if account == gl::lot(lot_id) => match p.side {
+                Side::Credit => (&mut self.granted, p.amount),
+                Side::Debit => (&mut self.drawn, p.amount),
+            },
+            (Book::Quantity, gl::CONSUMED) => (&mut self.consumed, net_credit),
+            (Book::Quantity, gl::EXPIRED) => (&mut self.expired, net_credit),
+            (Book::Quantity, gl::VOIDED) => (&mut self.voided, net_credit),
+            (Book::Money, gl::DEFERRED_REVENUE) => (&mut self.deferred, net_credit),
+            (Book::Money, gl::REVENUE_USAGE) => (&mut self.recognized, net_credit),
+            (Book::Money, gl::REVENUE_BREAKAGE) => (&mut self.breakage, net_credit),
+            (Book::Money, gl::REFUNDS_PAYABLE) => (&mut self.refunded, net_credit),
+            // The other side of a grant (issued:*, cash_clearing) says nothing about the lot.
+            _ => return,
+        };
+        *sum += amount;
+    }
+}
+
+/// The chain of the account in hand.
+#[derive(Debug)]
+struct Chain {
+    /// The account row, when it exists and parsed; its head is checked at the end.
+    account: Option<(AccountId, i64, String)>,
+    next_seq: i64,
+    /// The previous entry's stored hash; `None` after an entry that could not be read.
+    prev_hash: Option<String>,
+}
+
+/// The pure checker; see the module doc for the order it must be fed in.
+#[derive(Debug, Default)]
+pub struct Checker {
+    checked: Counts,
+    trial: BTreeMap<(Book, String), (Decimal, Decimal)>,
+    chain: Option<Chain>,
+    lot_sums: HashMap<LotId, LotSums>,
+    /// Read by the unit tests in `super::tests`.
+    pub(super) violations: Vec<Violation>,
+    violations_total: u64,
+}
+
+impl Checker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn violation(&mut self, violation: Violation) {
+        self.violations_total += 1;
+        if self.violations.len() < VIOLATIONS_KEPT_MAX {
+            self.violations.push(violation);
+        }
+    }
+
+    /// Starts the chain of the next account; `None` when its row is missing or corrupt, in
+    /// which case its entries are still chained but its head cannot be compared.
+    pub fn start_account(&mut self, account: Option<&Account>) {
+        self.finish_account();
+        if account.is_some() {
+            self.checked.accounts += 1;
+        }
+        self.chain = Some(Chain {
+            account: account.map(|a| (a.id, a.entry_seq, a.last_hash.clone())),
+            next_seq: 1,
+            prev_hash: Some(String::new()),
+        });
+    }
+
+    /// Checks the account row's head against its last entry (if an account is in hand).
+    pub fn finish_account(&mut self) {
+        let Some(chain) = self.chain.take() else {
+            return;
+        };
+        let Some((account_id, entry_seq, last_hash)) = chain.account else {
+            return;
+        };
+        let last_seq = chain.next_seq - 1;
+        if entry_seq != last_seq {
+            self.violation(Violation::AccountHead {
+                account_id,
+                column: "entry_seq",
+                row: entry_seq.to_string(),
+                last_entry: last_seq.to_string(),
+            });
+        }
+        // After an unreadable last entry its hash is unknown, and there is nothing to compare.
+        match chain.prev_hash {
+            Some(last_entry) if last_entry != last_hash => {
+                self.violation(Violation::AccountHead {
+                    account_id,
+                    column: "last_hash",
+                    row: last_hash,
+                    last_entry,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks one entry of the account in hand and adds it to the sums.
+    pub fn entry(&mut self, entry: &Entry) {
+        self.checked.entries += 1;
+        self.checked.postings += entry.postings.len() as u64;
+        for ((book, unit), imbalance) in entry.imbalances() {
+            self.violation(Violation::EntryUnbalanced {
+                entry_id: entry.id,
+                account_id: entry.account_id,
+                book,
+                unit,
+                debits_minus_credits: imbalance,
+            });
+        }
+        for p in &entry.postings {
+            let line = self
+                .trial
+                .entry((p.book, p.unit.clone()))
+                .or_insert((Decimal::ZERO, Decimal::ZERO));
+            match p.side {
+                Side::Debit => line.0 += p.amount,
+                Side::Credit => line.1 += p.amount,
+            }
+            if let Some(lot_id) = p.lot_id {
+                self.lot_sums
+                    .entry(lot_id)
+                    .or_insert_with(|| LotSums::new(entry.account_id))
+                    .add(lot_id, p);
+            }
+        }
+        self.link(entry);
+    }
+
+    /// Invariant 6 for one entry: its place in the account's chain and its own hash.
+    fn link(&mut self, entry: &Entry) {
+        let computed = entry.compute_hash();
+        if computed != entry.hash {
+            self.violation(Violation::HashMismatch {
+                account_id: entry.account_id,
+                entry_id: entry.id,
+                account_seq: entry.account_seq,
+                stored: entry.hash.clone(),
+                computed,
+            });
+        }
+        let Some(chain) = self.chain.as_mut() else {
+            return;
+        };
+        let (expected_seq, expected_hash) = (chain.next_seq, chain.prev_hash.clone());
+        // The next link is judged against what is stored here, so one altered entry is reported
+        // once rather than breaking every entry after it.
+        chain.next_seq = entry.account_seq.saturating_add(1);
+        chain.prev_hash = Some(entry.hash.clone());
+        if entry.account_seq != expected_seq {
+            self.violation(Violation::SeqGap {
+                account_id: entry.account_id,
+                entry_id: entry.id,
+                expected: expected_seq,
+                found: entry.account_seq,
+            });
+        }
+        let Some(expected_hash) = expected_hash else {
+            return;
+        };
+        if entry.prev_hash != expected_hash {
+            self.violation(Violation::BrokenLink {
+                account_id: entry.account_id,
+                entry_id: entry.id,
+                account_seq: entry.account_seq,
+                expected: expected_hash,
+                found: entry.prev_hash.clone(),
+            });
+        }
+    }
+
+    /// Steps over an entry whose row could not be read (the caller reports it): the chain goes
+    /// on from its stored `account_seq`, and the next entry's link cannot be judged.
+    pub fn unreadable_entry(&mut self, account_seq: i64) {
+        if let Some(chain) = self.chain.as_mut() {
+            chain.next_seq = account_seq.saturating_add(1);
+            chain.prev_hash = None;
+        }
+    }
+
+    /// Invariant 3 for one lot, against the postings fed so far that name it.
+    pub fn lot(&mut self, lot: &Lot) {
+        self.checked.lots += 1;
+        let sums = self
+            .lot_sums
+            .remove(&lot.id)
+            .unwrap_or_else(|| LotSums::new(lot.account_id));
+        let (lot_id, account_id) = (lot.id, lot.account_id);
+        if sums.account_id != account_id {
+            self.violation(Violation::PostingsWithoutLot {
+                lot_id,
+                account_id: sums.account_id,
+            });
+        }
+        if sums.consumed + sums.expired + sums.voided + lot.remaining != lot.granted {
+            self.violation(Violation::LotQuantity {
+                lot_id,
+                account_id,
+                granted: lot.granted,
+                consumed: sums.consumed,
+                expired: sums.expired,
+                voided: sums.voided,
+                remaining: lot.remaining,
+            });
+        }
+        if sums.recognized + sums.breakage + sums.refunded + lot.money_deferred != lot.cost_basis {
+            self.violation(Violation::LotMoney {
+                lot_id,
+                account_id,
+                currency: lot.currency.clone(),
+                cost_basis: lot.cost_basis,
+                recognized: sums.recognized,
+                breakage: sums.breakage,
+                refunded: sums.refunded,
+                deferred: lot.money_deferred,
+            });
+        }
+        let columns = [
+            ("granted", lot.granted, sums.granted),
+            ("remaining", lot.remaining, sums.granted - sums.drawn),
+            ("money_deferred", lot.money_deferred, sums.deferred),
+        ];
+        for (column, row, posted) in columns {
+            if row != posted {
+                self.violation(Violation::LotRow {
+                    lot_id,
+                    account_id,
+                    column,
+                    row,
+                    posted,
+                });
+            }
+        }
+    }
+
+    /// Ends a page of lots: sums left over name lots that were never fed.
+    pub fn finish_lots(&mut self) {
+        let mut left: Vec<(LotId, AccountId)> = self
+            .lot_sums
+            .drain()
+            .map(|(lot_id, sums)| (lot_id, sums.account_id))
+            .collect();
+        left.sort();
+        for (lot_id, account_id) in left {
+            self.violation(Violation::PostingsWithoutLot { lot_id, account_id });
+        }
+    }
+
+    /// Closes the walk: the last account's head, leftover lot sums, and the trial balance.
+    pub fn finish(mut self) -> Report {
+        self.finish_account();
+        self.finish_lots();
+        let mut trial_balance = Vec::with_capacity(self.trial.len());
+        for ((book, unit), (debits, credits)) in std::mem::take(&mut self.trial) {
+            if debits != credits {
+                self.violation(Violation::TrialBalance {
+                    book,
+                    unit: unit.clone(),
+                    debits,
+                    credits,
+                });
+            }
+            trial_balance.push(TrialLine {
+                book,
+                unit,
+                debits,
+                credits,
+            });
+        }
+        Report {
+            checked: self.checked,
+            trial_balance,
+            violations: self.violations,
+            violations_total: self.violations_total,
+        }
+    }
+}

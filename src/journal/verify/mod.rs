@@ -1,0 +1,231 @@
+//! `credit-ledger verify`: checks invariants 1, 3 and 6 of DESIGN.md over the whole store.
+//!
+//! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
+//! order, then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps
+//! only running sums, the chain of the account in hand and the per-lot sums of one page of
+//! accounts. [`verify`] drives it from one read-only snapshot of the store, a page at a time.
+//!
+//! - Invariant 1: every entry balances in each book per unit or currency, and so does each
+//!   book's trial balance (all postings, debits − credits).
+//! - Invariant 3: each lot row agrees with the postings that name it. Quantity: credits to
+//!   `lot:{id}` are its grant, debits its draws, and granted = consumed + expired + voided +
+//!   remaining. Money: cost basis = recognized + breakage + refunded + deferred, and the lot's
+//!   `deferred_revenue` postings net to the row's `money_deferred`.
+//! - Invariant 6: each account's entries run 1..n, each links to the previous entry's hash,
+//!   re-hashes to its stored hash, and the account row's `entry_seq`/`last_hash` name the last.
+//!
+//! This module owns the entry point and the page walkers that read the store; the rest is split
+//! by what it owns: `violation` (the [`Violation`] enum and its text), `report` ([`Counts`],
+//! [`TrialLine`], [`Report`] and its text), `checker` (the pure [`Checker`]) and `tests` (its
+//! unit tests).
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+
+use crate::store::audit::{AuditAccount, AuditReader, EntryCursor, LotCursor};
+use crate::store::Store;
+
+mod checker;
+mod report;
+mod violation;
+
+#[cfg(test)]
+mod tests;
+
+pub use checker::Checker;
+pub use report::{Counts, Report, TrialLine};
+pub use violation::Violation;
+
+/// Accounts per page; the lots of one page's accounts are checked together.
+pub const ACCOUNT_PAGE: u32 = 1_000;
+/// Entries (with their postings) per page.
+pub const ENTRY_PAGE: u32 = 1_000;
+/// Lots per page.
+pub const LOT_PAGE: u32 = 1_000;
+/// Violations kept for the report; beyond this they are only counted.
+pub const VIOLATIONS_KEPT_MAX: usize = 10_000;
+
+/// Checks invariants 1, 3 and 6 over the whole store, inside one read-only snapshot. Violations
+/// are in the report; an error means the store could not be read.
+pub async fn verify(store: &Store) -> anyhow::Result<Report> {
+    let mut reader = store
+        .audit_reader()
+        .await
+        .context("opening a read snapshot")?;
+    let mut checker = Checker::new();
+    let mut reached = Counts::default();
+    let mut after: Option<String> = None;
+    loop {
+        let accounts = reader
+            .accounts(after.as_deref(), ACCOUNT_PAGE)
+            .await
+            .context("reading accounts (is the database migrated?)")?;
+        let Some(last) = accounts.last() else {
+            break;
+        };
+        after = Some(last.key.clone());
+        check_account_page(&mut reader, &mut checker, &accounts, &mut reached).await?;
+    }
+    let totals = reader.totals().await.context("counting rows")?;
+    reader.finish().await.context("closing the read snapshot")?;
+    let tables = [
+        ("accounts", totals.accounts, reached.accounts),
+        ("entries", totals.entries, reached.entries),
+        ("postings", totals.postings, reached.postings),
+        ("lots", totals.lots, reached.lots),
+    ];
+    for (table, stored, reached) in tables {
+        if stored != reached {
+            checker.violation(Violation::Unreached {
+                table,
+                stored,
+                reached,
+            });
+        }
+    }
+    Ok(checker.finish())
+}
+
+/// One page of accounts: their entries (merged with the page in the store's order), then
+/// their lots against the postings just summed.
+async fn check_account_page(
+    reader: &mut AuditReader,
+    checker: &mut Checker,
+    accounts: &[AuditAccount],
+    reached: &mut Counts,
+) -> anyhow::Result<()> {
+    let (Some(first), Some(last)) = (accounts.first(), accounts.last()) else {
+        return Ok(());
+    };
+    let mut walk = AccountWalk::new(accounts);
+    reached.accounts += accounts.len() as u64;
+    for account in accounts {
+        if let Err(corrupt) = &account.account {
+            checker.violation(Violation::Corrupt(corrupt.clone()));
+        }
+    }
+    let mut cursor = EntryCursor {
+        account_key: first.key.clone(),
+        account_seq: i64::MIN,
+    };
+    loop {
+        let page = reader
+            .entries(&cursor, &last.key, ENTRY_PAGE)
+            .await
+            .context("reading entries")?;
+        let Some(tail) = page.last() else {
+            break;
+        };
+        cursor = EntryCursor {
+            account_key: tail.account_key.clone(),
+            account_seq: tail.account_seq,
+        };
+        for row in &page {
+            reached.entries += 1;
+            reached.postings += row.postings_read;
+            walk.enter(&row.account_key, checker);
+            match &row.entry {
+                Ok(entry) => checker.entry(entry),
+                Err(corrupt) => {
+                    checker.violation(Violation::Corrupt(corrupt.clone()));
+                    checker.unreadable_entry(row.account_seq);
+                }
+            }
+        }
+    }
+    walk.close(checker);
+    check_lots(reader, checker, &first.key, &last.key, reached).await
+}
+
+async fn check_lots(
+    reader: &mut AuditReader,
+    checker: &mut Checker,
+    first_account: &str,
+    last_account: &str,
+    reached: &mut Counts,
+) -> anyhow::Result<()> {
+    let mut cursor = LotCursor {
+        account_key: first_account.to_string(),
+        lot_key: String::new(),
+    };
+    loop {
+        let page = reader
+            .lots(&cursor, last_account, LOT_PAGE)
+            .await
+            .context("reading lots")?;
+        let Some(tail) = page.last() else {
+            break;
+        };
+        cursor = LotCursor {
+            account_key: tail.account_key.clone(),
+            lot_key: tail.key.clone(),
+        };
+        for row in &page {
+            reached.lots += 1;
+            match &row.lot {
+                Ok(lot) => checker.lot(lot),
+                Err(corrupt) => checker.violation(Violation::Corrupt(corrupt.clone())),
+            }
+        }
+    }
+    checker.finish_lots();
+    Ok(())
+}
+
+/// Walks one page of accounts alongside their entries. Both come in the store's order of
+/// account ids, so no order is assumed here: an entry's account is looked up in the page, and
+/// every account passed over on the way had no entries.
+struct AccountWalk<'a> {
+    accounts: &'a [AuditAccount],
+    index: HashMap<&'a str, usize>,
+    next: usize,
+    current: Option<String>,
+}
+
+impl<'a> AccountWalk<'a> {
+    fn new(accounts: &'a [AuditAccount]) -> Self {
+        let index = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.key.as_str(), i))
+            .collect();
+        AccountWalk {
+            accounts,
+            index,
+            next: 0,
+            current: None,
+        }
+    }
+
+    /// Makes `key` the account in hand, starting every account up to it.
+    fn enter(&mut self, key: &str, checker: &mut Checker) {
+        if self.current.as_deref() == Some(key) {
+            return;
+        }
+        match self.index.get(key) {
+            Some(&i) if i >= self.next => {
+                for account in &self.accounts[self.next..=i] {
+                    checker.start_account(account.account.as_ref().ok());
+                }
+                self.next = i + 1;
+            }
+            _ => {
+                checker.violation(Violation::EntriesWithoutAccount {
+                    account_key: key.to_string(),
+                });
+                checker.start_account(None);
+            }
+        }
+        self.current = Some(key.to_string());
+    }
+
+    /// Starts (and so checks) the accounts after the last one with entries, then ends the last.
+    fn close(&mut self, checker: &mut Checker) {
+        for account in &self.accounts[self.next..] {
+            checker.start_account(account.account.as_ref().ok());
+        }
+        self.next = self.accounts.len();
+        checker.finish_account();
+    }
+}

@@ -1,0 +1,260 @@
+//! The [`Violation`] enum: one broken invariant, with the ids and amounts needed to find and judge
+//! it, and its one-line `Display` as printed in the report. Nothing here decides whether an
+//! invariant holds; [`Checker`](super::Checker) and the page walkers build these values.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use crate::ledger::{AccountId, Book, EntryId, LotId};
+use crate::store::audit::CorruptRow;
+
+/// One broken invariant, with everything needed to find and judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    EntryUnbalanced {
+        entry_id: EntryId,
+        account_id: AccountId,
+        book: Book,
+        unit: String,
+        debits_minus_credits: Decimal,
+    },
+    TrialBalance {
+        book: Book,
+        unit: String,
+        debits: Decimal,
+        credits: Decimal,
+    },
+    /// A lot row's column (`granted`, `remaining` or `money_deferred`) is not what the postings
+    /// naming the lot add up to.
+    LotRow {
+        lot_id: LotId,
+        account_id: AccountId,
+        column: &'static str,
+        row: Decimal,
+        posted: Decimal,
+    },
+    /// granted ≠ consumed + expired + voided + remaining.
+    LotQuantity {
+        lot_id: LotId,
+        account_id: AccountId,
+        granted: Decimal,
+        consumed: Decimal,
+        expired: Decimal,
+        voided: Decimal,
+        remaining: Decimal,
+    },
+    /// cost basis ≠ recognized + breakage + refunded + deferred.
+    LotMoney {
+        lot_id: LotId,
+        account_id: AccountId,
+        currency: String,
+        cost_basis: Decimal,
+        recognized: Decimal,
+        breakage: Decimal,
+        refunded: Decimal,
+        deferred: Decimal,
+    },
+    /// Postings name a lot that has no readable row on their account.
+    PostingsWithoutLot {
+        lot_id: LotId,
+        account_id: AccountId,
+    },
+    SeqGap {
+        account_id: AccountId,
+        entry_id: EntryId,
+        expected: i64,
+        found: i64,
+    },
+    BrokenLink {
+        account_id: AccountId,
+        entry_id: EntryId,
+        account_seq: i64,
+        expected: String,
+        found: String,
+    },
+    HashMismatch {
+        account_id: AccountId,
+        entry_id: EntryId,
+        account_seq: i64,
+        stored: String,
+        computed: String,
+    },
+    /// The account row's `entry_seq` or `last_hash` is not its last entry's.
+    AccountHead {
+        account_id: AccountId,
+        column: &'static str,
+        row: String,
+        last_entry: String,
+    },
+    /// Entries name an account that has no account row.
+    EntriesWithoutAccount {
+        account_key: String,
+    },
+    Corrupt(CorruptRow),
+    /// Rows the walk by account never reached: they belong to no account (or no entry).
+    Unreached {
+        table: &'static str,
+        stored: u64,
+        reached: u64,
+    },
+}
+
+fn hash_or_none(hash: &str) -> &str {
+    if hash.is_empty() {
+        "(none)"
+    } else {
+        hash
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Violation::*;
+        match self {
+            EntryUnbalanced {
+                entry_id,
+                account_id,
+                book,
+                unit,
+                debits_minus_credits,
+            } => write!(
+                f,
+                "invariant 1: entry {entry_id} (account {account_id}) does not balance in the {} \
+                 book in {unit}: debits - credits = {debits_minus_credits}",
+                book.as_str()
+            ),
+            TrialBalance {
+                book,
+                unit,
+                debits,
+                credits,
+            } => write!(
+                f,
+                "invariant 1: the {} book's trial balance in {unit} is off by {}: debits \
+                 {debits}, credits {credits}",
+                book.as_str(),
+                debits - credits
+            ),
+            LotRow {
+                lot_id,
+                account_id,
+                column,
+                row,
+                posted,
+            } => {
+                let postings = match *column {
+                    "granted" => format!("lot:{lot_id} was credited"),
+                    "remaining" => format!("lot:{lot_id} has a balance of"),
+                    _ => "its deferred_revenue postings net to".to_string(),
+                };
+                write!(
+                    f,
+                    "invariant 3: lot {lot_id} (account {account_id}): {column} is {row} on the \
+                     lot row, but {postings} {posted}"
+                )
+            }
+            LotQuantity {
+                lot_id,
+                account_id,
+                granted,
+                consumed,
+                expired,
+                voided,
+                remaining,
+            } => {
+                write!(
+                    f,
+                    "invariant 3: lot {lot_id} (account {account_id}): granted {granted} != \
+                     consumed {consumed} + expired {expired} + voided {voided} + remaining \
+                     {remaining} = {}",
+                    consumed + expired + voided + remaining
+                )
+            }
+            LotMoney {
+                lot_id,
+                account_id,
+                currency,
+                cost_basis,
+                recognized,
+                breakage,
+                refunded,
+                deferred,
+            } => {
+                write!(
+                    f,
+                    "invariant 3: lot {lot_id} (account {account_id}): cost basis {cost_basis} \
+                     {currency} != recognized {recognized} + breakage {breakage} + refunded \
+                     {refunded} + deferred {deferred} = {}",
+                    recognized + breakage + refunded + deferred
+                )
+            }
+            PostingsWithoutLot { lot_id, account_id } => write!(
+                f,
+                "invariant 3: postings of account {account_id} name lot {lot_id}, which has no \
+                 readable lot row on that account"
+            ),
+            SeqGap {
+                account_id,
+                entry_id,
+                expected,
+                found,
+            } => write!(
+                f,
+                "invariant 6: account {account_id}: entry {entry_id} has account_seq {found}, \
+                 expected {expected}"
+            ),
+            BrokenLink {
+                account_id,
+                entry_id,
+                account_seq,
+                expected,
+                found,
+            } => write!(
+                f,
+                "invariant 6: account {account_id}: entry {entry_id} (seq {account_seq}) has \
+                 prev_hash {}, but the previous entry's hash is {}",
+                hash_or_none(found),
+                hash_or_none(expected)
+            ),
+            HashMismatch {
+                account_id,
+                entry_id,
+                account_seq,
+                stored,
+                computed,
+            } => write!(
+                f,
+                "invariant 6: account {account_id}: entry {entry_id} (seq {account_seq}) is \
+                 stored with hash {stored}, but its content hashes to {computed}"
+            ),
+            AccountHead {
+                account_id,
+                column,
+                row,
+                last_entry,
+            } => write!(
+                f,
+                "invariant 6: account {account_id}: {column} is {} on the account row, but the \
+                 last entry's is {}",
+                hash_or_none(row),
+                hash_or_none(last_entry)
+            ),
+            EntriesWithoutAccount { account_key } => write!(
+                f,
+                "entries name account {account_key:?}, which has no account row"
+            ),
+            Corrupt(row) => write!(f, "corrupt {} row {:?}: {}", row.table, row.key, row.error),
+            Unreached {
+                table,
+                stored,
+                reached,
+            } => write!(
+                f,
+                "{} of {stored} {table} rows are not reachable from any account and were not \
+                 checked",
+                stored.saturating_sub(*reached)
+            ),
+        }
+    }
+}
