@@ -243,7 +243,7 @@ pub async fn check_books(
     ledger: &Ledger,
     amount: &str,
 ) -> anyhow::Result<String> {
-    let mut usage = UsageClient::new(channel);
+    let usage = UsageClient::new(channel);
     let debits = std::mem::take(&mut *ledger.unknown.lock().expect("lock"));
     for (index, request) in debits {
         let call = || {
