@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, usage::UsageService, Services,
@@ -116,7 +115,12 @@ impl Application {
             .add_service(accounts)
             .add_service(credits)
             .add_service(usage)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+            .serve_with_incoming_shutdown(
+                // Replies are small and latency matters: no Nagle delay on accepted sockets
+                // (the builder's tcp_nodelay only applies to listeners it binds itself).
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stopping,
+            )
             .await
             .context("serving gRPC")?;
         // Every executor handle went with the services; the loop ends after its last batch.
