@@ -12,7 +12,38 @@ use crate::proto as p;
 pub struct CreditsService(pub Arc<Services>);
 
 impl CreditsService {
-    async fn grant_response(&self, command: Command) -> Result<Response<p::GrantResponse>, Status> {
+    /// A top-up and a promotional grant differ only in kind, price and currency: a grant
+    /// arrives here in the top-up's shape with those left empty.
+    async fn grant(
+        &self,
+        kind: LotKind,
+        r: p::TopUpRequest,
+    ) -> Result<Response<p::GrantResponse>, Status> {
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let account_id = self
+            .0
+            .resolve(c::account_ref("account", r.account)?)
+            .await?;
+        let (price, currency) = match kind {
+            LotKind::Paid => (
+                Money::parse("price", &r.price)?,
+                c::code("currency", &r.currency, "USD")?,
+            ),
+            LotKind::Promotional => (Money::ZERO, String::new()),
+        };
+        let command = Command::Grant(Grant {
+            idempotency_key,
+            account_id,
+            kind,
+            quantity: c::quantity(&r.quantity)?,
+            price,
+            currency,
+            priority: r.priority,
+            effective_at: c::opt_time("effective_at", r.effective_at)?,
+            expires_at: c::opt_time("expires_at", r.expires_at)?,
+            scope: c::scope(r.scope)?,
+            reference: c::text("reference", r.reference, false)?,
+        });
         let outcome = self.0.submit(command).await?;
         let now = self.0.clock.now();
         match outcome {
@@ -32,26 +63,7 @@ impl p::credits_server::Credits for CreditsService {
         &self,
         request: Request<p::TopUpRequest>,
     ) -> Result<Response<p::GrantResponse>, Status> {
-        let r = request.into_inner();
-        let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
-        let command = Command::Grant(Grant {
-            idempotency_key,
-            account_id,
-            kind: LotKind::Paid,
-            quantity: c::quantity(&r.quantity)?,
-            price: Money::parse("price", &r.price)?,
-            currency: c::code("currency", &r.currency, "USD")?,
-            priority: r.priority,
-            effective_at: c::opt_time("effective_at", r.effective_at)?,
-            expires_at: c::opt_time("expires_at", r.expires_at)?,
-            scope: c::scope(r.scope)?,
-            reference: c::text("reference", r.reference, false)?,
-        });
-        self.grant_response(command).await
+        self.grant(LotKind::Paid, request.into_inner()).await
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -60,25 +72,18 @@ impl p::credits_server::Credits for CreditsService {
         request: Request<p::GrantCreditsRequest>,
     ) -> Result<Response<p::GrantResponse>, Status> {
         let r = request.into_inner();
-        let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
-        let command = Command::Grant(Grant {
-            idempotency_key,
-            account_id,
-            kind: LotKind::Promotional,
-            quantity: c::quantity(&r.quantity)?,
-            price: Money::ZERO,
-            currency: String::new(),
+        let as_top_up = p::TopUpRequest {
+            idempotency_key: r.idempotency_key,
+            account: r.account,
+            quantity: r.quantity,
             priority: r.priority,
-            effective_at: c::opt_time("effective_at", r.effective_at)?,
-            expires_at: c::opt_time("expires_at", r.expires_at)?,
-            scope: c::scope(r.scope)?,
-            reference: c::text("reference", r.reference, false)?,
-        });
-        self.grant_response(command).await
+            effective_at: r.effective_at,
+            expires_at: r.expires_at,
+            scope: r.scope,
+            reference: r.reference,
+            ..Default::default()
+        };
+        self.grant(LotKind::Promotional, as_top_up).await
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]

@@ -101,13 +101,7 @@ async fn credit_line_is_drawn_after_the_lots_at_its_price(backend: Backend) {
         .unwrap();
     let account = response.into_inner().account.unwrap().account_id;
     let lot = app.top_up(&account, "10", "1", "pay").await;
-    let debit = p::DebitRequest {
-        idempotency_key: "use".into(),
-        account: Some(by_id(&account)),
-        quantity: "30".into(),
-        ..Default::default()
-    };
-    let debit = app.usage().await.debit(debit).await.unwrap().into_inner();
+    let debit = app.debit(by_id(&account), "30", "use").await.unwrap();
     let draws: Vec<(String, String)> = debit
         .draws
         .into_iter()
@@ -130,14 +124,7 @@ async fn credit_line_is_drawn_after_the_lots_at_its_price(backend: Backend) {
         ("-20", "30", "20")
     );
     let refused = app
-        .usage()
-        .await
-        .debit(p::DebitRequest {
-            idempotency_key: "too-much".into(),
-            account: Some(by_id(&account)),
-            quantity: "31".into(),
-            ..Default::default()
-        })
+        .debit(by_id(&account), "31", "too-much")
         .await
         .unwrap_err();
     assert_eq!(metadata(&refused, "available"), "30");
@@ -163,20 +150,7 @@ async fn void_refuses_held_credit_unless_told_to_release(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.account("refund", 0).await;
     let lot = app.top_up(&account, "100", "30", "pay").await;
-    let hold = app
-        .usage()
-        .await
-        .authorize(p::AuthorizeRequest {
-            idempotency_key: "hold".into(),
-            account: Some(by_id(&account)),
-            quantity: "40".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .hold
-        .unwrap();
+    let hold = app.authorize(&account, "40", "hold", 0).await.unwrap();
     let void = |release_holds: bool, key: &str| p::VoidGrantRequest {
         idempotency_key: key.into(),
         account: Some(by_id(&account)),
@@ -212,13 +186,10 @@ async fn void_refuses_held_credit_unless_told_to_release(backend: Backend) {
         ("100", "30")
     );
     assert_eq!(voided.lot.unwrap().status, p::LotStatus::Voided as i32);
-    let capture = p::CaptureRequest {
-        idempotency_key: "late".into(),
-        hold_id: hold.hold_id,
-        quantity: "1".into(),
-        ..Default::default()
-    };
-    let late = app.usage().await.capture(capture).await.unwrap_err();
+    let late = app
+        .capture(&hold.hold_id, "1", "late", false)
+        .await
+        .unwrap_err();
     assert_eq!(reason(&late), "HOLD_NOT_OPEN");
     let balance = app.balance(&account).await;
     assert_eq!(
@@ -233,13 +204,9 @@ async fn stored_entries_balance_and_chain(backend: Backend) {
     app.top_up(&account, "10.5", "3.33", "pay").await;
     app.top_up(&account, "1", "0.01", "pay-2").await;
     for i in 0..5 {
-        let request = p::DebitRequest {
-            idempotency_key: format!("d{i}"),
-            account: Some(by_id(&account)),
-            quantity: "2.125".into(),
-            ..Default::default()
-        };
-        app.usage().await.debit(request).await.unwrap();
+        app.debit(by_id(&account), "2.125", &format!("d{i}"))
+            .await
+            .unwrap();
     }
     let entries = app
         .store

@@ -213,6 +213,71 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Debits `quantity` from `account`; the raw result, so refusals can be asserted on.
+    pub async fn debit(
+        &self,
+        account: p::AccountRef,
+        quantity: &str,
+        key: &str,
+    ) -> Result<p::DebitResponse, tonic::Status> {
+        let request = p::DebitRequest {
+            idempotency_key: key.into(),
+            account: Some(account),
+            quantity: quantity.into(),
+            ..Default::default()
+        };
+        self.usage()
+            .await
+            .debit(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Places a hold on `account` (by id) for `ttl_ms`, 0 meaning the server's default; the
+    /// hold, or the refusal.
+    pub async fn authorize(
+        &self,
+        account: &str,
+        quantity: &str,
+        key: &str,
+        ttl_ms: u64,
+    ) -> Result<p::Hold, tonic::Status> {
+        let request = p::AuthorizeRequest {
+            idempotency_key: key.into(),
+            account: Some(by_id(account)),
+            quantity: quantity.into(),
+            ttl_ms,
+            ..Default::default()
+        };
+        self.usage()
+            .await
+            .authorize(request)
+            .await
+            .map(|r| r.into_inner().hold.expect("authorize returns the hold"))
+    }
+
+    /// Captures `quantity` of a hold, releasing the rest when `is_final`; the raw result.
+    pub async fn capture(
+        &self,
+        hold_id: &str,
+        quantity: &str,
+        key: &str,
+        is_final: bool,
+    ) -> Result<p::CaptureResponse, tonic::Status> {
+        let request = p::CaptureRequest {
+            idempotency_key: key.into(),
+            hold_id: hold_id.into(),
+            quantity: quantity.into(),
+            r#final: is_final,
+            ..Default::default()
+        };
+        self.usage()
+            .await
+            .capture(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
     pub async fn balance(&self, account: &str) -> p::GetBalanceResponse {
         let request = p::GetBalanceRequest {
             account: Some(by_id(account)),

@@ -24,15 +24,8 @@ async fn replayed_top_up_and_debit_post_once(backend: Backend) {
         first, again,
         "a replay returns the original result, same ids"
     );
-    let debit = p::DebitRequest {
-        idempotency_key: "call-1".into(),
-        account: Some(by_id(&account)),
-        quantity: "7".into(),
-        ..Default::default()
-    };
-    let mut usage = app.usage().await;
-    let first = usage.debit(debit.clone()).await.unwrap().into_inner();
-    let again = usage.debit(debit).await.unwrap().into_inner();
+    let first = app.debit(by_id(&account), "7", "call-1").await.unwrap();
+    let again = app.debit(by_id(&account), "7", "call-1").await.unwrap();
     assert_eq!(first.entry_id, again.entry_id);
     assert_eq!(app.balance(&account).await.available, "93");
     assert_eq!(app.store.count("entries").await.unwrap(), 2);

@@ -26,19 +26,7 @@ async fn top_up_authorize_capture_balance(backend: Backend) {
         .into_inner();
     assert_eq!(hold.available, "70");
     let hold_id = hold.hold.unwrap().hold_id;
-    let capture = app
-        .usage()
-        .await
-        .capture(p::CaptureRequest {
-            idempotency_key: "cap-1".into(),
-            hold_id,
-            quantity: "12.5".into(),
-            r#final: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let capture = app.capture(&hold_id, "12.5", "cap-1", true).await.unwrap();
     assert_eq!(
         (capture.charged.as_str(), capture.released.as_str()),
         ("12.5", "17.5")
@@ -94,18 +82,7 @@ async fn drawdown_order_across_priority_expiry_and_kind(backend: Backend) {
     let promo_later = grant(&app, &account, "promo-48h", 0, Some(48)).await;
     let promo_soon = grant(&app, &account, "promo-24h", 0, Some(24)).await;
     let low_priority = grant(&app, &account, "promo-p1-1h", 1, Some(1)).await;
-    let debit = app
-        .usage()
-        .await
-        .debit(p::DebitRequest {
-            idempotency_key: "big".into(),
-            account: Some(by_id(&account)),
-            quantity: "45".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let debit = app.debit(by_id(&account), "45", "big").await.unwrap();
     let order: Vec<(String, String)> = debit
         .draws
         .into_iter()
@@ -131,17 +108,7 @@ async fn expired_lot_is_never_used(backend: Backend) {
     grant(&app, &account, "short", 0, Some(1)).await;
     assert_eq!(app.balance(&account).await.available, "10");
     app.clock.advance(Duration::hours(1));
-    let refused = app
-        .usage()
-        .await
-        .debit(p::DebitRequest {
-            idempotency_key: "late".into(),
-            account: Some(by_id(&account)),
-            quantity: "1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let refused = app.debit(by_id(&account), "1", "late").await.unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert_eq!(reason(&refused), "INSUFFICIENT_CREDIT");
     assert_eq!(app.balance(&account).await.available, "0");
@@ -151,33 +118,12 @@ async fn expired_hold_frees_credit_and_cannot_be_captured(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.account("holds", 0).await;
     app.top_up(&account, "100", "5", "pay").await;
-    let hold = app
-        .usage()
-        .await
-        .authorize(p::AuthorizeRequest {
-            idempotency_key: "a".into(),
-            account: Some(by_id(&account)),
-            quantity: "60".into(),
-            ttl_ms: 1_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .hold
-        .unwrap();
+    let hold = app.authorize(&account, "60", "a", 1_000).await.unwrap();
     assert_eq!(app.balance(&account).await.available, "40");
     app.clock.advance(Duration::milliseconds(1_000));
     assert_eq!(app.balance(&account).await.available, "100");
     let late = app
-        .usage()
-        .await
-        .capture(p::CaptureRequest {
-            idempotency_key: "c".into(),
-            hold_id: hold.hold_id,
-            quantity: "1".into(),
-            ..Default::default()
-        })
+        .capture(&hold.hold_id, "1", "c", false)
         .await
         .unwrap_err();
     assert_eq!(
@@ -228,19 +174,8 @@ async fn restart_keeps_balances_lots_and_holds(backend: Backend) {
     app.top_up(&account, "50", "5", "pay-a").await;
     grant(&app, &account, "promo", 0, Some(72)).await;
     let hold = app
-        .usage()
+        .authorize(&account, "15.25", "before", 3_600_000)
         .await
-        .authorize(p::AuthorizeRequest {
-            idempotency_key: "before".into(),
-            account: Some(by_id(&account)),
-            quantity: "15.25".into(),
-            ttl_ms: 3_600_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .hold
         .unwrap();
     let lots = |app: &TestApp| {
         let account = account.clone();
@@ -262,17 +197,9 @@ async fn restart_keeps_balances_lots_and_holds(backend: Backend) {
     assert_eq!(app.balance(&account).await, balance_before);
     assert_eq!(lots(&app).await, lots_before);
     let capture = app
-        .usage()
+        .capture(&hold.hold_id, "15.25", "after", false)
         .await
-        .capture(p::CaptureRequest {
-            idempotency_key: "after".into(),
-            hold_id: hold.hold_id,
-            quantity: "15.25".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(capture.charged, "15.25");
     assert_eq!(app.balance(&account).await.available, "44.75");
 }

@@ -27,63 +27,6 @@ fn case(
     }
 }
 
-async fn debit(
-    app: &TestApp,
-    account: p::AccountRef,
-    quantity: &str,
-    key: &str,
-) -> Result<p::DebitResponse, tonic::Status> {
-    let request = p::DebitRequest {
-        idempotency_key: key.into(),
-        account: Some(account),
-        quantity: quantity.into(),
-        ..Default::default()
-    };
-    app.usage()
-        .await
-        .debit(request)
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn authorize(
-    app: &TestApp,
-    account: &str,
-    quantity: &str,
-    key: &str,
-) -> Result<p::Hold, tonic::Status> {
-    let request = p::AuthorizeRequest {
-        idempotency_key: key.into(),
-        account: Some(by_id(account)),
-        quantity: quantity.into(),
-        ..Default::default()
-    };
-    app.usage()
-        .await
-        .authorize(request)
-        .await
-        .map(|r| r.into_inner().hold.unwrap())
-}
-
-async fn capture(
-    app: &TestApp,
-    hold: &str,
-    quantity: &str,
-    key: &str,
-) -> Result<p::CaptureResponse, tonic::Status> {
-    let request = p::CaptureRequest {
-        idempotency_key: key.into(),
-        hold_id: hold.into(),
-        quantity: quantity.into(),
-        ..Default::default()
-    };
-    app.usage()
-        .await
-        .capture(request)
-        .await
-        .map(|r| r.into_inner())
-}
-
 async fn freeze(app: &TestApp, account: &str) {
     let request = p::UpdateAccountRequest {
         idempotency_key: "freeze".into(),
@@ -101,8 +44,8 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
     let frozen = app.account("frozen", 2).await;
     app.top_up(&frozen, "10", "1", "pay").await;
     freeze(&app, &frozen).await;
-    let hold = authorize(&app, &account, "4", "hold").await.unwrap();
-    let released = authorize(&app, &account, "1", "hold-2").await.unwrap();
+    let hold = app.authorize(&account, "4", "hold", 0).await.unwrap();
+    let released = app.authorize(&account, "1", "hold-2", 0).await.unwrap();
     let release = p::ReleaseRequest {
         idempotency_key: "rel".into(),
         hold_id: released.hold_id.clone(),
@@ -119,7 +62,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "INSUFFICIENT_CREDIT",
                 Some(("available", "6")),
             ),
-            debit(&app, by_id(&account), "6.01", "d1").await.map(|_| ()),
+            app.debit(by_id(&account), "6.01", "d1").await.map(|_| ()),
         ),
         (
             case(
@@ -128,7 +71,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "ACCOUNT_NOT_FOUND",
                 None,
             ),
-            debit(&app, by_id(&uuid::Uuid::new_v4().to_string()), "1", "d2")
+            app.debit(by_id(&uuid::Uuid::new_v4().to_string()), "1", "d2")
                 .await
                 .map(|_| ()),
         ),
@@ -139,7 +82,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "ACCOUNT_NOT_FOUND",
                 Some(("account", "nobody")),
             ),
-            debit(&app, by_external("nobody"), "1", "d3")
+            app.debit(by_external("nobody"), "1", "d3")
                 .await
                 .map(|_| ()),
         ),
@@ -150,7 +93,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "ACCOUNT_FROZEN",
                 None,
             ),
-            debit(&app, by_id(&frozen), "1", "d4").await.map(|_| ()),
+            app.debit(by_id(&frozen), "1", "d4").await.map(|_| ()),
         ),
         (
             case(
@@ -159,9 +102,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "TOO_MANY_DECIMALS",
                 Some(("field", "quantity")),
             ),
-            debit(&app, by_id(&account), "0.001", "d5")
-                .await
-                .map(|_| ()),
+            app.debit(by_id(&account), "0.001", "d5").await.map(|_| ()),
         ),
         (
             case(
@@ -170,7 +111,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "NON_POSITIVE_AMOUNT",
                 Some(("field", "quantity")),
             ),
-            debit(&app, by_id(&account), "0", "d6").await.map(|_| ()),
+            app.debit(by_id(&account), "0", "d6").await.map(|_| ()),
         ),
         (
             case(
@@ -179,7 +120,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "NON_POSITIVE_AMOUNT",
                 None,
             ),
-            debit(&app, by_id(&account), "-1", "d7").await.map(|_| ()),
+            app.debit(by_id(&account), "-1", "d7").await.map(|_| ()),
         ),
         (
             case(
@@ -188,11 +129,11 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "INVALID_ARGUMENT",
                 Some(("field", "quantity")),
             ),
-            debit(&app, by_id(&account), "1e3", "d8").await.map(|_| ()),
+            app.debit(by_id(&account), "1e3", "d8").await.map(|_| ()),
         ),
         (
             case("overflow", Code::InvalidArgument, "AMOUNT_TOO_LARGE", None),
-            debit(&app, by_id(&account), "100000000000000000000", "d9")
+            app.debit(by_id(&account), "100000000000000000000", "d9")
                 .await
                 .map(|_| ()),
         ),
@@ -203,7 +144,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "INVALID_ARGUMENT",
                 Some(("field", "idempotency_key")),
             ),
-            debit(&app, by_id(&account), "1", "").await.map(|_| ()),
+            app.debit(by_id(&account), "1", "").await.map(|_| ()),
         ),
         (
             case(
@@ -212,7 +153,7 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "IDEMPOTENCY_CONFLICT",
                 Some(("idempotency_key", "hold")),
             ),
-            authorize(&app, &account, "3", "hold").await.map(|_| ()),
+            app.authorize(&account, "3", "hold", 0).await.map(|_| ()),
         ),
         (
             case(
@@ -221,7 +162,9 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "CAPTURE_EXCEEDS_HOLD",
                 Some(("held", "4")),
             ),
-            capture(&app, &hold.hold_id, "4.5", "c1").await.map(|_| ()),
+            app.capture(&hold.hold_id, "4.5", "c1", false)
+                .await
+                .map(|_| ()),
         ),
         (
             case(
@@ -230,13 +173,13 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "HOLD_NOT_OPEN",
                 Some(("status", "released")),
             ),
-            capture(&app, &released.hold_id, "1", "c2")
+            app.capture(&released.hold_id, "1", "c2", false)
                 .await
                 .map(|_| ()),
         ),
         (
             case("unknown hold", Code::NotFound, "HOLD_NOT_FOUND", None),
-            capture(&app, &uuid::Uuid::new_v4().to_string(), "1", "c3")
+            app.capture(&uuid::Uuid::new_v4().to_string(), "1", "c3", false)
                 .await
                 .map(|_| ()),
         ),
@@ -247,7 +190,9 @@ async fn every_refusal_has_its_code_reason_and_changes_nothing(backend: Backend)
                 "INVALID_ARGUMENT",
                 Some(("field", "hold_id")),
             ),
-            capture(&app, "not-a-uuid", "1", "c4").await.map(|_| ()),
+            app.capture("not-a-uuid", "1", "c4", false)
+                .await
+                .map(|_| ()),
         ),
     ];
     for (case, result) in cases {
