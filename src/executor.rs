@@ -5,18 +5,19 @@
 //! batch `Unavailable`, and the next batch simply tries again, so the service recovers by itself
 //! when the database comes back.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
+use sqlx::Any;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
-use crate::ledger::{Command, IdSource, Ledger, LedgerError, Limits, Outcome};
-use sqlx::pool::PoolConnection;
-use sqlx::Any;
-
+use crate::ledger::{Command, IdSource, Ledger, LedgerError, Limits, Outcome, Snapshot, Writes};
 use crate::store::{BatchNeeds, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -202,10 +203,9 @@ async fn in_transaction(
     let now = clock.now();
     let snapshot = store.load_batch(&mut tx, needs, now).await?;
     let loaded = started.elapsed();
-    let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
-    let results: Vec<_> = commands.iter().map(|c| ledger.apply(c)).collect();
+    let (results, writes) = apply_guarded(snapshot, now, config, commands)?;
     let applied = started.elapsed();
-    store.write_batch(&mut tx, ledger.writes()).await?;
+    store.write_batch(&mut tx, writes).await?;
     let written = started.elapsed();
     tx.commit().await?;
     tracing::debug!(
@@ -219,6 +219,22 @@ async fn in_transaction(
     Ok(results)
 }
 
+/// Runs the engine over the batch. A panic there is a bug; it must cost this batch (rolled back
+/// and answered INTERNAL), not the write path of the whole service.
+fn apply_guarded(
+    snapshot: Snapshot,
+    now: DateTime<Utc>,
+    config: &ExecutorConfig,
+    commands: &[&Command],
+) -> Result<(Vec<Result<Outcome, LedgerError>>, Writes), StoreError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
+        let results = commands.iter().map(|c| ledger.apply(c)).collect();
+        (results, ledger.writes())
+    }))
+    .map_err(|_| StoreError::Corrupt(anyhow::anyhow!("the engine panicked on this batch")))
+}
+
 fn answer(jobs: Vec<Job>, results: Vec<Result<Outcome, LedgerError>>) {
     for (job, result) in jobs.into_iter().zip(results) {
         // A caller that went away no longer needs its answer; the commit stands either way.
@@ -226,12 +242,12 @@ fn answer(jobs: Vec<Job>, results: Vec<Result<Outcome, LedgerError>>) {
     }
 }
 
-/// Answers a batch that was not committed. Only a damaged store is an internal error; anything
-/// else (the database gone, a lock timeout) is worth retrying with the same keys.
+/// Answers a batch that was not committed. Only a damaged row or an engine fault is an internal
+/// error; anything else (the database gone, a lock timeout) is worth retrying with the same keys.
 fn fail(jobs: Vec<Job>, error: &StoreError) {
     let internal = matches!(error, StoreError::Corrupt(_));
     if internal {
-        tracing::error!(error = %error, size = jobs.len(), "batch failed on a corrupt row");
+        tracing::error!(error = %error, size = jobs.len(), "batch failed; retrying will not help");
     } else {
         tracing::warn!(error = %error, size = jobs.len(), "batch not committed");
     }
@@ -242,5 +258,77 @@ fn fail(jobs: Vec<Job>, error: &StoreError) {
             ExecError::Unavailable
         };
         let _ = job.reply.send(Err(error));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::ledger::*;
+
+    fn config() -> ExecutorConfig {
+        ExecutorConfig {
+            queue_capacity: 1,
+            batch_size_max: 1,
+            workers: 1,
+            linger: Duration::ZERO,
+            limits: Limits::default(),
+        }
+    }
+
+    /// A hold whose reservation names a lot the store did not return is a damaged store; the
+    /// engine's panic on it must become this batch's error, not the end of the batch loop.
+    #[test]
+    fn an_engine_panic_fails_the_batch_not_the_executor() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let account = Account {
+            id: AccountId(uuid::Uuid::from_u128(1)),
+            external_id: "x".into(),
+            unit: "CREDIT".into(),
+            unit_scale: 0,
+            status: AccountStatus::Active,
+            credit_line_limit: Decimal::ZERO,
+            credit_line_used: Decimal::ZERO,
+            credit_line_held: Decimal::ZERO,
+            credit_line_price: Decimal::ZERO,
+            currency: "USD".into(),
+            created_at: now,
+            open_holds: 1,
+            entry_seq: 0,
+            last_hash: String::new(),
+        };
+        let hold = Hold {
+            id: HoldId(uuid::Uuid::from_u128(2)),
+            account_id: account.id,
+            status: HoldStatus::Open,
+            authorized: Decimal::ONE,
+            captured: Decimal::ZERO,
+            reserved: vec![Draw {
+                lot_id: Some(LotId(uuid::Uuid::from_u128(3))),
+                quantity: Decimal::ONE,
+            }],
+            expires_at: now + chrono::Duration::hours(1),
+            created_at: now,
+            meter: String::new(),
+            reference: String::new(),
+        };
+        let snapshot = Snapshot {
+            accounts: vec![account],
+            holds: vec![hold.clone()],
+            ..Snapshot::default()
+        };
+        let release = Command::Release(Release {
+            idempotency_key: "k".into(),
+            hold_id: hold.id,
+        });
+        let result = apply_guarded(snapshot, now, &config(), &[&release]);
+        assert!(
+            matches!(result, Err(StoreError::Corrupt(_))),
+            "{:?}",
+            result.map(|(r, _)| r)
+        );
     }
 }

@@ -50,7 +50,8 @@ pub enum StoreError {
     /// A unique constraint refused a write (another instance got there first).
     #[error("constraint {constraint} violated")]
     UniqueViolation { constraint: String },
-    /// A row the store wrote could not be read back: the store is damaged.
+    /// A row the store wrote could not be read back (the store is damaged), or the engine
+    /// failed on the batch's data: retrying the same batch will not help.
     #[error("corrupt row: {0:#}")]
     Corrupt(anyhow::Error),
     #[error("database error: {0}")]
