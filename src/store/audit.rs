@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::*;
+use super::sql::select;
 use super::sql::{padded, placeholders};
 use super::{Dialect, Store, StoreError, StoreResult};
 use crate::ledger::{Account, Entry, Lot};
@@ -120,7 +121,7 @@ impl AuditReader {
             "SELECT {} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
             ACCOUNT_COLUMNS.join(", ")
         );
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(after.unwrap_or_default().to_string())
             .bind(i64::from(limit))
             .fetch_all(&mut *self.tx)
@@ -148,7 +149,7 @@ impl AuditReader {
              AND account_id <= $3 ORDER BY account_id, account_seq LIMIT $4",
             ENTRY_COLUMNS.join(", ")
         );
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(after.account_key.clone())
             .bind(after.account_seq)
             .bind(last_account.to_string())
@@ -189,7 +190,7 @@ impl AuditReader {
             POSTING_COLUMNS.join(", "),
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = select(&sql);
         for id in ids {
             query = query.bind(id);
         }
@@ -216,7 +217,7 @@ impl AuditReader {
              AND account_id <= $3 ORDER BY account_id, id LIMIT $4",
             LOT_COLUMNS.join(", ")
         );
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(after.account_key.clone())
             .bind(after.lot_key.clone())
             .bind(last_account.to_string())
@@ -244,7 +245,7 @@ impl AuditReader {
             .zip(["accounts", "entries", "postings", "lots"])
         {
             let sql = format!("SELECT COUNT(*) AS n FROM {table}");
-            let row = sqlx::query(&sql).fetch_one(&mut *self.tx).await?;
+            let row = select(&sql).fetch_one(&mut *self.tx).await?;
             let n = row.try_get::<i64, _>("n")?;
             *count = u64::try_from(n).map_err(|e| {
                 StoreError::Corrupt(anyhow::anyhow!("COUNT(*) of {table} is {n}: {e}"))

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::rows::*;
-use super::sql::{padded, placeholders, write_all, RowSet, Value};
+use super::sql::{self, padded, placeholders, write_all, RowSet, Value};
 use super::{postgres, Dialect, Store, StoreResult};
 use crate::ledger::*;
 
@@ -88,7 +88,7 @@ async fn select_in(
         "{select} WHERE {column} IN ({}){rest}",
         placeholders(1, values.len())
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sql::select(&sql);
     for v in values {
         query = query.bind(v);
     }
@@ -229,7 +229,7 @@ impl Store {
                 placeholders(1, ids.len()),
                 ids.len() + 1
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = sql::select(&sql);
             for id in ids {
                 query = query.bind(id);
             }
@@ -343,7 +343,7 @@ async fn load_idempotency(
         placeholders(1, keys.len()),
         placeholders(keys.len() + 1, scopes.len()),
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sql::select(&sql);
     for value in keys.into_iter().chain(scopes) {
         query = query.bind(value);
     }

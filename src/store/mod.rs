@@ -106,7 +106,7 @@ impl Store {
             .acquire_timeout(acquire_timeout);
         let (options, url) = match dialect {
             Dialect::Sqlite => sqlite::pool_options(options, url),
-            Dialect::Postgres => (postgres::pool_options(options), url.to_string()),
+            Dialect::Postgres => (options, url.to_string()),
         };
         let pool = options
             .connect(&url)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::rows::*;
+use super::sql::select;
 use super::{Store, StoreResult};
 use crate::ledger::*;
 
@@ -14,7 +15,7 @@ impl Store {
             "SELECT {} FROM accounts WHERE id = $1",
             ACCOUNT_COLUMNS.join(", ")
         );
-        let row = sqlx::query(&sql)
+        let row = select(&sql)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -26,7 +27,7 @@ impl Store {
             "SELECT {} FROM accounts WHERE external_id = $1",
             ACCOUNT_COLUMNS.join(", ")
         );
-        let row = sqlx::query(&sql)
+        let row = select(&sql)
             .bind(external_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -44,7 +45,7 @@ impl Store {
             ACCOUNT_COLUMNS.join(", ")
         );
         let after = after.map(|a| a.to_string()).unwrap_or_default();
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -70,7 +71,7 @@ impl Store {
             LOT_COLUMNS.join(", ")
         );
         let after = after.map(|a| a.to_string()).unwrap_or_default();
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(account.to_string())
             .bind(after)
             .bind(i64::from(limit))
@@ -94,7 +95,7 @@ impl Store {
             "SELECT {} FROM holds WHERE account_id = $1 AND status = 'open' AND expires_at <= $2",
             HOLD_COLUMNS.join(", ")
         );
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(id.to_string())
             .bind(micros(now))
             .fetch_all(&self.pool)
@@ -108,7 +109,7 @@ impl Store {
             "SELECT {} FROM holds WHERE id = $1",
             HOLD_COLUMNS.join(", ")
         );
-        let row = sqlx::query(&sql)
+        let row = select(&sql)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -121,7 +122,7 @@ impl Store {
             "SELECT {} FROM entries WHERE account_id = $1 ORDER BY account_seq",
             ENTRY_COLUMNS.join(", ")
         );
-        let rows = sqlx::query(&sql)
+        let rows = select(&sql)
             .bind(id.to_string())
             .fetch_all(&self.pool)
             .await?;
@@ -134,7 +135,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let posting_rows = sqlx::query(&sql)
+        let posting_rows = select(&sql)
             .bind(id.to_string())
             .fetch_all(&self.pool)
             .await?;
@@ -164,7 +165,7 @@ impl Store {
         ];
         assert!(TABLES.contains(&table), "not a ledger table: {table}");
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
-        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        let row = select(&sql).fetch_one(&self.pool).await?;
         Ok(row.try_get("n")?)
     }
 }

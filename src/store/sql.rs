@@ -3,9 +3,19 @@
 //! their rows as one JSON parameter, so a busy server prepares a handful of statement shapes
 //! rather than one per batch size.
 
-use sqlx::AnyConnection;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
 
 use super::{Dialect, StoreResult};
+
+/// A lookup, planned afresh with its parameters on every execution (an unnamed statement). A
+/// cached generic plan is made once, often while a table is still nearly empty, and then kept:
+/// on a fresh PostgreSQL database it turned primary-key lookups of holds into sequential scans
+/// that grew with every hold. Writes stay prepared; their plan does not depend on table sizes.
+pub(super) fn select(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).persistent(false)
+}
 
 /// A value bound to a placeholder.
 #[derive(Debug, Clone)]
