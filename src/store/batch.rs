@@ -3,7 +3,7 @@
 //! handful of multi-row statements.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
@@ -73,7 +73,7 @@ fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
 
 /// `SELECT {columns} FROM {table} WHERE {column} IN (…)`, padded; returns the rows.
 async fn select_in(
-    statements: &AtomicU64,
+    store: &Store,
     conn: &mut AnyConnection,
     select: &str,
     column: &str,
@@ -88,11 +88,11 @@ async fn select_in(
         "{select} WHERE {column} IN ({}){rest}",
         placeholders(1, values.len())
     );
-    let mut query = sql::select(&sql);
+    let mut query = sql::lookup(store.dialect, &sql);
     for v in values {
         query = query.bind(v);
     }
-    statements.fetch_add(1, Ordering::Relaxed);
+    store.statements.fetch_add(1, Ordering::Relaxed);
     Ok(query.fetch_all(conn).await?)
 }
 
@@ -109,7 +109,7 @@ impl Store {
         let mut hold_accounts = HashMap::new();
         let hold_ids = strings(&needs.holds);
         let hold_rows = select_in(
-            &self.statements,
+            self,
             conn,
             "SELECT id, account_id FROM holds",
             "id",
@@ -135,7 +135,7 @@ impl Store {
         let account_ids = strings(&accounts);
         let select = format!("SELECT {} FROM accounts", ACCOUNT_COLUMNS.join(", "));
         let rows = select_in(
-            &self.statements,
+            self,
             conn,
             &select,
             "id",
@@ -161,11 +161,10 @@ impl Store {
         snapshot.holds = self
             .load_holds(conn, &holding, &hold_ids, needs, now)
             .await?;
-        snapshot.idempotency =
-            load_idempotency(&self.statements, conn, needs, &hold_accounts).await?;
+        snapshot.idempotency = load_idempotency(self, conn, needs, &hold_accounts).await?;
         let external = strings(&needs.external_ids);
         let taken = select_in(
-            &self.statements,
+            self,
             conn,
             "SELECT external_id FROM accounts",
             "external_id",
@@ -188,7 +187,7 @@ impl Store {
     ) -> StoreResult<Vec<Lot>> {
         let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
         let mut rows = select_in(
-            &self.statements,
+            self,
             conn,
             &select,
             "account_id",
@@ -197,17 +196,7 @@ impl Store {
         )
         .await?;
         let named = strings(&needs.named_lots);
-        rows.extend(
-            select_in(
-                &self.statements,
-                conn,
-                &select,
-                "id",
-                &named,
-                " AND status <> 'active'",
-            )
-            .await?,
-        );
+        rows.extend(select_in(self, conn, &select, "id", &named, " AND status <> 'active'").await?);
         rows.iter().map(lot_from_row).collect()
     }
 
@@ -229,18 +218,18 @@ impl Store {
                 placeholders(1, ids.len()),
                 ids.len() + 1
             );
-            let mut query = sql::select(&sql);
+            let mut query = sql::lookup(self.dialect, &sql);
             for id in ids {
                 query = query.bind(id);
             }
             self.statements.fetch_add(1, Ordering::Relaxed);
             rows = query.bind(micros(now)).fetch_all(&mut *conn).await?;
         }
-        rows.extend(select_in(&self.statements, conn, &select, "id", hold_ids, "").await?);
+        rows.extend(select_in(self, conn, &select, "id", hold_ids, "").await?);
         let voiding = strings(&needs.all_open_holds);
         rows.extend(
             select_in(
-                &self.statements,
+                self,
                 conn,
                 &select,
                 "account_id",
@@ -313,7 +302,7 @@ impl Store {
 /// plan made when the table was small once turned a lookup into a scan of every key of a hot
 /// account); pairs are matched exactly here.
 async fn load_idempotency(
-    statements: &AtomicU64,
+    store: &Store,
     conn: &mut AnyConnection,
     needs: &BatchNeeds,
     hold_accounts: &HashMap<HoldId, AccountId>,
@@ -343,11 +332,11 @@ async fn load_idempotency(
         placeholders(1, keys.len()),
         placeholders(keys.len() + 1, scopes.len()),
     );
-    let mut query = sql::select(&sql);
+    let mut query = sql::lookup(store.dialect, &sql);
     for value in keys.into_iter().chain(scopes) {
         query = query.bind(value);
     }
-    statements.fetch_add(1, Ordering::Relaxed);
+    store.statements.fetch_add(1, Ordering::Relaxed);
     let rows = query.fetch_all(conn).await?;
     let records = rows
         .iter()

@@ -17,6 +17,12 @@ pub(super) fn select(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
     sqlx::query(sql).persistent(false)
 }
 
+/// A lookup on the batch path: unprepared on PostgreSQL for the reason above; kept prepared on
+/// SQLite, whose planner does not cache plans by table size and where preparing costs time.
+pub(super) fn lookup(dialect: Dialect, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).persistent(dialect == Dialect::Sqlite)
+}
+
 /// A value bound to a placeholder.
 #[derive(Debug, Clone)]
 pub(super) enum Value {
