@@ -105,11 +105,17 @@ pub async fn ping(channels: Vec<Channel>, concurrency: usize, timing: Timing) ->
     .await
 }
 
-/// What the load acknowledged per account, and the calls still to be replayed.
+/// A call that charges an account, kept so it can be replayed by its idempotency key.
+#[derive(Clone)]
+pub enum Charge {
+    Debit(p::DebitRequest),
+    Capture(p::CaptureRequest),
+}
+
+/// What the load acknowledged per account, and the charges whose outcome is still unknown.
 pub struct Ledger {
     pub acked: Vec<AtomicU64>,
-    pub unknown: Mutex<Vec<(usize, p::DebitRequest)>>,
-    pub unknown_captures: Mutex<Vec<(usize, p::CaptureRequest)>>,
+    unknown: Mutex<Vec<(usize, Charge)>>,
 }
 
 impl Ledger {
@@ -117,8 +123,28 @@ impl Ledger {
         Arc::new(Ledger {
             acked: (0..accounts).map(|_| AtomicU64::new(0)).collect(),
             unknown: Mutex::new(Vec::new()),
-            unknown_captures: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Counts an acknowledged charge, or keeps one whose outcome the error leaves unknown.
+    fn settle<T>(
+        &self,
+        index: usize,
+        charge: Charge,
+        result: Result<T, tonic::Status>,
+    ) -> Result<(), String> {
+        match result {
+            Ok(_) => {
+                self.acked[index].fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(status) => {
+                if is_unknown(status.code()) {
+                    self.unknown.lock().expect("lock").push((index, charge));
+                }
+                Err(format!("{:?}", status.code()))
+            }
+        }
     }
 }
 
@@ -156,18 +182,8 @@ pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
         };
         let ledger = ledger.clone();
         async move {
-            match client.debit(request.clone()).await {
-                Ok(_) => {
-                    ledger.acked[index].fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-                Err(status) => {
-                    if is_unknown(status.code()) {
-                        ledger.unknown.lock().expect("lock").push((index, request));
-                    }
-                    Err(format!("{:?}", status.code()))
-                }
-            }
+            let result = client.debit(request.clone()).await;
+            ledger.settle(index, Charge::Debit(request), result)
         }
     })
     .await
@@ -214,22 +230,8 @@ pub async fn authorize_capture(load: &Load, ledger: Arc<Ledger>) -> Tally {
                 r#final: true,
                 ..Default::default()
             };
-            match client.capture(capture.clone()).await {
-                Ok(_) => {
-                    ledger.acked[0].fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-                Err(status) => {
-                    if is_unknown(status.code()) {
-                        ledger
-                            .unknown_captures
-                            .lock()
-                            .expect("lock")
-                            .push((0, capture));
-                    }
-                    Err(format!("{:?}", status.code()))
-                }
-            }
+            let result = client.capture(capture.clone()).await;
+            ledger.settle(0, Charge::Capture(capture), result)
         }
     })
     .await
@@ -244,23 +246,9 @@ pub async fn check_books(
     amount: &str,
 ) -> anyhow::Result<String> {
     let usage = UsageClient::new(channel);
-    let debits = std::mem::take(&mut *ledger.unknown.lock().expect("lock"));
-    for (index, request) in debits {
-        let call = || {
-            let (mut usage, request) = (usage.clone(), request.clone());
-            async move { usage.debit(request).await }
-        };
-        if replay(call).await? {
-            ledger.acked[index].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    let captures = std::mem::take(&mut *ledger.unknown_captures.lock().expect("lock"));
-    for (index, request) in captures {
-        let call = || {
-            let (mut usage, request) = (usage.clone(), request.clone());
-            async move { usage.capture(request).await }
-        };
-        if replay(call).await? {
+    let unknown = std::mem::take(&mut *ledger.unknown.lock().expect("lock"));
+    for (index, charge) in unknown {
+        if replay(&usage, &charge).await? {
             ledger.acked[index].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -302,15 +290,16 @@ pub async fn check_books(
     Ok(format!("ok ({} accounts, {total} charges)", accounts.len()))
 }
 
-/// Retries a call until it gives a definite answer: `true` if it was applied.
-async fn replay<T, F, Fut>(call: F) -> anyhow::Result<bool>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
-{
+/// Resends a charge until it gives a definite answer: `true` if it was applied.
+async fn replay(usage: &UsageClient<Channel>, charge: &Charge) -> anyhow::Result<bool> {
     for _ in 0..100 {
-        match call().await {
-            Ok(_) => return Ok(true),
+        let mut usage = usage.clone();
+        let result = match charge.clone() {
+            Charge::Debit(request) => usage.debit(request).await.map(|_| ()),
+            Charge::Capture(request) => usage.capture(request).await.map(|_| ()),
+        };
+        match result {
+            Ok(()) => return Ok(true),
             Err(status) if !is_unknown(status.code()) => return Ok(false),
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
