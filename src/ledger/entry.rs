@@ -79,6 +79,8 @@ pub mod ledger_account {
     pub const CONSUMED: &str = "consumed";
     pub const EXPIRED: &str = "expired";
     pub const VOIDED: &str = "voided";
+    /// The other side of a support adjustment: credit given (debited here) or taken back.
+    pub const ADJUSTED: &str = "adjusted";
     pub const CASH_CLEARING: &str = "cash_clearing";
     pub const DEFERRED_REVENUE: &str = "deferred_revenue";
     pub const REVENUE_USAGE: &str = "revenue_usage";
@@ -86,6 +88,8 @@ pub mod ledger_account {
     pub const REFUNDS_PAYABLE: &str = "refunds_payable";
     pub const UNBILLED_RECEIVABLE: &str = "unbilled_receivable";
     pub const REVENUE_COMMITMENT_SHORTFALL: &str = "revenue_commitment_shortfall";
+    /// Deferred money recognized when support takes paid credit back.
+    pub const REVENUE_ADJUSTMENT: &str = "revenue_adjustment";
 
     pub fn lot(id: super::LotId) -> String {
         format!("lot:{id}")
