@@ -116,6 +116,8 @@ pub struct CreateAccountArgs {
     #[arg(long, default_value = "USD")]
     currency: String,
     #[command(flatten)]
+    low_balance: LowBalanceArgs,
+    #[command(flatten)]
     key: IdempotencyArg,
 }
 
@@ -149,7 +151,34 @@ pub struct UpdateAccountArgs {
     #[arg(long, value_enum)]
     status: Option<StatusArg>,
     #[command(flatten)]
+    low_balance: LowBalanceArgs,
+    #[command(flatten)]
     key: IdempotencyArg,
+}
+
+/// When a low-balance event fires (at most one of the two).
+#[derive(Debug, Args)]
+pub struct LowBalanceArgs {
+    /// Low-balance threshold as a quantity of the account's unit.
+    #[arg(long, value_name = "X", conflicts_with = "low_balance_percent")]
+    low_balance_threshold: Option<String>,
+    /// Low-balance threshold as a percentage of the account's live credit.
+    #[arg(long, value_name = "PCT")]
+    low_balance_percent: Option<String>,
+}
+
+impl LowBalanceArgs {
+    fn to_proto(&self) -> Option<proto::LowBalanceThreshold> {
+        use proto::low_balance_threshold::Threshold;
+        let threshold = match (&self.low_balance_threshold, &self.low_balance_percent) {
+            (Some(q), _) => Threshold::Absolute(q.clone()),
+            (None, Some(p)) => Threshold::Percent(p.clone()),
+            (None, None) => return None,
+        };
+        Some(proto::LowBalanceThreshold {
+            threshold: Some(threshold),
+        })
+    }
 }
 
 /// Account statuses a user may set.
@@ -384,6 +413,7 @@ async fn create_account(mut client: AccountsClient<Channel>, a: CreateAccountArg
         credit_line_limit: a.credit_line_limit.unwrap_or_default(),
         credit_line_price: a.credit_line_price.unwrap_or_default(),
         currency: a.currency,
+        low_balance: a.low_balance.to_proto(),
     };
     let resp = client.create_account(req).await.rpc()?;
     print_fields(&account_fields(resp.account.as_ref().context(NO_ACCOUNT)?));
@@ -422,9 +452,15 @@ async fn list_accounts(mut client: AccountsClient<Channel>, a: ListAccountsArgs)
 }
 
 async fn update_account(mut client: AccountsClient<Channel>, a: UpdateAccountArgs) -> Result<()> {
-    if a.credit_line_limit.is_none() && a.credit_line_price.is_none() && a.status.is_none() {
+    let low_balance = a.low_balance.to_proto();
+    if a.credit_line_limit.is_none()
+        && a.credit_line_price.is_none()
+        && a.status.is_none()
+        && low_balance.is_none()
+    {
         anyhow::bail!(
-            "nothing to update: pass --credit-line-limit, --credit-line-price or --status"
+            "nothing to update: pass --credit-line-limit, --credit-line-price, --status or a \
+             low-balance threshold"
         );
     }
     let status = a.status.map(|s| match s {
@@ -438,6 +474,7 @@ async fn update_account(mut client: AccountsClient<Channel>, a: UpdateAccountArg
         credit_line_limit: a.credit_line_limit,
         credit_line_price: a.credit_line_price,
         status: status.unwrap_or(proto::AccountStatus::Unspecified) as i32,
+        low_balance,
     };
     let resp = client.update_account(req).await.rpc()?;
     print_fields(&account_fields(resp.account.as_ref().context(NO_ACCOUNT)?));

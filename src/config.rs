@@ -36,6 +36,15 @@ pub struct Config {
     pub concurrency_per_connection_max: usize,
     /// `text` or `json`.
     pub log_format: String,
+    /// How often the sweeper posts what time has made due (lot expiry, hold expiry, the end of
+    /// commitment terms); 0 turns it off. Safe with several instances on one database.
+    pub sweep_interval_ms: u64,
+    /// Accounts the sweeper takes per round.
+    pub sweep_accounts_max: u32,
+    /// How long before a commitment's term ends its `commitment_ending` event is raised.
+    pub commitment_notice_ms: u64,
+    /// How often an event subscription looks for new events.
+    pub events_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -59,6 +68,10 @@ impl Default for Config {
             request_timeout_ms: 10_000,
             concurrency_per_connection_max: 1_024,
             log_format: "text".into(),
+            sweep_interval_ms: 60_000,
+            sweep_accounts_max: 1_000,
+            commitment_notice_ms: 7 * 24 * 3_600_000,
+            events_poll_ms: 250,
         }
     }
 }
@@ -93,6 +106,8 @@ impl Config {
             ("page_size_default", self.page_size_default as u64),
             ("hold_ttl_default_ms", self.hold_ttl_default_ms),
             ("message_size_max_bytes", self.message_size_max_bytes as u64),
+            ("sweep_accounts_max", self.sweep_accounts_max as u64),
+            ("events_poll_ms", self.events_poll_ms),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");
@@ -111,6 +126,14 @@ impl Config {
         }
         crate::store::Dialect::of_url(&self.database_url)?;
         Ok(())
+    }
+
+    pub fn sweeper(&self) -> crate::sweeper::SweeperConfig {
+        crate::sweeper::SweeperConfig {
+            interval: std::time::Duration::from_millis(self.sweep_interval_ms),
+            accounts_per_round: self.sweep_accounts_max,
+            commitment_notice_ms: self.commitment_notice_ms,
+        }
     }
 
     pub fn executor(&self) -> ExecutorConfig {

@@ -299,6 +299,10 @@ mod tests {
             open_holds: 1,
             entry_seq: 0,
             last_hash: String::new(),
+            low_balance: LowBalance::None,
+            alert_level: AlertLevel::Ok,
+            credit_line_spent: Decimal::ZERO,
+            credit_line_until: None,
         };
         let hold = Hold {
             id: HoldId(uuid::Uuid::from_u128(2)),

@@ -19,6 +19,8 @@
 //! - [`journal`]: reports over the stored journal; `journal::verify` audits invariants 1, 3 and 6.
 //! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server processes and the
 //!   naive one-transaction-per-request baseline.
+//! - [`sweeper`]: posts what time makes due (lot and hold expiry, commitment terms) through the
+//!   executor, on an interval.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
 #![forbid(unsafe_code)]
 
@@ -32,6 +34,7 @@ pub mod journal;
 pub mod ledger;
 pub mod server;
 pub mod store;
+pub mod sweeper;
 
 pub mod proto {
     #![allow(clippy::all)]

@@ -12,19 +12,23 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::{
-    accounts::AccountsService, credits::CreditsService, usage::UsageService, Services,
+    accounts::AccountsService, credits::CreditsService, events::EventsService, usage::UsageService,
+    Services,
 };
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::executor::Executor;
 use crate::proto;
 use crate::store::{redact, Store};
+use crate::sweeper::Sweeper;
 
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     services: Arc<Services>,
     executor_task: JoinHandle<()>,
+    sweeper: Sweeper,
+    stop: tokio::sync::watch::Sender<bool>,
     config: Config,
 }
 
@@ -47,18 +51,29 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen_addr))?;
         let local_addr = listener.local_addr()?;
         tracing::info!(%local_addr, database = %redact(&config.database_url), "credit-ledger ready");
+        let sweeper = Sweeper::new(
+            store.clone(),
+            executor.clone(),
+            clock.clone(),
+            config.sweeper(),
+        );
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
         let services = Arc::new(Services {
             store,
             executor,
             clock,
             page_size_default: config.page_size_default,
             page_size_max: config.page_size_max,
+            shutdown,
+            events_poll: Duration::from_millis(config.events_poll_ms),
         });
         Ok(Application {
             listener,
             local_addr,
             services,
             executor_task,
+            sweeper,
+            stop,
             config,
         })
     }
@@ -71,6 +86,11 @@ impl Application {
         self.services.store.clone()
     }
 
+    /// The application's sweeper, for running a sweep on demand (it also runs on its interval).
+    pub fn sweeper(&self) -> Sweeper {
+        self.sweeper.clone()
+    }
+
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -79,9 +99,12 @@ impl Application {
             listener,
             services,
             executor_task,
+            sweeper,
+            stop,
             config,
             ..
         } = self;
+        let sweeper_task = tokio::spawn(sweeper.run(stop.subscribe()));
         let store = services.store.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         set_serving(&health, true).await;
@@ -98,13 +121,19 @@ impl Application {
         let credits = proto::credits_server::CreditsServer::new(CreditsService(services.clone()))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
-        let usage = proto::usage_server::UsageServer::new(UsageService(services))
+        let usage = proto::usage_server::UsageServer::new(UsageService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
+        let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
         let stopping = async move {
             shutdown.await;
             tracing::info!("shutting down: not serving, draining requests in flight");
             set_serving(&health, false).await;
+            // Ends the sweeper and the event subscriptions, which would otherwise hold the
+            // server open.
+            let _ = stop.send(true);
         };
         tonic::transport::Server::builder()
             .timeout(Duration::from_millis(config.request_timeout_ms))
@@ -115,6 +144,7 @@ impl Application {
             .add_service(accounts)
             .add_service(credits)
             .add_service(usage)
+            .add_service(events)
             .serve_with_incoming_shutdown(
                 // Replies are small and latency matters: no Nagle delay on accepted sockets
                 // (the builder's tcp_nodelay only applies to listeners it binds itself).
@@ -123,7 +153,9 @@ impl Application {
             )
             .await
             .context("serving gRPC")?;
-        // Every executor handle went with the services; the loop ends after its last batch.
+        sweeper_task.await.context("sweeper task")?;
+        // Every executor handle went with the services and the sweeper; the loop ends after its
+        // last batch.
         executor_task.await.context("executor task")?;
         store.close().await;
         tracing::info!("stopped");
@@ -142,6 +174,7 @@ async fn set_serving(health: &tonic_health::server::HealthReporter, serving: boo
         "creditledger.v1.Accounts",
         "creditledger.v1.Credits",
         "creditledger.v1.Usage",
+        "creditledger.v1.Events",
     ] {
         health.set_service_status(name, status).await;
     }

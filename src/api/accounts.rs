@@ -27,6 +27,7 @@ impl p::accounts_server::Accounts for AccountsService {
             credit_line_limit: c::unit_amount_or_zero("credit_line_limit", &r.credit_line_limit)?,
             credit_line_price: c::money("credit_line_price", &r.credit_line_price)?,
             currency: c::code("currency", &r.currency, "USD")?,
+            low_balance: c::low_balance(r.low_balance)?,
         });
         match self.0.submit(command).await? {
             Outcome::Account(a) => Ok(Response::new(p::CreateAccountResponse {
@@ -83,6 +84,7 @@ impl p::accounts_server::Accounts for AccountsService {
             credit_line_limit,
             credit_line_price,
             status: c::account_status(r.status)?,
+            low_balance: r.low_balance.map(|t| c::low_balance(Some(t))).transpose()?,
         });
         match self.0.submit(command).await? {
             Outcome::Account(a) => Ok(Response::new(p::UpdateAccountResponse {

@@ -168,6 +168,36 @@ pub fn account(a: &l::Account) -> p::Account {
         currency: a.currency.clone(),
         created_at: Some(timestamp(a.created_at)),
         open_holds: a.open_holds,
+        low_balance: Some(low_balance_out(a.low_balance)),
+        credit_line_spent: a.credit_line_spent.to_string(),
+        credit_line_until: a.credit_line_until.map(timestamp),
+    }
+}
+
+/// A threshold from the wire; an absent or empty one is none.
+pub fn low_balance(t: Option<p::LowBalanceThreshold>) -> Result<l::LowBalance, LedgerError> {
+    use p::low_balance_threshold::Threshold;
+    match t.and_then(|t| t.threshold) {
+        None => Ok(l::LowBalance::None),
+        Some(Threshold::Absolute(s)) => Ok(l::LowBalance::Absolute(l::amount::parse_limit(
+            "low_balance_threshold",
+            &s,
+        )?)),
+        Some(Threshold::Percent(s)) => Ok(l::LowBalance::Percent(l::amount::parse_limit(
+            "low_balance_percent",
+            &s,
+        )?)),
+    }
+}
+
+fn low_balance_out(t: l::LowBalance) -> p::LowBalanceThreshold {
+    use p::low_balance_threshold::Threshold;
+    p::LowBalanceThreshold {
+        threshold: match t {
+            l::LowBalance::None => None,
+            l::LowBalance::Absolute(q) => Some(Threshold::Absolute(q.to_string())),
+            l::LowBalance::Percent(q) => Some(Threshold::Percent(q.to_string())),
+        },
     }
 }
 

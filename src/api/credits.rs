@@ -1,11 +1,12 @@
-//! `Credits`: top-ups, promotional grants, voids and the lots of an account.
+//! `Credits`: top-ups, promotional grants, voids and the lots of an account; adjustments and
+//! commitments are in `commitments.rs`.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use super::convert as c;
-use super::{unexpected, Services};
+use super::{commitments, unexpected, Services};
 use crate::ledger::{Command, Grant, LotKind, Money, Outcome, VoidGrant};
 use crate::proto as p;
 
@@ -149,5 +150,29 @@ impl p::credits_server::Credits for CreditsService {
             lots: lots.iter().map(|l| c::lot(l, now)).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn adjust(
+        &self,
+        request: Request<p::AdjustRequest>,
+    ) -> Result<Response<p::AdjustResponse>, Status> {
+        commitments::adjust(&self.0, request.into_inner()).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn create_commitment(
+        &self,
+        request: Request<p::CreateCommitmentRequest>,
+    ) -> Result<Response<p::CreateCommitmentResponse>, Status> {
+        commitments::create_commitment(&self.0, request.into_inner()).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn get_commitment(
+        &self,
+        request: Request<p::GetCommitmentRequest>,
+    ) -> Result<Response<p::GetCommitmentResponse>, Status> {
+        commitments::get_commitment(&self.0, request.into_inner()).await
     }
 }

@@ -3,8 +3,10 @@
 //! lives here.
 
 pub mod accounts;
+pub mod commitments;
 pub mod convert;
 pub mod credits;
+pub mod events;
 pub mod status;
 pub mod usage;
 
@@ -25,6 +27,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub page_size_default: u32,
     pub page_size_max: u32,
+    /// Turns true when the server shuts down: long-lived streams end on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub events_poll: std::time::Duration,
 }
 
 impl Services {

@@ -51,6 +51,22 @@ impl From<LedgerError> for Status {
             E::HoldNotFound { hold_id } => {
                 info(Code::NotFound, &error, &[("hold_id", hold_id.clone())])
             }
+            E::CommitmentNotFound { commitment_id } => info(
+                Code::NotFound,
+                &error,
+                &[("commitment_id", commitment_id.clone())],
+            ),
+            E::CommitmentActive {
+                account_id,
+                term_end,
+            } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("account_id", account_id.clone()),
+                    ("term_end", term_end.clone()),
+                ],
+            ),
             E::AccountFrozen { account_id } | E::AccountClosed { account_id } => info(
                 Code::FailedPrecondition,
                 &error,

@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 use super::amount::{money_share, price_of};
 use super::entry::{ledger_account as gl, Book, EntryDraft};
 use super::error::LedgerError;
-use super::types::{Account, Draw, Hold, HoldId, HoldStatus, Lot, LotId, LotStatus};
+use super::types::{
+    Account, AlertLevel, Draw, Hold, HoldId, HoldStatus, Lot, LotId, LotStatus, LowBalance,
+};
 
 #[derive(Debug, Clone)]
 pub struct AccountBook {
@@ -21,6 +23,8 @@ pub struct AccountBook {
     pub(super) account_dirty: bool,
     pub(super) dirty_lots: BTreeSet<LotId>,
     pub(super) dirty_holds: BTreeSet<HoldId>,
+    /// Holds this batch found past their TTL and let go: (hold, released, expired at).
+    pub(super) expired_holds: Vec<(HoldId, Decimal, DateTime<Utc>)>,
 }
 
 /// The balance of an account at a moment.
@@ -45,6 +49,7 @@ impl AccountBook {
             account_dirty: false,
             dirty_lots: BTreeSet::new(),
             dirty_holds: BTreeSet::new(),
+            expired_holds: Vec::new(),
         };
         book.expire_holds(now);
         book
@@ -59,8 +64,9 @@ impl AccountBook {
             .collect();
         for id in due {
             let mut hold = self.holds.remove(&id).expect("hold listed above");
-            self.release_reservations(&mut hold);
+            let released = self.release_reservations(&mut hold);
             hold.status = HoldStatus::Expired;
+            self.expired_holds.push((id, released, hold.expires_at));
             self.close_hold(hold);
         }
     }
@@ -128,7 +134,35 @@ impl AccountBook {
             .filter(|l| l.usable_at(now, meter))
             .map(Lot::free)
             .sum();
-        lots + self.account.credit_line_free()
+        lots + self.account.credit_line_free(now)
+    }
+
+    /// The level events report for the account at `now`, with what it is measured on:
+    /// (level, available, the low-balance threshold in units if one is set).
+    pub fn alert_level(&self, now: DateTime<Utc>) -> (AlertLevel, Decimal, Option<Decimal>) {
+        let available = self.available(now, "");
+        let threshold = match self.account.low_balance {
+            LowBalance::None => None,
+            LowBalance::Absolute(q) => Some(q),
+            LowBalance::Percent(pct) => {
+                let live: Decimal = self
+                    .lots
+                    .iter()
+                    .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now))
+                    .map(|l| l.granted)
+                    .sum();
+                let base = live + self.account.credit_line_limit;
+                Some((base * pct / Decimal::ONE_HUNDRED).round_dp(self.account.unit_scale))
+            }
+        };
+        let level = if available <= Decimal::ZERO {
+            AlertLevel::Depleted
+        } else if threshold.is_some_and(|t| available <= t) {
+            AlertLevel::Low
+        } else {
+            AlertLevel::Ok
+        };
+        (level, available, threshold)
     }
 
     pub fn balance(&self, now: DateTime<Utc>) -> BalanceView {
@@ -168,7 +202,7 @@ impl AccountBook {
                 left -= take;
             }
         }
-        let from_line = self.account.credit_line_free().min(left);
+        let from_line = self.account.credit_line_free(now).min(left);
         if from_line > Decimal::ZERO {
             draws.push(Draw {
                 lot_id: None,
@@ -250,6 +284,7 @@ impl AccountBook {
                     account.credit_line_held -= quantity;
                 }
                 let money = price_of(quantity, account.credit_line_price);
+                account.credit_line_spent += money;
                 let (id, currency) = (account.id, account.currency.clone());
                 draft.pair(
                     Book::Quantity,

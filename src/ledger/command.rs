@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::amount::{Money, Quantity};
 use super::types::{
-    Account, AccountId, AccountStatus, Draw, EntryId, Hold, HoldId, Lot, LotId, LotKind,
+    Account, AccountId, AccountStatus, Commitment, CommitmentKind, Draw, EntryId, Hold, HoldId,
+    Lot, LotId, LotKind, LowBalance,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +22,10 @@ pub enum Command {
     Release(Release),
     ExtendHold(ExtendHold),
     Debit(Debit),
+    Adjust(Adjust),
+    CreateCommitment(CreateCommitment),
+    /// The sweeper's work on one account; a system command with no idempotency key.
+    Sweep(Sweep),
 }
 
 /// Which records a command needs: the account it works on, or the hold that names it.
@@ -43,6 +48,9 @@ impl Command {
             Command::Release(c) => &c.idempotency_key,
             Command::ExtendHold(c) => &c.idempotency_key,
             Command::Debit(c) => &c.idempotency_key,
+            Command::Adjust(c) => &c.idempotency_key,
+            Command::CreateCommitment(c) => &c.idempotency_key,
+            Command::Sweep(_) => "",
         }
     }
 
@@ -54,6 +62,9 @@ impl Command {
             Command::VoidGrant(c) => Target::Account(c.account_id),
             Command::Authorize(c) => Target::Account(c.account_id),
             Command::Debit(c) => Target::Account(c.account_id),
+            Command::Adjust(c) => Target::Account(c.account_id),
+            Command::CreateCommitment(c) => Target::Account(c.account_id),
+            Command::Sweep(c) => Target::Account(c.account_id),
             Command::Capture(c) => Target::Hold(c.hold_id),
             Command::Release(c) => Target::Hold(c.hold_id),
             Command::ExtendHold(c) => Target::Hold(c.hold_id),
@@ -71,7 +82,16 @@ impl Command {
             Command::Release(_) => "release",
             Command::ExtendHold(_) => "extend_hold",
             Command::Debit(_) => "debit",
+            Command::Adjust(_) => "adjust",
+            Command::CreateCommitment(_) => "create_commitment",
+            Command::Sweep(_) => "sweep",
         }
+    }
+
+    /// Whether the command is kept under its idempotency key (system commands are not: they
+    /// are idempotent by what they find).
+    pub fn is_keyed(&self) -> bool {
+        !matches!(self, Command::Sweep(_))
     }
 }
 
@@ -84,6 +104,10 @@ pub struct CreateAccount {
     pub credit_line_limit: Decimal,
     pub credit_line_price: Money,
     pub currency: String,
+    // Left out of the request's fingerprint when unset, so requests from before thresholds
+    // existed keep their identity.
+    #[serde(default, skip_serializing_if = "LowBalance::is_none")]
+    pub low_balance: LowBalance,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +117,8 @@ pub struct UpdateAccount {
     pub credit_line_limit: Option<Decimal>,
     pub credit_line_price: Option<Money>,
     pub status: Option<AccountStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_balance: Option<LowBalance>,
 }
 
 /// A top-up (paid, with a price) or a promotional grant (price zero).
@@ -171,6 +197,59 @@ pub struct Debit {
     pub reference: String,
 }
 
+/// Which way a support adjustment moves credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustDirection {
+    /// Gives the customer credit: a new promotional lot (cost basis zero).
+    Credit,
+    /// Takes credit back: from the named lot, or in drawdown order from free credit on lots.
+    Debit,
+}
+
+/// A manual correction by support staff; the reason is mandatory and becomes the entry's
+/// reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Adjust {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub direction: AdjustDirection,
+    pub quantity: Quantity,
+    pub lot_id: Option<LotId>,
+    pub reason: String,
+    /// For a credit: the new lot's priority and expiry.
+    pub priority: i32,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateCommitment {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub kind: CommitmentKind,
+    /// Prepaid: the lot's quantity. Postpaid: the credit line opened for the term.
+    pub quantity: Quantity,
+    /// Prepaid: the money paid. Postpaid: the price per unit drawn from the line.
+    pub price: Money,
+    /// Postpaid: the minimum spend over the term.
+    pub minimum_spend: Money,
+    pub currency: String,
+    /// `None`: now. Postpaid terms start now.
+    pub term_start: Option<DateTime<Utc>>,
+    pub term_end: DateTime<Utc>,
+    pub reference: String,
+}
+
+/// Posts what time has made due on one account: the expiry of lots past `expires_at`, the
+/// release of holds past their TTL, the end of commitment terms (with any true-up) and the
+/// `commitment_ending` notices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub account_id: AccountId,
+    /// How long before a term's end its `commitment_ending` event is raised.
+    pub commitment_notice_ms: u64,
+}
+
 /// The result of a successful command, exactly as first answered: an idempotent replay returns
 /// this same value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,4 +290,29 @@ pub enum Outcome {
         draws: Vec<Draw>,
         available: Decimal,
     },
+    Adjusted {
+        entry_id: EntryId,
+        /// The new lot of a credit adjustment.
+        lot: Option<Lot>,
+        /// Where a debit adjustment took credit from.
+        draws: Vec<Draw>,
+        quantity: Decimal,
+        /// Deferred money recognized by a debit adjustment (`revenue_adjustment`).
+        money: Decimal,
+    },
+    CommitmentCreated {
+        commitment: Box<Commitment>,
+        lot: Option<Box<Lot>>,
+        entry_id: Option<EntryId>,
+    },
+    Swept(SweepSummary),
+}
+
+/// What one sweep of an account did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepSummary {
+    pub lots_expired: u32,
+    pub holds_expired: u32,
+    pub commitments_ended: u32,
+    pub notices: u32,
 }

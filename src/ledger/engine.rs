@@ -2,7 +2,7 @@
 //! is a run of guard clauses that refuse without touching anything, followed by the changes,
 //! which cannot fail. So a refused command changes nothing and the others in its batch go on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -15,6 +15,8 @@ use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
 use super::error::LedgerError;
 use super::types::*;
+
+mod lifecycle;
 
 /// Limits the engine enforces per account and per hold.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +79,8 @@ pub struct Snapshot {
     pub idempotency: Vec<IdempotencyRecord>,
     /// External ids already taken among those the batch's CreateAccount commands ask for.
     pub external_ids_taken: Vec<String>,
+    /// Active commitments of the accounts the batch sweeps.
+    pub commitments: Vec<Commitment>,
 }
 
 /// Everything a batch changed, for the store to write in one transaction.
@@ -87,6 +91,9 @@ pub struct Writes {
     pub holds: Vec<Hold>,
     pub entries: Vec<Entry>,
     pub idempotency: Vec<IdempotencyRecord>,
+    pub commitments: Vec<Commitment>,
+    /// The outbox: written in the same transaction as the changes they report.
+    pub events: Vec<Event>,
 }
 
 pub struct Ledger {
@@ -99,6 +106,9 @@ pub struct Ledger {
     external_ids: HashSet<String>,
     entries: Vec<Entry>,
     records: Vec<IdempotencyRecord>,
+    commitments: BTreeMap<CommitmentId, Commitment>,
+    dirty_commitments: BTreeSet<CommitmentId>,
+    events: Vec<Event>,
 }
 
 impl Ledger {
@@ -142,6 +152,13 @@ impl Ledger {
             external_ids: snapshot.external_ids_taken.into_iter().collect(),
             entries: Vec::new(),
             records: Vec::new(),
+            commitments: snapshot
+                .commitments
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect(),
+            dirty_commitments: BTreeSet::new(),
+            events: Vec::new(),
         }
     }
 
@@ -156,6 +173,9 @@ impl Ledger {
     /// Applies one command. Idempotency is checked before anything else: the same key with the
     /// same request returns the first outcome; with another request it is a conflict.
     pub fn apply(&mut self, command: &Command) -> Result<Outcome, LedgerError> {
+        if let Command::Sweep(c) = command {
+            return self.sweep(c);
+        }
         let scope = self.scope_of(command)?;
         let key = command.idempotency_key().to_string();
         let request_hash = fingerprint(command);
@@ -175,6 +195,9 @@ impl Ledger {
             Command::Release(c) => self.release(c),
             Command::ExtendHold(c) => self.extend_hold(c),
             Command::Debit(c) => self.debit(c),
+            Command::Adjust(c) => self.adjust(c),
+            Command::CreateCommitment(c) => self.create_commitment(c),
+            Command::Sweep(c) => self.sweep(c),
         }?;
         let record = IdempotencyRecord {
             scope: scope.clone(),
@@ -207,9 +230,15 @@ impl Ledger {
 
     /// Everything the batch changed. Call once, after the last command.
     pub fn writes(&mut self) -> Writes {
+        self.raise_balance_events();
         let mut writes = Writes {
             entries: std::mem::take(&mut self.entries),
             idempotency: std::mem::take(&mut self.records),
+            events: std::mem::take(&mut self.events),
+            commitments: std::mem::take(&mut self.dirty_commitments)
+                .into_iter()
+                .filter_map(|id| self.commitments.get(&id).cloned())
+                .collect(),
             ..Writes::default()
         };
         for book in self.books.values_mut() {
@@ -226,6 +255,61 @@ impl Ledger {
             }
         }
         writes
+    }
+
+    /// Events for what the batch did to balances, account by account (in id order): holds that
+    /// expired, and each account whose available credit crossed into a worse level (low, then
+    /// depleted), once per crossing. A level that improves is recorded without an event, so the
+    /// next fall is reported again.
+    fn raise_balance_events(&mut self) {
+        let now = self.now;
+        let mut ids: Vec<AccountId> = self
+            .books
+            .iter()
+            .filter(|(_, b)| b.account_dirty || !b.dirty_lots.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        for id in ids {
+            let book = self.books.get_mut(&id).expect("listed above");
+            let mut raised = Vec::new();
+            for (hold_id, released, expired_at) in std::mem::take(&mut book.expired_holds) {
+                raised.push(EventData::HoldExpired {
+                    hold_id,
+                    released,
+                    expired_at,
+                });
+            }
+            let (level, available, threshold) = book.alert_level(now);
+            let before = book.account.alert_level;
+            if level != before {
+                if level > before {
+                    if let (AlertLevel::Ok, Some(threshold)) = (before, threshold) {
+                        raised.push(EventData::LowBalance {
+                            available,
+                            threshold,
+                        });
+                    }
+                    if level == AlertLevel::Depleted {
+                        raised.push(EventData::Depleted { available });
+                    }
+                }
+                book.touch_account().alert_level = level;
+            }
+            for data in raised {
+                self.push_event(id, data);
+            }
+        }
+    }
+
+    fn push_event(&mut self, account_id: AccountId, data: EventData) {
+        let id = EventId(self.ids.next_id());
+        self.events.push(Event {
+            id,
+            account_id,
+            occurred_at: self.now,
+            data,
+        });
     }
 
     fn book_mut(&mut self, id: AccountId) -> Result<&mut AccountBook, LedgerError> {
@@ -262,6 +346,7 @@ impl Ledger {
         }
         check_unit_amount("credit_line_limit", c.credit_line_limit, c.unit_scale)?;
         check_price(c.credit_line_price)?;
+        check_low_balance(c.low_balance, c.unit_scale)?;
         if self.external_ids.contains(&c.external_id) {
             return Err(LedgerError::ExternalIdTaken {
                 external_id: c.external_id.clone(),
@@ -282,10 +367,18 @@ impl Ledger {
             open_holds: 0,
             entry_seq: 0,
             last_hash: String::new(),
+            low_balance: c.low_balance,
+            alert_level: AlertLevel::Ok,
+            credit_line_spent: Decimal::ZERO,
+            credit_line_until: None,
         };
         self.external_ids.insert(c.external_id.clone());
-        let mut book = AccountBook::new(account.clone(), Vec::new(), Vec::new(), self.now);
+        let mut book = AccountBook::new(account, Vec::new(), Vec::new(), self.now);
+        // An account starts at the level it has, without an event: a new account with nothing
+        // to spend is not news.
+        book.account.alert_level = book.alert_level(self.now).0;
         book.account_dirty = true;
+        let account = book.account.clone();
         self.books.insert(account.id, book);
         Ok(Outcome::Account(account))
     }
@@ -308,7 +401,22 @@ impl Ledger {
         if let Some(price) = c.credit_line_price {
             check_price(price)?;
         }
+        if let (Some(term_end), true) = (
+            account.credit_line_until,
+            c.credit_line_limit.is_some() || c.credit_line_price.is_some(),
+        ) {
+            return Err(LedgerError::CommitmentActive {
+                account_id: account.id.to_string(),
+                term_end: term_end.to_rfc3339(),
+            });
+        }
+        if let Some(low_balance) = c.low_balance {
+            check_low_balance(low_balance, account.unit_scale)?;
+        }
         let account = book.touch_account();
+        if let Some(low_balance) = c.low_balance {
+            account.low_balance = low_balance;
+        }
         if let Some(limit) = c.credit_line_limit {
             account.credit_line_limit = limit;
         }
@@ -704,6 +812,30 @@ fn check_unit_amount(
         });
     }
     Ok(())
+}
+
+fn check_low_balance(low_balance: LowBalance, unit_scale: u32) -> Result<(), LedgerError> {
+    match low_balance {
+        LowBalance::None => Ok(()),
+        LowBalance::Absolute(q) => {
+            if q < Decimal::ZERO || q > super::amount::amount_max() {
+                return Err(invalid(
+                    "low_balance_threshold",
+                    "must be between 0 and the largest amount",
+                ));
+            }
+            check_unit_amount("low_balance_threshold", q, unit_scale)
+        }
+        LowBalance::Percent(p) => {
+            if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED || p.normalize().scale() > 4 {
+                return Err(invalid(
+                    "low_balance_percent",
+                    "must be above 0 and at most 100, with at most 4 decimals",
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn check_price(price: Money) -> Result<(), LedgerError> {

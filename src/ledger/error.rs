@@ -54,6 +54,13 @@ pub enum LedgerError {
     ExternalIdTaken { external_id: String },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyConflict { key: String },
+    #[error("account {account_id} has a postpaid commitment until {term_end}; its credit line is the commitment's")]
+    CommitmentActive {
+        account_id: String,
+        term_end: String,
+    },
+    #[error("commitment {commitment_id} not found")]
+    CommitmentNotFound { commitment_id: String },
 }
 
 impl LedgerError {
@@ -80,6 +87,8 @@ impl LedgerError {
             LedgerError::TooManyLots { .. } => "TOO_MANY_LOTS",
             LedgerError::ExternalIdTaken { .. } => "EXTERNAL_ID_TAKEN",
             LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
+            LedgerError::CommitmentActive { .. } => "COMMITMENT_ACTIVE",
+            LedgerError::CommitmentNotFound { .. } => "COMMITMENT_NOT_FOUND",
         }
     }
 }

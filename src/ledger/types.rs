@@ -46,6 +46,14 @@ id_type!(
     /// A journal entry.
     EntryId
 );
+id_type!(
+    /// A commitment (a contracted spend over a term).
+    CommitmentId
+);
+id_type!(
+    /// An event in the outbox.
+    EventId
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,13 +81,59 @@ pub struct Account {
     pub entry_seq: i64,
     /// Hash of the account's latest entry (hex); the chain starts from the empty string.
     pub last_hash: String,
+    /// When the low-balance event fires.
+    #[serde(default)]
+    pub low_balance: LowBalance,
+    /// The balance level last reported by an event, so each crossing is reported once.
+    #[serde(default)]
+    pub alert_level: AlertLevel,
+    /// Money recognized on the credit line so far (cumulative), in `currency`: what a postpaid
+    /// commitment's consumption is measured by.
+    #[serde(default)]
+    pub credit_line_spent: Decimal,
+    /// The end of an active postpaid commitment's term: from then on the line lends nothing new.
+    #[serde(default)]
+    pub credit_line_until: Option<DateTime<Utc>>,
 }
 
 impl Account {
-    /// What the credit line can still lend.
-    pub fn credit_line_free(&self) -> Decimal {
+    /// What the credit line can still lend at `now`.
+    pub fn credit_line_free(&self, now: DateTime<Utc>) -> Decimal {
+        if self.credit_line_until.is_some_and(|until| until <= now) {
+            return Decimal::ZERO;
+        }
         (self.credit_line_limit - self.credit_line_used - self.credit_line_held).max(Decimal::ZERO)
     }
+}
+
+/// An account's low-balance threshold: available credit at or below it raises a `low_balance`
+/// event, once per crossing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum LowBalance {
+    #[default]
+    None,
+    /// A quantity of the account's unit.
+    Absolute(Decimal),
+    /// A percentage (0–100) of the credit the account has live: the granted quantity of its
+    /// live lots plus its credit line limit.
+    Percent(Decimal),
+}
+
+impl LowBalance {
+    pub fn is_none(&self) -> bool {
+        *self == LowBalance::None
+    }
+}
+
+/// How much credit an account has, as events report it. Ordered from good to bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertLevel {
+    #[default]
+    Ok,
+    Low,
+    Depleted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,4 +244,103 @@ impl Hold {
     pub fn held(&self) -> Decimal {
         self.reserved.iter().map(|d| d.quantity).sum()
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitmentKind {
+    /// Paid up front: a paid lot that expires at the term's end.
+    Prepaid,
+    /// A credit line for the term, with a minimum spend trued up at its end.
+    Postpaid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitmentStatus {
+    Active,
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    pub id: CommitmentId,
+    pub account_id: AccountId,
+    pub kind: CommitmentKind,
+    pub status: CommitmentStatus,
+    pub term_start: DateTime<Utc>,
+    pub term_end: DateTime<Utc>,
+    /// Prepaid: the lot's quantity. Postpaid: the credit line the term opens.
+    pub quantity: Decimal,
+    /// Prepaid: the money paid for the lot. Postpaid: the price per unit drawn from the line.
+    pub price: Decimal,
+    /// Postpaid: the money the customer commits to spend over the term (zero for prepaid).
+    pub minimum_spend: Decimal,
+    pub currency: String,
+    /// Prepaid: the commitment's lot.
+    pub lot_id: Option<LotId>,
+    /// Postpaid: the account's `credit_line_spent` and `credit_line_used` when the term began.
+    pub spent_at_start: Decimal,
+    pub used_at_start: Decimal,
+    /// Set when the term ends: money consumed over the term (postpaid) or quantity consumed from
+    /// the lot (prepaid), and the shortfall trued up.
+    pub consumed: Decimal,
+    pub shortfall: Decimal,
+    pub true_up_entry_id: Option<EntryId>,
+    /// Whether the `commitment_ending` event has been raised.
+    pub notified: bool,
+    pub reference: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an event reports. Stored in the outbox in the same transaction as the change behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EventData {
+    /// Available credit fell to or below the account's threshold.
+    LowBalance {
+        available: Decimal,
+        threshold: Decimal,
+    },
+    /// Nothing is available any more.
+    Depleted { available: Decimal },
+    /// The sweeper posted a lot's expiry.
+    LotExpired {
+        lot_id: LotId,
+        quantity: Decimal,
+        money: Decimal,
+        currency: String,
+        expired_at: DateTime<Utc>,
+    },
+    /// A hold reached its expiry uncaptured and its credit was released.
+    HoldExpired {
+        hold_id: HoldId,
+        released: Decimal,
+        expired_at: DateTime<Utc>,
+    },
+    /// A commitment's term ends within the notice period (or has ended).
+    CommitmentEnding {
+        commitment_id: CommitmentId,
+        term_end: DateTime<Utc>,
+    },
+}
+
+impl EventData {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventData::LowBalance { .. } => "low_balance",
+            EventData::Depleted { .. } => "depleted",
+            EventData::LotExpired { .. } => "lot_expired",
+            EventData::HoldExpired { .. } => "hold_expired",
+            EventData::CommitmentEnding { .. } => "commitment_ending",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub account_id: AccountId,
+    pub occurred_at: DateTime<Utc>,
+    pub data: EventData,
 }

@@ -24,6 +24,8 @@ pub struct BatchNeeds {
     external_ids: BTreeSet<String>,
     /// Idempotency keys with what scopes them (the account, or the hold that names it).
     keys: BTreeSet<(KeyScope, String)>,
+    /// Accounts the batch sweeps: their active commitments are loaded.
+    sweeps: BTreeSet<AccountId>,
 }
 
 impl BatchNeeds {
@@ -31,11 +33,13 @@ impl BatchNeeds {
         let mut needs = BatchNeeds::default();
         for command in commands {
             let key = command.idempotency_key().to_string();
-            needs.keys.insert(match command.target() {
-                Target::NewAccount => (KeyScope::CreateAccount, key),
-                Target::Account(id) => (KeyScope::Account(id), key),
-                Target::Hold(id) => (KeyScope::Hold(id), key),
-            });
+            if command.is_keyed() {
+                needs.keys.insert(match command.target() {
+                    Target::NewAccount => (KeyScope::CreateAccount, key),
+                    Target::Account(id) => (KeyScope::Account(id), key),
+                    Target::Hold(id) => (KeyScope::Hold(id), key),
+                });
+            }
             match command.target() {
                 Target::NewAccount => {}
                 Target::Account(id) => {
@@ -52,6 +56,11 @@ impl BatchNeeds {
                 Command::VoidGrant(c) => {
                     needs.all_open_holds.insert(c.account_id);
                     needs.named_lots.insert(c.lot_id);
+                }
+                // Expiring a lot releases it from the holds that reserve it.
+                Command::Sweep(c) => {
+                    needs.all_open_holds.insert(c.account_id);
+                    needs.sweeps.insert(c.account_id);
                 }
                 _ => {}
             }
@@ -176,6 +185,20 @@ impl Store {
             .iter()
             .map(|r| r.try_get::<String, _>("external_id"))
             .collect::<Result<_, _>>()?;
+        let select = format!("SELECT {} FROM commitments", COMMITMENT_COLUMNS.join(", "));
+        let sweeping = strings(&needs.sweeps);
+        snapshot.commitments = select_in(
+            self,
+            conn,
+            &select,
+            "account_id",
+            &sweeping,
+            " AND status = 'active'",
+        )
+        .await?
+        .iter()
+        .map(commitment_from_row)
+        .collect::<StoreResult<_>>()?;
         Ok(snapshot)
     }
 
@@ -290,7 +313,24 @@ impl Store {
                 IDEMPOTENCY_COLUMNS,
                 writes.idempotency.iter().map(idempotency_values).collect(),
             ),
+            upsert(
+                "commitments",
+                COMMITMENT_COLUMNS,
+                writes.commitments.iter().map(commitment_values).collect(),
+            ),
+            insert(
+                "events",
+                EVENT_COLUMNS,
+                writes.events.iter().map(event_values).collect(),
+            ),
         ];
+        if !writes.events.is_empty() && self.dialect == Dialect::Postgres {
+            // Events take their seq in commit order: see the events table's comment.
+            sqlx::query(postgres::LOCK_EVENTS)
+                .execute(&mut **tx)
+                .await?;
+            self.statements.fetch_add(1, Ordering::Relaxed);
+        }
         let written = write_all(tx, self.dialect, sets).await?;
         self.statements.fetch_add(written, Ordering::Relaxed);
         Ok(())

@@ -19,3 +19,8 @@ pub(super) fn is_unavailable(error: &dyn DatabaseError) -> bool {
             "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
         )
 }
+
+/// Serializes the commits of batches that write events from here to their COMMIT, so events'
+/// seq (an identity, handed out at insert) follows commit order and a subscriber's cursor never
+/// skips an event that commits late. Only batches with events take it.
+pub(super) const LOCK_EVENTS: &str = "SELECT pg_advisory_xact_lock(7216403)";

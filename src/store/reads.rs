@@ -153,15 +153,118 @@ impl Store {
             .collect()
     }
 
+    pub async fn commitment(&self, id: CommitmentId) -> StoreResult<Option<Commitment>> {
+        let sql = format!(
+            "SELECT {} FROM commitments WHERE id = $1",
+            COMMITMENT_COLUMNS.join(", ")
+        );
+        let row = select(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(commitment_from_row).transpose()
+    }
+
+    /// A lot by id, whatever its status.
+    pub async fn lot(&self, id: LotId) -> StoreResult<Option<Lot>> {
+        let sql = format!("SELECT {} FROM lots WHERE id = $1", LOT_COLUMNS.join(", "));
+        let row = select(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(lot_from_row).transpose()
+    }
+
+    /// Events after the cursor `after` in seq order, optionally of one account, at most `limit`.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        account: Option<AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let columns = format!("seq, {}", EVENT_COLUMNS.join(", "));
+        let rows = match account {
+            Some(account) => {
+                let sql = format!(
+                    "SELECT {columns} FROM events WHERE account_id = $1 AND seq > $2 \
+                     ORDER BY seq LIMIT $3"
+                );
+                select(&sql)
+                    .bind(account.to_string())
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql =
+                    format!("SELECT {columns} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");
+                select(&sql)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The last event's seq (0 when there is none): where a subscription "from now" starts.
+    pub async fn events_head(&self) -> StoreResult<i64> {
+        let row = select("SELECT COALESCE(MAX(seq), 0) AS head FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("head")?)
+    }
+
+    /// Accounts with something due at `now`: active lots past their expiry, open holds past
+    /// their TTL, active commitments whose term has ended or whose notice period has begun and
+    /// has not been given. At most `limit` of each kind.
+    pub async fn sweep_candidates(
+        &self,
+        now: DateTime<Utc>,
+        notice_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>> {
+        let queries = [
+            "SELECT DISTINCT account_id FROM lots \
+             WHERE status = 'active' AND expires_at <= $1 LIMIT $3",
+            "SELECT DISTINCT account_id FROM holds \
+             WHERE status = 'open' AND expires_at <= $1 LIMIT $3",
+            "SELECT DISTINCT account_id FROM commitments WHERE status = 'active' \
+             AND (term_end <= $1 OR (notified = 0 AND term_end <= $2)) LIMIT $3",
+        ];
+        let mut accounts = std::collections::BTreeSet::new();
+        for sql in queries {
+            let rows = select(sql)
+                .bind(micros(now))
+                .bind(micros(notice_until))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                let id: String = row.try_get("account_id")?;
+                accounts.insert(
+                    id.parse::<AccountId>().map_err(|e| {
+                        super::StoreError::Corrupt(anyhow::anyhow!("account_id: {e}"))
+                    })?,
+                );
+            }
+        }
+        Ok(accounts.into_iter().collect())
+    }
+
     /// Counts the rows of one of the ledger's tables, for tests and reports.
     pub async fn count(&self, table: &str) -> StoreResult<i64> {
-        const TABLES: [&str; 6] = [
+        const TABLES: [&str; 8] = [
             "accounts",
             "lots",
             "holds",
             "entries",
             "postings",
             "idempotency",
+            "commitments",
+            "events",
         ];
         assert!(TABLES.contains(&table), "not a ledger table: {table}");
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");

@@ -28,6 +28,11 @@ pub(super) const ACCOUNT_COLUMNS: &[&str] = &[
     "entry_seq",
     "last_hash",
     "created_at",
+    "low_balance_kind",
+    "low_balance_value",
+    "alert_level",
+    "credit_line_spent",
+    "credit_line_until",
 ];
 pub(super) const LOT_COLUMNS: &[&str] = &[
     "id",
@@ -86,6 +91,29 @@ pub(super) const POSTING_COLUMNS: &[&str] = &[
 ];
 pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
     &["scope", "key", "request_hash", "outcome", "created_at"];
+pub(super) const COMMITMENT_COLUMNS: &[&str] = &[
+    "id",
+    "account_id",
+    "kind",
+    "status",
+    "term_start",
+    "term_end",
+    "quantity",
+    "price",
+    "minimum_spend",
+    "currency",
+    "lot_id",
+    "spent_at_start",
+    "used_at_start",
+    "consumed",
+    "shortfall",
+    "true_up_entry_id",
+    "notified",
+    "reference",
+    "created_at",
+];
+/// What is inserted; `seq` is assigned by the database.
+pub(super) const EVENT_COLUMNS: &[&str] = &["id", "account_id", "kind", "occurred_at", "payload"];
 
 fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(anyhow!("column {column}: {e}"))
@@ -179,11 +207,37 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         entry_seq: int(row, "entry_seq")?,
         last_hash: text(row, "last_hash")?,
         created_at: time(row, "created_at")?,
+        low_balance: low_balance_from_row(row)?,
+        alert_level: enum_parse(row, "alert_level")?,
+        credit_line_spent: dec(row, "credit_line_spent")?,
+        credit_line_until: opt_time(row, "credit_line_until")?,
     })
 }
 
+fn low_balance_from_row(row: &AnyRow) -> StoreResult<LowBalance> {
+    let value = dec(row, "low_balance_value")?;
+    match text(row, "low_balance_kind")?.as_str() {
+        "none" => Ok(LowBalance::None),
+        "absolute" => Ok(LowBalance::Absolute(value)),
+        "percent" => Ok(LowBalance::Percent(value)),
+        other => Err(corrupt(
+            "low_balance_kind",
+            format!("unknown kind {other:?}"),
+        )),
+    }
+}
+
+fn low_balance_values(low_balance: LowBalance) -> [Value; 2] {
+    let (kind, value) = match low_balance {
+        LowBalance::None => ("none", Decimal::ZERO),
+        LowBalance::Absolute(v) => ("absolute", v),
+        LowBalance::Percent(v) => ("percent", v),
+    };
+    [Value::Text(kind.into()), Value::Text(value.to_string())]
+}
+
 pub(super) fn account_values(a: &Account) -> Vec<Value> {
-    vec![
+    let mut values = vec![
         Value::Text(a.id.to_string()),
         Value::Text(a.external_id.clone()),
         Value::Text(a.unit.clone()),
@@ -198,7 +252,14 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Int(a.entry_seq),
         Value::Text(a.last_hash.clone()),
         Value::Int(micros(a.created_at)),
-    ]
+    ];
+    values.extend(low_balance_values(a.low_balance));
+    values.extend([
+        Value::Text(enum_text(&a.alert_level)),
+        Value::Text(a.credit_line_spent.to_string()),
+        Value::OptInt(a.credit_line_until.map(micros)),
+    ]);
+    values
 }
 
 pub(super) fn lot_from_row(row: &AnyRow) -> StoreResult<Lot> {
@@ -354,4 +415,81 @@ pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
         Value::Text(serde_json::to_string(&r.outcome).expect("outcomes serialize")),
         Value::Int(micros(r.created_at)),
     ]
+}
+
+pub(super) fn commitment_from_row(row: &AnyRow) -> StoreResult<Commitment> {
+    Ok(Commitment {
+        id: parsed(row, "id")?,
+        account_id: parsed(row, "account_id")?,
+        kind: enum_parse(row, "kind")?,
+        status: enum_parse(row, "status")?,
+        term_start: time(row, "term_start")?,
+        term_end: time(row, "term_end")?,
+        quantity: dec(row, "quantity")?,
+        price: dec(row, "price")?,
+        minimum_spend: dec(row, "minimum_spend")?,
+        currency: text(row, "currency")?,
+        lot_id: opt_parsed(row, "lot_id")?,
+        spent_at_start: dec(row, "spent_at_start")?,
+        used_at_start: dec(row, "used_at_start")?,
+        consumed: dec(row, "consumed")?,
+        shortfall: dec(row, "shortfall")?,
+        true_up_entry_id: opt_parsed(row, "true_up_entry_id")?,
+        notified: int(row, "notified")? != 0,
+        reference: text(row, "reference")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(super) fn commitment_values(c: &Commitment) -> Vec<Value> {
+    vec![
+        Value::Text(c.id.to_string()),
+        Value::Text(c.account_id.to_string()),
+        Value::Text(enum_text(&c.kind)),
+        Value::Text(enum_text(&c.status)),
+        Value::Int(micros(c.term_start)),
+        Value::Int(micros(c.term_end)),
+        Value::Text(c.quantity.to_string()),
+        Value::Text(c.price.to_string()),
+        Value::Text(c.minimum_spend.to_string()),
+        Value::Text(c.currency.clone()),
+        Value::OptText(c.lot_id.map(|l| l.to_string())),
+        Value::Text(c.spent_at_start.to_string()),
+        Value::Text(c.used_at_start.to_string()),
+        Value::Text(c.consumed.to_string()),
+        Value::Text(c.shortfall.to_string()),
+        Value::OptText(c.true_up_entry_id.map(|e| e.to_string())),
+        Value::Int(i64::from(c.notified)),
+        Value::Text(c.reference.clone()),
+        Value::Int(micros(c.created_at)),
+    ]
+}
+
+pub(super) fn event_values(e: &Event) -> Vec<Value> {
+    vec![
+        Value::Text(e.id.to_string()),
+        Value::Text(e.account_id.to_string()),
+        Value::Text(e.data.kind().into()),
+        Value::Int(micros(e.occurred_at)),
+        Value::Text(serde_json::to_string(&e.data).expect("events serialize")),
+    ]
+}
+
+/// An event as stored, with the cursor the database gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event: Event,
+}
+
+pub(super) fn event_from_row(row: &AnyRow) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        seq: int(row, "seq")?,
+        event: Event {
+            id: parsed(row, "id")?,
+            account_id: parsed(row, "account_id")?,
+            occurred_at: time(row, "occurred_at")?,
+            data: json(row, "payload")?,
+        },
+    })
 }

@@ -73,6 +73,7 @@ async fn open_funded_account(executor: &Executor) -> AccountId {
             credit_line_limit: Default::default(),
             credit_line_price: Money::ZERO,
             currency: "USD".into(),
+            low_balance: Default::default(),
         }))
         .await
         .unwrap();

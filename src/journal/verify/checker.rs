@@ -23,11 +23,15 @@ struct LotSums {
     consumed: Decimal,
     expired: Decimal,
     voided: Decimal,
+    /// Credits to `adjusted`: credit support took back (a credit adjustment's debit to
+    /// `adjusted` is the source of a new lot, like `issued:*`).
+    adjusted: Decimal,
     /// `deferred_revenue` credits − debits.
     deferred: Decimal,
     recognized: Decimal,
     breakage: Decimal,
     refunded: Decimal,
+    money_adjusted: Decimal,
 }
 
 impl LotSums {
@@ -40,10 +44,12 @@ impl LotSums {
             consumed: zero,
             expired: zero,
             voided: zero,
+            adjusted: zero,
             deferred: zero,
             recognized: zero,
             breakage: zero,
             refunded: zero,
+            money_adjusted: zero,
         }
     }
 
@@ -60,10 +66,15 @@ impl LotSums {
             (Book::Quantity, gl::CONSUMED) => (&mut self.consumed, net_credit),
             (Book::Quantity, gl::EXPIRED) => (&mut self.expired, net_credit),
             (Book::Quantity, gl::VOIDED) => (&mut self.voided, net_credit),
+            (Book::Quantity, gl::ADJUSTED) => match p.side {
+                Side::Credit => (&mut self.adjusted, p.amount),
+                Side::Debit => return,
+            },
             (Book::Money, gl::DEFERRED_REVENUE) => (&mut self.deferred, net_credit),
             (Book::Money, gl::REVENUE_USAGE) => (&mut self.recognized, net_credit),
             (Book::Money, gl::REVENUE_BREAKAGE) => (&mut self.breakage, net_credit),
             (Book::Money, gl::REFUNDS_PAYABLE) => (&mut self.refunded, net_credit),
+            (Book::Money, gl::REVENUE_ADJUSTMENT) => (&mut self.money_adjusted, net_credit),
             // The other side of a grant (issued:*, cash_clearing) says nothing about the lot.
             _ => return,
         };
@@ -247,7 +258,8 @@ impl Checker {
                 account_id: sums.account_id,
             });
         }
-        if sums.consumed + sums.expired + sums.voided + lot.remaining != lot.granted {
+        if sums.consumed + sums.expired + sums.voided + sums.adjusted + lot.remaining != lot.granted
+        {
             self.violation(Violation::LotQuantity {
                 lot_id,
                 account_id,
@@ -255,10 +267,16 @@ impl Checker {
                 consumed: sums.consumed,
                 expired: sums.expired,
                 voided: sums.voided,
+                adjusted: sums.adjusted,
                 remaining: lot.remaining,
             });
         }
-        if sums.recognized + sums.breakage + sums.refunded + lot.money_deferred != lot.cost_basis {
+        let accounted = sums.recognized
+            + sums.breakage
+            + sums.refunded
+            + sums.money_adjusted
+            + lot.money_deferred;
+        if accounted != lot.cost_basis {
             self.violation(Violation::LotMoney {
                 lot_id,
                 account_id,
@@ -267,6 +285,7 @@ impl Checker {
                 recognized: sums.recognized,
                 breakage: sums.breakage,
                 refunded: sums.refunded,
+                adjusted: sums.money_adjusted,
                 deferred: lot.money_deferred,
             });
         }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{Checker, Counts, Report, Violation, VIOLATIONS_KEPT_MAX};
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::EntryDraft;
-use crate::ledger::{Account, AccountId, Book, Entry, EntryId, Lot, LotId};
+use crate::ledger::{Account, AccountId, AlertLevel, Book, Entry, EntryId, Lot, LotId, LowBalance};
 use crate::ledger::{AccountStatus, EntryKind, LotKind, LotStatus};
 
 fn dec(text: &str) -> Decimal {
@@ -32,6 +32,10 @@ fn account() -> Account {
         open_holds: 0,
         entry_seq: 0,
         last_hash: String::new(),
+        low_balance: LowBalance::None,
+        alert_level: AlertLevel::Ok,
+        credit_line_spent: Decimal::ZERO,
+        credit_line_until: None,
     }
 }
 
@@ -207,6 +211,7 @@ fn a_lot_row_that_disagrees_with_its_postings_is_named() {
             consumed: dec("30"),
             expired: dec("0"),
             voided: dec("70"),
+            adjusted: dec("0"),
             remaining: dec("5"),
         },
         Violation::LotMoney {
@@ -217,6 +222,7 @@ fn a_lot_row_that_disagrees_with_its_postings_is_named() {
             recognized: dec("3"),
             breakage: dec("0"),
             refunded: dec("7"),
+            adjusted: dec("0"),
             deferred: dec("1"),
         },
         row("remaining", "5"),

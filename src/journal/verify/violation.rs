@@ -42,9 +42,10 @@ pub enum Violation {
         consumed: Decimal,
         expired: Decimal,
         voided: Decimal,
+        adjusted: Decimal,
         remaining: Decimal,
     },
-    /// cost basis ≠ recognized + breakage + refunded + deferred.
+    /// cost basis ≠ recognized + breakage + refunded + adjusted + deferred.
     LotMoney {
         lot_id: LotId,
         account_id: AccountId,
@@ -53,6 +54,7 @@ pub enum Violation {
         recognized: Decimal,
         breakage: Decimal,
         refunded: Decimal,
+        adjusted: Decimal,
         deferred: Decimal,
     },
     /// Postings name a lot that has no readable row on their account.
@@ -161,14 +163,15 @@ impl fmt::Display for Violation {
                 consumed,
                 expired,
                 voided,
+                adjusted,
                 remaining,
             } => {
                 write!(
                     f,
                     "invariant 3: lot {lot_id} (account {account_id}): granted {granted} != \
-                     consumed {consumed} + expired {expired} + voided {voided} + remaining \
-                     {remaining} = {}",
-                    consumed + expired + voided + remaining
+                     consumed {consumed} + expired {expired} + voided {voided} + adjusted \
+                     {adjusted} + remaining {remaining} = {}",
+                    consumed + expired + voided + adjusted + remaining
                 )
             }
             LotMoney {
@@ -179,14 +182,15 @@ impl fmt::Display for Violation {
                 recognized,
                 breakage,
                 refunded,
+                adjusted,
                 deferred,
             } => {
                 write!(
                     f,
                     "invariant 3: lot {lot_id} (account {account_id}): cost basis {cost_basis} \
                      {currency} != recognized {recognized} + breakage {breakage} + refunded \
-                     {refunded} + deferred {deferred} = {}",
-                    recognized + breakage + refunded + deferred
+                     {refunded} + adjusted {adjusted} + deferred {deferred} = {}",
+                    recognized + breakage + refunded + adjusted + deferred
                 )
             }
             PostingsWithoutLot { lot_id, account_id } => write!(

@@ -45,10 +45,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, TimeZone, Utc};
 use credit_ledger::ledger::{
-    Account, AccountId, AccountStatus, Book, Capture, Command, CreateAccount, Debit, Entry,
-    ExtendHold, Grant, Hold, HoldId, HoldStatus, IdSource, IdempotencyRecord, Ledger, LedgerError,
-    Limits, Lot, LotId, LotKind, LotStatus, Money, Outcome, Overage, Quantity, Release, Side,
-    Snapshot, UpdateAccount, VoidGrant, Writes,
+    Account, AccountId, AccountStatus, Book, Capture, Command, Commitment, CommitmentId,
+    CommitmentStatus, CreateAccount, Debit, Entry, Event, ExtendHold, Grant, Hold, HoldId,
+    HoldStatus, IdSource, IdempotencyRecord, Ledger, LedgerError, Limits, Lot, LotId, LotKind,
+    LotStatus, LowBalance, Money, Outcome, Overage, Quantity, Release, Side, Snapshot,
+    UpdateAccount, VoidGrant, Writes,
 };
 use rust_decimal::Decimal;
 
@@ -92,6 +93,7 @@ pub fn create_account(
         credit_line_limit: dec(limit),
         credit_line_price: money(price),
         currency: "USD".into(),
+        low_balance: LowBalance::None,
     })
 }
 
@@ -192,6 +194,7 @@ pub fn update(key: &str, account: AccountId) -> UpdateAccount {
         credit_line_limit: None,
         credit_line_price: None,
         status: None,
+        low_balance: None,
     }
 }
 
@@ -203,6 +206,8 @@ pub struct Store {
     pub holds: BTreeMap<HoldId, Hold>,
     pub entries: Vec<Entry>,
     pub idempotency: Vec<IdempotencyRecord>,
+    pub commitments: BTreeMap<CommitmentId, Commitment>,
+    pub events: Vec<Event>,
 }
 
 /// How many rows of each kind one call to `writes()` returned.
@@ -213,6 +218,8 @@ pub struct Changed {
     pub holds: usize,
     pub entries: usize,
     pub idempotency: usize,
+    pub commitments: usize,
+    pub events: usize,
 }
 
 impl Changed {
@@ -229,7 +236,12 @@ impl Store {
             holds: writes.holds.len(),
             entries: writes.entries.len(),
             idempotency: writes.idempotency.len(),
+            commitments: writes.commitments.len(),
+            events: writes.events.len(),
         };
+        self.commitments
+            .extend(writes.commitments.into_iter().map(|c| (c.id, c)));
+        self.events.extend(writes.events);
         self.accounts
             .extend(writes.accounts.into_iter().map(|a| (a.id, a)));
         self.lots.extend(writes.lots.into_iter().map(|l| (l.id, l)));
@@ -257,6 +269,12 @@ impl Store {
                 .accounts
                 .values()
                 .map(|a| a.external_id.clone())
+                .collect(),
+            commitments: self
+                .commitments
+                .values()
+                .filter(|c| c.status == CommitmentStatus::Active)
+                .cloned()
                 .collect(),
         }
     }

@@ -743,5 +743,8 @@ pub fn project_err(error: &LedgerError) -> MErr {
         LedgerError::TooManyLots { .. } => MErr::TooManyLots,
         LedgerError::ExternalIdTaken { .. } => MErr::ExternalIdTaken,
         LedgerError::IdempotencyConflict { .. } => MErr::Conflict,
+        LedgerError::CommitmentActive { .. } | LedgerError::CommitmentNotFound { .. } => {
+            unreachable!("the model has no commitments: {error:?}")
+        }
     }
 }

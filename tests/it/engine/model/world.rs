@@ -180,6 +180,9 @@ impl World {
                 draws: self.draws(draws),
                 available: *available,
             },
+            Outcome::Adjusted { .. } | Outcome::CommitmentCreated { .. } | Outcome::Swept(_) => {
+                unreachable!("the model does not generate {outcome:?}")
+            }
         }
     }
 

@@ -1,0 +1,223 @@
+//! The `Credits` calls beyond grants: support adjustments and commitments. `credits.rs`
+//! delegates here.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tonic::{Response, Status};
+
+use super::convert as c;
+use super::{unexpected, Services};
+use crate::ledger::{
+    self as l, AdjustDirection, Command, CommitmentKind, CommitmentStatus, LedgerError, Money,
+    Outcome,
+};
+use crate::proto as p;
+
+pub async fn adjust(
+    s: &Services,
+    r: p::AdjustRequest,
+) -> Result<Response<p::AdjustResponse>, Status> {
+    let idempotency_key = c::key(r.idempotency_key)?;
+    let account_id = s.resolve(c::account_ref("account", r.account)?).await?;
+    let direction = match p::AdjustDirection::try_from(r.direction) {
+        Ok(p::AdjustDirection::Credit) => AdjustDirection::Credit,
+        Ok(p::AdjustDirection::Debit) => AdjustDirection::Debit,
+        _ => {
+            return Err(LedgerError::InvalidArgument {
+                field: "direction",
+                reason: "must be CREDIT or DEBIT".into(),
+            }
+            .into())
+        }
+    };
+    let lot_id = match r.lot_id.trim() {
+        "" => None,
+        id => Some(c::id_of("lot_id", id)?),
+    };
+    let command = Command::Adjust(l::Adjust {
+        idempotency_key,
+        account_id,
+        direction,
+        quantity: c::quantity(&r.quantity)?,
+        lot_id,
+        reason: c::text("reason", r.reason, true)?,
+        priority: r.priority,
+        expires_at: c::opt_time("expires_at", r.expires_at)?,
+    });
+    let now = s.clock.now();
+    match s.submit(command).await? {
+        Outcome::Adjusted {
+            entry_id,
+            lot,
+            draws,
+            quantity,
+            money,
+        } => Ok(Response::new(p::AdjustResponse {
+            entry_id: entry_id.to_string(),
+            lot: lot.map(|lot| c::lot(&lot, now)),
+            draws: c::draws(&draws),
+            quantity: quantity.to_string(),
+            money: money.to_string(),
+        })),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn create_commitment(
+    s: &Services,
+    r: p::CreateCommitmentRequest,
+) -> Result<Response<p::CreateCommitmentResponse>, Status> {
+    let idempotency_key = c::key(r.idempotency_key)?;
+    let account_id = s.resolve(c::account_ref("account", r.account)?).await?;
+    let kind = match p::CommitmentKind::try_from(r.kind) {
+        Ok(p::CommitmentKind::Prepaid) => CommitmentKind::Prepaid,
+        Ok(p::CommitmentKind::Postpaid) => CommitmentKind::Postpaid,
+        _ => {
+            return Err(LedgerError::InvalidArgument {
+                field: "kind",
+                reason: "must be PREPAID or POSTPAID".into(),
+            }
+            .into())
+        }
+    };
+    let term_end = r.term_end.ok_or(LedgerError::InvalidArgument {
+        field: "term_end",
+        reason: "required".into(),
+    })?;
+    let currency = match r.currency.trim() {
+        "" => match s.store.account(account_id).await? {
+            Some(a) => a.currency,
+            None => {
+                return Err(LedgerError::AccountNotFound {
+                    account: account_id.to_string(),
+                }
+                .into())
+            }
+        },
+        code => c::code("currency", code, "")?,
+    };
+    let price = match kind {
+        CommitmentKind::Prepaid => Money::parse("price", &r.price)?,
+        CommitmentKind::Postpaid => c::money("price", &r.price)?,
+    };
+    let command = Command::CreateCommitment(l::CreateCommitment {
+        idempotency_key,
+        account_id,
+        kind,
+        quantity: c::quantity(&r.quantity)?,
+        price,
+        minimum_spend: c::money("minimum_spend", &r.minimum_spend)?,
+        currency,
+        term_start: c::opt_time("term_start", r.term_start)?,
+        term_end: c::time("term_end", term_end)?,
+        reference: c::text("reference", r.reference, false)?,
+    });
+    let now = s.clock.now();
+    match s.submit(command).await? {
+        Outcome::CommitmentCreated {
+            commitment,
+            lot,
+            entry_id,
+        } => {
+            let view = commitment_view(&commitment, lot.as_deref(), None, now);
+            Ok(Response::new(p::CreateCommitmentResponse {
+                commitment: Some(view),
+                lot: lot.map(|lot| c::lot(&lot, now)),
+                entry_id: entry_id.map(|e| e.to_string()).unwrap_or_default(),
+            }))
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn get_commitment(
+    s: &Services,
+    r: p::GetCommitmentRequest,
+) -> Result<Response<p::GetCommitmentResponse>, Status> {
+    let id: l::CommitmentId = c::id_of("commitment_id", &r.commitment_id)?;
+    let not_found = || LedgerError::CommitmentNotFound {
+        commitment_id: id.to_string(),
+    };
+    let commitment = s.store.commitment(id).await?.ok_or_else(not_found)?;
+    let lot = match commitment.lot_id {
+        Some(lot) => s.store.lot(lot).await?,
+        None => None,
+    };
+    let account = s.store.account(commitment.account_id).await?;
+    let now = s.clock.now();
+    Ok(Response::new(p::GetCommitmentResponse {
+        commitment: Some(commitment_view(
+            &commitment,
+            lot.as_ref(),
+            account.as_ref(),
+            now,
+        )),
+    }))
+}
+
+/// What a commitment has come to at `now`. Prepaid terms are measured in the lot's quantity,
+/// postpaid ones in money against the minimum spend. Once ended, the figures are those fixed
+/// at the end.
+fn commitment_view(
+    m: &l::Commitment,
+    lot: Option<&l::Lot>,
+    account: Option<&l::Account>,
+    now: DateTime<Utc>,
+) -> p::Commitment {
+    let ended = m.status == CommitmentStatus::Ended;
+    let (committed, consumed) = match m.kind {
+        CommitmentKind::Prepaid => {
+            let consumed = match (ended, lot) {
+                (true, _) => m.consumed,
+                (false, Some(lot)) => lot.granted - lot.remaining,
+                (false, None) => Decimal::ZERO,
+            };
+            (m.quantity, consumed)
+        }
+        CommitmentKind::Postpaid => {
+            let consumed = match (ended, account) {
+                (true, _) => m.consumed,
+                (false, Some(a)) => a.credit_line_spent - m.spent_at_start,
+                (false, None) => Decimal::ZERO,
+            };
+            (m.minimum_spend, consumed)
+        }
+    };
+    let days_left = match ended || now >= m.term_end {
+        true => 0,
+        false => {
+            let micros = (m.term_end - now).num_microseconds().unwrap_or(i64::MAX);
+            let day = 86_400_000_000_i64;
+            u32::try_from((micros + day - 1) / day).unwrap_or(u32::MAX)
+        }
+    };
+    p::Commitment {
+        commitment_id: m.id.to_string(),
+        account_id: m.account_id.to_string(),
+        kind: match m.kind {
+            CommitmentKind::Prepaid => p::CommitmentKind::Prepaid,
+            CommitmentKind::Postpaid => p::CommitmentKind::Postpaid,
+        } as i32,
+        status: match m.status {
+            CommitmentStatus::Active => p::CommitmentStatus::Active,
+            CommitmentStatus::Ended => p::CommitmentStatus::Ended,
+        } as i32,
+        term_start: Some(c::timestamp(m.term_start)),
+        term_end: Some(c::timestamp(m.term_end)),
+        currency: m.currency.clone(),
+        quantity: m.quantity.to_string(),
+        price: m.price.to_string(),
+        minimum_spend: m.minimum_spend.to_string(),
+        lot_id: m.lot_id.map(|l| l.to_string()).unwrap_or_default(),
+        committed: committed.to_string(),
+        consumed: consumed.to_string(),
+        remaining: (committed - consumed).max(Decimal::ZERO).to_string(),
+        days_left,
+        shortfall: m.shortfall.to_string(),
+        true_up_entry_id: m
+            .true_up_entry_id
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+        reference: m.reference.clone(),
+    }
+}

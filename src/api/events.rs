@@ -1,0 +1,172 @@
+//! `Events`: a subscription streams the outbox from a cursor. Each subscription polls the store
+//! (every `events_poll_ms`) for events after the last seq it sent; seq follows commit order (see
+//! the events table), so a cursor never passes an event that is yet to commit. The stream ends
+//! when the client goes away or the server shuts down; the client resumes from its last seq.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::convert as c;
+use super::Services;
+use crate::ledger::{EventData, LedgerError};
+use crate::proto as p;
+use crate::store::StoredEvent;
+
+pub struct EventsService(pub Arc<Services>);
+
+/// Events read per query.
+const PAGE: u32 = 500;
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<p::Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl p::events_server::Events for EventsService {
+    type SubscribeStream = EventStream;
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn subscribe(
+        &self,
+        request: Request<p::SubscribeRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let r = request.into_inner();
+        let services = self.0.clone();
+        let account = match r.account {
+            Some(a) if a.r#ref.is_some() => Some(
+                services
+                    .resolve(c::account_ref("account", Some(a))?)
+                    .await?,
+            ),
+            _ => None,
+        };
+        let kinds = r
+            .kinds
+            .iter()
+            .map(|&k| match p::EventKind::try_from(k) {
+                Ok(p::EventKind::Unspecified) | Err(_) => Err(LedgerError::InvalidArgument {
+                    field: "kinds",
+                    reason: format!("unknown event kind {k}"),
+                }),
+                Ok(kind) => Ok(kind),
+            })
+            .collect::<Result<HashSet<_>, _>>()?;
+        let mut cursor = match r.from_now {
+            true => services.store.events_head().await?,
+            false => i64::try_from(r.after_seq).map_err(|_| LedgerError::InvalidArgument {
+                field: "after_seq",
+                reason: "out of range".into(),
+            })?,
+        };
+        let (tx, rx) = mpsc::channel(PAGE as usize);
+        let mut shutdown = services.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                let events = match services.store.events_after(cursor, account, PAGE).await {
+                    Ok(events) => events,
+                    Err(error) => {
+                        tracing::warn!(%error, "event subscription could not read the outbox");
+                        let _ = tx.send(Err(Status::from(error))).await;
+                        return;
+                    }
+                };
+                let full = events.len() == PAGE as usize;
+                for stored in events {
+                    cursor = stored.seq;
+                    let event = event(&stored);
+                    if !kinds.is_empty() && !kinds.contains(&event.kind()) {
+                        continue;
+                    }
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                if full {
+                    continue;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(services.events_poll) => {}
+                    _ = shutdown.changed() => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn event(stored: &StoredEvent) -> p::Event {
+    use p::event::Detail;
+    let e = &stored.event;
+    let (kind, detail) = match &e.data {
+        EventData::LowBalance {
+            available,
+            threshold,
+        } => (
+            p::EventKind::LowBalance,
+            Detail::LowBalance(p::LowBalance {
+                available: available.to_string(),
+                threshold: threshold.to_string(),
+            }),
+        ),
+        EventData::Depleted { available } => (
+            p::EventKind::Depleted,
+            Detail::Depleted(p::Depleted {
+                available: available.to_string(),
+            }),
+        ),
+        EventData::LotExpired {
+            lot_id,
+            quantity,
+            money,
+            currency,
+            expired_at,
+        } => (
+            p::EventKind::LotExpired,
+            Detail::LotExpired(p::LotExpired {
+                lot_id: lot_id.to_string(),
+                quantity: quantity.to_string(),
+                money: money.to_string(),
+                currency: currency.clone(),
+                expired_at: Some(c::timestamp(*expired_at)),
+            }),
+        ),
+        EventData::HoldExpired {
+            hold_id,
+            released,
+            expired_at,
+        } => (
+            p::EventKind::HoldExpired,
+            Detail::HoldExpired(p::HoldExpired {
+                hold_id: hold_id.to_string(),
+                released: released.to_string(),
+                expired_at: Some(c::timestamp(*expired_at)),
+            }),
+        ),
+        EventData::CommitmentEnding {
+            commitment_id,
+            term_end,
+        } => (
+            p::EventKind::CommitmentEnding,
+            Detail::CommitmentEnding(p::CommitmentEnding {
+                commitment_id: commitment_id.to_string(),
+                term_end: Some(c::timestamp(*term_end)),
+            }),
+        ),
+    };
+    p::Event {
+        seq: stored.seq as u64,
+        event_id: e.id.to_string(),
+        kind: kind as i32,
+        account_id: e.account_id.to_string(),
+        occurred_at: Some(c::timestamp(e.occurred_at)),
+        detail: Some(detail),
+    }
+}

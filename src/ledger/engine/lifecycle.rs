@@ -1,0 +1,462 @@
+//! What happens to credit besides spending it: support adjustments, commitments, and the sweep
+//! that posts what time has made due (lot expiry with its breakage, hold expiry, the end of a
+//! commitment's term with its true-up).
+
+use chrono::Duration;
+use rust_decimal::Decimal;
+
+use super::{check_price, invalid, release_lot_from_holds, Ledger};
+use crate::ledger::amount::money_share;
+use crate::ledger::command::*;
+use crate::ledger::entry::{ledger_account as gl, Book, EntryDraft, EntryKind};
+use crate::ledger::error::LedgerError;
+use crate::ledger::types::*;
+
+impl Ledger {
+    pub(super) fn adjust(&mut self, c: &Adjust) -> Result<Outcome, LedgerError> {
+        let (now, limits) = (self.now, self.limits);
+        if c.reason.trim().is_empty() {
+            return Err(invalid("reason", "an adjustment needs a reason"));
+        }
+        let new_lot = match c.direction {
+            AdjustDirection::Credit => Some(LotId(self.ids.next_id())),
+            AdjustDirection::Debit => None,
+        };
+        let book = self.book_mut(c.account_id)?;
+        if book.account.status == AccountStatus::Closed {
+            return Err(LedgerError::AccountClosed {
+                account_id: book.account.id.to_string(),
+            });
+        }
+        let quantity = c
+            .quantity
+            .check_scale("quantity", book.account.unit_scale)?;
+        let unit = book.account.unit.clone();
+        match c.direction {
+            AdjustDirection::Credit => {
+                if c.lot_id.is_some() {
+                    return Err(invalid("lot_id", "a credit adjustment creates its own lot"));
+                }
+                if c.expires_at.is_some_and(|at| at <= now) {
+                    return Err(invalid("expires_at", "must be in the future"));
+                }
+                if book.live_lots(now) >= limits.live_lots_per_account_max as usize {
+                    return Err(LedgerError::TooManyLots {
+                        account_id: book.account.id.to_string(),
+                        limit: limits.live_lots_per_account_max,
+                    });
+                }
+                let lot = Lot {
+                    id: new_lot.expect("made for credits above"),
+                    account_id: c.account_id,
+                    kind: LotKind::Promotional,
+                    status: LotStatus::Active,
+                    priority: c.priority,
+                    granted: quantity,
+                    remaining: quantity,
+                    held: Decimal::ZERO,
+                    effective_at: now,
+                    expires_at: c.expires_at,
+                    scope: Vec::new(),
+                    cost_basis: Decimal::ZERO,
+                    money_deferred: Decimal::ZERO,
+                    currency: book.account.currency.clone(),
+                    reference: c.reason.clone(),
+                    created_at: now,
+                };
+                let mut draft =
+                    EntryDraft::new(EntryKind::Adjustment, now, &c.idempotency_key, &c.reason);
+                draft.lot_id = Some(lot.id);
+                draft.pair(
+                    Book::Quantity,
+                    gl::ADJUSTED.into(),
+                    gl::lot(lot.id),
+                    quantity,
+                    &unit,
+                    Some(lot.id),
+                );
+                self.book_mut(c.account_id)?.insert_lot(lot.clone());
+                let entry_id = self.seal(draft, c.account_id);
+                Ok(Outcome::Adjusted {
+                    entry_id,
+                    lot: Some(lot),
+                    draws: Vec::new(),
+                    quantity,
+                    money: Decimal::ZERO,
+                })
+            }
+            AdjustDirection::Debit => {
+                let draws = plan_adjustment(book, quantity, c.lot_id, now)?;
+                let mut draft =
+                    EntryDraft::new(EntryKind::Adjustment, now, &c.idempotency_key, &c.reason);
+                draft.lot_id = c.lot_id;
+                let mut money_total = Decimal::ZERO;
+                for draw in &draws {
+                    let id = draw.lot_id.expect("adjustments draw on lots only");
+                    let lot = book.lot_mut(id);
+                    let money = money_share(lot.money_deferred, draw.quantity, lot.remaining);
+                    lot.remaining -= draw.quantity;
+                    lot.money_deferred -= money;
+                    if lot.remaining.is_zero() {
+                        lot.status = LotStatus::Depleted;
+                    }
+                    let currency = lot.currency.clone();
+                    money_total += money;
+                    draft.pair(
+                        Book::Quantity,
+                        gl::lot(id),
+                        gl::ADJUSTED.into(),
+                        draw.quantity,
+                        &unit,
+                        Some(id),
+                    );
+                    draft.pair(
+                        Book::Money,
+                        gl::DEFERRED_REVENUE.into(),
+                        gl::REVENUE_ADJUSTMENT.into(),
+                        money,
+                        &currency,
+                        Some(id),
+                    );
+                }
+                let entry_id = self.seal(draft, c.account_id);
+                Ok(Outcome::Adjusted {
+                    entry_id,
+                    lot: None,
+                    draws,
+                    quantity,
+                    money: money_total,
+                })
+            }
+        }
+    }
+
+    pub(super) fn create_commitment(
+        &mut self,
+        c: &CreateCommitment,
+    ) -> Result<Outcome, LedgerError> {
+        let now = self.now;
+        let id = CommitmentId(self.ids.next_id());
+        let book = self.book_mut(c.account_id)?;
+        let account = &book.account;
+        if account.status == AccountStatus::Closed {
+            return Err(LedgerError::AccountClosed {
+                account_id: account.id.to_string(),
+            });
+        }
+        let quantity = c.quantity.check_scale("quantity", account.unit_scale)?;
+        let term_start = c.term_start.unwrap_or(now);
+        if c.term_end <= term_start || c.term_end <= now {
+            return Err(invalid(
+                "term_end",
+                "must be after term_start and in the future",
+            ));
+        }
+        let mut commitment = Commitment {
+            id,
+            account_id: c.account_id,
+            kind: c.kind,
+            status: CommitmentStatus::Active,
+            term_start,
+            term_end: c.term_end,
+            quantity,
+            price: c.price.get(),
+            minimum_spend: c.minimum_spend.get(),
+            currency: c.currency.clone(),
+            lot_id: None,
+            spent_at_start: Decimal::ZERO,
+            used_at_start: Decimal::ZERO,
+            consumed: Decimal::ZERO,
+            shortfall: Decimal::ZERO,
+            true_up_entry_id: None,
+            notified: false,
+            reference: c.reference.clone(),
+            created_at: now,
+        };
+        let (lot, entry_id) = match c.kind {
+            CommitmentKind::Prepaid => {
+                if !c.minimum_spend.get().is_zero() {
+                    return Err(invalid(
+                        "minimum_spend",
+                        "only a postpaid commitment has a minimum spend",
+                    ));
+                }
+                // A prepaid commitment is a top-up whose lot lives for the term.
+                let grant = Grant {
+                    idempotency_key: c.idempotency_key.clone(),
+                    account_id: c.account_id,
+                    kind: LotKind::Paid,
+                    quantity: c.quantity,
+                    price: c.price,
+                    currency: c.currency.clone(),
+                    priority: 0,
+                    effective_at: Some(term_start),
+                    expires_at: Some(c.term_end),
+                    scope: Vec::new(),
+                    reference: c.reference.clone(),
+                };
+                let Outcome::Granted { lot, entry_id } = self.grant(&grant)? else {
+                    unreachable!("a grant answers Granted");
+                };
+                commitment.lot_id = Some(lot.id);
+                (Some(lot), Some(entry_id))
+            }
+            CommitmentKind::Postpaid => {
+                if term_start > now {
+                    return Err(invalid("term_start", "a postpaid term starts now"));
+                }
+                if let Some(term_end) = account.credit_line_until {
+                    return Err(LedgerError::CommitmentActive {
+                        account_id: account.id.to_string(),
+                        term_end: term_end.to_rfc3339(),
+                    });
+                }
+                if c.currency != account.currency {
+                    return Err(invalid(
+                        "currency",
+                        "a postpaid commitment is in the account's currency",
+                    ));
+                }
+                check_price(c.price)?;
+                let account = book.touch_account();
+                commitment.spent_at_start = account.credit_line_spent;
+                commitment.used_at_start = account.credit_line_used;
+                // The term opens exactly `quantity` of new room on the line.
+                account.credit_line_limit =
+                    account.credit_line_used + account.credit_line_held + quantity;
+                account.credit_line_price = c.price.get();
+                account.credit_line_until = Some(c.term_end);
+                (None, None)
+            }
+        };
+        self.dirty_commitments.insert(commitment.id);
+        self.commitments.insert(commitment.id, commitment.clone());
+        Ok(Outcome::CommitmentCreated {
+            commitment: Box::new(commitment),
+            lot: lot.map(Box::new),
+            entry_id,
+        })
+    }
+
+    /// Posts what is due on one account at `now`. Finding nothing due is a success that changes
+    /// nothing, which is what makes a second sweep (or another instance's) harmless: each change
+    /// also moves its row out of what the next sweep looks for, under the account's lock.
+    pub(super) fn sweep(&mut self, c: &Sweep) -> Result<Outcome, LedgerError> {
+        let now = self.now;
+        let book = self.book_mut(c.account_id)?;
+        let mut summary = SweepSummary {
+            holds_expired: book.expired_holds.len() as u32,
+            ..SweepSummary::default()
+        };
+        let due_lots: Vec<LotId> = book
+            .lots
+            .iter()
+            .filter(|l| l.status == LotStatus::Active && l.is_expired_at(now))
+            .map(|l| l.id)
+            .collect();
+        let commitments: Vec<CommitmentId> = self
+            .commitments
+            .values()
+            .filter(|m| m.account_id == c.account_id && m.status == CommitmentStatus::Active)
+            .map(|m| m.id)
+            .collect();
+        let notice = Duration::milliseconds(c.commitment_notice_ms.min(i64::MAX as u64) as i64);
+        // Commitments first: a prepaid term's consumption is read off its lot before the lot's
+        // expiry empties it.
+        for id in commitments {
+            let commitment = &self.commitments[&id];
+            let (account_id, term_end) = (commitment.account_id, commitment.term_end);
+            if !commitment.notified && now >= term_end - notice {
+                self.commitment_mut(id).notified = true;
+                self.push_event(
+                    account_id,
+                    EventData::CommitmentEnding {
+                        commitment_id: id,
+                        term_end,
+                    },
+                );
+                summary.notices += 1;
+            }
+            if now >= term_end {
+                self.end_commitment(id);
+                summary.commitments_ended += 1;
+            }
+        }
+        for lot_id in due_lots {
+            self.expire_lot(c.account_id, lot_id);
+            summary.lots_expired += 1;
+        }
+        Ok(Outcome::Swept(summary))
+    }
+
+    fn commitment_mut(&mut self, id: CommitmentId) -> &mut Commitment {
+        self.dirty_commitments.insert(id);
+        self.commitments
+            .get_mut(&id)
+            .expect("commitments are swept from the loaded ones")
+    }
+
+    /// The end of a term. Postpaid: the shortfall below the minimum spend is posted as a
+    /// true-up effective at the term's end, and the line stops lending. Prepaid: the lot's own
+    /// expiry (swept right after) posts the breakage.
+    fn end_commitment(&mut self, id: CommitmentId) {
+        let commitment = self.commitments[&id].clone();
+        let book = self
+            .books
+            .get_mut(&commitment.account_id)
+            .expect("commitments are loaded with their account");
+        let (consumed, shortfall) = match commitment.kind {
+            CommitmentKind::Prepaid => {
+                let consumed = commitment
+                    .lot_id
+                    .and_then(|lot| book.lot(lot))
+                    .map_or(commitment.quantity, |l| l.granted - l.remaining);
+                (consumed, Decimal::ZERO)
+            }
+            CommitmentKind::Postpaid => {
+                let account = book.touch_account();
+                let consumed = account.credit_line_spent - commitment.spent_at_start;
+                // What the line still reserves may be captured; nothing new is lent.
+                account.credit_line_limit = account.credit_line_used + account.credit_line_held;
+                account.credit_line_until = None;
+                (
+                    consumed,
+                    (commitment.minimum_spend - consumed).max(Decimal::ZERO),
+                )
+            }
+        };
+        let mut true_up = None;
+        if shortfall > Decimal::ZERO {
+            let mut draft = EntryDraft::new(
+                EntryKind::TrueUp,
+                commitment.term_end,
+                &format!("true_up:{id}"),
+                &commitment.reference,
+            );
+            draft.pair(
+                Book::Money,
+                gl::UNBILLED_RECEIVABLE.into(),
+                gl::REVENUE_COMMITMENT_SHORTFALL.into(),
+                shortfall,
+                &commitment.currency,
+                None,
+            );
+            true_up = Some(self.seal(draft, commitment.account_id));
+        }
+        let commitment = self.commitment_mut(id);
+        commitment.status = CommitmentStatus::Ended;
+        commitment.consumed = consumed;
+        commitment.shortfall = shortfall;
+        commitment.true_up_entry_id = true_up;
+    }
+
+    /// Posts a lot's expiry, effective at its `expires_at`: what remains goes to `expired`, its
+    /// deferred money to `revenue_breakage`. Reservations of open holds on it are released.
+    fn expire_lot(&mut self, account_id: AccountId, lot_id: LotId) {
+        let book = self
+            .books
+            .get_mut(&account_id)
+            .expect("swept accounts are loaded");
+        release_lot_from_holds(book, lot_id);
+        let unit = book.account.unit.clone();
+        let lot = book.lot_mut(lot_id);
+        let (quantity, money) = (lot.remaining, lot.money_deferred);
+        lot.remaining = Decimal::ZERO;
+        lot.money_deferred = Decimal::ZERO;
+        lot.status = LotStatus::Expired;
+        let expired_at = lot.expires_at.expect("only lots with an expiry are due");
+        let currency = lot.currency.clone();
+        let mut draft = EntryDraft::new(
+            EntryKind::Expiry,
+            expired_at,
+            &format!("expiry:{lot_id}"),
+            &lot.reference,
+        );
+        draft.lot_id = Some(lot_id);
+        draft.pair(
+            Book::Quantity,
+            gl::lot(lot_id),
+            gl::EXPIRED.into(),
+            quantity,
+            &unit,
+            Some(lot_id),
+        );
+        draft.pair(
+            Book::Money,
+            gl::DEFERRED_REVENUE.into(),
+            gl::REVENUE_BREAKAGE.into(),
+            money,
+            &currency,
+            Some(lot_id),
+        );
+        if !draft.postings.is_empty() {
+            self.seal(draft, account_id);
+        }
+        self.push_event(
+            account_id,
+            EventData::LotExpired {
+                lot_id,
+                quantity,
+                money,
+                currency,
+                expired_at,
+            },
+        );
+    }
+}
+
+/// Where a debit adjustment takes credit from: the named lot, or free credit on the account's
+/// live lots in drawdown order (whatever their scope). Never the credit line, never held credit.
+fn plan_adjustment(
+    book: &crate::ledger::AccountBook,
+    quantity: Decimal,
+    lot_id: Option<LotId>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Draw>, LedgerError> {
+    let live = |l: &&Lot| l.status == LotStatus::Active && !l.is_expired_at(now);
+    if let Some(id) = lot_id {
+        let lot = book.lot(id).ok_or(LedgerError::LotNotFound {
+            lot_id: id.to_string(),
+        })?;
+        if !live(&lot) {
+            let status = match lot.status {
+                LotStatus::Active => LotStatus::Expired,
+                other => other,
+            };
+            return Err(LedgerError::LotNotActive {
+                lot_id: id.to_string(),
+                status,
+            });
+        }
+        if quantity > lot.free() {
+            return Err(LedgerError::InsufficientCredit {
+                requested: quantity,
+                available: lot.free(),
+            });
+        }
+        return Ok(vec![Draw {
+            lot_id: Some(id),
+            quantity,
+        }]);
+    }
+    let mut left = quantity;
+    let mut draws = Vec::new();
+    for lot in book.lots.iter().filter(live) {
+        let take = lot.free().min(left);
+        if take > Decimal::ZERO {
+            draws.push(Draw {
+                lot_id: Some(lot.id),
+                quantity: take,
+            });
+            left -= take;
+        }
+    }
+    if left > Decimal::ZERO {
+        let available = book.lots.iter().filter(live).map(Lot::free).sum();
+        return Err(LedgerError::InsufficientCredit {
+            requested: quantity,
+            available,
+        });
+    }
+    Ok(draws)
+}
