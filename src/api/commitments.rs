@@ -56,8 +56,8 @@ pub async fn adjust(
             entry_id: entry_id.to_string(),
             lot: lot.map(|lot| c::lot(&lot, now)),
             draws: c::draws(&draws),
-            quantity: quantity.to_string(),
-            money: money.to_string(),
+            quantity: quantity.normalize().to_string(),
+            money: money.normalize().to_string(),
         })),
         other => Err(unexpected(other)),
     }
@@ -205,15 +205,18 @@ fn commitment_view(
         term_start: Some(c::timestamp(m.term_start)),
         term_end: Some(c::timestamp(m.term_end)),
         currency: m.currency.clone(),
-        quantity: m.quantity.to_string(),
-        price: m.price.to_string(),
-        minimum_spend: m.minimum_spend.to_string(),
+        quantity: m.quantity.normalize().to_string(),
+        price: m.price.normalize().to_string(),
+        minimum_spend: m.minimum_spend.normalize().to_string(),
         lot_id: m.lot_id.map(|l| l.to_string()).unwrap_or_default(),
-        committed: committed.to_string(),
-        consumed: consumed.to_string(),
-        remaining: (committed - consumed).max(Decimal::ZERO).to_string(),
+        committed: committed.normalize().to_string(),
+        consumed: consumed.normalize().to_string(),
+        remaining: (committed - consumed)
+            .max(Decimal::ZERO)
+            .normalize()
+            .to_string(),
         days_left,
-        shortfall: m.shortfall.to_string(),
+        shortfall: m.shortfall.normalize().to_string(),
         true_up_entry_id: m
             .true_up_entry_id
             .map(|e| e.to_string())

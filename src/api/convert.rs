@@ -169,7 +169,7 @@ pub fn account(a: &l::Account) -> p::Account {
         created_at: Some(timestamp(a.created_at)),
         open_holds: a.open_holds,
         low_balance: Some(low_balance_out(a.low_balance)),
-        credit_line_spent: a.credit_line_spent.to_string(),
+        credit_line_spent: a.credit_line_spent.normalize().to_string(),
         credit_line_until: a.credit_line_until.map(timestamp),
     }
 }

@@ -112,14 +112,14 @@ fn event(stored: &StoredEvent) -> p::Event {
         } => (
             p::EventKind::LowBalance,
             Detail::LowBalance(p::LowBalance {
-                available: available.to_string(),
-                threshold: threshold.to_string(),
+                available: available.normalize().to_string(),
+                threshold: threshold.normalize().to_string(),
             }),
         ),
         EventData::Depleted { available } => (
             p::EventKind::Depleted,
             Detail::Depleted(p::Depleted {
-                available: available.to_string(),
+                available: available.normalize().to_string(),
             }),
         ),
         EventData::LotExpired {
@@ -132,8 +132,8 @@ fn event(stored: &StoredEvent) -> p::Event {
             p::EventKind::LotExpired,
             Detail::LotExpired(p::LotExpired {
                 lot_id: lot_id.to_string(),
-                quantity: quantity.to_string(),
-                money: money.to_string(),
+                quantity: quantity.normalize().to_string(),
+                money: money.normalize().to_string(),
                 currency: currency.clone(),
                 expired_at: Some(c::timestamp(*expired_at)),
             }),
@@ -146,7 +146,7 @@ fn event(stored: &StoredEvent) -> p::Event {
             p::EventKind::HoldExpired,
             Detail::HoldExpired(p::HoldExpired {
                 hold_id: hold_id.to_string(),
-                released: released.to_string(),
+                released: released.normalize().to_string(),
                 expired_at: Some(c::timestamp(*expired_at)),
             }),
         ),

@@ -10,10 +10,11 @@ use credit_ledger::clock::ManualClock;
 use credit_ledger::config::Config;
 use credit_ledger::proto::{
     self as p, accounts_client::AccountsClient, credits_client::CreditsClient,
-    usage_client::UsageClient,
+    events_client::EventsClient, usage_client::UsageClient,
 };
 use credit_ledger::server::Application;
 use credit_ledger::store::Store;
+use credit_ledger::sweeper::{SweepReport, Sweeper};
 use sqlx::{Connection, Executor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -92,6 +93,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub store: Store,
     pub db: Database,
+    pub sweeper: Sweeper,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -102,6 +104,9 @@ pub fn test_config(url: &str) -> Config {
         database_url: url.to_string(),
         db_connections_max: 4,
         db_acquire_timeout_ms: 1_000,
+        // Tests sweep when they choose to (`TestApp::sweep`), on their manual clock.
+        sweep_interval_ms: 0,
+        events_poll_ms: 20,
         ..Config::default()
     }
 }
@@ -118,6 +123,7 @@ impl TestApp {
             .expect("application builds");
         let addr = format!("http://{}", app.local_addr());
         let store = app.store();
+        let sweeper = app.sweeper();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -127,6 +133,7 @@ impl TestApp {
             clock,
             store,
             db,
+            sweeper,
             stop: Some(stop),
             task: Some(task),
         }
@@ -175,6 +182,15 @@ impl TestApp {
 
     pub async fn usage(&self) -> UsageClient<Channel> {
         UsageClient::new(self.channel().await)
+    }
+
+    pub async fn events(&self) -> EventsClient<Channel> {
+        EventsClient::new(self.channel().await)
+    }
+
+    /// Runs the sweeper once at the test clock's time.
+    pub async fn sweep(&self) -> SweepReport {
+        self.sweeper.run_once().await.expect("sweep")
     }
 
     /// Creates an account with the given unit scale and returns its id.

@@ -5,7 +5,10 @@ mod helpers;
 
 mod accounts_credits;
 mod batching;
+mod commitments;
 mod engine;
+mod events;
+mod expiry;
 mod idempotency;
 mod instances;
 mod lifecycle;
