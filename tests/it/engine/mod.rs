@@ -45,11 +45,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, TimeZone, Utc};
 use credit_ledger::ledger::{
-    Account, AccountId, AccountStatus, Book, Capture, Command, Commitment, CommitmentId,
-    CommitmentStatus, CreateAccount, Debit, Entry, Event, ExtendHold, Grant, Hold, HoldId,
-    HoldStatus, IdSource, IdempotencyRecord, Ledger, LedgerError, Limits, Lot, LotId, LotKind,
-    LotStatus, LowBalance, Money, Outcome, Overage, Quantity, Release, Side, Snapshot,
-    UpdateAccount, VoidGrant, Writes,
+    Account, AccountId, AccountStatus, Adjust, AdjustDirection, Book, Capture, Command, Commitment,
+    CommitmentId, CommitmentKind, CommitmentStatus, CreateAccount, CreateCommitment, Debit, Entry,
+    EntryKind, Event, ExtendHold, Grant, Hold, HoldId, HoldStatus, IdSource, IdempotencyRecord,
+    Ledger, LedgerError, Limits, Lot, LotId, LotKind, LotStatus, LowBalance, Money, Outcome,
+    Overage, Quantity, Release, Side, Snapshot, Sweep, SweepSummary, UpdateAccount, VoidGrant,
+    Writes,
 };
 use rust_decimal::Decimal;
 
@@ -525,25 +526,31 @@ fn check_lot_subledgers(store: &Store) {
         };
         let own = format!("lot:{}", lot.id);
         let granted = sum(Book::Quantity, &own, Side::Credit);
-        let [consumed, expired, voided] =
-            ["consumed", "expired", "voided"].map(|to| sum(Book::Quantity, to, Side::Credit));
+        // Credit taken back by support is credited to `adjusted`; credit given by support is a
+        // debit there (the source of a new lot, like `issued:*`).
+        let [consumed, expired, voided, adjusted] = ["consumed", "expired", "voided", "adjusted"]
+            .map(|to| sum(Book::Quantity, to, Side::Credit));
         assert_eq!(granted, lot.granted, "granted postings of lot {}", lot.id);
         assert_eq!(
             sum(Book::Quantity, &own, Side::Debit),
-            consumed + expired + voided,
+            consumed + expired + voided + adjusted,
             "lot {}",
             lot.id
         );
         // Differences, not sums: a sum past 28 digits would round and hide a lost draw.
         assert_eq!(
             granted - lot.remaining,
-            consumed + expired + voided,
+            consumed + expired + voided + adjusted,
             "quantity of lot {lot:?}"
         );
         let paid = sum(Book::Money, "cash_clearing", Side::Debit);
-        let [recognized, breakage, refunded] =
-            ["revenue_usage", "revenue_breakage", "refunds_payable"]
-                .map(|to| sum(Book::Money, to, Side::Credit));
+        let [recognized, breakage, refunded, money_adjusted] = [
+            "revenue_usage",
+            "revenue_breakage",
+            "refunds_payable",
+            "revenue_adjustment",
+        ]
+        .map(|to| sum(Book::Money, to, Side::Credit));
         let deferred = sum(Book::Money, "deferred_revenue", Side::Credit)
             - sum(Book::Money, "deferred_revenue", Side::Debit);
         assert_eq!(paid, lot.cost_basis, "cash postings of lot {}", lot.id);
@@ -554,7 +561,7 @@ fn check_lot_subledgers(store: &Store) {
         );
         assert_eq!(
             paid - lot.money_deferred,
-            recognized + breakage + refunded,
+            recognized + breakage + refunded + money_adjusted,
             "money of lot {lot:?}"
         );
         if lot.remaining.is_zero() {

@@ -85,6 +85,35 @@ fn lot_not_active(lot: LotId, status: LotStatus) -> Expect {
     })
 }
 
+fn adjust(key: &str, account: AccountId, direction: AdjustDirection, quantity: &str) -> Adjust {
+    Adjust {
+        idempotency_key: key.into(),
+        account_id: account,
+        direction,
+        quantity: q(quantity),
+        lot_id: None,
+        reason: "support ticket".into(),
+        priority: 0,
+        expires_at: None,
+    }
+}
+
+/// A 30-day commitment of 100 units from now, in the account's currency.
+fn commitment(h: &mut Harness, account: AccountId, kind: CommitmentKind) -> CreateCommitment {
+    CreateCommitment {
+        idempotency_key: h.key(),
+        account_id: account,
+        kind,
+        quantity: q("100"),
+        price: money("10"),
+        minimum_spend: money("0"),
+        currency: "USD".into(),
+        term_start: None,
+        term_end: at(h.now_ms + 30 * 86_400_000),
+        reference: String::new(),
+    }
+}
+
 fn unknown_hold() -> HoldId {
     HoldId(Uuid::from_u128(u128::MAX))
 }
@@ -562,6 +591,140 @@ fn rows() -> Vec<Row> {
                 Expect::Invalid("ttl_ms"),
             )
         }),
+        ("an adjustment without a reason", |h| {
+            let (a, _) = funded(h);
+            let c = Adjust {
+                reason: "  ".into(),
+                ..adjust(&h.key(), a, AdjustDirection::Credit, "1")
+            };
+            (Command::Adjust(c), Expect::Invalid("reason"))
+        }),
+        ("a credit adjustment naming a lot", |h| {
+            let (a, lot) = funded(h);
+            let c = Adjust {
+                lot_id: Some(lot),
+                ..adjust(&h.key(), a, AdjustDirection::Credit, "1")
+            };
+            (Command::Adjust(c), Expect::Invalid("lot_id"))
+        }),
+        ("a debit adjustment beyond the lot's free credit", |h| {
+            let (a, lot) = funded(h);
+            h.hold(a, "2", None);
+            let c = Adjust {
+                lot_id: Some(lot),
+                ..adjust(&h.key(), a, AdjustDirection::Debit, "9")
+            };
+            (Command::Adjust(c), insufficient("9", "8"))
+        }),
+        ("a debit adjustment beyond the account's free credit", |h| {
+            let (a, _) = funded(h);
+            let c = adjust(&h.key(), a, AdjustDirection::Debit, "10.01");
+            (Command::Adjust(c), insufficient("10.01", "10"))
+        }),
+        ("a debit adjustment of an unknown lot", |h| {
+            let (a, _) = funded(h);
+            let lot = LotId(Uuid::from_u128(u128::MAX - 7));
+            let c = Adjust {
+                lot_id: Some(lot),
+                ..adjust(&h.key(), a, AdjustDirection::Debit, "1")
+            };
+            let expect = Expect::Error(LedgerError::LotNotFound {
+                lot_id: lot.to_string(),
+            });
+            (Command::Adjust(c), expect)
+        }),
+        ("an adjustment on a closed account", |h| {
+            let (a, _) = funded(h);
+            h.set_status(a, AccountStatus::Closed);
+            let c = adjust(&h.key(), a, AdjustDirection::Credit, "1");
+            (Command::Adjust(c), closed(a))
+        }),
+        ("a prepaid commitment with a minimum spend", |h| {
+            let (a, _) = funded(h);
+            let c = CreateCommitment {
+                minimum_spend: money("1"),
+                ..commitment(h, a, CommitmentKind::Prepaid)
+            };
+            (
+                Command::CreateCommitment(c),
+                Expect::Invalid("minimum_spend"),
+            )
+        }),
+        ("a commitment whose term has ended", |h| {
+            let (a, _) = funded(h);
+            let c = CreateCommitment {
+                term_end: at(h.now_ms),
+                ..commitment(h, a, CommitmentKind::Prepaid)
+            };
+            (Command::CreateCommitment(c), Expect::Invalid("term_end"))
+        }),
+        ("a postpaid commitment starting later", |h| {
+            let (a, _) = funded(h);
+            let c = CreateCommitment {
+                term_start: Some(at(h.now_ms + 1_000)),
+                ..commitment(h, a, CommitmentKind::Postpaid)
+            };
+            (Command::CreateCommitment(c), Expect::Invalid("term_start"))
+        }),
+        ("a postpaid commitment in another currency", |h| {
+            let (a, _) = funded(h);
+            let c = CreateCommitment {
+                currency: "EUR".into(),
+                ..commitment(h, a, CommitmentKind::Postpaid)
+            };
+            (Command::CreateCommitment(c), Expect::Invalid("currency"))
+        }),
+        ("a second postpaid commitment", |h| {
+            let (a, _) = funded(h);
+            let first = commitment(h, a, CommitmentKind::Postpaid);
+            let term_end = first.term_end;
+            h.ok(&Command::CreateCommitment(first));
+            let c = commitment(h, a, CommitmentKind::Postpaid);
+            let expect = Expect::Error(LedgerError::CommitmentActive {
+                account_id: a.to_string(),
+                term_end: term_end.to_rfc3339(),
+            });
+            (Command::CreateCommitment(c), expect)
+        }),
+        ("a credit line change during a postpaid commitment", |h| {
+            let (a, _) = funded(h);
+            let first = commitment(h, a, CommitmentKind::Postpaid);
+            let term_end = first.term_end;
+            h.ok(&Command::CreateCommitment(first));
+            let c = UpdateAccount {
+                credit_line_limit: Some(dec("5")),
+                ..update(&h.key(), a)
+            };
+            let expect = Expect::Error(LedgerError::CommitmentActive {
+                account_id: a.to_string(),
+                term_end: term_end.to_rfc3339(),
+            });
+            (Command::UpdateAccount(c), expect)
+        }),
+        ("a low-balance percentage above 100", |h| {
+            let (a, _) = funded(h);
+            let c = UpdateAccount {
+                low_balance: Some(LowBalance::Percent(dec("100.5"))),
+                ..update(&h.key(), a)
+            };
+            (
+                Command::UpdateAccount(c),
+                Expect::Invalid("low_balance_percent"),
+            )
+        }),
+        ("a low-balance threshold finer than the unit", |h| {
+            let (a, _) = funded(h);
+            let c = UpdateAccount {
+                low_balance: Some(LowBalance::Absolute(dec("0.001"))),
+                ..update(&h.key(), a)
+            };
+            let expect = Expect::Error(LedgerError::TooManyDecimals {
+                field: "low_balance_threshold",
+                scale: 3,
+                max_scale: 2,
+            });
+            (Command::UpdateAccount(c), expect)
+        }),
     ]
 }
 
@@ -964,6 +1127,76 @@ fn an_expired_lot_is_skipped_before_any_sweeper_runs() {
             available: dec("7")
         })
     );
+    check_invariants(&h);
+}
+
+/// The sweep posts a lot's expiry once, effective at its expiry, releasing it from the holds
+/// that reserved it; adjustments keep every lot's sub-ledger whole.
+#[test]
+fn a_sweep_posts_each_expiry_once_and_the_books_stay_whole() {
+    let mut h = Harness::new(limits());
+    let a = h.open_account(2, "0", "0");
+    // 7 for 3.00: breakage of the 4 left is 4 × 3/7, so the division is not exact.
+    let key = h.key();
+    let expiring = h.grant_lot(Grant {
+        expires_at: Some(at(5_000)),
+        ..grant(&key, a, LotKind::Paid, q("7"), "3")
+    });
+    let paid = h.top_up(a, "10", "5");
+    let key = h.key();
+    h.ok(&debit(&key, a, q("3")));
+    let key = h.key();
+    h.ok(&Command::Adjust(Adjust {
+        lot_id: Some(paid),
+        ..adjust(&key, a, AdjustDirection::Debit, "2.5")
+    }));
+    let key = h.key();
+    h.ok(&Command::Adjust(adjust(
+        &key,
+        a,
+        AdjustDirection::Credit,
+        "1",
+    )));
+    let hold = h.hold(a, "5", Some(60_000));
+    h.next_batch(5_000);
+    let deferred = h.store.lots[&expiring].money_deferred;
+    let sweep = Command::Sweep(Sweep {
+        account_id: a,
+        commitment_notice_ms: 0,
+    });
+    let Outcome::Swept(first) = h.ok(&sweep) else {
+        panic!("not a sweep")
+    };
+    assert_eq!(first.lots_expired, 1);
+    let Outcome::Swept(second) = h.ok(&sweep) else {
+        panic!("not a sweep")
+    };
+    assert_eq!(second, SweepSummary::default());
+    h.next_batch(0);
+    let expiries: Vec<&Entry> = h
+        .store
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Expiry)
+        .collect();
+    assert_eq!(expiries.len(), 1);
+    assert_eq!(expiries[0].effective_at, at(5_000));
+    let breakage: Decimal = expiries[0]
+        .postings
+        .iter()
+        .filter(|p| p.ledger_account == "revenue_breakage")
+        .map(|p| p.amount)
+        .sum();
+    assert_eq!(breakage, deferred);
+    assert_eq!(deferred, dec("1.71428571"), "3 × 4/7 at the money scale");
+    // The hold reserved 4 on the expired lot and 1 on the paid one: only the latter is left.
+    let held = &h.store.holds[&hold];
+    assert_eq!(held.held(), dec("1"));
+    assert!(h
+        .store
+        .events
+        .iter()
+        .any(|e| e.data.kind() == "lot_expired"));
     check_invariants(&h);
 }
 
