@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod convert;
 pub mod credits;
+pub mod journal;
 pub mod status;
 pub mod usage;
 
