@@ -8,6 +8,7 @@ mod batching;
 mod engine;
 mod idempotency;
 mod instances;
+mod journal;
 mod lifecycle;
 mod refusals;
 mod verify;
