@@ -99,3 +99,72 @@ pub async fn balance_as_of(
     reader.finish().await?;
     Ok(sums.balance(account_id, lots, as_of))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    use crate::ledger::{LotKind, LotStatus};
+
+    fn lot(n: u128, expires_at: Option<DateTime<Utc>>) -> Lot {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        Lot {
+            id: crate::ledger::LotId(Uuid::from_u128(n)),
+            account_id: AccountId(Uuid::from_u128(1)),
+            kind: LotKind::Paid,
+            status: LotStatus::Active,
+            priority: 0,
+            granted: Decimal::from(10),
+            remaining: Decimal::ZERO,
+            held: Decimal::ZERO,
+            effective_at: at,
+            expires_at,
+            scope: Vec::new(),
+            cost_basis: Decimal::ZERO,
+            money_deferred: Decimal::ZERO,
+            currency: String::new(),
+            reference: String::new(),
+            created_at: at,
+        }
+    }
+
+    fn quantity(account: String, side: Side, amount: i64) -> Posting {
+        Posting {
+            book: Book::Quantity,
+            ledger_account: account,
+            side,
+            amount: Decimal::from(amount),
+            unit: "CREDIT".into(),
+            lot_id: None,
+        }
+    }
+
+    #[test]
+    fn lots_net_their_postings_expired_lots_are_gone_and_the_line_is_subtracted() {
+        let as_of = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let (kept, expired, used_up) = (lot(1, None), lot(2, Some(as_of)), lot(3, None));
+        let account = AccountId(Uuid::from_u128(1));
+        let mut sums = QuantitySums::default();
+        for p in [
+            quantity(gl::lot(kept.id), Side::Credit, 10),
+            quantity(gl::lot(kept.id), Side::Debit, 4),
+            // Expiring exactly at as_of, its expiry not yet posted: gone all the same.
+            quantity(gl::lot(expired.id), Side::Credit, 10),
+            quantity(gl::lot(used_up.id), Side::Credit, 10),
+            quantity(gl::lot(used_up.id), Side::Debit, 10),
+            quantity(gl::credit_line(account), Side::Debit, 3),
+            quantity(gl::credit_line(account), Side::Credit, 1),
+            quantity(gl::CONSUMED.into(), Side::Credit, 16),
+        ] {
+            sums.add(&p);
+        }
+        let past = sums.balance(account, vec![used_up, expired, kept.clone()], as_of);
+        assert_eq!(past.lots.len(), 1);
+        assert_eq!(past.lots[0].lot.id, kept.id);
+        assert_eq!(past.lots[0].remaining, Decimal::from(6));
+        assert_eq!(past.credit_line_used, Decimal::from(2));
+        assert_eq!(past.posted, Decimal::from(4));
+    }
+}
