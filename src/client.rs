@@ -662,6 +662,7 @@ async fn debit(mut client: UsageClient<Channel>, a: DebitArgs) -> Result<()> {
 async fn balance(mut client: UsageClient<Channel>, a: BalanceArgs) -> Result<()> {
     let req = proto::GetBalanceRequest {
         account: Some(account_ref(&a.account)),
+        as_of: None,
     };
     let b = client.get_balance(req).await.rpc()?;
     let credit_line = format!(

@@ -1,6 +1,7 @@
 //! Configuration: defaults, then an optional TOML file, then `CREDIT_LEDGER_*` environment
 //! variables (one per field, e.g. `CREDIT_LEDGER_DATABASE_URL`), validated once at boot.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -45,6 +46,10 @@ pub struct Config {
     pub commitment_notice_ms: u64,
     /// How often an event subscription looks for new events.
     pub events_poll_ms: u64,
+    /// The GL code journal exports name each money ledger account by (e.g. `deferred_revenue =
+    /// "2400"`); an account without one is named as is. In the environment:
+    /// `CREDIT_LEDGER_GL_CODES="deferred_revenue=2400,revenue_usage=4000"`.
+    pub gl_codes: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -72,6 +77,7 @@ impl Default for Config {
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,
             events_poll_ms: 250,
+            gl_codes: BTreeMap::new(),
         }
     }
 }
@@ -125,6 +131,7 @@ impl Config {
             bail!("log_format must be text or json");
         }
         crate::store::Dialect::of_url(&self.database_url)?;
+        validate_gl_codes(&self.gl_codes)?;
         Ok(())
     }
 
@@ -195,11 +202,59 @@ fn env_overrides(
                     .with_context(|| format!("{name} must be a whole number"))?
                     .into(),
             ),
+            serde_json::Value::Object(_) => gl_codes_from_env(&name, &raw)?,
             _ => serde_json::Value::String(raw),
         };
         out.insert(field, value);
     }
     Ok(serde_json::Value::Object(out))
+}
+
+/// The money book's ledger accounts, the only ones a GL code may name.
+const MONEY_ACCOUNTS: [&str; 8] = {
+    use crate::ledger::entry::ledger_account as gl;
+    [
+        gl::CASH_CLEARING,
+        gl::DEFERRED_REVENUE,
+        gl::REVENUE_USAGE,
+        gl::REVENUE_BREAKAGE,
+        gl::REFUNDS_PAYABLE,
+        gl::UNBILLED_RECEIVABLE,
+        gl::REVENUE_COMMITMENT_SHORTFALL,
+        gl::REVENUE_ADJUSTMENT,
+    ]
+};
+
+/// A code for an account that does not exist is a typo that would silently export the
+/// account's own name; refuse it at boot.
+fn validate_gl_codes(codes: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    for (account, code) in codes {
+        if !MONEY_ACCOUNTS.contains(&account.as_str()) {
+            bail!(
+                "gl_codes: {account:?} is not a money ledger account (one of {})",
+                MONEY_ACCOUNTS.join(", ")
+            );
+        }
+        if code.trim().is_empty() || code.len() > 64 {
+            bail!("gl_codes: the code of {account} must be 1 to 64 bytes");
+        }
+    }
+    Ok(())
+}
+
+/// `account=code,account=code` from the environment, as a table of settings.
+fn gl_codes_from_env(name: &str, raw: &str) -> anyhow::Result<serde_json::Value> {
+    let mut table = serde_json::Map::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((account, code)) = pair.split_once('=') else {
+            bail!("{name} must be account=code pairs separated by commas, got {pair:?}");
+        };
+        table.insert(
+            account.trim().to_string(),
+            serde_json::Value::String(code.trim().to_string()),
+        );
+    }
+    Ok(serde_json::Value::Object(table))
 }
 
 #[cfg(test)]
@@ -237,6 +292,31 @@ mod tests {
         )];
         let error = env_overrides(&defaults, vars.into_iter()).unwrap_err();
         assert!(error.to_string().contains("CREDIT_LEDGER_QUEUE_CAPACITY"));
+    }
+
+    #[test]
+    fn gl_codes_come_from_the_environment_and_must_name_money_accounts() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let vars = [(
+            "CREDIT_LEDGER_GL_CODES".to_string(),
+            "deferred_revenue=2400, revenue_usage=4000".to_string(),
+        )];
+        let overrides = env_overrides(&defaults, vars.into_iter()).unwrap();
+        let mut value = defaults;
+        merge(&mut value, overrides, "env").unwrap();
+        let config: Config = serde_json::from_value(value).unwrap();
+        assert_eq!(config.gl_codes["deferred_revenue"], "2400");
+        assert_eq!(config.gl_codes["revenue_usage"], "4000");
+        config.validate().unwrap();
+        let typo = Config {
+            gl_codes: BTreeMap::from([("deferred_revenu".into(), "2400".into())]),
+            ..Config::default()
+        };
+        assert!(typo
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("deferred_revenu"));
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment.
 //! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
 //! - [`client`]: the command-line client subcommands for first calls.
-//! - [`journal`]: reports over the stored journal; `journal::verify` audits invariants 1, 3 and 6.
+//! - [`journal`]: reports over the stored journal: the export (CSV, JSON Lines, summaries with
+//!   carried rounding), the trial balance, the revenue roll-forward and past balances;
+//!   `journal::verify` audits invariants 1, 3 and 6.
 //! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server processes and the
 //!   naive one-transaction-per-request baseline.
 //! - [`sweeper`]: posts what time makes due (lot and hold expiry, commitment terms) through the

@@ -1,12 +1,17 @@
-//! The `credit-ledger` binary: `serve`, `migrate`, and client commands for first calls.
+//! The `credit-ledger` binary: `serve`, `migrate`, `verify`, `export`, `bench`, and client
+//! commands for first calls.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use credit_ledger::client::{self, ClientArgs, ClientCommand};
-use credit_ledger::clock::SystemClock;
+use credit_ledger::clock::{truncate_micros, SystemClock};
 use credit_ledger::config::Config;
+use credit_ledger::journal::export::{ExportSpec, Format, GlCodes};
+use credit_ledger::journal::exporter::export_to;
+use credit_ledger::ledger::Book;
 use credit_ledger::server::{shutdown_signal, Application};
 use credit_ledger::store::Store;
 
@@ -43,10 +48,95 @@ enum Cmd {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Export one book's journal of an effective-time period [from, to) straight from the
+    /// database (no server), as CSV or JSON Lines, to stdout or a file.
+    Export(ExportArgs),
     /// Load generator: runs scenarios against a fresh server and checks the books.
     Bench(credit_ledger::bench::BenchArgs),
     #[command(flatten)]
     Client(ClientCommand),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// TOML file of settings (for gl_codes and database_url); CREDIT_LEDGER_* override it.
+    #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
+    config: Option<PathBuf>,
+    /// The database to read; the configured database_url when not given.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Start of the period (inclusive), RFC 3339, e.g. 2026-10-01T00:00:00Z.
+    #[arg(long, value_parser = parse_time)]
+    from: DateTime<Utc>,
+    /// End of the period (exclusive), RFC 3339.
+    #[arg(long, value_parser = parse_time)]
+    to: DateTime<Utc>,
+    #[arg(long, value_enum, default_value_t = BookArg::Money)]
+    book: BookArg,
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    format: FormatArg,
+    /// One net line per month × ledger account × currency, money rounded to the minor unit.
+    #[arg(long)]
+    summary: bool,
+    /// With --summary: per customer (external id) too.
+    #[arg(long)]
+    by_customer: bool,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BookArg {
+    Money,
+    Quantity,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| truncate_micros(t.with_timezone(&Utc)))
+        .map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let database_url = args.database_url.unwrap_or(config.database_url);
+    let book = match args.book {
+        BookArg::Money => Book::Money,
+        BookArg::Quantity => Book::Quantity,
+    };
+    let format = match args.format {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Jsonl => Format::JsonLines,
+    };
+    let spec = ExportSpec::new(
+        args.from,
+        args.to,
+        book,
+        format,
+        args.summary,
+        args.by_customer,
+    )?;
+    let stats = export_to(
+        &database_url,
+        &spec,
+        &GlCodes(config.gl_codes),
+        args.output.as_deref(),
+    )
+    .await?;
+    if args.output.is_some() {
+        eprintln!(
+            "exported {} lines of {} entries ({} bytes)",
+            stats.rows, stats.entries, stats.bytes
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -91,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(violations == 0, "{violations} violation(s) found");
             Ok(())
         }
+        Cmd::Export(args) => export(args).await,
         Cmd::Bench(args) => credit_ledger::bench::run(args, cli.server).await,
         Cmd::Client(command) => {
             let server = cli

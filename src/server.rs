@@ -12,12 +12,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::{
-    accounts::AccountsService, credits::CreditsService, events::EventsService, usage::UsageService,
-    Services,
+    accounts::AccountsService, credits::CreditsService, events::EventsService,
+    journal::JournalService, usage::UsageService, Services,
 };
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::executor::Executor;
+use crate::journal::export::GlCodes;
 use crate::proto;
 use crate::store::{redact, Store};
 use crate::sweeper::Sweeper;
@@ -124,6 +125,12 @@ impl Application {
         let usage = proto::usage_server::UsageServer::new(UsageService(services.clone()))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
+        let journal = proto::journal_server::JournalServer::new(JournalService::new(
+            services.clone(),
+            GlCodes(config.gl_codes.clone()),
+        ))
+        .max_decoding_message_size(size)
+        .max_encoding_message_size(size);
         let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
@@ -145,6 +152,7 @@ impl Application {
             .add_service(credits)
             .add_service(usage)
             .add_service(events)
+            .add_service(journal)
             .serve_with_incoming_shutdown(
                 // Replies are small and latency matters: no Nagle delay on accepted sockets
                 // (the builder's tcp_nodelay only applies to listeners it binds itself).
@@ -175,6 +183,7 @@ async fn set_serving(health: &tonic_health::server::HealthReporter, serving: boo
         "creditledger.v1.Credits",
         "creditledger.v1.Usage",
         "creditledger.v1.Events",
+        "creditledger.v1.Journal",
     ] {
         health.set_service_status(name, status).await;
     }

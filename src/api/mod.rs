@@ -7,6 +7,7 @@ pub mod commitments;
 pub mod convert;
 pub mod credits;
 pub mod events;
+pub mod journal;
 pub mod status;
 pub mod usage;
 

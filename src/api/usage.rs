@@ -2,16 +2,72 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
 use super::convert as c;
 use super::{unexpected, Services};
+use crate::journal::balance::balance_as_of;
 use crate::ledger::{
-    Authorize, Capture, Command, Debit, ExtendHold, LedgerError, LotStatus, Outcome, Release,
+    AccountId, Authorize, Capture, Command, Debit, ExtendHold, LedgerError, LotStatus, Outcome,
+    Release,
 };
 use crate::proto as p;
 
 pub struct UsageService(pub Arc<Services>);
+
+impl UsageService {
+    /// The balance at `as_of`, rebuilt from the journal. Holds post nothing, so nothing is
+    /// held at a past time; available is posted plus the credit line's current limit.
+    async fn past_balance(
+        &self,
+        account_id: AccountId,
+        as_of: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Response<p::GetBalanceResponse>, Status> {
+        if as_of > now {
+            return Err(LedgerError::InvalidArgument {
+                field: "as_of",
+                reason: format!("must not be in the future (now is {now})"),
+            }
+            .into());
+        }
+        let a = self
+            .0
+            .store
+            .account(account_id)
+            .await?
+            .ok_or(LedgerError::AccountNotFound {
+                account: account_id.to_string(),
+            })?;
+        let past = balance_as_of(&self.0.store, account_id, as_of).await?;
+        let lots = past
+            .lots
+            .iter()
+            .map(|l| p::LotBalance {
+                lot_id: l.lot.id.to_string(),
+                kind: c::lot_kind(l.lot.kind) as i32,
+                priority: l.lot.priority,
+                remaining: l.remaining.to_string(),
+                held: "0".into(),
+                expires_at: l.lot.expires_at.map(c::timestamp),
+                scope: l.lot.scope.clone(),
+            })
+            .collect();
+        Ok(Response::new(p::GetBalanceResponse {
+            account_id: a.id.to_string(),
+            unit: a.unit.clone(),
+            posted: past.posted.to_string(),
+            held: "0".into(),
+            available: (past.posted + a.credit_line_limit).to_string(),
+            credit_line_limit: a.credit_line_limit.to_string(),
+            credit_line_used: past.credit_line_used.to_string(),
+            credit_line_held: "0".into(),
+            lots,
+            as_of: Some(c::timestamp(as_of)),
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl p::usage_server::Usage for UsageService {
@@ -151,11 +207,15 @@ impl p::usage_server::Usage for UsageService {
         &self,
         request: Request<p::GetBalanceRequest>,
     ) -> Result<Response<p::GetBalanceResponse>, Status> {
+        let r = request.into_inner();
         let account_id = self
             .0
-            .resolve(c::account_ref("account", request.into_inner().account)?)
+            .resolve(c::account_ref("account", r.account)?)
             .await?;
         let now = self.0.clock.now();
+        if let Some(as_of) = c::opt_time("as_of", r.as_of)? {
+            return self.past_balance(account_id, as_of, now).await;
+        }
         let book = self.0.store.account_book(account_id, now).await?.ok_or(
             LedgerError::AccountNotFound {
                 account: account_id.to_string(),

@@ -258,7 +258,10 @@ pub async fn check_books(
         let mut usage = usage.clone();
         let acked = ledger.acked[index].load(Ordering::Relaxed);
         async move {
-            let request = p::GetBalanceRequest { account: by_id(id) };
+            let request = p::GetBalanceRequest {
+                account: by_id(id),
+                as_of: None,
+            };
             let posted: Decimal = usage
                 .get_balance(request)
                 .await?

@@ -1,5 +1,87 @@
-//! Reports over the journal as stored. [`verify`] owns the audit behind `credit-ledger verify`:
-//! the checks of invariants 1, 3 and 6 of DESIGN.md over every entry, lot and hash chain, and the
-//! report it prints.
+//! Reports over the journal as stored, all read straight from the store (never through the
+//! executor) and all of effective time, never of sequence.
+//!
+//! - [`export`]: the lines of a journal export (detail and summary rows) and their CSV and JSON
+//!   Lines text.
+//! - [`summary`]: the summary export's groups and the rounding to a currency's minor unit with
+//!   carried remainders.
+//! - [`exporter`]: the streaming export both `ExportJournal` and `credit-ledger export` run, a
+//!   page of entries at a time, with the CLI's file and progress line.
+//! - [`trial_balance`]: every ledger account's debits, credits and balance as of a time.
+//! - [`revenue`]: the roll-forward of deferred revenue over a period.
+//! - [`balance`]: an account's balance at a past time, rebuilt from its postings.
+//! - [`verify`]: the audit behind `credit-ledger verify`: the checks of invariants 1, 3 and 6 of
+//!   DESIGN.md over every entry, lot and hash chain, and the report it prints.
 
+pub mod balance;
+pub mod export;
+pub mod exporter;
+pub mod revenue;
+pub mod summary;
+pub mod trial_balance;
 pub mod verify;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use crate::store::{EntryFilter, JournalEntry, JournalReader, StoreResult};
+
+/// Entries (with their postings) per page when an export or a report walks the journal.
+pub const ENTRY_PAGE: u32 = 500;
+
+/// Reports name all lots of a unit as one ledger account, and all credit lines as another.
+pub const LOTS: &str = "lots";
+pub const CREDIT_LINES: &str = "credit_lines";
+
+/// `lot:{id}` as [`LOTS`], `credit_line:{account}` as [`CREDIT_LINES`], anything else as is.
+pub fn collapsed(ledger_account: &str) -> &str {
+    if ledger_account.starts_with("lot:") {
+        LOTS
+    } else if ledger_account.starts_with("credit_line:") {
+        CREDIT_LINES
+    } else {
+        ledger_account
+    }
+}
+
+/// The calendar month (UTC) of a time, e.g. `2026-10`.
+pub fn period_of(t: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", t.year(), t.month())
+}
+
+/// Feeds every entry the filter selects, in sequence order, to `visit`, a page at a time.
+pub async fn for_each_entry(
+    reader: &mut JournalReader,
+    filter: &EntryFilter,
+    mut visit: impl FnMut(&JournalEntry),
+) -> StoreResult<()> {
+    let mut after = None;
+    loop {
+        let page = reader.entries(filter, after, ENTRY_PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.seq);
+        page.iter().for_each(&mut visit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn lots_and_credit_lines_collapse() {
+        assert_eq!(collapsed("lot:0193"), LOTS);
+        assert_eq!(collapsed("credit_line:0193"), CREDIT_LINES);
+        assert_eq!(collapsed("deferred_revenue"), "deferred_revenue");
+        assert_eq!(collapsed("issued:paid"), "issued:paid");
+    }
+
+    #[test]
+    fn periods_are_utc_months() {
+        let t = Utc.with_ymd_and_hms(2026, 10, 31, 23, 59, 59).unwrap();
+        assert_eq!(period_of(t), "2026-10");
+        assert_eq!(period_of(t + chrono::Duration::seconds(1)), "2026-11");
+    }
+}

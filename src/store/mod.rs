@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod batch;
+pub mod journal;
 mod postgres;
 mod reads;
 mod rows;
@@ -21,6 +22,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 pub use batch::BatchNeeds;
+pub use journal::{EntryFilter, JournalEntry, JournalReader};
 pub use rows::StoredEvent;
 
 /// Which database a URL points at.

@@ -297,6 +297,7 @@ impl TestApp {
     pub async fn balance(&self, account: &str) -> p::GetBalanceResponse {
         let request = p::GetBalanceRequest {
             account: Some(by_id(account)),
+            as_of: None,
         };
         self.usage()
             .await

@@ -11,6 +11,7 @@ mod events;
 mod expiry;
 mod idempotency;
 mod instances;
+mod journal;
 mod lifecycle;
 mod refusals;
 mod verify;

@@ -1,0 +1,389 @@
+//! `Journal`: the entries, the streaming export, the trial balance and the revenue report, all
+//! read straight from the store. The conversions between the wire and the journal's types live
+//! here rather than in `convert.rs`, as they concern this service alone.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert as c;
+use super::Services;
+use crate::journal::export::{ExportSpec, Format, GlCodes};
+use crate::journal::exporter::{export_journal, ExportSink};
+use crate::journal::revenue::{revenue_report, Rollforward};
+use crate::journal::trial_balance::{trial_balance, BalanceLine};
+use crate::ledger::{Book, EntryKind, LedgerError, Side};
+use crate::proto as p;
+use crate::store::{EntryFilter, JournalEntry, StoreError};
+
+/// Exports streaming at once; each holds a database connection for its whole length.
+pub const EXPORTS_CONCURRENT_MAX: usize = 4;
+/// Chunks buffered ahead of a slow client before the export waits for it.
+const CHUNKS_AHEAD: usize = 4;
+
+pub struct JournalService {
+    services: Arc<Services>,
+    gl_codes: Arc<GlCodes>,
+    exports: Arc<Semaphore>,
+}
+
+impl JournalService {
+    pub fn new(services: Arc<Services>, gl_codes: GlCodes) -> Self {
+        JournalService {
+            services,
+            gl_codes: Arc::new(gl_codes),
+            exports: Arc::new(Semaphore::new(EXPORTS_CONCURRENT_MAX)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl p::journal_server::Journal for JournalService {
+    type ExportJournalStream = ReceiverStream<Result<p::ExportJournalChunk, Status>>;
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn list_entries(
+        &self,
+        request: Request<p::ListEntriesRequest>,
+    ) -> Result<Response<p::ListEntriesResponse>, Status> {
+        let r = request.into_inner();
+        let account_id = match r.account {
+            Some(account) => Some(
+                self.services
+                    .resolve(c::account_ref("account", Some(account))?)
+                    .await?,
+            ),
+            None => None,
+        };
+        let (from, to) = (c::opt_time("from", r.from)?, c::opt_time("to", r.to)?);
+        if let (Some(from), Some(to)) = (from, to) {
+            period(from, to)?;
+        }
+        let filter = EntryFilter {
+            account_id,
+            from,
+            to,
+            kinds: r.kinds.into_iter().map(kind).collect::<Result<_, _>>()?,
+            newest_first: order(r.order)?,
+        };
+        let size = self.services.page_size(r.page_size);
+        let after = seq_token(&r.page_token)?;
+        let entries = self
+            .services
+            .store
+            .list_entries(&filter, after, size)
+            .await?;
+        let next_page_token = match entries.len() as u32 == size {
+            true => entries
+                .last()
+                .map(|e| e.seq.to_string())
+                .unwrap_or_default(),
+            false => String::new(),
+        };
+        Ok(Response::new(p::ListEntriesResponse {
+            entries: entries.iter().map(journal_entry).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn export_journal(
+        &self,
+        request: Request<p::ExportJournalRequest>,
+    ) -> Result<Response<Self::ExportJournalStream>, Status> {
+        let spec = export_spec(request.into_inner())?;
+        let permit =
+            self.exports.clone().try_acquire_owned().map_err(|_| {
+                Status::resource_exhausted("too many exports in flight; retry shortly")
+            })?;
+        let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
+        let store = self.services.store.clone();
+        let gl = self.gl_codes.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut sink = ChannelSink(tx.clone());
+            match export_journal(&store, &spec, &gl, &mut sink).await {
+                Ok(stats) => tracing::debug!(?stats, "export done"),
+                Err(error) => {
+                    let status = match error.downcast::<StoreError>() {
+                        Ok(store_error) => Status::from(store_error),
+                        Err(other) => {
+                            tracing::debug!(error = %other, "export ended early");
+                            Status::cancelled("export ended early")
+                        }
+                    };
+                    let _ = tx.send(Err(status)).await;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn get_trial_balance(
+        &self,
+        request: Request<p::GetTrialBalanceRequest>,
+    ) -> Result<Response<p::GetTrialBalanceResponse>, Status> {
+        let r = request.into_inner();
+        let as_of = c::opt_time("as_of", r.as_of)?.unwrap_or_else(|| self.services.clock.now());
+        let books = trial_balance(&self.services.store, as_of, r.detail).await?;
+        let books = books
+            .into_iter()
+            .map(|b| p::TrialBalanceBook {
+                book: book_to_proto(b.book) as i32,
+                lines: b.lines.iter().map(balance_line).collect(),
+                totals: b.totals.iter().map(balance_line).collect(),
+            })
+            .collect();
+        Ok(Response::new(p::GetTrialBalanceResponse {
+            as_of: Some(c::timestamp(as_of)),
+            books,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn get_revenue_report(
+        &self,
+        request: Request<p::GetRevenueReportRequest>,
+    ) -> Result<Response<p::GetRevenueReportResponse>, Status> {
+        let r = request.into_inner();
+        let (from, to) = match (c::opt_time("from", r.from)?, c::opt_time("to", r.to)?) {
+            (Some(from), Some(to)) => period(from, to)?,
+            (None, None) => previous_month(self.services.clock.now()),
+            (Some(_), None) => {
+                return Err(invalid("to", "give both from and to, or neither").into())
+            }
+            (None, Some(_)) => {
+                return Err(invalid("from", "give both from and to, or neither").into())
+            }
+        };
+        let account_id = match r.account {
+            Some(account) => Some(
+                self.services
+                    .resolve(c::account_ref("account", Some(account))?)
+                    .await?,
+            ),
+            None => None,
+        };
+        let reports = revenue_report(&self.services.store, from, to, account_id).await?;
+        let currencies = reports
+            .into_iter()
+            .map(|report| p::RevenueReport {
+                customers: report
+                    .customers
+                    .iter()
+                    .map(|cust| {
+                        revenue_line(
+                            &cust.account_id.to_string(),
+                            &cust.external_id,
+                            &cust.rollforward,
+                        )
+                    })
+                    .collect(),
+                total: Some(revenue_line("", "", &report.total)),
+                currency: report.currency,
+            })
+            .collect();
+        Ok(Response::new(p::GetRevenueReportResponse {
+            from: Some(c::timestamp(from)),
+            to: Some(c::timestamp(to)),
+            currencies,
+        }))
+    }
+}
+
+/// Hands the export's chunks to the gRPC stream; a full channel makes the export wait for the
+/// client, and a closed one (the client went away) ends it.
+struct ChannelSink(mpsc::Sender<Result<p::ExportJournalChunk, Status>>);
+
+#[async_trait::async_trait]
+impl ExportSink for ChannelSink {
+    async fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
+        self.0
+            .send(Ok(p::ExportJournalChunk { data: chunk }))
+            .await
+            .map_err(|_| anyhow::anyhow!("the client went away"))
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
+    LedgerError::InvalidArgument {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A non-empty period [from, to).
+fn period(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), LedgerError> {
+    if from >= to {
+        return Err(invalid("to", format!("must be after from ({from})")));
+    }
+    Ok((from, to))
+}
+
+/// The calendar month (UTC) before the one `now` is in.
+pub fn previous_month(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let month_start = |year, month| Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single();
+    let this = month_start(now.year(), now.month()).expect("the first of a month exists");
+    let (year, month) = match now.month() {
+        1 => (now.year() - 1, 12),
+        m => (now.year(), m - 1),
+    };
+    let previous = month_start(year, month).expect("the first of a month exists");
+    (previous, this)
+}
+
+fn export_spec(r: p::ExportJournalRequest) -> Result<ExportSpec, LedgerError> {
+    let from = c::time("from", r.from.ok_or_else(|| invalid("from", "required"))?)?;
+    let to = c::time("to", r.to.ok_or_else(|| invalid("to", "required"))?)?;
+    let book = match p::Book::try_from(r.book) {
+        Ok(p::Book::Unspecified | p::Book::Money) => Book::Money,
+        Ok(p::Book::Quantity) => Book::Quantity,
+        Err(_) => return Err(invalid("book", format!("unknown book {}", r.book))),
+    };
+    let format = match p::ExportFormat::try_from(r.format) {
+        Ok(p::ExportFormat::Csv) => Format::Csv,
+        Ok(p::ExportFormat::JsonLines) => Format::JsonLines,
+        Err(_) => return Err(invalid("format", format!("unknown format {}", r.format))),
+    };
+    ExportSpec::new(from, to, book, format, r.summary, r.by_customer)
+}
+
+fn order(o: i32) -> Result<bool, LedgerError> {
+    match p::EntryOrder::try_from(o) {
+        Ok(p::EntryOrder::OldestFirst) => Ok(false),
+        Ok(p::EntryOrder::NewestFirst) => Ok(true),
+        Err(_) => Err(invalid("order", format!("unknown order {o}"))),
+    }
+}
+
+fn kind(k: i32) -> Result<EntryKind, LedgerError> {
+    match p::EntryKind::try_from(k) {
+        Ok(p::EntryKind::TopUp) => Ok(EntryKind::TopUp),
+        Ok(p::EntryKind::Grant) => Ok(EntryKind::Grant),
+        Ok(p::EntryKind::Capture) => Ok(EntryKind::Capture),
+        Ok(p::EntryKind::Debit) => Ok(EntryKind::Debit),
+        Ok(p::EntryKind::Expiry) => Ok(EntryKind::Expiry),
+        Ok(p::EntryKind::Void) => Ok(EntryKind::Void),
+        Ok(p::EntryKind::Adjustment) => Ok(EntryKind::Adjustment),
+        Ok(p::EntryKind::TrueUp) => Ok(EntryKind::TrueUp),
+        Ok(p::EntryKind::Unspecified) | Err(_) => {
+            Err(invalid("kinds", format!("unknown kind {k}")))
+        }
+    }
+}
+
+fn kind_to_proto(k: EntryKind) -> p::EntryKind {
+    match k {
+        EntryKind::TopUp => p::EntryKind::TopUp,
+        EntryKind::Grant => p::EntryKind::Grant,
+        EntryKind::Capture => p::EntryKind::Capture,
+        EntryKind::Debit => p::EntryKind::Debit,
+        EntryKind::Expiry => p::EntryKind::Expiry,
+        EntryKind::Void => p::EntryKind::Void,
+        EntryKind::Adjustment => p::EntryKind::Adjustment,
+        EntryKind::TrueUp => p::EntryKind::TrueUp,
+    }
+}
+
+fn book_to_proto(b: Book) -> p::Book {
+    match b {
+        Book::Quantity => p::Book::Quantity,
+        Book::Money => p::Book::Money,
+    }
+}
+
+/// Page tokens of entries are the last sequence number of the previous page.
+fn seq_token(token: &str) -> Result<Option<i64>, LedgerError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token
+        .parse()
+        .map(Some)
+        .map_err(|_| invalid("page_token", format!("not a page token: {token:?}")))
+}
+
+fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
+    let e = &j.entry;
+    let postings = e
+        .postings
+        .iter()
+        .map(|posting| p::JournalPosting {
+            book: book_to_proto(posting.book) as i32,
+            ledger_account: posting.ledger_account.clone(),
+            side: match posting.side {
+                Side::Debit => p::Side::Debit,
+                Side::Credit => p::Side::Credit,
+            } as i32,
+            amount: posting.amount.to_string(),
+            unit: posting.unit.clone(),
+            lot_id: posting.lot_id.map(|l| l.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    p::JournalEntry {
+        seq: j.seq,
+        entry_id: e.id.to_string(),
+        account_id: e.account_id.to_string(),
+        external_id: j.external_id.clone(),
+        account_seq: e.account_seq,
+        kind: kind_to_proto(e.kind) as i32,
+        effective_at: Some(c::timestamp(e.effective_at)),
+        recorded_at: Some(c::timestamp(e.recorded_at)),
+        idempotency_key: e.idempotency_key.clone(),
+        reference: e.reference.clone(),
+        lot_id: e.lot_id.map(|l| l.to_string()).unwrap_or_default(),
+        hold_id: e.hold_id.map(|h| h.to_string()).unwrap_or_default(),
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+        postings,
+    }
+}
+
+fn balance_line(l: &BalanceLine) -> p::TrialBalanceLine {
+    p::TrialBalanceLine {
+        ledger_account: l.ledger_account.clone(),
+        unit: l.unit.clone(),
+        debits: l.debits.to_string(),
+        credits: l.credits.to_string(),
+        balance: l.balance().to_string(),
+    }
+}
+
+fn revenue_line(account_id: &str, external_id: &str, r: &Rollforward) -> p::RevenueLine {
+    p::RevenueLine {
+        account_id: account_id.to_string(),
+        external_id: external_id.to_string(),
+        opening_deferred: r.opening.to_string(),
+        top_ups: r.top_ups.to_string(),
+        recognized_usage: r.recognized_usage.to_string(),
+        breakage: r.breakage.to_string(),
+        refunds: r.refunds.to_string(),
+        adjustments: r.adjustments.to_string(),
+        other: r.other.to_string(),
+        closing_deferred: r.closing().to_string(),
+        lots_deferred_at_close: r.lots_deferred_at_close.to_string(),
+        ties: r.ties(),
+        credit_line_usage_revenue: r.credit_line_usage_revenue.to_string(),
+        commitment_shortfall_revenue: r.commitment_shortfall_revenue.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_month_wraps_the_year() {
+        let jan = Utc.with_ymd_and_hms(2027, 1, 15, 12, 0, 0).unwrap();
+        let (from, to) = previous_month(jan);
+        assert_eq!(from, Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+        assert_eq!(to, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+    }
+}

@@ -1,0 +1,179 @@
+//! The trial balance as of a time: every ledger account's debits, credits and balance (debits −
+//! credits) per book and unit or currency, from the postings effective at or before that time,
+//! and each unit's total, which is zero in a balanced book. Lots and credit lines are one line
+//! each per unit (`lots`, `credit_lines`) unless the detail is asked for.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+
+use super::{collapsed, for_each_entry};
+use crate::ledger::{Book, Posting, Side};
+use crate::store::{EntryFilter, Store, StoreResult};
+
+/// One ledger account's (or one unit's total) sums in one unit or currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceLine {
+    pub ledger_account: String,
+    pub unit: String,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+impl BalanceLine {
+    pub fn balance(&self) -> Decimal {
+        self.debits - self.credits
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookBalance {
+    pub book: Book,
+    /// In (ledger account, unit) order.
+    pub lines: Vec<BalanceLine>,
+    /// One per unit, ledger account `total`.
+    pub totals: Vec<BalanceLine>,
+}
+
+/// Sums postings; [`TrialBalance::finish`] lays them out per book.
+#[derive(Debug)]
+pub struct TrialBalance {
+    detail: bool,
+    sums: BTreeMap<(Book, String, String), (Decimal, Decimal)>,
+}
+
+impl TrialBalance {
+    pub fn new(detail: bool) -> Self {
+        TrialBalance {
+            detail,
+            sums: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, p: &Posting) {
+        let account = match self.detail {
+            true => p.ledger_account.as_str(),
+            false => collapsed(&p.ledger_account),
+        };
+        let key = (p.book, account.to_string(), p.unit.clone());
+        let (debits, credits) = self.sums.entry(key).or_default();
+        match p.side {
+            Side::Debit => *debits += p.amount,
+            Side::Credit => *credits += p.amount,
+        }
+    }
+
+    /// Both books, the quantity book first, each with its lines and its totals per unit.
+    pub fn finish(self) -> Vec<BookBalance> {
+        let mut books: Vec<BookBalance> = [Book::Quantity, Book::Money]
+            .into_iter()
+            .map(|book| BookBalance {
+                book,
+                lines: Vec::new(),
+                totals: Vec::new(),
+            })
+            .collect();
+        let mut totals: BTreeMap<(Book, String), (Decimal, Decimal)> = BTreeMap::new();
+        for ((book, ledger_account, unit), (debits, credits)) in self.sums {
+            let total = totals.entry((book, unit.clone())).or_default();
+            total.0 += debits;
+            total.1 += credits;
+            let at = books
+                .iter()
+                .position(|b| b.book == book)
+                .expect("both books");
+            books[at].lines.push(BalanceLine {
+                ledger_account,
+                unit,
+                debits,
+                credits,
+            });
+        }
+        for ((book, unit), (debits, credits)) in totals {
+            let at = books
+                .iter()
+                .position(|b| b.book == book)
+                .expect("both books");
+            books[at].totals.push(BalanceLine {
+                ledger_account: "total".into(),
+                unit,
+                debits,
+                credits,
+            });
+        }
+        books
+    }
+}
+
+/// The trial balance of every posting effective at or before `as_of`, read in one snapshot.
+pub async fn trial_balance(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    detail: bool,
+) -> StoreResult<Vec<BookBalance>> {
+    let filter = EntryFilter {
+        // Times are stored in microseconds: "at or before" is "before the next microsecond".
+        to: Some(as_of + Duration::microseconds(1)),
+        ..EntryFilter::default()
+    };
+    let mut trial = TrialBalance::new(detail);
+    let mut reader = store.journal_reader().await?;
+    for_each_entry(&mut reader, &filter, |e| {
+        e.entry.postings.iter().for_each(|p| trial.add(p))
+    })
+    .await?;
+    reader.finish().await?;
+    Ok(trial.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posting(book: Book, account: &str, side: Side, amount: &str, unit: &str) -> Posting {
+        Posting {
+            book,
+            ledger_account: account.into(),
+            side,
+            amount: amount.parse().unwrap(),
+            unit: unit.into(),
+            lot_id: None,
+        }
+    }
+
+    #[test]
+    fn lots_collapse_per_unit_and_books_total_zero() {
+        let postings = [
+            posting(Book::Quantity, "issued:paid", Side::Debit, "3", "CREDIT"),
+            posting(Book::Quantity, "lot:a", Side::Credit, "3", "CREDIT"),
+            posting(Book::Quantity, "issued:paid", Side::Debit, "2", "CREDIT"),
+            posting(Book::Quantity, "lot:b", Side::Credit, "2", "CREDIT"),
+            posting(Book::Quantity, "lot:a", Side::Debit, "1", "CREDIT"),
+            posting(Book::Quantity, "consumed", Side::Credit, "1", "CREDIT"),
+            posting(Book::Money, "cash_clearing", Side::Debit, "10", "USD"),
+            posting(Book::Money, "deferred_revenue", Side::Credit, "10", "USD"),
+        ];
+        let mut collapsed = TrialBalance::new(false);
+        let mut detailed = TrialBalance::new(true);
+        for p in &postings {
+            collapsed.add(p);
+            detailed.add(p);
+        }
+        let books = collapsed.finish();
+        assert_eq!(books[0].book, Book::Quantity);
+        let lots = books[0]
+            .lines
+            .iter()
+            .find(|l| l.ledger_account == "lots")
+            .unwrap();
+        assert_eq!((lots.debits, lots.credits), (1.into(), 5.into()));
+        assert_eq!(lots.balance(), Decimal::from(-4));
+        for book in &books {
+            assert!(book.totals.iter().all(|t| t.balance().is_zero()));
+        }
+        assert_eq!(books[1].totals[0].debits, Decimal::from(10));
+        let detailed = detailed.finish();
+        assert_eq!(detailed[0].lines.len(), 4);
+    }
+}
