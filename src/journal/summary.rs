@@ -3,12 +3,22 @@
 //! money to the currency's minor unit.
 //!
 //! Rounding each line on its own would leak: ten thousand customers each recognizing 0.000001
-//! would round to ten thousand zeros, and a balanced period would no longer balance. So the
-//! remainders are carried: within each (period, currency), in the groups' fixed order, a line's
-//! rounded amount is round(cumulative exact after it) − round(cumulative exact before it),
-//! half-even. The rounded lines then sum to the rounded total (zero for a balanced period, so
-//! debits equal credits to the cent), and each is within one minor unit of its exact value. The
-//! quantity book is not rounded.
+//! would round to ten thousand zeros, a balanced month would no longer balance, and a lot used up
+//! over three months would leave a cent of deferred revenue behind for ever. So the remainders are
+//! carried, along the lines and forward in time as an accountant carries them. At the end of each
+//! month the running balance (since the export's start) of every group is rounded with the
+//! remainders carried along the groups in their fixed order, ledger account then customer
+//! ([`carry_round`]); a month's line is the change of its group's rounded balance. Hence:
+//!
+//! - every month's rounded lines sum to zero in a balanced book: debits equal credits to the cent;
+//! - every group's running balance is within one minor unit of exact, and so is every ledger
+//!   account's (all its customers together); they are exact whenever the exact balances up to
+//!   and including them in that order are whole minor units (deferred revenue that has run down to
+//!   zero rounds to zero, not to a cent left over from rounding each month);
+//! - each line is within two minor units of its exact amount. A group with no movement in a month
+//!   can get a line of one minor unit (with an exact amount of zero): that is a remainder carried.
+//!
+//! The quantity book is not rounded.
 
 use std::collections::BTreeMap;
 
@@ -28,19 +38,19 @@ pub fn minor_unit_scale(currency: &str) -> u32 {
     }
 }
 
-/// Rounds `exact` amounts to `scale` fractional digits with the remainders carried in the
-/// given order; `None` leaves them exact. The results sum to the rounded sum of the inputs.
-pub fn carry_round(exact: &[Decimal], scale: Option<u32>) -> Vec<Decimal> {
-    let Some(scale) = scale else {
-        return exact.to_vec();
-    };
+/// Rounds `values` to `scale` fractional digits with the remainders carried along them in
+/// order: the i-th result is round(sum of the first i values) − round(sum of the first i − 1),
+/// half-even. So the results sum to the rounded sum of the values, each is within one minor
+/// unit of its value, and so is every run of consecutive results of its run of values (exactly
+/// equal when the sums before and after the run are whole minor units).
+pub fn carry_round(values: &[Decimal], scale: u32) -> Vec<Decimal> {
     let round = |d: Decimal| d.round_dp_with_strategy(scale, RoundingStrategy::MidpointNearestEven);
     let mut cumulative = Decimal::ZERO;
     let mut rounded_before = Decimal::ZERO;
-    exact
+    values
         .iter()
-        .map(|&amount| {
-            cumulative += amount;
+        .map(|&value| {
+            cumulative += value;
             let rounded_after = round(cumulative);
             let line = rounded_after - rounded_before;
             rounded_before = rounded_after;
@@ -108,28 +118,78 @@ impl Summarizer {
         *self.groups.entry(key).or_insert(Decimal::ZERO) += signed;
     }
 
-    /// The lines in the fixed order, rounded per (period, unit) with remainders carried.
+    /// The lines in (period, unit, ledger account, customer) order, with the money rounded as
+    /// the module doc says.
     pub fn finish(self) -> Vec<SummaryLine> {
-        let scale = |unit: &str| match self.book {
-            Book::Money => Some(minor_unit_scale(unit)),
-            Book::Quantity => None,
-        };
-        let groups: Vec<(GroupKey, Decimal)> = self.groups.into_iter().collect();
-        let mut lines = Vec::with_capacity(groups.len());
-        for run in groups.chunk_by(|(a, _), (b, _)| a.period == b.period && a.unit == b.unit) {
-            let scale = scale(&run[0].0.unit);
-            let exact: Vec<Decimal> = run.iter().map(|(_, amount)| *amount).collect();
-            let rounded = carry_round(&exact, scale);
-            for ((key, exact), rounded) in run.iter().cloned().zip(rounded) {
-                lines.push(SummaryLine {
-                    key,
-                    exact,
-                    rounded,
-                    scale,
-                });
+        let mut by_unit: BTreeMap<String, Vec<(GroupKey, Decimal)>> = BTreeMap::new();
+        for (key, amount) in self.groups {
+            by_unit
+                .entry(key.unit.clone())
+                .or_default()
+                .push((key, amount));
+        }
+        let mut lines = Vec::new();
+        for (unit, groups) in by_unit {
+            match self.book {
+                Book::Money => carry_forward(minor_unit_scale(&unit), groups, &mut lines),
+                Book::Quantity => {
+                    lines.extend(groups.into_iter().map(|(key, exact)| SummaryLine {
+                        key,
+                        exact,
+                        rounded: exact,
+                        scale: None,
+                    }))
+                }
             }
         }
+        lines.sort_by(|a, b| a.key.cmp(&b.key));
         lines
+    }
+}
+
+/// The lines of one currency, month by month: each month's line of a group is the change of its
+/// rounded running balance (see the module doc).
+fn carry_forward(scale: u32, groups: Vec<(GroupKey, Decimal)>, lines: &mut Vec<SummaryLine>) {
+    /// A group across months: ledger account and customer.
+    type Account = (String, Option<String>);
+    let mut running: BTreeMap<Account, (Decimal, Decimal)> = BTreeMap::new();
+    let mut by_period: BTreeMap<String, Vec<(GroupKey, Decimal)>> = BTreeMap::new();
+    for (key, amount) in groups {
+        by_period
+            .entry(key.period.clone())
+            .or_default()
+            .push((key, amount));
+    }
+    for (period, moved) in by_period {
+        let unit = moved[0].0.unit.clone();
+        let mut exact_now: BTreeMap<Account, Decimal> = BTreeMap::new();
+        for (key, amount) in moved {
+            let account = (key.ledger_account, key.customer);
+            running.entry(account.clone()).or_default().0 += amount;
+            exact_now.insert(account, amount);
+        }
+        let accounts: Vec<Account> = running.keys().cloned().collect();
+        let balances: Vec<Decimal> = running.values().map(|(exact, _)| *exact).collect();
+        let rounded = carry_round(&balances, scale);
+        for (account, rounded) in accounts.into_iter().zip(rounded) {
+            let (_, before) = running.get_mut(&account).expect("listed above");
+            let line = rounded - std::mem::replace(before, rounded);
+            let exact = exact_now.get(&account).copied();
+            if exact.is_none() && line.is_zero() {
+                continue;
+            }
+            lines.push(SummaryLine {
+                key: GroupKey {
+                    period: period.clone(),
+                    unit: unit.clone(),
+                    ledger_account: account.0,
+                    customer: account.1,
+                },
+                exact: exact.unwrap_or(Decimal::ZERO),
+                rounded: line,
+                scale: Some(scale),
+            });
+        }
     }
 }
 
@@ -157,7 +217,7 @@ mod tests {
     fn ten_thousand_tiny_amounts_sum_to_exactly_one_cent() {
         let mut exact = vec![d("0.000001"); 10_000];
         exact.push(d("-0.01"));
-        let rounded = carry_round(&exact, Some(2));
+        let rounded = carry_round(&exact, 2);
         let recognized: Decimal = rounded[..10_000].iter().sum();
         assert_eq!(recognized, d("0.01"));
         assert_eq!(rounded.iter().sum::<Decimal>(), Decimal::ZERO);
@@ -170,7 +230,7 @@ mod tests {
     #[test]
     fn a_three_way_split_of_ten_ties_to_the_cent() {
         let exact = [d("3.33333333"), d("3.33333333"), d("3.33333334"), d("-10")];
-        let rounded = carry_round(&exact, Some(2));
+        let rounded = carry_round(&exact, 2);
         assert_eq!(rounded, [d("3.33"), d("3.34"), d("3.33"), d("-10")]);
         assert_eq!(rounded.iter().sum::<Decimal>(), Decimal::ZERO);
         // Naive rounding of each line would leave a cent unbalanced.
@@ -193,7 +253,7 @@ mod tests {
             }
             let sum: Decimal = exact.iter().sum();
             exact.push(-sum);
-            let rounded = carry_round(&exact, Some(scale));
+            let rounded = carry_round(&exact, scale);
             assert_eq!(rounded.iter().sum::<Decimal>(), Decimal::ZERO);
             let unit = Decimal::new(1, scale);
             for (r, e) in rounded.iter().zip(&exact) {
@@ -201,6 +261,110 @@ mod tests {
                 assert_eq!(r.round_dp(scale), *r);
             }
         }
+    }
+
+    /// A lot bought for 10.00 in January and used up in thirds over three months: each month
+    /// balances to the cent, and deferred revenue ends at exactly zero with exactly 10.00
+    /// recognized. Rounding each month on its own would leave a cent of deferred revenue for ever.
+    #[test]
+    fn remainders_carry_forward_so_a_used_up_lot_leaves_nothing_deferred() {
+        let month = |m| Utc.with_ymd_and_hms(2026, m, 15, 0, 0, 0).unwrap();
+        let mut s = Summarizer::new(Book::Money, false);
+        s.add(
+            month(1),
+            &posting("cash_clearing", Side::Debit, "10", "USD"),
+            "a",
+        );
+        s.add(
+            month(1),
+            &posting("deferred_revenue", Side::Credit, "10", "USD"),
+            "a",
+        );
+        for (m, used) in [(1, "3.33333333"), (2, "3.33333333"), (3, "3.33333334")] {
+            s.add(
+                month(m),
+                &posting("deferred_revenue", Side::Debit, used, "USD"),
+                "a",
+            );
+            s.add(
+                month(m),
+                &posting("revenue_usage", Side::Credit, used, "USD"),
+                "a",
+            );
+        }
+        let lines = s.finish();
+        let rounded = |period: &str, account: &str| {
+            lines
+                .iter()
+                .find(|l| l.key.period == period && l.key.ledger_account == account)
+                .map(|l| l.rounded)
+                .unwrap_or_default()
+        };
+        assert_eq!(rounded("2026-01", "deferred_revenue"), d("-6.67"));
+        assert_eq!(rounded("2026-02", "deferred_revenue"), d("3.34"));
+        assert_eq!(rounded("2026-03", "deferred_revenue"), d("3.33"));
+        for period in ["2026-01", "2026-02", "2026-03"] {
+            let month: Decimal = lines
+                .iter()
+                .filter(|l| l.key.period == period)
+                .map(|l| l.rounded)
+                .sum();
+            assert_eq!(month, Decimal::ZERO, "{period} balances");
+        }
+        let total = |account: &str| -> Decimal {
+            lines
+                .iter()
+                .filter(|l| l.key.ledger_account == account)
+                .map(|l| l.rounded)
+                .sum()
+        };
+        assert_eq!(total("deferred_revenue"), Decimal::ZERO);
+        assert_eq!(total("revenue_usage"), d("-10"));
+        for line in &lines {
+            assert!((line.rounded - line.exact).abs() < d("0.02"), "{line:?}");
+        }
+    }
+
+    /// By customer, ten thousand customers each recognizing 0.000001 round to zero one by one,
+    /// but the ledger account's lines, carried along, still add up to the exact 0.01.
+    #[test]
+    fn tiny_amounts_of_many_customers_still_add_up_per_ledger_account() {
+        let jan = Utc.with_ymd_and_hms(2026, 1, 15, 0, 0, 0).unwrap();
+        let mut s = Summarizer::new(Book::Money, true);
+        s.add(
+            jan,
+            &posting("cash_clearing", Side::Debit, "0.01", "USD"),
+            "payer",
+        );
+        s.add(
+            jan,
+            &posting("deferred_revenue", Side::Credit, "0.01", "USD"),
+            "payer",
+        );
+        for i in 0..10_000 {
+            let customer = format!("c{i:05}");
+            s.add(
+                jan,
+                &posting("deferred_revenue", Side::Debit, "0.000001", "USD"),
+                &customer,
+            );
+            s.add(
+                jan,
+                &posting("revenue_usage", Side::Credit, "0.000001", "USD"),
+                &customer,
+            );
+        }
+        let lines = s.finish();
+        let total = |account: &str| -> Decimal {
+            lines
+                .iter()
+                .filter(|l| l.key.ledger_account == account)
+                .map(|l| l.rounded)
+                .sum()
+        };
+        assert_eq!(total("revenue_usage"), d("-0.01"));
+        assert_eq!(total("deferred_revenue"), Decimal::ZERO);
+        assert_eq!(total("cash_clearing"), d("0.01"));
     }
 
     #[test]

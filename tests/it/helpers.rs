@@ -93,7 +93,9 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub store: Store,
     pub db: Database,
-    pub sweeper: Sweeper,
+    /// Holds an executor handle, so it is let go before the server is stopped (the executor
+    /// drains once every handle is gone).
+    sweeper: Option<Sweeper>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -133,7 +135,7 @@ impl TestApp {
             clock,
             store,
             db,
-            sweeper,
+            sweeper: Some(sweeper),
             stop: Some(stop),
             task: Some(task),
         }
@@ -154,6 +156,7 @@ impl TestApp {
     }
 
     pub async fn shutdown(&mut self) {
+        self.sweeper = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -190,7 +193,8 @@ impl TestApp {
 
     /// Runs the sweeper once at the test clock's time.
     pub async fn sweep(&self) -> SweepReport {
-        self.sweeper.run_once().await.expect("sweep")
+        let sweeper = self.sweeper.as_ref().expect("the server is running");
+        sweeper.run_once().await.expect("sweep")
     }
 
     /// Creates an account with the given unit scale and returns its id.

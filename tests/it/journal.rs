@@ -304,7 +304,7 @@ fn exact_groups(detail: &str, by_customer: bool) -> BTreeMap<Vec<String>, Decima
     groups
 }
 
-async fn summary_export_balances_each_period_within_a_minor_unit(backend: Backend) {
+async fn summary_export_balances_each_period_and_carries_remainders(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     scenario(&app).await;
     let detail = export(&app, export_request(p::Book::Money, false, false))
@@ -314,8 +314,10 @@ async fn summary_export_balances_each_period_within_a_minor_unit(backend: Backen
         let exact = exact_groups(&detail, by_customer);
         let summary = export(&app, export_request(p::Book::Money, true, by_customer)).await;
         let lines = records(&summary.unwrap());
-        assert_eq!(lines.len(), exact.len());
+        // Every group with movement has a line; a carried remainder may add a line of a cent.
+        assert!(lines.len() >= exact.len());
         let mut per_period: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+        let mut per_account: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
         for r in &lines {
             let (debit, credit) = (amount(r, "debit"), amount(r, "credit"));
             assert!(
@@ -330,14 +332,24 @@ async fn summary_export_balances_each_period_within_a_minor_unit(backend: Backen
             if by_customer {
                 key.push(r["external_id"].clone());
             }
-            let exact = exact[&key];
+            let exact = exact.get(&key).copied().unwrap_or_default();
             assert!(
-                ((debit - credit) - exact).abs() <= d("0.01"),
+                ((debit - credit) - exact).abs() < d("0.02"),
                 "{r:?} vs {exact}"
             );
             let sums = per_period.entry(r["period"].clone()).or_default();
             sums.0 += debit;
             sums.1 += credit;
+            let account = per_account.entry(r["ledger_account"].clone()).or_default();
+            account.0 += debit - credit;
+            account.1 += exact;
+        }
+        // Each ledger account's rounded total over the periods stays within a cent of exact.
+        for (account, (rounded, exact)) in per_account {
+            assert!(
+                (rounded - exact).abs() <= d("0.01"),
+                "{account}: {rounded} vs {exact}"
+            );
         }
         assert_eq!(
             per_period.keys().collect::<Vec<_>>(),
@@ -697,7 +709,7 @@ async fn bad_requests_name_the_field(backend: Backend) {
 
 crate::both_stores!(
     detail_export_sums_to_the_trial_balance_and_books_balance,
-    summary_export_balances_each_period_within_a_minor_unit,
+    summary_export_balances_each_period_and_carries_remainders,
     revenue_rolls_forward_across_months_and_ties_to_the_lots,
     past_balances_match_what_get_balance_said_then,
     entries_page_in_both_orders_and_filter,
