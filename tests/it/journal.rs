@@ -17,22 +17,22 @@ use tonic::Code;
 
 use crate::helpers::{by_id, Backend, TestApp};
 
-fn d(s: &str) -> Decimal {
+pub(crate) fn d(s: &str) -> Decimal {
     s.parse().unwrap_or_else(|_| panic!("not a decimal: {s:?}"))
 }
 
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,
     }
 }
 
-fn utc(y: i32, m: u32, day: u32) -> DateTime<Utc> {
+pub(crate) fn utc(y: i32, m: u32, day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, day, 0, 0, 0).unwrap()
 }
 
-async fn journal(app: &TestApp) -> JournalClient<Channel> {
+pub(crate) async fn journal(app: &TestApp) -> JournalClient<Channel> {
     JournalClient::connect(app.addr.clone())
         .await
         .expect("connect")
@@ -162,7 +162,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 }
 
 /// Rows as maps from the header's column names.
-fn records(text: &str) -> Vec<BTreeMap<String, String>> {
+pub(crate) fn records(text: &str) -> Vec<BTreeMap<String, String>> {
     let mut rows = parse_csv(text).into_iter();
     let header = rows.next().expect("a header");
     rows.map(|row| {
@@ -172,14 +172,17 @@ fn records(text: &str) -> Vec<BTreeMap<String, String>> {
     .collect()
 }
 
-fn amount(record: &BTreeMap<String, String>, column: &str) -> Decimal {
+pub(crate) fn amount(record: &BTreeMap<String, String>, column: &str) -> Decimal {
     match record[column].as_str() {
         "" => Decimal::ZERO,
         text => d(text),
     }
 }
 
-async fn export(app: &TestApp, request: p::ExportJournalRequest) -> Result<String, tonic::Status> {
+pub(crate) async fn export(
+    app: &TestApp,
+    request: p::ExportJournalRequest,
+) -> Result<String, tonic::Status> {
     let mut stream = journal(app)
         .await
         .export_journal(request)
@@ -399,7 +402,7 @@ fn usd(report: &p::GetRevenueReportResponse) -> &p::RevenueReport {
     &report.currencies[0]
 }
 
-fn rolls_forward(line: &p::RevenueLine) {
+pub(crate) fn rolls_forward(line: &p::RevenueLine) {
     let closing = d(&line.opening_deferred) + d(&line.top_ups)
         - d(&line.recognized_usage)
         - d(&line.breakage)

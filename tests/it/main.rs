@@ -14,4 +14,5 @@ mod instances;
 mod journal;
 mod lifecycle;
 mod refusals;
+mod tieout;
 mod verify;

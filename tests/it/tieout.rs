@@ -1,0 +1,476 @@
+//! The books close: a random workload (top-ups, grants, debits, holds and captures, releases,
+//! voids, adjustments, prepaid and postpaid commitments, expiries by the sweeper) over several
+//! simulated months, then everything finance reads must tie, to the last decimal:
+//!
+//! - the detail export of each book, summed per ledger account, equals the trial balance;
+//! - each month's revenue roll-forward opens where the previous one closed, rolls forward, and
+//!   closes at the sum of the lots' deferred revenue (from the postings, and at the end from the
+//!   lot rows themselves);
+//! - the summary export's rounded lines balance every month, for all customers and per customer;
+//! - the balance rebuilt for a past month end equals what GetBalance said at that moment;
+//! - `verify` finds nothing.
+//!
+//! The workload is seeded, so a failure reproduces.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use credit_ledger::clock::Clock;
+use credit_ledger::journal::verify::verify;
+use credit_ledger::proto as p;
+use rust_decimal::Decimal;
+use tonic::Code;
+
+use crate::helpers::{by_id, Backend, TestApp};
+use crate::journal::{amount, d, export, journal, records, rolls_forward, ts, utc};
+
+/// xorshift64*: small, deterministic, good enough to pick operations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A positive amount with `scale` decimals, at most `max` whole units.
+    fn amount(&mut self, max: u64, scale: u32) -> String {
+        let units = 10u64.pow(scale);
+        Decimal::new((1 + self.below(max * units)) as i64, scale).to_string()
+    }
+}
+
+struct Customer {
+    id: String,
+    scale: u32,
+}
+
+/// The workload's memory: open holds to capture or release, and the balances seen at month ends.
+#[derive(Default)]
+struct Seen {
+    /// Open holds of any customer: id, quantity authorized, the account's unit scale.
+    holds: Vec<(String, String, u32)>,
+    month_ends: Vec<(DateTime<Utc>, String, Decimal)>,
+}
+
+/// A refusal the workload may meet (not enough credit, a hold or lot no longer usable, a second
+/// postpaid term); anything else fails the test.
+fn expected<T>(result: Result<T, tonic::Status>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(status)
+            if matches!(
+                status.code(),
+                Code::FailedPrecondition | Code::ResourceExhausted
+            ) =>
+        {
+            None
+        }
+        Err(status) => panic!("unexpected refusal: {status:?}"),
+    }
+}
+
+async fn customers(app: &TestApp) -> Vec<Customer> {
+    let mut customers = Vec::new();
+    for (i, scale) in [2u32, 0, 2, 4].into_iter().enumerate() {
+        let request = p::CreateAccountRequest {
+            idempotency_key: format!("create-{i}"),
+            external_id: format!("customer-{i}"),
+            unit: "CREDIT".into(),
+            unit_scale: scale,
+            // One customer may also draw on a plain credit line.
+            credit_line_limit: if i == 2 { "300".into() } else { String::new() },
+            credit_line_price: if i == 2 {
+                "0.013".into()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        let account = app.accounts().await.create_account(request).await.unwrap();
+        customers.push(Customer {
+            id: account.into_inner().account.unwrap().account_id,
+            scale,
+        });
+    }
+    customers
+}
+
+fn expiry(rng: &mut Rng, now: DateTime<Utc>) -> Option<prost_types::Timestamp> {
+    (rng.below(2) == 0).then(|| ts(now + Duration::hours(24 + rng.below(60 * 24) as i64)))
+}
+
+/// One random operation on one customer.
+async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: usize) {
+    let key = format!("op-{n}");
+    let now = app.clock.now();
+    let account = Some(by_id(&c.id));
+    let (credits, usage) = (app.credits().await, app.usage().await);
+    match rng.below(100) {
+        0..=14 => {
+            let request = p::TopUpRequest {
+                idempotency_key: key,
+                account,
+                quantity: rng.amount(800, c.scale),
+                price: rng.amount(300, 2),
+                currency: "USD".into(),
+                priority: rng.below(3) as i32,
+                expires_at: expiry(rng, now),
+                ..Default::default()
+            };
+            expected(credits.clone().top_up(request).await);
+        }
+        15..=22 => {
+            let request = p::GrantCreditsRequest {
+                idempotency_key: key,
+                account,
+                quantity: rng.amount(100, c.scale),
+                expires_at: expiry(rng, now),
+                ..Default::default()
+            };
+            expected(credits.clone().grant_credits(request).await);
+        }
+        23..=52 => {
+            let request = p::DebitRequest {
+                idempotency_key: key,
+                account,
+                quantity: rng.amount(120, c.scale),
+                ..Default::default()
+            };
+            expected(usage.clone().debit(request).await);
+        }
+        53..=64 => {
+            let request = p::AuthorizeRequest {
+                idempotency_key: key,
+                account,
+                quantity: rng.amount(80, c.scale),
+                ttl_ms: 3_600_000 * (1 + rng.below(72)),
+                ..Default::default()
+            };
+            if let Some(r) = expected(usage.clone().authorize(request).await) {
+                let hold = r.into_inner().hold.unwrap();
+                seen.holds
+                    .push((hold.hold_id, hold.quantity_authorized, c.scale));
+            }
+        }
+        65..=76 if !seen.holds.is_empty() => {
+            let (hold, authorized, scale) = seen
+                .holds
+                .swap_remove(rng.below(seen.holds.len() as u64) as usize);
+            let part = Decimal::new(1 + rng.below(100) as i64, 2);
+            let quantity = (d(&authorized) * part)
+                .round_dp(scale)
+                .max(Decimal::new(1, scale));
+            let request = p::CaptureRequest {
+                idempotency_key: key,
+                hold_id: hold.clone(),
+                quantity: quantity.to_string(),
+                r#final: rng.below(2) == 0,
+                overage: rng.below(3) as i32,
+            };
+            let captured = expected(usage.clone().capture(request).await);
+            if let Some(r) = captured {
+                if r.into_inner().hold.unwrap().status == p::HoldStatus::Open as i32 {
+                    seen.holds.push((hold, authorized, scale));
+                }
+            }
+        }
+        77..=80 if !seen.holds.is_empty() => {
+            let (hold, _, _) = seen
+                .holds
+                .swap_remove(rng.below(seen.holds.len() as u64) as usize);
+            let request = p::ReleaseRequest {
+                idempotency_key: key,
+                hold_id: hold,
+            };
+            expected(usage.clone().release(request).await);
+        }
+        81..=84 => {
+            let lots = credits
+                .clone()
+                .list_lots(p::ListLotsRequest {
+                    account: account.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .lots;
+            if lots.is_empty() {
+                return;
+            }
+            let lot = &lots[rng.below(lots.len() as u64) as usize];
+            let request = p::VoidGrantRequest {
+                idempotency_key: key,
+                account,
+                lot_id: lot.lot_id.clone(),
+                reason: "refund".into(),
+                release_holds: rng.below(2) == 0,
+            };
+            expected(credits.clone().void_grant(request).await);
+        }
+        85..=89 => {
+            let direction = match rng.below(2) {
+                0 => p::AdjustDirection::Credit,
+                _ => p::AdjustDirection::Debit,
+            };
+            let request = p::AdjustRequest {
+                idempotency_key: key,
+                account,
+                direction: direction as i32,
+                quantity: rng.amount(30, c.scale),
+                reason: "support".into(),
+                ..Default::default()
+            };
+            expected(credits.clone().adjust(request).await);
+        }
+        90..=93 => {
+            let postpaid = rng.below(2) == 0;
+            let request = p::CreateCommitmentRequest {
+                idempotency_key: key,
+                account,
+                kind: if postpaid {
+                    p::CommitmentKind::Postpaid
+                } else {
+                    p::CommitmentKind::Prepaid
+                } as i32,
+                quantity: rng.amount(500, c.scale),
+                price: if postpaid {
+                    format!("0.0{}", 1 + rng.below(9))
+                } else {
+                    rng.amount(200, 2)
+                },
+                minimum_spend: if postpaid {
+                    rng.amount(40, 2)
+                } else {
+                    String::new()
+                },
+                term_end: Some(ts(now + Duration::days(7 + rng.below(50) as i64))),
+                ..Default::default()
+            };
+            expected(credits.clone().create_commitment(request).await);
+        }
+        _ => {
+            app.sweep().await;
+        }
+    }
+}
+
+async fn workload(app: &TestApp, seed: u64) -> Vec<Customer> {
+    let mut rng = Rng(seed);
+    let customers = customers(app).await;
+    let mut seen = Seen::default();
+    for n in 0..700 {
+        let before = app.clock.now();
+        app.clock
+            .advance(Duration::minutes(30 + rng.below(9 * 60) as i64));
+        let now = app.clock.now();
+        if now.month() != before.month() {
+            // Stop at the month end to see the balances as they were then.
+            let month_end = utc(now.year(), now.month(), 1);
+            app.clock.set(month_end);
+            for c in &customers {
+                let posted = d(&app.balance(&c.id).await.posted);
+                seen.month_ends.push((month_end, c.id.clone(), posted));
+            }
+            app.clock.set(now);
+        }
+        let c = &customers[rng.below(customers.len() as u64) as usize];
+        step(app, &mut rng, c, &mut seen, n).await;
+    }
+    // Long after the last operation: every lot with an expiry, every hold and every term is due.
+    app.clock.set(utc(2026, 11, 1));
+    app.sweep().await;
+    past_balances_tie(app, &seen).await;
+    customers
+}
+
+async fn past_balances_tie(app: &TestApp, seen: &Seen) {
+    assert!(
+        seen.month_ends.len() >= 16,
+        "{} month ends",
+        seen.month_ends.len()
+    );
+    for (at, account, posted) in &seen.month_ends {
+        let request = p::GetBalanceRequest {
+            account: Some(by_id(account)),
+            as_of: Some(ts(*at)),
+        };
+        let then = app.usage().await.get_balance(request).await.unwrap();
+        assert_eq!(d(&then.into_inner().posted), *posted, "{account} at {at}");
+    }
+}
+
+fn request(book: p::Book, summary: bool, by_customer: bool) -> p::ExportJournalRequest {
+    p::ExportJournalRequest {
+        from: Some(ts(utc(2026, 1, 1))),
+        to: Some(ts(utc(2026, 11, 2))),
+        book: book as i32,
+        format: p::ExportFormat::Csv as i32,
+        summary,
+        by_customer,
+    }
+}
+
+/// (ledger account, unit) → (debits, credits).
+type Sums = BTreeMap<(String, String), (Decimal, Decimal)>;
+
+async fn detail_exports_equal_the_trial_balance(app: &TestApp) {
+    let trial = journal(app)
+        .await
+        .get_trial_balance(p::GetTrialBalanceRequest {
+            as_of: None,
+            detail: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for book in [p::Book::Money, p::Book::Quantity] {
+        let csv = export(app, request(book, false, false)).await.unwrap();
+        let mut exported = Sums::new();
+        for r in records(&csv) {
+            let sums = exported
+                .entry((r["ledger_account"].clone(), r["unit_or_currency"].clone()))
+                .or_default();
+            sums.0 += amount(&r, "debit");
+            sums.1 += amount(&r, "credit");
+        }
+        let lines = &trial.books.iter().find(|b| b.book == book as i32).unwrap();
+        let balances: Sums = lines
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    (l.ledger_account.clone(), l.unit.clone()),
+                    (d(&l.debits), d(&l.credits)),
+                )
+            })
+            .collect();
+        assert_eq!(exported, balances, "{book:?}");
+        for total in &lines.totals {
+            assert!(d(&total.balance).is_zero(), "{total:?}");
+        }
+    }
+}
+
+async fn revenue_rolls_forward_month_by_month(app: &TestApp, customers: &[Customer]) {
+    let mut previous: Option<BTreeMap<String, Decimal>> = None;
+    for month in 1..=10 {
+        let (from, to) = (utc(2026, month, 1), utc(2026, month + 1, 1));
+        let report = journal(app)
+            .await
+            .get_revenue_report(p::GetRevenueReportRequest {
+                from: Some(ts(from)),
+                to: Some(ts(to)),
+                account: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut closing = BTreeMap::new();
+        for currency in &report.currencies {
+            rolls_forward(currency.total.as_ref().unwrap());
+            for line in &currency.customers {
+                rolls_forward(line);
+                let opening = previous
+                    .as_ref()
+                    .and_then(|p| p.get(&line.account_id).copied())
+                    .unwrap_or_default();
+                assert_eq!(
+                    d(&line.opening_deferred),
+                    opening,
+                    "month {month}: {line:?}"
+                );
+                closing.insert(line.account_id.clone(), d(&line.closing_deferred));
+            }
+        }
+        previous = Some(closing);
+    }
+    // The last closing is what the lots defer now.
+    let closing = previous.unwrap();
+    for c in customers {
+        let mut on_lots = Decimal::ZERO;
+        let mut page_token = String::new();
+        loop {
+            let page = app
+                .credits()
+                .await
+                .list_lots(p::ListLotsRequest {
+                    account: Some(by_id(&c.id)),
+                    include_inactive: true,
+                    page_size: 1_000,
+                    page_token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            on_lots += page
+                .lots
+                .iter()
+                .map(|l| d(&l.money_deferred))
+                .sum::<Decimal>();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        let reported = closing.get(&c.id).copied().unwrap_or_default();
+        assert_eq!(reported, on_lots, "customer {}", c.id);
+    }
+}
+
+async fn summary_lines_balance_every_month(app: &TestApp) {
+    for by_customer in [false, true] {
+        let csv = export(app, request(p::Book::Money, true, by_customer))
+            .await
+            .unwrap();
+        let mut months: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+        for r in records(&csv) {
+            let month = months.entry(r["period"].clone()).or_default();
+            month.0 += amount(&r, "debit");
+            month.1 += amount(&r, "credit");
+        }
+        assert!(months.len() >= 6, "{months:?}");
+        for (period, (debits, credits)) in months {
+            assert_eq!(debits, credits, "{period} by customer: {by_customer}");
+        }
+    }
+}
+
+async fn the_books_close(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let customers = workload(&app, 0x5eed_1ed6_e700_0001).await;
+    let entries = app.store.count("entries").await.unwrap();
+    assert!(
+        entries > 300,
+        "a workload worth the name: {entries} entries"
+    );
+    for kind in [
+        "expiry",
+        "void",
+        "adjustment",
+        "capture",
+        "true_up",
+        "top_up",
+    ] {
+        let sql = format!("SELECT COUNT(*) AS n FROM entries WHERE kind = '{kind}'");
+        let n: i64 = sqlx::Row::get(
+            &sqlx::query(&sql).fetch_one(app.store.pool()).await.unwrap(),
+            "n",
+        );
+        assert!(n > 0, "the workload posted no {kind} entry");
+    }
+    detail_exports_equal_the_trial_balance(&app).await;
+    revenue_rolls_forward_month_by_month(&app, &customers).await;
+    summary_lines_balance_every_month(&app).await;
+    let report = verify(&app.store).await.unwrap();
+    assert!(report.violations.is_empty(), "{report}");
+}
+
+crate::both_stores!(the_books_close);
