@@ -14,5 +14,6 @@ mod instances;
 mod journal;
 mod lifecycle;
 mod refusals;
+mod rounding;
 mod tieout;
 mod verify;
