@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod accounting;
 mod accounts_credits;
 mod batching;
 mod commitments;
