@@ -102,10 +102,28 @@ impl p::journal_server::Journal for JournalService {
         let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
         let store = self.services.store.clone();
         let gl = self.gl_codes.clone();
+        let mut shutdown = self.services.shutdown.clone();
+        let stopping = async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
         tokio::spawn(async move {
             let _permit = permit;
             let mut sink = ChannelSink(tx.clone());
-            match export_journal(&store, &spec, &gl, &mut sink).await {
+            // A long export must not hold the server open at shutdown: it ends UNAVAILABLE, and
+            // the client exports again from another instance or after the restart.
+            let result = tokio::select! {
+                result = export_journal(&store, &spec, &gl, &mut sink) => result,
+                () = stopping => {
+                    let status = Status::unavailable("the server is shutting down; export again");
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            };
+            match result {
                 Ok(stats) => tracing::debug!(?stats, "export done"),
                 Err(error) => {
                     let status = match error.downcast::<StoreError>() {
