@@ -7,6 +7,8 @@
 //! the key is printed before the call so that the same call can be retried safely. A gRPC error
 //! is returned as an error reading `CODE: message`, so the binary exits non-zero.
 
+mod lifecycle;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -60,6 +62,13 @@ pub enum ClientCommand {
     Debit(DebitArgs),
     /// Show an account's balance and usable lots.
     Balance(BalanceArgs),
+    /// A support adjustment: give credit or take it back, with a reason.
+    Adjust(lifecycle::AdjustArgs),
+    /// Create or show a commitment.
+    #[command(subcommand)]
+    Commitment(lifecycle::CommitmentCommand),
+    /// Follow the event stream (low balance, depleted, expiries, commitments ending).
+    Events(lifecycle::EventsArgs),
 }
 
 /// Account subcommands.
@@ -363,8 +372,13 @@ pub struct BalanceArgs {
 /// Fails when the server cannot be reached, or with `CODE: message` when the call returns a gRPC
 /// error.
 pub async fn run(args: ClientArgs) -> Result<()> {
+    // The event stream stays open, so it gets a channel without a request timeout.
+    let command = match args.command {
+        ClientCommand::Events(a) => return lifecycle::events(&server_uri(&args.server), a).await,
+        other => other,
+    };
     let channel = connect(&args.server).await?;
-    match args.command {
+    match command {
         ClientCommand::Account(cmd) => run_account(AccountsClient::new(channel), cmd).await,
         ClientCommand::Topup(a) => top_up(CreditsClient::new(channel), a).await,
         ClientCommand::Grant(a) => grant(CreditsClient::new(channel), a).await,
@@ -376,16 +390,26 @@ pub async fn run(args: ClientArgs) -> Result<()> {
         ClientCommand::Extend(a) => extend(UsageClient::new(channel), a).await,
         ClientCommand::Debit(a) => debit(UsageClient::new(channel), a).await,
         ClientCommand::Balance(a) => balance(UsageClient::new(channel), a).await,
+        ClientCommand::Adjust(a) => lifecycle::adjust(CreditsClient::new(channel), a).await,
+        ClientCommand::Commitment(cmd) => {
+            lifecycle::commitment(CreditsClient::new(channel), cmd).await
+        }
+        ClientCommand::Events(a) => lifecycle::events(&server_uri(&args.server), a).await,
     }
 }
 
-/// Opens a channel to `server`, assuming `http://` when no scheme is given.
-async fn connect(server: &str) -> Result<Channel> {
-    let uri = if server.contains("://") {
+/// `server` as a URI, assuming `http://` when no scheme is given.
+fn server_uri(server: &str) -> String {
+    if server.contains("://") {
         server.to_owned()
     } else {
         format!("http://{server}")
-    };
+    }
+}
+
+/// Opens a channel to `server`.
+async fn connect(server: &str) -> Result<Channel> {
+    let uri = server_uri(server);
     Endpoint::from_shared(uri.clone())
         .with_context(|| format!("invalid server address {server:?}"))?
         .connect_timeout(Duration::from_secs(5))
