@@ -9,14 +9,18 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::amount::{Money, UNIT_SCALE_MAX};
+use super::amount::UNIT_SCALE_MAX;
 use super::book::AccountBook;
 use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
 use super::error::LedgerError;
 use super::types::*;
 
+mod checks;
+mod events;
 mod lifecycle;
+
+use checks::{check_can_spend, check_low_balance, check_price, check_unit_amount, invalid};
 
 /// Limits the engine enforces per account and per hold.
 #[derive(Debug, Clone, Copy)]
@@ -255,61 +259,6 @@ impl Ledger {
             }
         }
         writes
-    }
-
-    /// Events for what the batch did to balances, account by account (in id order): holds that
-    /// expired, and each account whose available credit crossed into a worse level (low, then
-    /// depleted), once per crossing. A level that improves is recorded without an event, so the
-    /// next fall is reported again.
-    fn raise_balance_events(&mut self) {
-        let now = self.now;
-        let mut ids: Vec<AccountId> = self
-            .books
-            .iter()
-            .filter(|(_, b)| b.account_dirty || !b.dirty_lots.is_empty())
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort();
-        for id in ids {
-            let book = self.books.get_mut(&id).expect("listed above");
-            let mut raised = Vec::new();
-            for (hold_id, released, expired_at) in std::mem::take(&mut book.expired_holds) {
-                raised.push(EventData::HoldExpired {
-                    hold_id,
-                    released,
-                    expired_at,
-                });
-            }
-            let (level, available, threshold) = book.alert_level(now);
-            let before = book.account.alert_level;
-            if level != before {
-                if level > before {
-                    if let (AlertLevel::Ok, Some(threshold)) = (before, threshold) {
-                        raised.push(EventData::LowBalance {
-                            available,
-                            threshold,
-                        });
-                    }
-                    if level == AlertLevel::Depleted {
-                        raised.push(EventData::Depleted { available });
-                    }
-                }
-                book.touch_account().alert_level = level;
-            }
-            for data in raised {
-                self.push_event(id, data);
-            }
-        }
-    }
-
-    fn push_event(&mut self, account_id: AccountId, data: EventData) {
-        let id = EventId(self.ids.next_id());
-        self.events.push(Event {
-            id,
-            account_id,
-            occurred_at: self.now,
-            data,
-        });
     }
 
     fn book_mut(&mut self, id: AccountId) -> Result<&mut AccountBook, LedgerError> {
@@ -783,75 +732,6 @@ fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold
             hold_id: id.to_string(),
             status,
         }),
-    }
-}
-
-fn check_can_spend(account: &Account) -> Result<(), LedgerError> {
-    match account.status {
-        AccountStatus::Active => Ok(()),
-        AccountStatus::Frozen => Err(LedgerError::AccountFrozen {
-            account_id: account.id.to_string(),
-        }),
-        AccountStatus::Closed => Err(LedgerError::AccountClosed {
-            account_id: account.id.to_string(),
-        }),
-    }
-}
-
-fn check_unit_amount(
-    field: &'static str,
-    value: Decimal,
-    unit_scale: u32,
-) -> Result<(), LedgerError> {
-    let scale = value.normalize().scale();
-    if scale > unit_scale {
-        return Err(LedgerError::TooManyDecimals {
-            field,
-            scale,
-            max_scale: unit_scale,
-        });
-    }
-    Ok(())
-}
-
-fn check_low_balance(low_balance: LowBalance, unit_scale: u32) -> Result<(), LedgerError> {
-    match low_balance {
-        LowBalance::None => Ok(()),
-        LowBalance::Absolute(q) => {
-            if q < Decimal::ZERO || q > super::amount::amount_max() {
-                return Err(invalid(
-                    "low_balance_threshold",
-                    "must be between 0 and the largest amount",
-                ));
-            }
-            check_unit_amount("low_balance_threshold", q, unit_scale)
-        }
-        LowBalance::Percent(p) => {
-            if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED || p.normalize().scale() > 4 {
-                return Err(invalid(
-                    "low_balance_percent",
-                    "must be above 0 and at most 100, with at most 4 decimals",
-                ));
-            }
-            Ok(())
-        }
-    }
-}
-
-fn check_price(price: Money) -> Result<(), LedgerError> {
-    if price.get() > super::amount::price_max() {
-        return Err(LedgerError::AmountTooLarge {
-            field: "credit_line_price",
-            max: super::amount::price_max(),
-        });
-    }
-    Ok(())
-}
-
-fn invalid(field: &'static str, reason: &str) -> LedgerError {
-    LedgerError::InvalidArgument {
-        field,
-        reason: reason.to_string(),
     }
 }
 

@@ -1,0 +1,63 @@
+//! The events a batch raises besides those of its commands: holds found past their TTL, and
+//! accounts whose available credit crossed into a worse level. They go to the outbox with the
+//! batch's other writes.
+
+use super::Ledger;
+use crate::ledger::types::*;
+
+impl Ledger {
+    /// Events for what the batch did to balances, account by account (in id order): holds that
+    /// expired, and each account whose available credit crossed into a worse level (low, then
+    /// depleted), once per crossing. A level that improves is recorded without an event, so the
+    /// next fall is reported again.
+    pub(super) fn raise_balance_events(&mut self) {
+        let now = self.now;
+        let mut ids: Vec<AccountId> = self
+            .books
+            .iter()
+            .filter(|(_, b)| b.account_dirty || !b.dirty_lots.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        for id in ids {
+            let book = self.books.get_mut(&id).expect("listed above");
+            let mut raised = Vec::new();
+            for (hold_id, released, expired_at) in std::mem::take(&mut book.expired_holds) {
+                raised.push(EventData::HoldExpired {
+                    hold_id,
+                    released,
+                    expired_at,
+                });
+            }
+            let (level, available, threshold) = book.alert_level(now);
+            let before = book.account.alert_level;
+            if level != before {
+                if level > before {
+                    if let (AlertLevel::Ok, Some(threshold)) = (before, threshold) {
+                        raised.push(EventData::LowBalance {
+                            available,
+                            threshold,
+                        });
+                    }
+                    if level == AlertLevel::Depleted {
+                        raised.push(EventData::Depleted { available });
+                    }
+                }
+                book.touch_account().alert_level = level;
+            }
+            for data in raised {
+                self.push_event(id, data);
+            }
+        }
+    }
+
+    pub(super) fn push_event(&mut self, account_id: AccountId, data: EventData) {
+        let id = EventId(self.ids.next_id());
+        self.events.push(Event {
+            id,
+            account_id,
+            occurred_at: self.now,
+            data,
+        });
+    }
+}
