@@ -65,12 +65,16 @@ struct ExportArgs {
     /// The database to read; the configured database_url when not given.
     #[arg(long)]
     database_url: Option<String>,
-    /// Start of the period (inclusive), RFC 3339, e.g. 2026-10-01T00:00:00Z.
-    #[arg(long, value_parser = parse_time)]
-    from: DateTime<Utc>,
+    /// Start of the period (inclusive), RFC 3339, e.g. 2026-10-01T00:00:00Z. Without a period,
+    /// the previous calendar month (UTC).
+    #[arg(long, value_parser = parse_time, requires = "to", conflicts_with = "month")]
+    from: Option<DateTime<Utc>>,
     /// End of the period (exclusive), RFC 3339.
-    #[arg(long, value_parser = parse_time)]
-    to: DateTime<Utc>,
+    #[arg(long, value_parser = parse_time, requires = "from", conflicts_with = "month")]
+    to: Option<DateTime<Utc>>,
+    /// A calendar month (UTC) instead of --from/--to, e.g. 2026-10.
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    month: Option<(DateTime<Utc>, DateTime<Utc>)>,
     #[arg(long, value_enum, default_value_t = BookArg::Money)]
     book: BookArg,
     #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
@@ -98,6 +102,10 @@ enum FormatArg {
     Jsonl,
 }
 
+fn parse_month(s: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    credit_ledger::journal::month(s).ok_or_else(|| format!("not a month like 2026-10: {s:?}"))
+}
+
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| truncate_micros(t.with_timezone(&Utc)))
@@ -115,14 +123,12 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         FormatArg::Csv => Format::Csv,
         FormatArg::Jsonl => Format::JsonLines,
     };
-    let spec = ExportSpec::new(
-        args.from,
-        args.to,
-        book,
-        format,
-        args.summary,
-        args.by_customer,
-    )?;
+    let (from, to) = match (args.month, args.from, args.to) {
+        (Some(month), _, _) => month,
+        (None, Some(from), Some(to)) => (from, to),
+        _ => credit_ledger::journal::previous_month(Utc::now()),
+    };
+    let spec = ExportSpec::new(from, to, book, format, args.summary, args.by_customer)?;
     let stats = export_to(
         &database_url,
         &spec,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -13,6 +13,7 @@ use super::convert as c;
 use super::Services;
 use crate::journal::export::{ExportSpec, Format, GlCodes};
 use crate::journal::exporter::{export_journal, ExportSink};
+use crate::journal::previous_month;
 use crate::journal::revenue::{revenue_report, Rollforward};
 use crate::journal::trial_balance::{trial_balance, BalanceLine};
 use crate::ledger::{Book, EntryKind, LedgerError, Side};
@@ -243,18 +244,6 @@ fn period(
         return Err(invalid("to", format!("must be after from ({from})")));
     }
     Ok((from, to))
-}
-
-/// The calendar month (UTC) before the one `now` is in.
-pub fn previous_month(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let month_start = |year, month| Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single();
-    let this = month_start(now.year(), now.month()).expect("the first of a month exists");
-    let (year, month) = match now.month() {
-        1 => (now.year() - 1, 12),
-        m => (now.year(), m - 1),
-    };
-    let previous = month_start(year, month).expect("the first of a month exists");
-    (previous, this)
 }
 
 fn export_spec(r: p::ExportJournalRequest) -> Result<ExportSpec, LedgerError> {

@@ -21,7 +21,7 @@ pub mod summary;
 pub mod trial_balance;
 pub mod verify;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 use crate::store::{EntryFilter, JournalEntry, JournalReader, StoreResult};
 
@@ -83,5 +83,48 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 10, 31, 23, 59, 59).unwrap();
         assert_eq!(period_of(t), "2026-10");
         assert_eq!(period_of(t + chrono::Duration::seconds(1)), "2026-11");
+    }
+}
+
+/// The calendar month (UTC) before the one `now` is in.
+pub fn previous_month(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let month_start = |year, month| Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single();
+    let this = month_start(now.year(), now.month()).expect("the first of a month exists");
+    let (year, month) = match now.month() {
+        1 => (now.year() - 1, 12),
+        m => (now.year(), m - 1),
+    };
+    let previous = month_start(year, month).expect("the first of a month exists");
+    (previous, this)
+}
+
+/// The calendar month (UTC) named `YYYY-MM`, as [start, end).
+pub fn month(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (year, month) = text.split_once('-')?;
+    let (year, month): (i32, u32) = (year.parse().ok()?, month.parse().ok()?);
+    let start = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single()?;
+    let (next_year, next_month) = match month {
+        12 => (year + 1, 1),
+        m => (year, m + 1),
+    };
+    let end = Utc
+        .with_ymd_and_hms(next_year, next_month, 1, 0, 0, 0)
+        .single()?;
+    Some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_is_its_first_instant_to_the_next_months() {
+        let at = |y, m| Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap();
+        assert_eq!(month("2026-10"), Some((at(2026, 10), at(2026, 11))));
+        assert_eq!(month("2026-12"), Some((at(2026, 12), at(2027, 1))));
+        assert_eq!(month("2026-13"), None);
+        assert_eq!(month("October"), None);
+        let nov = Utc.with_ymd_and_hms(2026, 11, 24, 5, 0, 0).unwrap();
+        assert_eq!(previous_month(nov), (at(2026, 10), at(2026, 11)));
     }
 }
