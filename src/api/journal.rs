@@ -381,16 +381,3 @@ fn revenue_line(account_id: &str, external_id: &str, r: &Rollforward) -> p::Reve
         commitment_shortfall_revenue: r.commitment_shortfall_revenue.to_string(),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_previous_month_wraps_the_year() {
-        let jan = Utc.with_ymd_and_hms(2027, 1, 15, 12, 0, 0).unwrap();
-        let (from, to) = previous_month(jan);
-        assert_eq!(from, Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(to, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
-    }
-}

@@ -65,27 +65,6 @@ pub async fn for_each_entry(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn lots_and_credit_lines_collapse() {
-        assert_eq!(collapsed("lot:0193"), LOTS);
-        assert_eq!(collapsed("credit_line:0193"), CREDIT_LINES);
-        assert_eq!(collapsed("deferred_revenue"), "deferred_revenue");
-        assert_eq!(collapsed("issued:paid"), "issued:paid");
-    }
-
-    #[test]
-    fn periods_are_utc_months() {
-        let t = Utc.with_ymd_and_hms(2026, 10, 31, 23, 59, 59).unwrap();
-        assert_eq!(period_of(t), "2026-10");
-        assert_eq!(period_of(t + chrono::Duration::seconds(1)), "2026-11");
-    }
-}
-
 /// The calendar month (UTC) before the one `now` is in.
 pub fn previous_month(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let month_start = |year, month| Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single();
@@ -118,6 +97,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lots_and_credit_lines_collapse() {
+        assert_eq!(collapsed("lot:0193"), LOTS);
+        assert_eq!(collapsed("credit_line:0193"), CREDIT_LINES);
+        assert_eq!(collapsed("deferred_revenue"), "deferred_revenue");
+        assert_eq!(collapsed("issued:paid"), "issued:paid");
+    }
+
+    #[test]
+    fn periods_are_utc_months() {
+        let t = Utc.with_ymd_and_hms(2026, 10, 31, 23, 59, 59).unwrap();
+        assert_eq!(period_of(t), "2026-10");
+        assert_eq!(period_of(t + chrono::Duration::seconds(1)), "2026-11");
+    }
+
+    #[test]
     fn a_month_is_its_first_instant_to_the_next_months() {
         let at = |y, m| Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap();
         assert_eq!(month("2026-10"), Some((at(2026, 10), at(2026, 11))));
@@ -126,5 +120,13 @@ mod tests {
         assert_eq!(month("October"), None);
         let nov = Utc.with_ymd_and_hms(2026, 11, 24, 5, 0, 0).unwrap();
         assert_eq!(previous_month(nov), (at(2026, 10), at(2026, 11)));
+    }
+
+    #[test]
+    fn the_previous_month_wraps_the_year() {
+        let jan = Utc.with_ymd_and_hms(2027, 1, 15, 12, 0, 0).unwrap();
+        let (from, to) = previous_month(jan);
+        assert_eq!(from, Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+        assert_eq!(to, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
     }
 }
