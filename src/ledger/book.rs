@@ -245,39 +245,13 @@ impl AccountBook {
 
     /// Consumes `draw` (from a reservation when `reserved`), posting both books onto `draft`.
     pub(super) fn consume(&mut self, draw: &Draw, reserved: bool, draft: &mut EntryDraft) {
-        let unit = self.account.unit.clone();
         let quantity = draw.quantity;
         match draw.lot_id {
             Some(id) => {
-                let lot = self.lot_mut(id);
-                let money = money_share(lot.money_deferred, quantity, lot.remaining);
-                lot.remaining -= quantity;
-                lot.money_deferred -= money;
-                if reserved {
-                    lot.held -= quantity;
-                }
-                if lot.remaining.is_zero() {
-                    lot.status = LotStatus::Depleted;
-                }
-                let currency = lot.currency.clone();
-                draft.pair(
-                    Book::Quantity,
-                    gl::lot(id),
-                    gl::CONSUMED.into(),
-                    quantity,
-                    &unit,
-                    Some(id),
-                );
-                draft.pair(
-                    Book::Money,
-                    gl::DEFERRED_REVENUE.into(),
-                    gl::REVENUE_USAGE.into(),
-                    money,
-                    &currency,
-                    Some(id),
-                );
+                self.draw_lot(id, quantity, reserved, Drain::CONSUMED, draft);
             }
             None => {
+                let unit = self.account.unit.clone();
                 let account = self.touch_account();
                 account.credit_line_used += quantity;
                 if reserved {
@@ -304,5 +278,108 @@ impl AccountBook {
                 );
             }
         }
+    }
+
+    /// Draws `quantity` off a lot (from a reservation when `reserved`) and posts where it goes:
+    /// Dr lot / Cr `drain.quantity_to` in the quantity book, and its share of the lot's deferred
+    /// money (exactly all of it on the lot's last draw) Dr deferred_revenue / Cr `drain.money_to`.
+    /// Returns that money.
+    pub(super) fn draw_lot(
+        &mut self,
+        id: LotId,
+        quantity: Decimal,
+        reserved: bool,
+        drain: Drain,
+        draft: &mut EntryDraft,
+    ) -> Decimal {
+        let unit = self.account.unit.clone();
+        let lot = self.lot_mut(id);
+        let money = money_share(lot.money_deferred, quantity, lot.remaining);
+        lot.remaining -= quantity;
+        lot.money_deferred -= money;
+        if reserved {
+            lot.held -= quantity;
+        }
+        if lot.remaining.is_zero() {
+            lot.status = LotStatus::Depleted;
+        }
+        let currency = lot.currency.clone();
+        drain.post(draft, id, quantity, &unit, money, &currency);
+        money
+    }
+
+    /// Empties a lot that ends before it is used up (voided or expired): what remains and the
+    /// money it still defers are posted as `drain` says, and the lot takes `status`. Returns
+    /// (quantity, money). The caller has released the lot from its holds.
+    pub(super) fn close_lot(
+        &mut self,
+        id: LotId,
+        status: LotStatus,
+        drain: Drain,
+        draft: &mut EntryDraft,
+    ) -> (Decimal, Decimal) {
+        let unit = self.account.unit.clone();
+        let lot = self.lot_mut(id);
+        let (quantity, money) = (lot.remaining, lot.money_deferred);
+        lot.remaining = Decimal::ZERO;
+        lot.money_deferred = Decimal::ZERO;
+        lot.status = status;
+        let currency = lot.currency.clone();
+        drain.post(draft, id, quantity, &unit, money, &currency);
+        (quantity, money)
+    }
+}
+
+/// Where credit drawn off a lot goes: the quantity book's counter account and the money book's
+/// account that its deferred revenue moves to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Drain {
+    pub quantity_to: &'static str,
+    pub money_to: &'static str,
+}
+
+impl Drain {
+    pub const CONSUMED: Drain = Drain {
+        quantity_to: gl::CONSUMED,
+        money_to: gl::REVENUE_USAGE,
+    };
+    pub const EXPIRED: Drain = Drain {
+        quantity_to: gl::EXPIRED,
+        money_to: gl::REVENUE_BREAKAGE,
+    };
+    pub const VOIDED: Drain = Drain {
+        quantity_to: gl::VOIDED,
+        money_to: gl::REFUNDS_PAYABLE,
+    };
+    pub const ADJUSTED: Drain = Drain {
+        quantity_to: gl::ADJUSTED,
+        money_to: gl::REVENUE_ADJUSTMENT,
+    };
+
+    fn post(
+        self,
+        draft: &mut EntryDraft,
+        lot: LotId,
+        quantity: Decimal,
+        unit: &str,
+        money: Decimal,
+        currency: &str,
+    ) {
+        draft.pair(
+            Book::Quantity,
+            gl::lot(lot),
+            self.quantity_to.into(),
+            quantity,
+            unit,
+            Some(lot),
+        );
+        draft.pair(
+            Book::Money,
+            gl::DEFERRED_REVENUE.into(),
+            self.money_to.into(),
+            money,
+            currency,
+            Some(lot),
+        );
     }
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::amount::UNIT_SCALE_MAX;
-use super::book::AccountBook;
+use super::book::{AccountBook, Drain};
 use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
 use super::error::LedgerError;
@@ -475,31 +475,11 @@ impl Ledger {
             });
         }
         release_lot_from_holds(book, c.lot_id);
-        let unit = book.account.unit.clone();
-        let lot = book.lot_mut(c.lot_id);
-        let (quantity, money) = (lot.remaining, lot.money_deferred);
-        lot.remaining = Decimal::ZERO;
-        lot.money_deferred = Decimal::ZERO;
-        lot.status = LotStatus::Voided;
-        let lot = lot.clone();
         let mut draft = EntryDraft::new(EntryKind::Void, now, &c.idempotency_key, &c.reason);
-        draft.lot_id = Some(lot.id);
-        draft.pair(
-            Book::Quantity,
-            gl::lot(lot.id),
-            gl::VOIDED.into(),
-            quantity,
-            &unit,
-            Some(lot.id),
-        );
-        draft.pair(
-            Book::Money,
-            gl::DEFERRED_REVENUE.into(),
-            gl::REFUNDS_PAYABLE.into(),
-            money,
-            &lot.currency,
-            Some(lot.id),
-        );
+        draft.lot_id = Some(c.lot_id);
+        let (quantity, money) =
+            book.close_lot(c.lot_id, LotStatus::Voided, Drain::VOIDED, &mut draft);
+        let lot = book.lot(c.lot_id).expect("the lot was found above").clone();
         let entry_id = self.seal(draft, c.account_id);
         Ok(Outcome::Voided {
             lot,

@@ -6,7 +6,7 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 
 use super::{check_price, invalid, release_lot_from_holds, Ledger};
-use crate::ledger::amount::money_share;
+use crate::ledger::book::Drain;
 use crate::ledger::command::*;
 use crate::ledger::entry::{ledger_account as gl, Book, EntryDraft, EntryKind};
 use crate::ledger::error::LedgerError;
@@ -90,35 +90,13 @@ impl Ledger {
                 let mut draft =
                     EntryDraft::new(EntryKind::Adjustment, now, &c.idempotency_key, &c.reason);
                 draft.lot_id = c.lot_id;
-                let mut money_total = Decimal::ZERO;
-                for draw in &draws {
-                    let id = draw.lot_id.expect("adjustments draw on lots only");
-                    let lot = book.lot_mut(id);
-                    let money = money_share(lot.money_deferred, draw.quantity, lot.remaining);
-                    lot.remaining -= draw.quantity;
-                    lot.money_deferred -= money;
-                    if lot.remaining.is_zero() {
-                        lot.status = LotStatus::Depleted;
-                    }
-                    let currency = lot.currency.clone();
-                    money_total += money;
-                    draft.pair(
-                        Book::Quantity,
-                        gl::lot(id),
-                        gl::ADJUSTED.into(),
-                        draw.quantity,
-                        &unit,
-                        Some(id),
-                    );
-                    draft.pair(
-                        Book::Money,
-                        gl::DEFERRED_REVENUE.into(),
-                        gl::REVENUE_ADJUSTMENT.into(),
-                        money,
-                        &currency,
-                        Some(id),
-                    );
-                }
+                let money_total = draws
+                    .iter()
+                    .map(|draw| {
+                        let id = draw.lot_id.expect("adjustments draw on lots only");
+                        book.draw_lot(id, draw.quantity, false, Drain::ADJUSTED, &mut draft)
+                    })
+                    .sum();
                 let entry_id = self.seal(draft, c.account_id);
                 Ok(Outcome::Adjusted {
                     entry_id,
@@ -358,12 +336,7 @@ impl Ledger {
             .get_mut(&account_id)
             .expect("swept accounts are loaded");
         release_lot_from_holds(book, lot_id);
-        let unit = book.account.unit.clone();
-        let lot = book.lot_mut(lot_id);
-        let (quantity, money) = (lot.remaining, lot.money_deferred);
-        lot.remaining = Decimal::ZERO;
-        lot.money_deferred = Decimal::ZERO;
-        lot.status = LotStatus::Expired;
+        let lot = book.lot(lot_id).expect("due lots are loaded");
         let expired_at = lot.expires_at.expect("only lots with an expiry are due");
         let currency = lot.currency.clone();
         let mut draft = EntryDraft::new(
@@ -373,22 +346,8 @@ impl Ledger {
             &lot.reference,
         );
         draft.lot_id = Some(lot_id);
-        draft.pair(
-            Book::Quantity,
-            gl::lot(lot_id),
-            gl::EXPIRED.into(),
-            quantity,
-            &unit,
-            Some(lot_id),
-        );
-        draft.pair(
-            Book::Money,
-            gl::DEFERRED_REVENUE.into(),
-            gl::REVENUE_BREAKAGE.into(),
-            money,
-            &currency,
-            Some(lot_id),
-        );
+        let (quantity, money) =
+            book.close_lot(lot_id, LotStatus::Expired, Drain::EXPIRED, &mut draft);
         if !draft.postings.is_empty() {
             self.seal(draft, account_id);
         }
