@@ -300,6 +300,7 @@ mod tests {
             entry_seq: 0,
             last_hash: String::new(),
             low_balance: LowBalance::None,
+            low_balance_base: Decimal::ZERO,
             alert_level: AlertLevel::Ok,
             credit_line_spent: Decimal::ZERO,
             credit_line_until: None,

@@ -1,8 +1,10 @@
--- The credit lifecycle: low-balance thresholds and the level last reported, the credit line's
+-- The credit lifecycle: low-balance thresholds (with the credit a percentage is of) and the level
+-- last reported, the credit line's
 -- running spend and the end of a postpaid term on accounts; commitments; and the events outbox.
 
 ALTER TABLE accounts ADD COLUMN low_balance_kind  TEXT NOT NULL DEFAULT 'none';
 ALTER TABLE accounts ADD COLUMN low_balance_value TEXT NOT NULL DEFAULT '0';
+ALTER TABLE accounts ADD COLUMN low_balance_base  TEXT NOT NULL DEFAULT '0';
 ALTER TABLE accounts ADD COLUMN alert_level       TEXT NOT NULL DEFAULT 'ok';
 ALTER TABLE accounts ADD COLUMN credit_line_spent TEXT NOT NULL DEFAULT '0';
 ALTER TABLE accounts ADD COLUMN credit_line_until BIGINT;

@@ -171,7 +171,7 @@ pub struct LowBalanceArgs {
     /// Low-balance threshold as a quantity of the account's unit.
     #[arg(long, value_name = "X", conflicts_with = "low_balance_percent")]
     low_balance_threshold: Option<String>,
-    /// Low-balance threshold as a percentage of the account's live credit.
+    /// Low-balance threshold as a percentage of what was available after the latest top-up.
     #[arg(long, value_name = "PCT")]
     low_balance_percent: Option<String>,
 }

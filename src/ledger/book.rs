@@ -111,6 +111,13 @@ impl AccountBook {
         self.put_hold(hold);
     }
 
+    /// Records what the account has after new credit (a grant, a top-up, a credit line change):
+    /// what a percentage low-balance threshold is of until the next.
+    pub(super) fn rebase_low_balance(&mut self, now: DateTime<Utc>) {
+        let available = self.available(now, "");
+        self.touch_account().low_balance_base = available;
+    }
+
     pub(super) fn touch_account(&mut self) -> &mut Account {
         self.account_dirty = true;
         &mut self.account
@@ -144,16 +151,10 @@ impl AccountBook {
         let threshold = match self.account.low_balance {
             LowBalance::None => None,
             LowBalance::Absolute(q) => Some(q),
-            LowBalance::Percent(pct) => {
-                let live: Decimal = self
-                    .lots
-                    .iter()
-                    .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now))
-                    .map(|l| l.granted)
-                    .sum();
-                let base = live + self.account.credit_line_limit;
-                Some((base * pct / Decimal::ONE_HUNDRED).round_dp(self.account.unit_scale))
-            }
+            LowBalance::Percent(pct) => Some(
+                (self.account.low_balance_base * pct / Decimal::ONE_HUNDRED)
+                    .round_dp(self.account.unit_scale),
+            ),
         };
         let level = if available <= Decimal::ZERO {
             AlertLevel::Depleted

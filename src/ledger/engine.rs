@@ -317,6 +317,7 @@ impl Ledger {
             entry_seq: 0,
             last_hash: String::new(),
             low_balance: c.low_balance,
+            low_balance_base: Decimal::ZERO,
             alert_level: AlertLevel::Ok,
             credit_line_spent: Decimal::ZERO,
             credit_line_until: None,
@@ -325,6 +326,7 @@ impl Ledger {
         let mut book = AccountBook::new(account, Vec::new(), Vec::new(), self.now);
         // An account starts at the level it has, without an event: a new account with nothing
         // to spend is not news.
+        book.rebase_low_balance(self.now);
         book.account.alert_level = book.alert_level(self.now).0;
         book.account_dirty = true;
         let account = book.account.clone();
@@ -333,6 +335,7 @@ impl Ledger {
     }
 
     fn update_account(&mut self, c: &UpdateAccount) -> Result<Outcome, LedgerError> {
+        let now = self.now;
         let book = self.book_mut(c.account_id)?;
         let account = &book.account;
         if account.status == AccountStatus::Closed {
@@ -375,7 +378,10 @@ impl Ledger {
         if let Some(status) = c.status {
             account.status = status;
         }
-        Ok(Outcome::Account(account.clone()))
+        if c.credit_line_limit.is_some() {
+            book.rebase_low_balance(now);
+        }
+        Ok(Outcome::Account(book.account.clone()))
     }
 
     fn grant(&mut self, c: &Grant) -> Result<Outcome, LedgerError> {
@@ -447,7 +453,9 @@ impl Ledger {
             &lot.currency,
             Some(lot.id),
         );
-        self.book_mut(c.account_id)?.insert_lot(lot.clone());
+        let book = self.book_mut(c.account_id)?;
+        book.insert_lot(lot.clone());
+        book.rebase_low_balance(now);
         let entry_id = self.seal(draft, c.account_id);
         Ok(Outcome::Granted { lot, entry_id })
     }

@@ -84,6 +84,10 @@ pub struct Account {
     /// When the low-balance event fires.
     #[serde(default)]
     pub low_balance: LowBalance,
+    /// What a percentage threshold is of: the credit available right after the account's latest
+    /// grant, top-up or credit line change.
+    #[serde(default)]
+    pub low_balance_base: Decimal,
     /// The balance level last reported by an event, so each crossing is reported once.
     #[serde(default)]
     pub alert_level: AlertLevel,
@@ -115,8 +119,8 @@ pub enum LowBalance {
     None,
     /// A quantity of the account's unit.
     Absolute(Decimal),
-    /// A percentage (0–100) of the credit the account has live: the granted quantity of its
-    /// live lots plus its credit line limit.
+    /// A percentage (0–100) of the credit available right after the account's latest grant,
+    /// top-up or credit line change ([`Account::low_balance_base`]).
     Percent(Decimal),
 }
 

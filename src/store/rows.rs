@@ -30,6 +30,7 @@ pub(super) const ACCOUNT_COLUMNS: &[&str] = &[
     "created_at",
     "low_balance_kind",
     "low_balance_value",
+    "low_balance_base",
     "alert_level",
     "credit_line_spent",
     "credit_line_until",
@@ -208,6 +209,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         last_hash: text(row, "last_hash")?,
         created_at: time(row, "created_at")?,
         low_balance: low_balance_from_row(row)?,
+        low_balance_base: dec(row, "low_balance_base")?,
         alert_level: enum_parse(row, "alert_level")?,
         credit_line_spent: dec(row, "credit_line_spent")?,
         credit_line_until: opt_time(row, "credit_line_until")?,
@@ -255,6 +257,7 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
     ];
     values.extend(low_balance_values(a.low_balance));
     values.extend([
+        Value::Text(a.low_balance_base.to_string()),
         Value::Text(enum_text(&a.alert_level)),
         Value::Text(a.credit_line_spent.to_string()),
         Value::OptInt(a.credit_line_until.map(micros)),

@@ -75,7 +75,9 @@ impl Ledger {
                     &unit,
                     Some(lot.id),
                 );
-                self.book_mut(c.account_id)?.insert_lot(lot.clone());
+                let book = self.book_mut(c.account_id)?;
+                book.insert_lot(lot.clone());
+                book.rebase_low_balance(now);
                 let entry_id = self.seal(draft, c.account_id);
                 Ok(Outcome::Adjusted {
                     entry_id,
@@ -204,6 +206,7 @@ impl Ledger {
                     account.credit_line_used + account.credit_line_held + quantity;
                 account.credit_line_price = c.price.get();
                 account.credit_line_until = Some(c.term_end);
+                book.rebase_low_balance(now);
                 (None, None)
             }
         };

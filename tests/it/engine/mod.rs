@@ -47,10 +47,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use credit_ledger::ledger::{
     Account, AccountId, AccountStatus, Adjust, AdjustDirection, Book, Capture, Command, Commitment,
     CommitmentId, CommitmentKind, CommitmentStatus, CreateAccount, CreateCommitment, Debit, Entry,
-    EntryKind, Event, ExtendHold, Grant, Hold, HoldId, HoldStatus, IdSource, IdempotencyRecord,
-    Ledger, LedgerError, Limits, Lot, LotId, LotKind, LotStatus, LowBalance, Money, Outcome,
-    Overage, Quantity, Release, Side, Snapshot, Sweep, SweepSummary, UpdateAccount, VoidGrant,
-    Writes,
+    EntryKind, Event, EventData, ExtendHold, Grant, Hold, HoldId, HoldStatus, IdSource,
+    IdempotencyRecord, Ledger, LedgerError, Limits, Lot, LotId, LotKind, LotStatus, LowBalance,
+    Money, Outcome, Overage, Quantity, Release, Side, Snapshot, Sweep, SweepSummary, UpdateAccount,
+    VoidGrant, Writes,
 };
 use rust_decimal::Decimal;
 

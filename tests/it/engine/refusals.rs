@@ -1200,6 +1200,54 @@ fn a_sweep_posts_each_expiry_once_and_the_books_stay_whole() {
     check_invariants(&h);
 }
 
+/// A percentage threshold is of what was available right after the latest top-up; each crossing
+/// raises its event once, and a recovery re-arms it.
+#[test]
+fn low_balance_by_percentage_fires_once_per_crossing() {
+    let mut h = Harness::new(limits());
+    let a = h.open_account(0, "0", "0");
+    let key = h.key();
+    h.ok(&Command::UpdateAccount(UpdateAccount {
+        low_balance: Some(LowBalance::Percent(dec("20"))),
+        ..update(&key, a)
+    }));
+    h.top_up(a, "100", "10");
+    let kinds = |h: &Harness| {
+        h.store
+            .events
+            .iter()
+            .map(|e| e.data.kind())
+            .collect::<Vec<_>>()
+    };
+    let key = h.key();
+    h.ok(&debit(&key, a, q("79")));
+    h.next_batch(1);
+    assert!(kinds(&h).is_empty(), "21 of 100 left is above 20%");
+    let key = h.key();
+    h.ok(&debit(&key, a, q("1")));
+    h.next_batch(1);
+    assert_eq!(kinds(&h), ["low_balance"]);
+    let key = h.key();
+    h.ok(&debit(&key, a, q("5")));
+    h.next_batch(1);
+    assert_eq!(kinds(&h), ["low_balance"], "still low: no new event");
+    // A top-up of 100 makes the base what is available after it, 115: 20% of it is 23.
+    h.top_up(a, "100", "10");
+    h.next_batch(1);
+    let key = h.key();
+    h.ok(&debit(&key, a, q("115")));
+    h.next_batch(1);
+    assert_eq!(kinds(&h), ["low_balance", "low_balance", "depleted"]);
+    match &h.store.events[1].data {
+        EventData::LowBalance {
+            available,
+            threshold,
+        } => assert_eq!((*available, *threshold), (dec("0"), dec("23"))),
+        other => panic!("{other:?}"),
+    }
+    check_invariants(&h);
+}
+
 /// The largest amount there is: 10^15.
 const BIG: &str = "1000000000000000";
 
