@@ -88,7 +88,7 @@ fn expiry() -> impl Strategy<Value = Option<usize>> {
 }
 
 fn ttl_ms() -> impl Strategy<Value = u64> {
-    let usual = prop::sample::select(vec![2_000u64, 10_000, 40_000, 150_000]);
+    let usual = prop::sample::select(vec![2_000u64, 10_000, 40_000, 150_000, TTL_MAX_MS]);
     prop_oneof![10 => usual, 1 => Just(0u64), 1 => Just(TTL_MAX_MS + 1)]
 }
 
@@ -223,6 +223,12 @@ fn op() -> impl Strategy<Value = Op> {
         (12, debit().boxed()),
         (5, void().boxed()),
         (6, update().boxed()),
+        (
+            5,
+            account()
+                .prop_map(|account| Op::Plain(MOp::Sweep { account }))
+                .boxed(),
+        ),
         (5, replay.boxed()),
         (14, next_batch().boxed()),
     ])

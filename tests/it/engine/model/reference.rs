@@ -96,6 +96,11 @@ pub enum MOp {
         limit: Option<Decimal>,
         status: Option<AccountStatus>,
     },
+    /// The sweeper's command: posts the expiry of the account's lots past their expiry. It has
+    /// no idempotency record; a second sweep finds nothing to do.
+    Sweep {
+        account: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -137,6 +142,9 @@ pub enum MOut {
         charged: Decimal,
         draws: Vec<MDraw>,
         available: Decimal,
+    },
+    Swept {
+        lots_expired: u32,
     },
 }
 
@@ -365,6 +373,9 @@ impl Model {
             Ok(scope) => scope,
             Err(e) => return (Err(e), false),
         };
+        if let MOp::Sweep { account } = cmd.op {
+            return (self.sweep(account), false);
+        }
         let key = (scope, cmd.key.clone());
         if let Some((first, out)) = self.done.get(&key) {
             // Amounts compare by value (`Decimal` equality ignores trailing zeros), as the engine
@@ -387,7 +398,8 @@ impl Model {
             | MOp::Void { account, .. }
             | MOp::Authorize { account, .. }
             | MOp::Debit { account, .. }
-            | MOp::Update { account, .. } => account,
+            | MOp::Update { account, .. }
+            | MOp::Sweep { account } => account,
             MOp::Capture { hold, .. } | MOp::Release { hold } | MOp::Extend { hold, .. } => {
                 return self
                     .holds
@@ -433,6 +445,7 @@ impl Model {
                 limit,
                 status,
             } => self.update(account, limit, status),
+            MOp::Sweep { account } => self.sweep(account),
         }
     }
 
@@ -491,6 +504,14 @@ impl Model {
         if found.held > Decimal::ZERO && !release_holds {
             return Err(MErr::LotHeld(found.held));
         }
+        self.release_lot(account, lot);
+        let quantity = std::mem::take(&mut self.lots[lot].remaining);
+        self.lots[lot].status = LotStatus::Voided;
+        Ok(MOut::Voided { lot, quantity })
+    }
+
+    /// Takes a lot out of every open hold that reserves it; a hold left with nothing is released.
+    fn release_lot(&mut self, account: usize, lot: usize) {
         for h in 0..self.holds.len() {
             if self.holds[h].status != HoldStatus::Open {
                 continue;
@@ -504,9 +525,25 @@ impl Model {
                 self.close(h, HoldStatus::Released);
             }
         }
-        let quantity = std::mem::take(&mut self.lots[lot].remaining);
-        self.lots[lot].status = LotStatus::Voided;
-        Ok(MOut::Voided { lot, quantity })
+    }
+
+    /// Every active lot of the account past its expiry is emptied and marked expired, whatever
+    /// the account's status.
+    fn sweep(&mut self, account: usize) -> MResult {
+        let due: Vec<usize> = (0..self.lots.len())
+            .filter(|&l| {
+                let lot = &self.lots[l];
+                lot.account == account && lot.status == LotStatus::Active && self.expired(l)
+            })
+            .collect();
+        for &lot in &due {
+            self.release_lot(account, lot);
+            self.lots[lot].remaining = Decimal::ZERO;
+            self.lots[lot].status = LotStatus::Expired;
+        }
+        Ok(MOut::Swept {
+            lots_expired: due.len() as u32,
+        })
     }
 
     fn can_spend(&self, account: usize) -> Result<(), MErr> {

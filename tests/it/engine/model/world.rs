@@ -101,7 +101,9 @@ impl World {
                 );
             }
         }
-        if let (Ok(outcome), Ok(scope)) = (result, self.model.scope(&cmd.op)) {
+        // A sweep keeps no record: a second one answers differently, by design.
+        let keyed = !matches!(cmd.op, MOp::Sweep { .. });
+        if let (Ok(outcome), Ok(scope), true) = (result, self.model.scope(&cmd.op), keyed) {
             let first = self
                 .first_answers
                 .entry((scope, cmd.key.clone()))
@@ -180,7 +182,12 @@ impl World {
                 draws: self.draws(draws),
                 available: *available,
             },
-            Outcome::Adjusted { .. } | Outcome::CommitmentCreated { .. } | Outcome::Swept(_) => {
+            // How many holds a sweep reports depends on which command of the batch found them
+            // expired first; the model checks the holds themselves instead.
+            Outcome::Swept(summary) => MOut::Swept {
+                lots_expired: summary.lots_expired,
+            },
+            Outcome::Adjusted { .. } | Outcome::CommitmentCreated { .. } => {
                 unreachable!("the model does not generate {outcome:?}")
             }
         }
@@ -337,6 +344,10 @@ impl World {
                 credit_line_limit: limit,
                 status,
                 ..update(key, self.account_id(account))
+            }),
+            MOp::Sweep { account } => Command::Sweep(Sweep {
+                account_id: self.account_id(account),
+                commitment_notice_ms: 0,
             }),
         }
     }
@@ -502,9 +513,11 @@ fn respelled(op: MOp) -> MOp {
         },
         // An update's limit is a plain `Decimal` in the command (the API layer parses it), and
         // void, release and extend carry no amount: these are replayed as they were.
-        op @ (MOp::Update { .. } | MOp::Void { .. } | MOp::Release { .. } | MOp::Extend { .. }) => {
-            op
-        }
+        op @ (MOp::Update { .. }
+        | MOp::Void { .. }
+        | MOp::Release { .. }
+        | MOp::Extend { .. }
+        | MOp::Sweep { .. }) => op,
     }
 }
 
@@ -512,6 +525,7 @@ fn respelled(op: MOp) -> MOp {
 fn entries_posted(out: &MOut) -> usize {
     match out {
         MOut::Granted(_) | MOut::Voided { .. } | MOut::Debited { .. } => 1,
+        MOut::Swept { lots_expired } => *lots_expired as usize,
         MOut::Captured { charged, .. } => usize::from(!charged.is_zero()),
         MOut::Account { .. }
         | MOut::Authorized { .. }
