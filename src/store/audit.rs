@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use super::rows::*;
 use super::sql::select;
 use super::sql::{padded, placeholders};
-use super::{Dialect, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::ledger::{Account, Entry, Lot};
 
 /// A stored row that could be read but is not a valid domain value: its table, its key as
@@ -82,19 +82,11 @@ pub struct AuditReader {
 }
 
 impl Store {
-    /// Opens the audit's snapshot. PostgreSQL takes a REPEATABLE READ, READ ONLY transaction;
-    /// SQLite (in WAL mode) fixes a deferred transaction's snapshot at its first read and keeps
-    /// it until the end, without blocking writers.
+    /// Opens the audit's snapshot ([`Store::snapshot`]).
     pub async fn audit_reader(&self) -> StoreResult<AuditReader> {
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin().await?,
-            Dialect::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .await?
-            }
-        };
-        Ok(AuditReader { tx })
+        Ok(AuditReader {
+            tx: self.snapshot().await?,
+        })
     }
 }
 

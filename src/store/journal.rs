@@ -13,7 +13,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::rows::*;
 use super::sql::{padded, placeholders, select, Value};
-use super::{Dialect, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::ledger::{AccountId, Book, Entry, EntryKind};
 
 /// Which entries a page holds. Times are of `effective_at`: `from` inclusive, `to` exclusive.
@@ -42,18 +42,11 @@ pub struct JournalReader {
 }
 
 impl Store {
-    /// Opens a snapshot: REPEATABLE READ, READ ONLY on PostgreSQL; on SQLite (WAL) a deferred
-    /// transaction, whose snapshot is fixed at its first read, without blocking writers.
+    /// Opens a snapshot ([`Store::snapshot`]) to page through.
     pub async fn journal_reader(&self) -> StoreResult<JournalReader> {
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin().await?,
-            Dialect::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .await?
-            }
-        };
-        Ok(JournalReader { tx })
+        Ok(JournalReader {
+            tx: self.snapshot().await?,
+        })
     }
 
     /// One page of entries (at most `limit`) after the entry with sequence `after` in the

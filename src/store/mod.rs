@@ -136,6 +136,21 @@ impl Store {
 
     /// How many statements batches have run through this store (loads and writes; not BEGIN or
     /// COMMIT).
+    /// A read-only view of one moment, for reads that page through much of the store (the
+    /// audit, exports, reports). PostgreSQL takes a REPEATABLE READ, READ ONLY transaction;
+    /// SQLite (in WAL mode) fixes a deferred transaction's snapshot at its first read and keeps
+    /// it until the end, without blocking writers.
+    pub async fn snapshot(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin().await?,
+            Dialect::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+        })
+    }
+
     pub fn batch_statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }
