@@ -57,6 +57,8 @@ impl BatchNeeds {
                     needs.all_open_holds.insert(c.account_id);
                     needs.named_lots.insert(c.lot_id);
                 }
+                // A named lot that is no longer active is loaded too, to be refused precisely.
+                Command::Adjust(c) => needs.named_lots.extend(c.lot_id),
                 // Expiring a lot releases it from the holds that reserve it.
                 Command::Sweep(c) => {
                     needs.all_open_holds.insert(c.account_id);

@@ -112,7 +112,32 @@ async fn adjustments_credit_and_debit_with_a_reason(backend: Backend) {
 
     let balance = app.balance(&account).await;
     assert_eq!(balance.posted, "8.5");
+    // A lot that is no longer active is named as such, not as unknown.
+    let void = p::VoidGrantRequest {
+        idempotency_key: "void-goodwill".into(),
+        account: Some(by_id(&account)),
+        lot_id: goodwill.lot_id.clone(),
+        reason: "issued by mistake".into(),
+        release_holds: false,
+    };
+    app.credits().await.void_grant(void).await.expect("void");
+    let gone = adjust(
+        &app,
+        p::AdjustRequest {
+            idempotency_key: "a4".into(),
+            account: Some(by_id(&account)),
+            direction: p::AdjustDirection::Debit as i32,
+            quantity: "1".into(),
+            reason: "too late".into(),
+            lot_id: goodwill.lot_id.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&gone), "LOT_NOT_ACTIVE");
     let entries = entries_of(&app, &account, EntryKind::Adjustment).await;
+    assert_eq!(app.balance(&account).await.posted, "6");
     assert_eq!(entries.len(), 2);
     let taken = &entries[1];
     assert_eq!(taken.reference, "duplicate top-up");
