@@ -177,8 +177,8 @@ impl Ledger {
     /// Applies one command. Idempotency is checked before anything else: the same key with the
     /// same request returns the first outcome; with another request it is a conflict.
     pub fn apply(&mut self, command: &Command) -> Result<Outcome, LedgerError> {
-        if let Command::Sweep(c) = command {
-            return self.sweep(c);
+        if !command.is_keyed() {
+            return self.execute(command);
         }
         let scope = self.scope_of(command)?;
         let key = command.idempotency_key().to_string();
@@ -189,7 +189,21 @@ impl Ledger {
             }
             return Err(LedgerError::IdempotencyConflict { key });
         }
-        let outcome = match command {
+        let outcome = self.execute(command)?;
+        let record = IdempotencyRecord {
+            scope: scope.clone(),
+            key: key.clone(),
+            request_hash,
+            outcome: outcome.clone(),
+            created_at: self.now,
+        };
+        self.records.push(record.clone());
+        self.idempotency.insert((scope, key), record);
+        Ok(outcome)
+    }
+
+    fn execute(&mut self, command: &Command) -> Result<Outcome, LedgerError> {
+        match command {
             Command::CreateAccount(c) => self.create_account(c),
             Command::UpdateAccount(c) => self.update_account(c),
             Command::Grant(c) => self.grant(c),
@@ -202,17 +216,7 @@ impl Ledger {
             Command::Adjust(c) => self.adjust(c),
             Command::CreateCommitment(c) => self.create_commitment(c),
             Command::Sweep(c) => self.sweep(c),
-        }?;
-        let record = IdempotencyRecord {
-            scope: scope.clone(),
-            key: key.clone(),
-            request_hash,
-            outcome: outcome.clone(),
-            created_at: self.now,
-        };
-        self.records.push(record.clone());
-        self.idempotency.insert((scope, key), record);
-        Ok(outcome)
+        }
     }
 
     fn scope_of(&self, command: &Command) -> Result<String, LedgerError> {

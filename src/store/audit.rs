@@ -4,14 +4,11 @@
 //! writing. A row that cannot be parsed comes back as a [`CorruptRow`] for the report instead of
 //! ending the audit; only a row whose key cannot be read at all is an error.
 
-use std::collections::HashMap;
-
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::*;
 use super::sql::select;
-use super::sql::{padded, placeholders};
 use super::{Store, StoreError, StoreResult};
 use crate::ledger::{Account, Entry, Lot};
 
@@ -152,7 +149,7 @@ impl AuditReader {
             .iter()
             .map(|row| stored_key(row, "id"))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut postings = self.postings_of(&keys).await?;
+        let mut postings = super::journal::postings_of(&mut self.tx, &keys).await?;
         rows.iter()
             .zip(keys)
             .map(|(row, key)| {
@@ -165,34 +162,6 @@ impl AuditReader {
                 })
             })
             .collect()
-    }
-
-    /// The posting rows of the given entries, grouped by entry id and ordered by idx.
-    async fn postings_of(
-        &mut self,
-        entry_ids: &[String],
-    ) -> StoreResult<HashMap<String, Vec<AnyRow>>> {
-        let mut by_entry: HashMap<String, Vec<AnyRow>> = HashMap::new();
-        if entry_ids.is_empty() {
-            return Ok(by_entry);
-        }
-        let ids = padded(entry_ids);
-        let sql = format!(
-            "SELECT {} FROM postings WHERE entry_id IN ({}) ORDER BY entry_id, idx",
-            POSTING_COLUMNS.join(", "),
-            placeholders(1, ids.len())
-        );
-        let mut query = select(&sql);
-        for id in ids {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(&mut *self.tx).await? {
-            by_entry
-                .entry(stored_key(&row, "entry_id")?)
-                .or_default()
-                .push(row);
-        }
-        Ok(by_entry)
     }
 
     /// Lots in (account, id) order, strictly after `after` and on accounts up to `last_account`

@@ -188,8 +188,9 @@ async fn entries_page(
         .collect()
 }
 
-/// The posting rows of the given entries, grouped by entry id and ordered by idx.
-async fn postings_of(
+/// The posting rows of the given entries, grouped by entry id and ordered by idx (the journal
+/// readers and the audit).
+pub(super) async fn postings_of(
     conn: &mut AnyConnection,
     entry_ids: &[String],
 ) -> StoreResult<HashMap<String, Vec<AnyRow>>> {
