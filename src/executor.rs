@@ -1,10 +1,17 @@
 //! The batch loop. Callers put commands on a bounded queue; the loop takes whatever has queued
 //! (up to `batch_size_max`) and runs it as one database transaction: lock the accounts in id
 //! order, load, apply each command with the pure engine, write, commit. Only then is anyone
-//! answered. One refused command does not fail the others; a failed commit answers the whole
-//! batch `Unavailable`, and the next batch simply tries again, so the service recovers by itself
-//! when the database comes back.
+//! answered.
+//!
+//! One command never fails another. A command the engine refuses changes nothing and the others
+//! go on. A batch that the database cannot take for a reason a retry would cure (the database
+//! gone, a lock timeout) answers everyone `Unavailable`, and the next batch simply tries again,
+//! so the service recovers by itself when the database comes back. A batch that fails for any
+//! other reason (a value the store refuses, a constraint, a panic in the engine) is isolated:
+//! run again in halves, each its own transaction, down to single commands, so that everything
+//! else commits and only the offender is answered, with an error a retry will not change.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +46,11 @@ pub enum ExecError {
     /// The batch could not be committed; nothing of it was written. Safe to retry.
     #[error("storage unavailable")]
     Unavailable,
+    /// The engine accepted the command but the store refused to write it, alone, for its
+    /// content (a data exception or a constraint). Nothing of it was written; the same request
+    /// will be refused again.
+    #[error("the store refused this command's data")]
+    Unstorable,
     /// The queue is full.
     #[error("too many requests in flight")]
     Overloaded,
@@ -154,6 +166,7 @@ async fn process(
     let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
     match run_batch(store, conn, clock, config, &commands).await {
         Ok(results) => answer(jobs, results),
+        Err(error) if error.is_transient() => unavailable(jobs, &error),
         // Another instance committed something this batch also wrote (an account's external id,
         // an idempotency key). Run each command on its own so only the one concerned is refused,
         // now seeing the committed row.
@@ -163,12 +176,55 @@ async fn process(
                 let result = run_batch(store, conn, clock, config, &[&job.command]).await;
                 match result {
                     Ok(results) => answer(vec![job], results),
-                    Err(error) => fail(vec![job], &error),
+                    Err(error) if error.is_transient() => unavailable(vec![job], &error),
+                    Err(error) => offender(job, &error),
                 }
             }
         }
-        Err(error) => fail(jobs, &error),
+        Err(error) => isolate(store, conn, clock, config, jobs, error).await,
     }
+}
+
+/// Finds the command(s) a failed batch failed on. The batch runs again in halves, in order,
+/// each half its own transaction; a half that fails is split again, down to single commands.
+/// Whatever commits is answered at once; a single command that still fails is the offender and
+/// is answered alone. One offender among n commands costs about 2·log2(n) more transactions.
+async fn isolate(
+    store: &Store,
+    conn: &mut Slot,
+    clock: &dyn Clock,
+    config: &ExecutorConfig,
+    jobs: Vec<Job>,
+    error: StoreError,
+) {
+    tracing::warn!(
+        error = format!("{error:#}"),
+        size = jobs.len(),
+        "batch failed; isolating the command(s) it failed on"
+    );
+    let mut pending = VecDeque::new();
+    halve(&mut pending, jobs, error);
+    while let Some(jobs) = pending.pop_front() {
+        let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+        match run_batch(store, conn, clock, config, &commands).await {
+            Ok(results) => answer(jobs, results),
+            Err(error) if error.is_transient() => unavailable(jobs, &error),
+            Err(error) => halve(&mut pending, jobs, error),
+        }
+    }
+}
+
+/// Puts a failed run's two halves at the front of the queue, in order: depth first, so a failed
+/// first half is settled before the second half runs, and each command still sees what the
+/// commands before it in the batch did. A single command is the offender.
+fn halve(pending: &mut VecDeque<Vec<Job>>, mut jobs: Vec<Job>, error: StoreError) {
+    if jobs.len() == 1 {
+        offender(jobs.pop().expect("one job"), &error);
+        return;
+    }
+    let second = jobs.split_off(jobs.len() / 2);
+    pending.push_front(second);
+    pending.push_front(jobs);
 }
 
 async fn run_batch(
@@ -197,9 +253,12 @@ async fn in_transaction(
     let started = std::time::Instant::now();
     let conn = match slot {
         Some(conn) => conn,
-        None => slot.insert(store.acquire().await?),
+        None => slot.insert(store.acquire().await.map_err(StoreError::before_any_data)?),
     };
-    let mut tx = store.begin(conn).await?;
+    let mut tx = store
+        .begin(conn)
+        .await
+        .map_err(StoreError::before_any_data)?;
     let now = clock.now();
     let snapshot = store.load_batch(&mut tx, needs, now).await?;
     let loaded = started.elapsed();
@@ -242,23 +301,37 @@ fn answer(jobs: Vec<Job>, results: Vec<Result<Outcome, LedgerError>>) {
     }
 }
 
-/// Answers a batch that was not committed. Only a damaged row or an engine fault is an internal
-/// error; anything else (the database gone, a lock timeout) is worth retrying with the same keys.
-fn fail(jobs: Vec<Job>, error: &StoreError) {
-    let internal = matches!(error, StoreError::Corrupt(_));
-    if internal {
-        tracing::error!(error = %error, size = jobs.len(), "batch failed; retrying will not help");
-    } else {
-        tracing::warn!(error = %error, size = jobs.len(), "batch not committed");
-    }
+/// Answers a batch that was not committed for a reason a retry can cure: nothing of it was
+/// written, and retrying with the same keys is safe.
+fn unavailable(jobs: Vec<Job>, error: &StoreError) {
+    tracing::warn!(
+        error = format!("{error:#}"),
+        size = jobs.len(),
+        "batch not committed"
+    );
     for job in jobs {
-        let error = if internal {
-            ExecError::Internal
-        } else {
-            ExecError::Unavailable
-        };
-        let _ = job.reply.send(Err(error));
+        let _ = job.reply.send(Err(ExecError::Unavailable));
     }
+}
+
+/// Answers the one command a batch failed on, with an error a retry will not change: the store
+/// refused its data, or the engine or a damaged row failed on it (a bug, logged with its cause).
+/// A unique violation on its own is another instance's commit racing this one, which a retry
+/// settles.
+fn offender(job: Job, error: &StoreError) {
+    let answer = match error {
+        StoreError::UniqueViolation { .. } => ExecError::Unavailable,
+        error if error.is_content() => ExecError::Unstorable,
+        _ => ExecError::Internal,
+    };
+    tracing::error!(
+        command = job.command.name(),
+        idempotency_key = job.command.idempotency_key(),
+        error = format!("{error:#}"),
+        answer = %answer,
+        "command failed on its own; its batch neighbours were committed without it"
+    );
+    let _ = job.reply.send(Err(answer));
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::api::edge::EdgeLayer;
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, events::EventsService,
     journal::JournalService, usage::UsageService, Services,
@@ -143,7 +144,9 @@ impl Application {
             let _ = stop.send(true);
         };
         tonic::transport::Server::builder()
-            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .layer(EdgeLayer {
+                request_timeout: Duration::from_millis(config.request_timeout_ms),
+            })
             .concurrency_limit_per_connection(config.concurrency_per_connection_max)
             .tcp_nodelay(true)
             .add_service(health_service)

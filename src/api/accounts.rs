@@ -21,7 +21,7 @@ impl p::accounts_server::Accounts for AccountsService {
         let r = request.into_inner();
         let command = Command::CreateAccount(CreateAccount {
             idempotency_key: c::key(r.idempotency_key)?,
-            external_id: c::text("external_id", r.external_id, true)?,
+            external_id: c::text("external_id", r.external_id, c::TextRule::ID)?,
             unit: c::code("unit", &r.unit, "")?,
             unit_scale: r.unit_scale,
             credit_line_limit: c::unit_amount_or_zero("credit_line_limit", &r.credit_line_limit)?,
@@ -66,10 +66,7 @@ impl p::accounts_server::Accounts for AccountsService {
     ) -> Result<Response<p::UpdateAccountResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
         let credit_line_limit = r
             .credit_line_limit
             .map(|s| c::unit_amount_or_zero("credit_line_limit", &s))
@@ -78,13 +75,15 @@ impl p::accounts_server::Accounts for AccountsService {
             .credit_line_price
             .map(|s| c::money("credit_line_price", &s))
             .transpose()?;
+        let status = c::account_status(r.status)?;
+        let low_balance = r.low_balance.map(|t| c::low_balance(Some(t))).transpose()?;
         let command = Command::UpdateAccount(UpdateAccount {
             idempotency_key,
-            account_id,
+            account_id: self.0.resolve(account).await?,
             credit_line_limit,
             credit_line_price,
-            status: c::account_status(r.status)?,
-            low_balance: r.low_balance.map(|t| c::low_balance(Some(t))).transpose()?,
+            status,
+            low_balance,
         });
         match self.0.submit(command).await? {
             Outcome::Account(a) => Ok(Response::new(p::UpdateAccountResponse {

@@ -18,7 +18,7 @@ pub async fn adjust(
     r: p::AdjustRequest,
 ) -> Result<Response<p::AdjustResponse>, Status> {
     let idempotency_key = c::key(r.idempotency_key)?;
-    let account_id = s.resolve(c::account_ref("account", r.account)?).await?;
+    let account = c::account_ref("account", r.account)?;
     let direction = match p::AdjustDirection::try_from(r.direction) {
         Ok(p::AdjustDirection::Credit) => AdjustDirection::Credit,
         Ok(p::AdjustDirection::Debit) => AdjustDirection::Debit,
@@ -30,19 +30,22 @@ pub async fn adjust(
             .into())
         }
     };
-    let lot_id = match r.lot_id.trim() {
+    let quantity = c::quantity(&r.quantity)?;
+    let reason = c::text("reason", r.reason, c::TextRule::REASON)?;
+    let lot_id = match r.lot_id.as_str() {
         "" => None,
         id => Some(c::id_of("lot_id", id)?),
     };
+    let expires_at = c::opt_stored_time("expires_at", r.expires_at)?;
     let command = Command::Adjust(l::Adjust {
         idempotency_key,
-        account_id,
+        account_id: s.resolve(account).await?,
         direction,
-        quantity: c::quantity(&r.quantity)?,
+        quantity,
         lot_id,
-        reason: c::text("reason", r.reason, true)?,
+        reason,
         priority: r.priority,
-        expires_at: c::opt_time("expires_at", r.expires_at)?,
+        expires_at,
     });
     let now = s.clock.now();
     match s.submit(command).await? {
@@ -56,8 +59,8 @@ pub async fn adjust(
             entry_id: entry_id.to_string(),
             lot: lot.map(|lot| c::lot(&lot, now)),
             draws: c::draws(&draws),
-            quantity: quantity.normalize().to_string(),
-            money: money.normalize().to_string(),
+            quantity: c::amount(quantity),
+            money: c::amount(money),
         })),
         other => Err(unexpected(other)),
     }
@@ -68,7 +71,7 @@ pub async fn create_commitment(
     r: p::CreateCommitmentRequest,
 ) -> Result<Response<p::CreateCommitmentResponse>, Status> {
     let idempotency_key = c::key(r.idempotency_key)?;
-    let account_id = s.resolve(c::account_ref("account", r.account)?).await?;
+    let account = c::account_ref("account", r.account)?;
     let kind = match p::CommitmentKind::try_from(r.kind) {
         Ok(p::CommitmentKind::Prepaid) => CommitmentKind::Prepaid,
         Ok(p::CommitmentKind::Postpaid) => CommitmentKind::Postpaid,
@@ -80,12 +83,27 @@ pub async fn create_commitment(
             .into())
         }
     };
+    let quantity = c::quantity(&r.quantity)?;
+    let price = match kind {
+        CommitmentKind::Prepaid => Money::parse("price", &r.price)?,
+        CommitmentKind::Postpaid => c::money("price", &r.price)?,
+    };
+    let minimum_spend = c::money("minimum_spend", &r.minimum_spend)?;
+    let currency = match r.currency.as_str() {
+        "" => None,
+        code => Some(c::code("currency", code, "")?),
+    };
+    let term_start = c::opt_stored_time("term_start", r.term_start)?;
     let term_end = r.term_end.ok_or(LedgerError::InvalidArgument {
         field: "term_end",
         reason: "required".into(),
     })?;
-    let currency = match r.currency.trim() {
-        "" => match s.store.account(account_id).await? {
+    let term_end = c::stored_time("term_end", term_end)?;
+    let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
+    let account_id = s.resolve(account).await?;
+    let currency = match currency {
+        Some(code) => code,
+        None => match s.store.account(account_id).await? {
             Some(a) => a.currency,
             None => {
                 return Err(LedgerError::AccountNotFound {
@@ -94,23 +112,18 @@ pub async fn create_commitment(
                 .into())
             }
         },
-        code => c::code("currency", code, "")?,
-    };
-    let price = match kind {
-        CommitmentKind::Prepaid => Money::parse("price", &r.price)?,
-        CommitmentKind::Postpaid => c::money("price", &r.price)?,
     };
     let command = Command::CreateCommitment(l::CreateCommitment {
         idempotency_key,
         account_id,
         kind,
-        quantity: c::quantity(&r.quantity)?,
+        quantity,
         price,
-        minimum_spend: c::money("minimum_spend", &r.minimum_spend)?,
+        minimum_spend,
         currency,
-        term_start: c::opt_time("term_start", r.term_start)?,
-        term_end: c::time("term_end", term_end)?,
-        reference: c::text("reference", r.reference, false)?,
+        term_start,
+        term_end,
+        reference,
     });
     let now = s.clock.now();
     match s.submit(command).await? {
@@ -205,18 +218,15 @@ fn commitment_view(
         term_start: Some(c::timestamp(m.term_start)),
         term_end: Some(c::timestamp(m.term_end)),
         currency: m.currency.clone(),
-        quantity: m.quantity.normalize().to_string(),
-        price: m.price.normalize().to_string(),
-        minimum_spend: m.minimum_spend.normalize().to_string(),
+        quantity: c::amount(m.quantity),
+        price: c::amount(m.price),
+        minimum_spend: c::amount(m.minimum_spend),
         lot_id: m.lot_id.map(|l| l.to_string()).unwrap_or_default(),
-        committed: committed.normalize().to_string(),
-        consumed: consumed.normalize().to_string(),
-        remaining: (committed - consumed)
-            .max(Decimal::ZERO)
-            .normalize()
-            .to_string(),
+        committed: c::amount(committed),
+        consumed: c::amount(consumed),
+        remaining: c::amount((committed - consumed).max(Decimal::ZERO)),
         days_left,
-        shortfall: m.shortfall.normalize().to_string(),
+        shortfall: c::amount(m.shortfall),
         true_up_entry_id: m
             .true_up_entry_id
             .map(|e| e.to_string())

@@ -9,7 +9,9 @@ use crate::clock::truncate_micros;
 use crate::ledger::{self as l, LedgerError, Money, Quantity};
 use crate::proto as p;
 
+/// Idempotency keys: required, 1 to 128 bytes.
 pub const KEY_LEN_MAX: usize = 128;
+/// External ids, meters, scope items, references and reasons: at most 256 bytes.
 pub const TEXT_LEN_MAX: usize = 256;
 pub const SCOPE_ITEMS_MAX: usize = 32;
 
@@ -26,54 +28,113 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
     }
 }
 
+/// How a text field is checked. Every text field is UTF-8 (the wire guarantees it), has a
+/// length limit in bytes and carries no control character (U+0000–U+001F, U+007F–U+009F),
+/// except tabs and line breaks in free text: a NUL cannot be stored by PostgreSQL, and the
+/// others have no place in an id, a key or a line of an export. Both stores therefore accept and
+/// refuse exactly the same strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextRule {
+    /// An identifier the caller chose (idempotency key, external id, meter, scope item):
+    /// required, no leading or trailing whitespace.
+    Id { max: usize },
+    /// Free text (reference, reason): spaces, tabs and line breaks allowed; `required` refuses
+    /// empty or blank text.
+    Free { max: usize, required: bool },
+}
+
+impl TextRule {
+    pub const KEY: TextRule = TextRule::Id { max: KEY_LEN_MAX };
+    pub const ID: TextRule = TextRule::Id { max: TEXT_LEN_MAX };
+    pub const REFERENCE: TextRule = TextRule::Free {
+        max: TEXT_LEN_MAX,
+        required: false,
+    };
+    pub const REASON: TextRule = TextRule::Free {
+        max: TEXT_LEN_MAX,
+        required: true,
+    };
+
+    pub fn check(self, field: &'static str, s: &str) -> Result<(), LedgerError> {
+        let (max, required, trimmed) = match self {
+            TextRule::Id { max } => (max, true, true),
+            TextRule::Free { max, required } => (max, required, false),
+        };
+        if s.len() > max {
+            return Err(invalid(
+                field,
+                format!("at most {max} bytes, got {}", s.len()),
+            ));
+        }
+        let allowed = |c: char| !trimmed && matches!(c, '\t' | '\n' | '\r');
+        if let Some(c) = s.chars().find(|&c| c.is_control() && !allowed(c)) {
+            return Err(invalid(
+                field,
+                format!("control character U+{:04X} not allowed", c as u32),
+            ));
+        }
+        if required && s.trim().is_empty() {
+            return Err(invalid(field, "required"));
+        }
+        if trimmed && s.trim() != s {
+            return Err(invalid(field, "no leading or trailing whitespace"));
+        }
+        Ok(())
+    }
+}
+
 pub fn account_ref(
     field: &'static str,
     r: Option<p::AccountRef>,
 ) -> Result<AccountRef, LedgerError> {
     match r.and_then(|r| r.r#ref) {
         Some(p::account_ref::Ref::AccountId(id)) => Ok(AccountRef::Id(id_of(field, &id)?)),
-        Some(p::account_ref::Ref::ExternalId(e)) => Ok(AccountRef::External(text(field, e, true)?)),
+        Some(p::account_ref::Ref::ExternalId(e)) => {
+            Ok(AccountRef::External(text(field, e, TextRule::ID)?))
+        }
         None => Err(invalid(field, "an account_id or external_id is required")),
     }
 }
 
+/// An id in the canonical hyphenated form (`8-4-4-4-12` hex digits, either case); no braces,
+/// URN prefix or whitespace.
 pub fn id_of<T: std::str::FromStr>(field: &'static str, s: &str) -> Result<T, LedgerError> {
-    s.trim()
-        .parse()
-        .map_err(|_| invalid(field, format!("not a UUID: {s:?}")))
+    let malformed = || {
+        invalid(
+            field,
+            format!(
+                "not a UUID (8-4-4-4-12 hex digits): {:?}",
+                l::amount::truncated(s)
+            ),
+        )
+    };
+    let hyphenated = s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if !hyphenated {
+        return Err(malformed());
+    }
+    s.parse().map_err(|_| malformed())
 }
 
 pub fn key(s: String) -> Result<String, LedgerError> {
-    if s.trim().is_empty() {
+    if s.is_empty() {
         return Err(invalid("idempotency_key", "required on every mutation"));
     }
-    if s.len() > KEY_LEN_MAX {
-        return Err(invalid(
-            "idempotency_key",
-            format!("at most {KEY_LEN_MAX} bytes"),
-        ));
-    }
+    text("idempotency_key", s, TextRule::KEY)
+}
+
+/// A text field checked by its rule.
+pub fn text(field: &'static str, s: String, rule: TextRule) -> Result<String, LedgerError> {
+    rule.check(field, &s)?;
     Ok(s)
 }
 
-/// Free text (references, ids, meters) with a length limit; `required` refuses empty text.
-pub fn text(field: &'static str, s: String, required: bool) -> Result<String, LedgerError> {
-    if required && s.trim().is_empty() {
-        return Err(invalid(field, "required"));
-    }
-    if s.len() > TEXT_LEN_MAX {
-        return Err(invalid(field, format!("at most {TEXT_LEN_MAX} bytes")));
-    }
-    Ok(s)
-}
-
-/// A unit or currency code: 1 to 16 of A-Z, 0-9, '_' or '-'.
+/// A unit or currency code: 1 to 16 of A-Z, 0-9, '_' or '-'; an empty one takes `default`.
 pub fn code(field: &'static str, s: &str, default: &str) -> Result<String, LedgerError> {
-    let s = if s.trim().is_empty() {
-        default
-    } else {
-        s.trim()
-    };
+    let s = if s.is_empty() { default } else { s };
     let ok = !s.is_empty()
         && s.len() <= 16
         && s.chars()
@@ -81,7 +142,10 @@ pub fn code(field: &'static str, s: &str, default: &str) -> Result<String, Ledge
     if !ok {
         return Err(invalid(
             field,
-            format!("use 1-16 of A-Z, 0-9, '_', '-': {s:?}"),
+            format!(
+                "use 1-16 of A-Z, 0-9, '_', '-': {:?}",
+                l::amount::truncated(s)
+            ),
         ));
     }
     Ok(s.to_string())
@@ -94,7 +158,18 @@ pub fn scope(items: Vec<String>) -> Result<Vec<String>, LedgerError> {
             format!("at most {SCOPE_ITEMS_MAX} meters"),
         ));
     }
-    items.into_iter().map(|m| text("scope", m, true)).collect()
+    items
+        .into_iter()
+        .map(|m| text("scope", m, TextRule::ID))
+        .collect()
+}
+
+/// A meter: empty (unscoped lots only) or an identifier.
+pub fn meter(s: String) -> Result<String, LedgerError> {
+    match s.is_empty() {
+        true => Ok(s),
+        false => text("meter", s, TextRule::ID),
+    }
 }
 
 /// A non-negative amount in the account's unit where zero is allowed (credit line limits).
@@ -110,9 +185,39 @@ pub fn money(field: &'static str, s: &str) -> Result<Money, LedgerError> {
     Money::parse_or_zero(field, s)
 }
 
+/// The protobuf Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+const TIMESTAMP_SECONDS_MIN: i64 = -62_135_596_800;
+const TIMESTAMP_SECONDS_MAX: i64 = 253_402_300_799;
+/// Times the ledger stores (effective_at, expires_at, term_start, term_end) lie from the Unix
+/// epoch to the end of year 9999.
+const STORED_SECONDS_MIN: i64 = 0;
+
+/// A time within the protobuf Timestamp range, truncated to microseconds (what the store keeps).
 pub fn time(field: &'static str, t: Timestamp) -> Result<DateTime<Utc>, LedgerError> {
-    let nanos = u32::try_from(t.nanos).map_err(|_| invalid(field, "negative nanos"))?;
-    DateTime::from_timestamp(t.seconds, nanos)
+    in_range(field, t, TIMESTAMP_SECONDS_MIN, "0001-01-01T00:00:00Z")
+}
+
+/// A time the ledger will store: from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z.
+pub fn stored_time(field: &'static str, t: Timestamp) -> Result<DateTime<Utc>, LedgerError> {
+    in_range(field, t, STORED_SECONDS_MIN, "1970-01-01T00:00:00Z")
+}
+
+fn in_range(
+    field: &'static str,
+    t: Timestamp,
+    seconds_min: i64,
+    earliest: &str,
+) -> Result<DateTime<Utc>, LedgerError> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(invalid(field, "nanos must be 0 to 999,999,999"));
+    }
+    if t.seconds < seconds_min || t.seconds > TIMESTAMP_SECONDS_MAX {
+        return Err(invalid(
+            field,
+            format!("must lie from {earliest} to 9999-12-31T23:59:59Z"),
+        ));
+    }
+    DateTime::from_timestamp(t.seconds, t.nanos as u32)
         .map(truncate_micros)
         .ok_or_else(|| invalid(field, "out of range"))
 }
@@ -122,6 +227,19 @@ pub fn opt_time(
     t: Option<Timestamp>,
 ) -> Result<Option<DateTime<Utc>>, LedgerError> {
     t.map(|t| time(field, t)).transpose()
+}
+
+pub fn opt_stored_time(
+    field: &'static str,
+    t: Option<Timestamp>,
+) -> Result<Option<DateTime<Utc>>, LedgerError> {
+    t.map(|t| stored_time(field, t)).transpose()
+}
+
+/// The one spelling of an amount in every answer: no trailing zeros, no exponent, no negative
+/// zero ("80", "0", "-0.1", "8").
+pub fn amount(value: Decimal) -> String {
+    l::amount::canonical(value)
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -161,15 +279,15 @@ pub fn account(a: &l::Account) -> p::Account {
             l::AccountStatus::Frozen => p::AccountStatus::Frozen,
             l::AccountStatus::Closed => p::AccountStatus::Closed,
         } as i32,
-        credit_line_limit: a.credit_line_limit.to_string(),
-        credit_line_used: a.credit_line_used.to_string(),
-        credit_line_held: a.credit_line_held.to_string(),
-        credit_line_price: a.credit_line_price.to_string(),
+        credit_line_limit: amount(a.credit_line_limit),
+        credit_line_used: amount(a.credit_line_used),
+        credit_line_held: amount(a.credit_line_held),
+        credit_line_price: amount(a.credit_line_price),
         currency: a.currency.clone(),
         created_at: Some(timestamp(a.created_at)),
         open_holds: a.open_holds,
         low_balance: Some(low_balance_out(a.low_balance)),
-        credit_line_spent: a.credit_line_spent.normalize().to_string(),
+        credit_line_spent: amount(a.credit_line_spent),
         credit_line_until: a.credit_line_until.map(timestamp),
     }
 }
@@ -195,8 +313,8 @@ fn low_balance_out(t: l::LowBalance) -> p::LowBalanceThreshold {
     p::LowBalanceThreshold {
         threshold: match t {
             l::LowBalance::None => None,
-            l::LowBalance::Absolute(q) => Some(Threshold::Absolute(q.to_string())),
-            l::LowBalance::Percent(q) => Some(Threshold::Percent(q.to_string())),
+            l::LowBalance::Absolute(q) => Some(Threshold::Absolute(amount(q))),
+            l::LowBalance::Percent(q) => Some(Threshold::Percent(amount(q))),
         },
     }
 }
@@ -225,14 +343,14 @@ pub fn lot(x: &l::Lot, now: DateTime<Utc>) -> p::Lot {
         kind: lot_kind(x.kind) as i32,
         status: status as i32,
         priority: x.priority,
-        quantity_granted: x.granted.to_string(),
-        quantity_remaining: x.remaining.to_string(),
-        quantity_held: x.held.to_string(),
+        quantity_granted: amount(x.granted),
+        quantity_remaining: amount(x.remaining),
+        quantity_held: amount(x.held),
         effective_at: Some(timestamp(x.effective_at)),
         expires_at: x.expires_at.map(timestamp),
         scope: x.scope.clone(),
-        cost_basis: x.cost_basis.to_string(),
-        money_deferred: x.money_deferred.to_string(),
+        cost_basis: amount(x.cost_basis),
+        money_deferred: amount(x.money_deferred),
         currency: x.currency.clone(),
         reference: x.reference.clone(),
         created_at: Some(timestamp(x.created_at)),
@@ -243,7 +361,7 @@ pub fn draws(d: &[l::Draw]) -> Vec<p::Draw> {
     d.iter()
         .map(|d| p::Draw {
             lot_id: d.lot_id.map(|l| l.to_string()).unwrap_or_default(),
-            quantity: d.quantity.to_string(),
+            quantity: amount(d.quantity),
         })
         .collect()
 }
@@ -258,9 +376,9 @@ pub fn hold(h: &l::Hold) -> p::Hold {
             l::HoldStatus::Released => p::HoldStatus::Released,
             l::HoldStatus::Expired => p::HoldStatus::Expired,
         } as i32,
-        quantity_authorized: h.authorized.to_string(),
-        quantity_captured: h.captured.to_string(),
-        quantity_held: h.held().to_string(),
+        quantity_authorized: amount(h.authorized),
+        quantity_captured: amount(h.captured),
+        quantity_held: amount(h.held()),
         expires_at: Some(timestamp(h.expires_at)),
         created_at: Some(timestamp(h.created_at)),
         meter: h.meter.clone(),

@@ -21,10 +21,8 @@ impl CreditsService {
         r: p::TopUpRequest,
     ) -> Result<Response<p::GrantResponse>, Status> {
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
+        let quantity = c::quantity(&r.quantity)?;
         let (price, currency) = match kind {
             LotKind::Paid => (
                 Money::parse("price", &r.price)?,
@@ -32,18 +30,22 @@ impl CreditsService {
             ),
             LotKind::Promotional => (Money::ZERO, String::new()),
         };
+        let effective_at = c::opt_stored_time("effective_at", r.effective_at)?;
+        let expires_at = c::opt_stored_time("expires_at", r.expires_at)?;
+        let scope = c::scope(r.scope)?;
+        let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
         let command = Command::Grant(Grant {
             idempotency_key,
-            account_id,
+            account_id: self.0.resolve(account).await?,
             kind,
-            quantity: c::quantity(&r.quantity)?,
+            quantity,
             price,
             currency,
             priority: r.priority,
-            effective_at: c::opt_time("effective_at", r.effective_at)?,
-            expires_at: c::opt_time("expires_at", r.expires_at)?,
-            scope: c::scope(r.scope)?,
-            reference: c::text("reference", r.reference, false)?,
+            effective_at,
+            expires_at,
+            scope,
+            reference,
         });
         let outcome = self.0.submit(command).await?;
         let now = self.0.clock.now();
@@ -94,15 +96,14 @@ impl p::credits_server::Credits for CreditsService {
     ) -> Result<Response<p::VoidGrantResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
+        let lot_id = c::id_of("lot_id", &r.lot_id)?;
+        let reason = c::text("reason", r.reason, c::TextRule::REASON)?;
         let command = Command::VoidGrant(VoidGrant {
             idempotency_key,
-            account_id,
-            lot_id: c::id_of("lot_id", &r.lot_id)?,
-            reason: c::text("reason", r.reason, true)?,
+            account_id: self.0.resolve(account).await?,
+            lot_id,
+            reason,
             release_holds: r.release_holds,
         });
         let outcome = self.0.submit(command).await?;
@@ -117,8 +118,8 @@ impl p::credits_server::Credits for CreditsService {
                 currency: lot.currency.clone(),
                 lot: Some(c::lot(&lot, now)),
                 entry_id: entry_id.to_string(),
-                quantity_voided: quantity_voided.to_string(),
-                money_refunded: money_refunded.to_string(),
+                quantity_voided: c::amount(quantity_voided),
+                money_refunded: c::amount(money_refunded),
             })),
             other => Err(unexpected(other)),
         }
@@ -130,12 +131,10 @@ impl p::credits_server::Credits for CreditsService {
         request: Request<p::ListLotsRequest>,
     ) -> Result<Response<p::ListLotsResponse>, Status> {
         let r = request.into_inner();
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
         let size = self.0.page_size(r.page_size);
         let after = c::page_token(&r.page_token)?;
+        let account_id = self.0.resolve_existing(account).await?;
         let lots = self
             .0
             .store

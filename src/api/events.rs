@@ -37,11 +37,7 @@ impl p::events_server::Events for EventsService {
         let r = request.into_inner();
         let services = self.0.clone();
         let account = match r.account {
-            Some(a) if a.r#ref.is_some() => Some(
-                services
-                    .resolve(c::account_ref("account", Some(a))?)
-                    .await?,
-            ),
+            Some(a) if a.r#ref.is_some() => Some(c::account_ref("account", Some(a))?),
             _ => None,
         };
         let kinds = r
@@ -55,12 +51,17 @@ impl p::events_server::Events for EventsService {
                 Ok(kind) => Ok(kind),
             })
             .collect::<Result<HashSet<_>, _>>()?;
+        let after_seq = i64::try_from(r.after_seq).map_err(|_| LedgerError::InvalidArgument {
+            field: "after_seq",
+            reason: format!("at most {}", i64::MAX),
+        })?;
+        let account = match account {
+            Some(account) => Some(services.resolve_existing(account).await?),
+            None => None,
+        };
         let mut cursor = match r.from_now {
             true => services.store.events_head().await?,
-            false => i64::try_from(r.after_seq).map_err(|_| LedgerError::InvalidArgument {
-                field: "after_seq",
-                reason: "out of range".into(),
-            })?,
+            false => after_seq,
         };
         let (tx, rx) = mpsc::channel(PAGE as usize);
         let mut shutdown = services.shutdown.clone();
@@ -112,14 +113,14 @@ fn event(stored: &StoredEvent) -> p::Event {
         } => (
             p::EventKind::LowBalance,
             Detail::LowBalance(p::LowBalance {
-                available: available.normalize().to_string(),
-                threshold: threshold.normalize().to_string(),
+                available: c::amount(*available),
+                threshold: c::amount(*threshold),
             }),
         ),
         EventData::Depleted { available } => (
             p::EventKind::Depleted,
             Detail::Depleted(p::Depleted {
-                available: available.normalize().to_string(),
+                available: c::amount(*available),
             }),
         ),
         EventData::LotExpired {
@@ -132,8 +133,8 @@ fn event(stored: &StoredEvent) -> p::Event {
             p::EventKind::LotExpired,
             Detail::LotExpired(p::LotExpired {
                 lot_id: lot_id.to_string(),
-                quantity: quantity.normalize().to_string(),
-                money: money.normalize().to_string(),
+                quantity: c::amount(*quantity),
+                money: c::amount(*money),
                 currency: currency.clone(),
                 expired_at: Some(c::timestamp(*expired_at)),
             }),
@@ -146,7 +147,7 @@ fn event(stored: &StoredEvent) -> p::Event {
             p::EventKind::HoldExpired,
             Detail::HoldExpired(p::HoldExpired {
                 hold_id: hold_id.to_string(),
-                released: released.normalize().to_string(),
+                released: c::amount(*released),
                 expired_at: Some(c::timestamp(*expired_at)),
             }),
         ),

@@ -51,27 +51,29 @@ impl p::journal_server::Journal for JournalService {
         request: Request<p::ListEntriesRequest>,
     ) -> Result<Response<p::ListEntriesResponse>, Status> {
         let r = request.into_inner();
-        let account_id = match r.account {
-            Some(account) => Some(
-                self.services
-                    .resolve(c::account_ref("account", Some(account))?)
-                    .await?,
-            ),
-            None => None,
-        };
+        let account = r
+            .account
+            .map(|account| c::account_ref("account", Some(account)))
+            .transpose()?;
         let (from, to) = (c::opt_time("from", r.from)?, c::opt_time("to", r.to)?);
         if let (Some(from), Some(to)) = (from, to) {
             period(from, to)?;
         }
+        let kinds = r.kinds.into_iter().map(kind).collect::<Result<_, _>>()?;
+        let newest_first = order(r.order)?;
+        let size = self.services.page_size(r.page_size);
+        let after = seq_token(&r.page_token)?;
+        let account_id = match account {
+            Some(account) => Some(self.services.resolve_existing(account).await?),
+            None => None,
+        };
         let filter = EntryFilter {
             account_id,
             from,
             to,
-            kinds: r.kinds.into_iter().map(kind).collect::<Result<_, _>>()?,
-            newest_first: order(r.order)?,
+            kinds,
+            newest_first,
         };
-        let size = self.services.page_size(r.page_size);
-        let after = seq_token(&r.page_token)?;
         let entries = self
             .services
             .store
@@ -182,7 +184,7 @@ impl p::journal_server::Journal for JournalService {
         let account_id = match r.account {
             Some(account) => Some(
                 self.services
-                    .resolve(c::account_ref("account", Some(account))?)
+                    .resolve_existing(c::account_ref("account", Some(account))?)
                     .await?,
             ),
             None => None,
@@ -329,7 +331,7 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
                 Side::Debit => p::Side::Debit,
                 Side::Credit => p::Side::Credit,
             } as i32,
-            amount: posting.amount.to_string(),
+            amount: c::amount(posting.amount),
             unit: posting.unit.clone(),
             lot_id: posting.lot_id.map(|l| l.to_string()).unwrap_or_default(),
         })
@@ -357,9 +359,9 @@ fn balance_line(l: &BalanceLine) -> p::TrialBalanceLine {
     p::TrialBalanceLine {
         ledger_account: l.ledger_account.clone(),
         unit: l.unit.clone(),
-        debits: l.debits.to_string(),
-        credits: l.credits.to_string(),
-        balance: l.balance().to_string(),
+        debits: c::amount(l.debits),
+        credits: c::amount(l.credits),
+        balance: c::amount(l.balance()),
     }
 }
 
@@ -367,17 +369,17 @@ fn revenue_line(account_id: &str, external_id: &str, r: &Rollforward) -> p::Reve
     p::RevenueLine {
         account_id: account_id.to_string(),
         external_id: external_id.to_string(),
-        opening_deferred: r.opening.to_string(),
-        top_ups: r.top_ups.to_string(),
-        recognized_usage: r.recognized_usage.to_string(),
-        breakage: r.breakage.to_string(),
-        refunds: r.refunds.to_string(),
-        adjustments: r.adjustments.to_string(),
-        other: r.other.to_string(),
-        closing_deferred: r.closing().to_string(),
-        lots_deferred_at_close: r.lots_deferred_at_close.to_string(),
+        opening_deferred: c::amount(r.opening),
+        top_ups: c::amount(r.top_ups),
+        recognized_usage: c::amount(r.recognized_usage),
+        breakage: c::amount(r.breakage),
+        refunds: c::amount(r.refunds),
+        adjustments: c::amount(r.adjustments),
+        other: c::amount(r.other),
+        closing_deferred: c::amount(r.closing()),
+        lots_deferred_at_close: c::amount(r.lots_deferred_at_close),
         ties: r.ties(),
-        credit_line_usage_revenue: r.credit_line_usage_revenue.to_string(),
-        commitment_shortfall_revenue: r.commitment_shortfall_revenue.to_string(),
+        credit_line_usage_revenue: c::amount(r.credit_line_usage_revenue),
+        commitment_shortfall_revenue: c::amount(r.commitment_shortfall_revenue),
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod commitments;
 pub mod convert;
 pub mod credits;
+pub mod edge;
 pub mod events;
 pub mod journal;
 pub mod status;
@@ -51,6 +52,21 @@ impl Services {
         }
     }
 
+    /// Like [`Services::resolve`], but an id is also looked up: reads that list what belongs to
+    /// an account answer NOT_FOUND for one that does not exist, as GetBalance does, rather than
+    /// an empty page or a silent stream. Mutations skip the lookup; the engine refuses an
+    /// unknown account under the batch's lock.
+    pub async fn resolve_existing(&self, account: AccountRef) -> Result<AccountId, Status> {
+        let id = self.resolve(account).await?;
+        match self.store.account(id).await? {
+            Some(_) => Ok(id),
+            None => Err(LedgerError::AccountNotFound {
+                account: id.to_string(),
+            }
+            .into()),
+        }
+    }
+
     pub async fn submit(&self, command: Command) -> Result<Outcome, Status> {
         let name = command.name();
         let result = self.executor.submit(command).await;
@@ -68,5 +84,5 @@ impl Services {
 /// An outcome of the wrong kind for the command means the engine and the API disagree.
 pub fn unexpected(outcome: Outcome) -> Status {
     tracing::error!(?outcome, "unexpected outcome for command");
-    Status::internal("internal error")
+    status::internal()
 }

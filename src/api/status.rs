@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::convert::amount;
 use crate::executor::ExecError;
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
@@ -79,8 +80,8 @@ impl From<LedgerError> for Status {
                 Code::FailedPrecondition,
                 &error,
                 &[
-                    ("requested", requested.to_string()),
-                    ("available", available.to_string()),
+                    ("requested", amount(*requested)),
+                    ("available", amount(*available)),
                 ],
             ),
             E::HoldExpired {
@@ -105,10 +106,7 @@ impl From<LedgerError> for Status {
             E::CaptureExceedsHold { requested, held } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[
-                    ("requested", requested.to_string()),
-                    ("held", held.to_string()),
-                ],
+                &[("requested", amount(*requested)), ("held", amount(*held))],
             ),
             E::LotNotActive { lot_id, status } => info(
                 Code::FailedPrecondition,
@@ -121,12 +119,12 @@ impl From<LedgerError> for Status {
             E::LotHeld { lot_id, held } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("lot_id", lot_id.clone()), ("held", held.to_string())],
+                &[("lot_id", lot_id.clone()), ("held", amount(*held))],
             ),
             E::CreditLineBelowUsage { limit, in_use } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("limit", limit.to_string()), ("in_use", in_use.to_string())],
+                &[("limit", amount(*limit)), ("in_use", amount(*in_use))],
             ),
             E::TooManyOpenHolds { limit, .. } | E::TooManyLots { limit, .. } => info(
                 Code::ResourceExhausted,
@@ -147,6 +145,19 @@ impl From<LedgerError> for Status {
     }
 }
 
+/// A status with an `ErrorInfo` carrying a stable reason and no numbers.
+pub fn with_reason(code: Code, reason: &str, message: &str) -> Status {
+    let details = ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+/// Our own fault, never the client's: a bug or a damaged row, logged where it happened. It
+/// always carries reason `INTERNAL`, which is how the edge tells it from a framework's
+/// undecodable-request error (see `api::edge`).
+pub fn internal() -> Status {
+    with_reason(Code::Internal, "INTERNAL", "internal error")
+}
+
 impl From<ExecError> for Status {
     fn from(error: ExecError) -> Status {
         match error {
@@ -157,8 +168,14 @@ impl From<ExecError> for Status {
             ExecError::Overloaded => {
                 Status::resource_exhausted("too many requests in flight; retry shortly")
             }
+            ExecError::Unstorable => with_reason(
+                Code::InvalidArgument,
+                "UNSTORABLE_REQUEST",
+                "the store refused this request's data; it was not applied, and the same \
+                 request will be refused again",
+            ),
             ExecError::ShuttingDown => Status::unavailable("the service is shutting down"),
-            ExecError::Internal => Status::internal("internal error"),
+            ExecError::Internal => internal(),
         }
     }
 }
@@ -172,7 +189,7 @@ impl From<StoreError> for Status {
             }
             _ => {
                 tracing::error!(error = %error, "read failed");
-                Status::internal("internal error")
+                internal()
             }
         }
     }

@@ -48,7 +48,7 @@ impl UsageService {
                 lot_id: l.lot.id.to_string(),
                 kind: c::lot_kind(l.lot.kind) as i32,
                 priority: l.lot.priority,
-                remaining: l.remaining.to_string(),
+                remaining: c::amount(l.remaining),
                 held: "0".into(),
                 expires_at: l.lot.expires_at.map(c::timestamp),
                 scope: l.lot.scope.clone(),
@@ -57,11 +57,11 @@ impl UsageService {
         Ok(Response::new(p::GetBalanceResponse {
             account_id: a.id.to_string(),
             unit: a.unit.clone(),
-            posted: past.posted.to_string(),
+            posted: c::amount(past.posted),
             held: "0".into(),
-            available: (past.posted + a.credit_line_limit).to_string(),
-            credit_line_limit: a.credit_line_limit.to_string(),
-            credit_line_used: past.credit_line_used.to_string(),
+            available: c::amount(past.posted + a.credit_line_limit),
+            credit_line_limit: c::amount(a.credit_line_limit),
+            credit_line_used: c::amount(past.credit_line_used),
             credit_line_held: "0".into(),
             lots,
             as_of: Some(c::timestamp(as_of)),
@@ -78,22 +78,22 @@ impl p::usage_server::Usage for UsageService {
     ) -> Result<Response<p::AuthorizeResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
+        let quantity = c::quantity(&r.quantity)?;
+        let meter = c::meter(r.meter)?;
+        let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
         let command = Command::Authorize(Authorize {
             idempotency_key,
-            account_id,
-            quantity: c::quantity(&r.quantity)?,
+            account_id: self.0.resolve(account).await?,
+            quantity,
             ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
-            meter: c::text("meter", r.meter, false)?,
-            reference: c::text("reference", r.reference, false)?,
+            meter,
+            reference,
         });
         match self.0.submit(command).await? {
             Outcome::Authorized { hold, available } => Ok(Response::new(p::AuthorizeResponse {
                 hold: Some(c::hold(&hold)),
-                available: available.to_string(),
+                available: c::amount(available),
             })),
             other => Err(unexpected(other)),
         }
@@ -122,9 +122,9 @@ impl p::usage_server::Usage for UsageService {
             } => Ok(Response::new(p::CaptureResponse {
                 hold: Some(c::hold(&hold)),
                 entry_id: entry_id.map(|e| e.to_string()).unwrap_or_default(),
-                charged: charged.to_string(),
+                charged: c::amount(charged),
                 draws: c::draws(&draws),
-                released: released.to_string(),
+                released: c::amount(released),
             })),
             other => Err(unexpected(other)),
         }
@@ -143,7 +143,7 @@ impl p::usage_server::Usage for UsageService {
         match self.0.submit(command).await? {
             Outcome::Released { hold, released } => Ok(Response::new(p::ReleaseResponse {
                 hold: Some(c::hold(&hold)),
-                released: released.to_string(),
+                released: c::amount(released),
             })),
             other => Err(unexpected(other)),
         }
@@ -175,16 +175,16 @@ impl p::usage_server::Usage for UsageService {
     ) -> Result<Response<p::DebitResponse>, Status> {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
+        let quantity = c::quantity(&r.quantity)?;
+        let meter = c::meter(r.meter)?;
+        let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
         let command = Command::Debit(Debit {
             idempotency_key,
-            account_id,
-            quantity: c::quantity(&r.quantity)?,
-            meter: c::text("meter", r.meter, false)?,
-            reference: c::text("reference", r.reference, false)?,
+            account_id: self.0.resolve(account).await?,
+            quantity,
+            meter,
+            reference,
         });
         match self.0.submit(command).await? {
             Outcome::Debited {
@@ -194,9 +194,9 @@ impl p::usage_server::Usage for UsageService {
                 available,
             } => Ok(Response::new(p::DebitResponse {
                 entry_id: entry_id.to_string(),
-                charged: charged.to_string(),
+                charged: c::amount(charged),
                 draws: c::draws(&draws),
-                available: available.to_string(),
+                available: c::amount(available),
             })),
             other => Err(unexpected(other)),
         }
@@ -208,12 +208,11 @@ impl p::usage_server::Usage for UsageService {
         request: Request<p::GetBalanceRequest>,
     ) -> Result<Response<p::GetBalanceResponse>, Status> {
         let r = request.into_inner();
-        let account_id = self
-            .0
-            .resolve(c::account_ref("account", r.account)?)
-            .await?;
+        let account = c::account_ref("account", r.account)?;
+        let as_of = c::opt_time("as_of", r.as_of)?;
+        let account_id = self.0.resolve(account).await?;
         let now = self.0.clock.now();
-        if let Some(as_of) = c::opt_time("as_of", r.as_of)? {
+        if let Some(as_of) = as_of {
             return self.past_balance(account_id, as_of, now).await;
         }
         let book = self.0.store.account_book(account_id, now).await?.ok_or(
@@ -231,8 +230,8 @@ impl p::usage_server::Usage for UsageService {
                 lot_id: l.id.to_string(),
                 kind: c::lot_kind(l.kind) as i32,
                 priority: l.priority,
-                remaining: l.remaining.to_string(),
-                held: l.held.to_string(),
+                remaining: c::amount(l.remaining),
+                held: c::amount(l.held),
                 expires_at: l.expires_at.map(c::timestamp),
                 scope: l.scope.clone(),
             })
@@ -240,12 +239,12 @@ impl p::usage_server::Usage for UsageService {
         Ok(Response::new(p::GetBalanceResponse {
             account_id: a.id.to_string(),
             unit: a.unit.clone(),
-            posted: view.posted.to_string(),
-            held: view.held.to_string(),
-            available: view.available.to_string(),
-            credit_line_limit: a.credit_line_limit.to_string(),
-            credit_line_used: a.credit_line_used.to_string(),
-            credit_line_held: a.credit_line_held.to_string(),
+            posted: c::amount(view.posted),
+            held: c::amount(view.held),
+            available: c::amount(view.available),
+            credit_line_limit: c::amount(a.credit_line_limit),
+            credit_line_used: c::amount(a.credit_line_used),
+            credit_line_held: c::amount(a.credit_line_held),
             lots,
             as_of: Some(c::timestamp(now)),
         }))

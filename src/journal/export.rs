@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::summary::SummaryLine;
+use crate::ledger::amount::canonical;
 use crate::ledger::{Book, LedgerError, Posting, Side};
 use crate::store::JournalEntry;
 
@@ -147,8 +148,8 @@ pub fn detail_records<'a>(
 fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Record {
     let e = &journal_entry.entry;
     let (debit, credit) = match p.side {
-        Side::Debit => (Some(p.amount.to_string()), None),
-        Side::Credit => (None, Some(p.amount.to_string())),
+        Side::Debit => (Some(canonical(p.amount)), None),
+        Side::Credit => (None, Some(canonical(p.amount))),
     };
     vec![
         Some(journal_entry.seq.to_string()),
@@ -171,15 +172,13 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
 }
 
 /// A summary line's record: its net on the debit side when positive (or zero), else on the
-/// credit side, shown with the currency's minor-unit digits.
+/// credit side, rounded to the currency's minor unit and spelled like every other amount (no
+/// trailing zeros: "3.3", not "3.30").
 pub fn summary_record(line: &SummaryLine, book: Book, by_customer: bool, gl: &GlCodes) -> Record {
-    let mut amount = line.rounded.abs();
-    if let Some(scale) = line.scale {
-        amount.rescale(scale);
-    }
+    let amount = canonical(line.rounded.abs());
     let (debit, credit) = match line.rounded.is_sign_negative() && !line.rounded.is_zero() {
-        false => (Some(amount.to_string()), None),
-        true => (None, Some(amount.to_string())),
+        false => (Some(amount), None),
+        true => (None, Some(amount)),
     };
     let key = &line.key;
     let mut record = vec![
@@ -207,14 +206,7 @@ pub fn write_header(out: &mut String, format: Format, columns: &[&str]) {
 pub fn write_record(out: &mut String, format: Format, columns: &[&str], record: &Record) {
     debug_assert_eq!(columns.len(), record.len());
     match format {
-        Format::Csv => {
-            for (i, field) in record.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                csv_field(out, field.as_deref().unwrap_or(""));
-            }
-        }
+        Format::Csv => csv_record(out, columns, record),
         Format::JsonLines => {
             out.push('{');
             for (i, (column, field)) in columns.iter().zip(record).enumerate() {
@@ -232,15 +224,48 @@ pub fn write_record(out: &mut String, format: Format, columns: &[&str], record: 
     out.push('\n');
 }
 
-/// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, with quotes
-/// doubled.
-fn csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
+/// Columns holding amounts: plain numbers a spreadsheet sums, never neutralised.
+const AMOUNT_COLUMNS: &[&str] = &["debit", "credit"];
+
+/// One CSV line (RFC 4180, through the `csv` crate: quoted when a field holds a comma, a quote
+/// or a line break, with quotes doubled), every text field neutralised against formula
+/// injection.
+fn csv_record(out: &mut String, columns: &[&str], record: &Record) {
+    let fields = columns.iter().zip(record).map(|(column, field)| {
+        let field = field.as_deref().unwrap_or("");
+        match AMOUNT_COLUMNS.contains(column) {
+            true => std::borrow::Cow::Borrowed(field),
+            false => neutralised(field),
+        }
+    });
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(512)
+        .from_writer(Vec::with_capacity(256));
+    let line = writer
+        .write_record(fields.map(|f| f.into_owned()))
+        .and_then(|()| writer.flush().map_err(csv::Error::from))
+        .map_err(|e| e.to_string())
+        .and_then(|()| writer.into_inner().map_err(|e| e.to_string()));
+    match line {
+        // The fields are UTF-8 and the writer adds only ASCII.
+        Ok(bytes) => out.push_str(&String::from_utf8_lossy(&bytes)),
+        Err(error) => unreachable!("writing CSV to memory cannot fail: {error}"),
+    }
+    // The terminator is added below, with JSON Lines'.
+    if out.ends_with('\n') {
+        out.pop();
+    }
+}
+
+/// A text field a spreadsheet would run as a formula (it begins with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return) gets a leading apostrophe, as OWASP recommends: the spreadsheet shows
+/// the text as it was, and runs nothing. External ids, references and idempotency keys come from
+/// other systems and, through them, from customers.
+pub fn neutralised(field: &str) -> std::borrow::Cow<'_, str> {
+    match field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        true => std::borrow::Cow::Owned(format!("'{field}")),
+        false => std::borrow::Cow::Borrowed(field),
     }
 }
 
@@ -314,13 +339,10 @@ mod tests {
         assert_eq!(credit[4].as_deref(), Some("c1"));
         assert_eq!(
             (credit[5].clone(), credit[6].clone()),
-            (None, Some("3.30".into()))
+            (None, Some("3.3".into()))
         );
         let zero = summary_record(&line("0", Some(2)), Book::Money, false, &gl);
-        assert_eq!(
-            (zero[4].clone(), zero[5].clone()),
-            (Some("0.00".into()), None)
-        );
+        assert_eq!((zero[4].clone(), zero[5].clone()), (Some("0".into()), None));
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl Quantity {
         if value <= Decimal::ZERO {
             return Err(LedgerError::NonPositiveAmount {
                 field,
-                value: text.trim().to_string(),
+                value: text.to_string(),
             });
         }
         check_scale(field, value, UNIT_SCALE_MAX)?;
@@ -73,7 +73,7 @@ impl Money {
         if value < Decimal::ZERO {
             return Err(LedgerError::NonPositiveAmount {
                 field,
-                value: text.trim().to_string(),
+                value: text.to_string(),
             });
         }
         check_scale(field, value, MONEY_SCALE)?;
@@ -82,7 +82,7 @@ impl Money {
 
     /// Like [`Money::parse`], but an empty string means zero.
     pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, LedgerError> {
-        if text.trim().is_empty() {
+        if text.is_empty() {
             return Ok(Money::ZERO);
         }
         Self::parse(field, text)
@@ -93,31 +93,44 @@ impl Money {
     }
 }
 
-/// Parses a plain decimal string. Exponents, signs other than a leading '-', and magnitudes above
-/// [`amount_max`] are refused with the field named.
+/// The longest decimal string accepted: 28 significant digits, a point, a sign and a few
+/// leading zeros. Longer text is refused before any digit is looked at.
+pub const DECIMAL_TEXT_LEN_MAX: usize = 40;
+
+/// Parses a plain decimal string, exactly `-?[0-9]+(\.[0-9]+)?`: no whitespace anywhere, no
+/// exponent, no `+`, no leading or trailing point, no negative zero. Magnitudes above
+/// [`amount_max`] are refused with the field named. Whether a sign is allowed at all is for the
+/// caller to say (every amount a request carries is positive or zero).
 fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError> {
-    let text = text.trim();
     let invalid = |reason: &str| LedgerError::InvalidArgument {
         field,
-        reason: format!("{reason}: {text:?}"),
+        reason: format!("{reason}: {:?}", truncated(text)),
     };
     if text.is_empty() {
         return Err(invalid("an amount is required"));
     }
-    let well_formed = text
-        .strip_prefix('-')
-        .unwrap_or(text)
-        .chars()
-        .all(|c| c.is_ascii_digit() || c == '.');
-    if !well_formed || text.matches('.').count() > 1 {
-        return Err(invalid("not a plain decimal number"));
+    if text.len() > DECIMAL_TEXT_LEN_MAX {
+        return Err(invalid("too many digits"));
     }
-    let digits = text.trim_start_matches('-').replace('.', "");
-    let fraction_digits = text.split_once('.').map_or(0, |(_, f)| f.len());
-    if digits.trim_start_matches('0').len() > 28 || fraction_digits > 28 {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !fraction.is_none_or(digits) {
+        return Err(invalid(
+            "not a plain decimal number (digits, at most one point, no spaces or exponent)",
+        ));
+    }
+    let significant = whole.trim_start_matches('0').len() + fraction.map_or(0, str::len);
+    if significant > 28 {
         return Err(invalid("too many digits"));
     }
     let value = Decimal::from_str(text).map_err(|_| invalid("not a decimal number"))?;
+    if value.is_zero() && text.starts_with('-') {
+        return Err(invalid("negative zero is not an amount"));
+    }
     if value.abs() > amount_max() {
         return Err(LedgerError::AmountTooLarge {
             field,
@@ -127,17 +140,35 @@ fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError
     Ok(value)
 }
 
+/// The one spelling of an amount in every answer and export line: no trailing zeros, no
+/// exponent, no negative zero ("80", "0", "-0.1", "8").
+pub fn canonical(value: Decimal) -> String {
+    let value = value.normalize();
+    match value.is_zero() {
+        true => "0".to_string(),
+        false => value.to_string(),
+    }
+}
+
+/// At most 64 bytes of a refused text, for an error message (a refused field may be huge).
+pub fn truncated(text: &str) -> &str {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 /// Parses a non-negative amount of a unit where zero makes sense (a credit line limit); an empty
 /// string is zero.
 pub fn parse_limit(field: &'static str, text: &str) -> Result<Decimal, LedgerError> {
-    if text.trim().is_empty() {
+    if text.is_empty() {
         return Ok(Decimal::ZERO);
     }
     let value = parse_decimal(field, text)?;
     if value < Decimal::ZERO {
         return Err(LedgerError::NonPositiveAmount {
             field,
-            value: text.trim().to_string(),
+            value: text.to_string(),
         });
     }
     check_scale(field, value, UNIT_SCALE_MAX)?;

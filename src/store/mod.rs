@@ -57,8 +57,34 @@ pub enum StoreError {
     /// failed on the batch's data: retrying the same batch will not help.
     #[error("corrupt row: {0:#}")]
     Corrupt(anyhow::Error),
+    /// The database refused a statement for the data it carried (a data exception such as an
+    /// encoding error or a value out of range, or a constraint other than a unique one).
+    #[error("refused by the database: {0}")]
+    Refused(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether a retry of the same work can succeed: the database was unreachable or busy.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Whether the database refused the data itself.
+    pub fn is_content(&self) -> bool {
+        matches!(self, StoreError::Refused(_))
+    }
+
+    /// The same error met before any of a batch's data was sent (taking a connection, BEGIN):
+    /// whatever its code, it cannot be about a command, so a retry is the answer. (A database
+    /// that refuses connections answers 55000, for one.)
+    pub fn before_any_data(self) -> StoreError {
+        match self {
+            StoreError::Refused(e) | StoreError::Other(e) => StoreError::Unavailable(e),
+            other => other,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -72,6 +98,11 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) if postgres::is_unavailable(db.as_ref()) => {
                 StoreError::Unavailable(error)
+            }
+            sqlx::Error::Database(db)
+                if sqlite::is_refused(db.as_ref()) || postgres::is_refused(db.as_ref()) =>
+            {
+                StoreError::Refused(error)
             }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)

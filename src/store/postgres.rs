@@ -7,17 +7,26 @@ use sqlx::error::DatabaseError;
 /// Appended to the accounts query of a batch.
 pub(super) const LOCK_ACCOUNTS: &str = " FOR UPDATE";
 
-/// Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect
-/// now), 53300 (too many connections), 40001/40P01 (serialization failure, deadlock).
+/// What a retry can cure: class 08 (connection exception), 40 (transaction rollback:
+/// serialization failure, deadlock), 53 (insufficient resources: disk full, out of memory, too
+/// many connections), 55 (object not in prerequisite state: lock not available, a database
+/// that does not allow connections), 57 (operator intervention: shutdown, cannot connect now,
+/// query cancelled) and 58 (system error: I/O).
 pub(super) fn is_unavailable(error: &dyn DatabaseError) -> bool {
     let Some(code) = error.code() else {
         return false;
     };
-    code.starts_with("08")
-        || matches!(
-            code.as_ref(),
-            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
-        )
+    ["08", "40", "53", "55", "57", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+}
+
+/// The data itself was refused: class 22 (data exception: invalid encoding, value out of range,
+/// string too long) or 23 (integrity constraint violation; unique ones are told apart first).
+pub(super) fn is_refused(error: &dyn DatabaseError) -> bool {
+    error
+        .code()
+        .is_some_and(|code| code.len() == 5 && (code.starts_with("22") || code.starts_with("23")))
 }
 
 /// Serializes the commits of batches that write events from here to their COMMIT, so events'

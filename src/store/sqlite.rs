@@ -27,10 +27,25 @@ pub(super) fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOption
     (options, url)
 }
 
-/// SQLITE_BUSY and SQLITE_LOCKED: another writer holds the database; the batch can be retried.
+/// The primary result code (the low byte of an extended one), if the error is SQLite's.
+fn primary_code(error: &dyn DatabaseError) -> Option<i64> {
+    error.code()?.parse::<i64>().ok().map(|code| code & 0xff)
+}
+
+/// What a retry can cure: SQLITE_BUSY and SQLITE_LOCKED (another writer holds the database),
+/// SQLITE_IOERR, SQLITE_FULL and SQLITE_CANTOPEN (the disk).
 pub(super) fn is_busy(error: &dyn DatabaseError) -> bool {
-    matches!(
-        error.code().as_deref(),
-        Some("5") | Some("6") | Some("517") | Some("262")
-    )
+    is_sqlite(error) && matches!(primary_code(error), Some(5 | 6 | 10 | 13 | 14))
+}
+
+/// The data itself was refused: SQLITE_TOOBIG, SQLITE_CONSTRAINT (including a trigger's
+/// RAISE(ABORT)), SQLITE_MISMATCH, SQLITE_RANGE.
+pub(super) fn is_refused(error: &dyn DatabaseError) -> bool {
+    is_sqlite(error) && matches!(primary_code(error), Some(18 | 19 | 20 | 25))
+}
+
+fn is_sqlite(error: &dyn DatabaseError) -> bool {
+    error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
 }

@@ -260,7 +260,8 @@ async fn rolled_back_batch_emits_nothing(backend: Backend) {
         Backend::Postgres => {
             pool.execute(
                 "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.reference = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; \
+                 IF NEW.reference = 'boom' THEN RAISE EXCEPTION 'boom' USING ERRCODE = 'check_violation'; \
+                 END IF; \
                  RETURN NEW; END $$ LANGUAGE plpgsql",
             )
             .await
@@ -280,7 +281,9 @@ async fn rolled_back_batch_emits_nothing(backend: Backend) {
         ..Default::default()
     };
     let failed = app.usage().await.debit(request.clone()).await.unwrap_err();
-    assert_eq!(failed.code(), tonic::Code::Unavailable, "{failed:?}");
+    // The store refused the debit's data: its own answer, not a retryable one.
+    assert_eq!(failed.code(), tonic::Code::InvalidArgument, "{failed:?}");
+    assert_eq!(crate::helpers::reason(&failed), "UNSTORABLE_REQUEST");
     assert_eq!(app.store.count("events").await.unwrap(), 0);
     assert_eq!(app.balance(&spender).await.available, "10");
     let mut events = subscribe(&app, p::SubscribeRequest::default()).await;

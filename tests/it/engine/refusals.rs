@@ -805,9 +805,9 @@ fn amounts_that_do_not_parse_are_refused_with_the_field() {
         ("0", non_positive("0")),
         ("-1", non_positive("-1")),
         ("0.00", non_positive("0.00")),
-        ("1e5", invalid("not a plain decimal number: \"1e5\"")),
-        ("abc", invalid("not a plain decimal number: \"abc\"")),
-        ("1.2.3", invalid("not a plain decimal number: \"1.2.3\"")),
+        ("1e5", invalid("not a plain decimal number (digits, at most one point, no spaces or exponent): \"1e5\"")),
+        ("abc", invalid("not a plain decimal number (digits, at most one point, no spaces or exponent): \"abc\"")),
+        ("1.2.3", invalid("not a plain decimal number (digits, at most one point, no spaces or exponent): \"1.2.3\"")),
         ("", invalid("an amount is required: \"\"")),
         (
             "1000000000000001",
