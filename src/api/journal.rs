@@ -313,10 +313,16 @@ fn seq_token(token: &str) -> Result<Option<i64>, LedgerError> {
     if token.is_empty() {
         return Ok(None);
     }
-    token
-        .parse()
-        .map(Some)
-        .map_err(|_| invalid("page_token", format!("not a page token: {token:?}")))
+    match token.parse::<i64>() {
+        Ok(seq) if seq >= 0 && !token.starts_with('+') => Ok(Some(seq)),
+        _ => {
+            let token = crate::ledger::amount::truncated(token);
+            Err(invalid(
+                "page_token",
+                format!("not a page token: {token:?}"),
+            ))
+        }
+    }
 }
 
 fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
