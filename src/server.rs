@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::api::edge::EdgeLayer;
+use crate::api::transport::{serve, Transport};
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, events::EventsService,
     journal::JournalService, usage::UsageService, Services,
@@ -143,27 +143,18 @@ impl Application {
             // server open.
             let _ = stop.send(true);
         };
-        tonic::transport::Server::builder()
-            .layer(EdgeLayer {
-                request_timeout: Duration::from_millis(config.request_timeout_ms),
-            })
-            .concurrency_limit_per_connection(config.concurrency_per_connection_max)
-            .tcp_nodelay(true)
-            .add_service(health_service)
+        let routes = tonic::service::Routes::new(health_service)
             .add_service(reflection)
             .add_service(accounts)
             .add_service(credits)
             .add_service(usage)
             .add_service(events)
-            .add_service(journal)
-            .serve_with_incoming_shutdown(
-                // Replies are small and latency matters: no Nagle delay on accepted sockets
-                // (the builder's tcp_nodelay only applies to listeners it binds itself).
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stopping,
-            )
-            .await
-            .context("serving gRPC")?;
+            .add_service(journal);
+        let transport = Transport {
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            concurrency_per_connection_max: config.concurrency_per_connection_max,
+        };
+        serve(listener, routes, transport, stopping).await;
         sweeper_task.await.context("sweeper task")?;
         // Every executor handle went with the services and the sweeper; the loop ends after its
         // last batch.

@@ -76,18 +76,14 @@ where
     }
 }
 
-/// How long a call may take: its `grpc-timeout`, capped by the server's limit. tonic's own
-/// timer on the same header runs just outside this layer and would answer `CANCELLED`; ours is
-/// set a millisecond (one tick of tokio's timer) earlier, so it always fires first.
+/// How long a call may take: its `grpc-timeout`, capped by the server's limit.
 fn deadline(headers: &http::HeaderMap, request_timeout: Duration) -> Duration {
     let asked = headers
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout);
     match asked {
-        Some(asked) => asked
-            .saturating_sub(Duration::from_millis(1))
-            .min(request_timeout),
+        Some(asked) => asked.min(request_timeout),
         None => request_timeout,
     }
 }
@@ -170,12 +166,12 @@ mod tests {
     }
 
     #[test]
-    fn the_server_limit_caps_a_call_and_ours_fires_a_tick_early() {
+    fn the_server_limit_caps_a_call() {
         let limit = Duration::from_secs(10);
         let mut headers = http::HeaderMap::new();
         assert_eq!(deadline(&headers, limit), limit);
         headers.insert("grpc-timeout", "5m".parse().unwrap());
-        assert_eq!(deadline(&headers, limit), Duration::from_millis(4));
+        assert_eq!(deadline(&headers, limit), Duration::from_millis(5));
         headers.insert("grpc-timeout", "1H".parse().unwrap());
         assert_eq!(deadline(&headers, limit), limit);
     }

@@ -10,6 +10,7 @@ pub mod edge;
 pub mod events;
 pub mod journal;
 pub mod status;
+pub mod transport;
 pub mod usage;
 
 use std::sync::Arc;
