@@ -12,7 +12,9 @@
 //! - [`store`]: the database behind one contract, SQLite (embedded default) and PostgreSQL, with
 //!   the dialect differences in `store/sqlite.rs` and `store/postgres.rs`.
 //! - [`api`]: the tonic services, one file each; `api/convert.rs` parses the wire into domain
-//!   types and back; `api/status.rs` maps every domain error to a gRPC status.
+//!   types and back, by the field rules of `common.proto`; `api/status.rs` maps every domain
+//!   error to a gRPC status; `api/edge.rs` keeps deadlines and undecodable or oversize requests
+//!   within the API's contract; `api/transport.rs` is the HTTP/2 accept loop that serves them.
 //! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment.
 //! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
 //! - [`client`]: the command-line client subcommands for first calls.

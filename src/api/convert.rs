@@ -402,3 +402,68 @@ pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
         requested.min(max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_refuse_control_characters_padding_and_length() {
+        let id = TextRule::ID;
+        assert!(id.check("f", "customer-42 é").is_ok());
+        for bad in [
+            "",
+            " ",
+            "a\u{0}b",
+            "a\tb",
+            "a\u{85}b",
+            " a",
+            "a ",
+            &"x".repeat(257),
+        ] {
+            assert!(id.check("f", bad).is_err(), "{bad:?}");
+        }
+        assert!(TextRule::KEY.check("k", &"k".repeat(128)).is_ok());
+        assert!(TextRule::KEY.check("k", &"k".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn free_text_allows_tabs_and_line_breaks_only() {
+        let text = TextRule::REFERENCE;
+        assert!(text.check("r", "").is_ok());
+        assert!(text.check("r", " job 1,\tpart \"2\"\r\n").is_ok());
+        for bad in ["a\u{0}", "a\u{1b}[31m", "a\u{7f}"] {
+            assert!(text.check("r", bad).is_err(), "{bad:?}");
+        }
+        assert!(TextRule::REASON.check("r", "  ").is_err());
+    }
+
+    #[test]
+    fn ids_are_hyphenated_uuids_and_nothing_else() {
+        let id = "0b9e0d8a-2d0f-4a4c-9c51-3d3b8d1f0e77";
+        assert!(id_of::<l::AccountId>("a", id).is_ok());
+        assert!(id_of::<l::AccountId>("a", &id.to_uppercase()).is_ok());
+        for bad in [
+            "",
+            "0b9e0d8a2d0f4a4c9c513d3b8d1f0e77",
+            "{0b9e0d8a-2d0f-4a4c-9c51-3d3b8d1f0e77}",
+            " 0b9e0d8a-2d0f-4a4c-9c51-3d3b8d1f0e77",
+            "0b9e0d8a-2d0f-4a4c-9c51-3d3b8d1f0e7",
+        ] {
+            assert!(id_of::<l::AccountId>("a", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stored_times_lie_from_1970_to_9999() {
+        let t = |seconds, nanos| Timestamp { seconds, nanos };
+        assert!(stored_time("t", t(0, 0)).is_ok());
+        assert!(stored_time("t", t(253_402_300_799, 999_999_999)).is_ok());
+        assert!(stored_time("t", t(-1, 0)).is_err());
+        assert!(stored_time("t", t(253_402_300_800, 0)).is_err());
+        assert!(time("t", t(-62_135_596_800, 0)).is_ok());
+        assert!(time("t", t(-62_135_596_801, 0)).is_err());
+        assert!(time("t", t(0, -1)).is_err());
+        assert!(time("t", t(0, 1_000_000_000)).is_err());
+    }
+}

@@ -217,3 +217,51 @@ pub fn price_max() -> Decimal {
 pub fn price_of(quantity: Decimal, price: Decimal) -> Decimal {
     (quantity * price).round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_plain_spelling_parses() {
+        for good in ["1", "0.5", "12.345", "0001.50", "1000000000000000"] {
+            assert!(Quantity::parse("q", good).is_ok(), "{good:?}");
+        }
+        assert_eq!(
+            Quantity::parse("q", "0001.50").map(Quantity::get),
+            Ok(Decimal::new(15, 1))
+        );
+        for bad in [
+            " 1", "1 ", "\t1", "\n1", "1\u{a0}", "1e3", "+1", ".5", "1.", "1..2", "--1", "-0",
+            "-0.00", "0x10", "1,5", "\u{661}", "", " ",
+        ] {
+            let error = Quantity::parse("q", bad).unwrap_err();
+            assert!(
+                matches!(error, LedgerError::InvalidArgument { field: "q", .. }),
+                "{bad:?}: {error:?}"
+            );
+        }
+        assert!(matches!(
+            Money::parse_or_zero("m", " "),
+            Err(LedgerError::InvalidArgument { .. })
+        ));
+        assert_eq!(Money::parse_or_zero("m", ""), Ok(Money::ZERO));
+    }
+
+    #[test]
+    fn amounts_have_one_spelling() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        for (value, spelled) in [
+            ("80.0", "80"),
+            ("0.0", "0"),
+            ("8.000", "8"),
+            ("-0.10000000", "-0.1"),
+            ("0.00000000", "0"),
+            ("-0", "0"),
+            ("-0.000", "0"),
+            ("12.5", "12.5"),
+        ] {
+            assert_eq!(canonical(d(value)), spelled, "{value}");
+        }
+    }
+}

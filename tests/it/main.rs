@@ -12,6 +12,7 @@ mod engine;
 mod events;
 mod expiry;
 mod exports;
+mod fuzz;
 mod idempotency;
 mod inputs;
 mod instances;
