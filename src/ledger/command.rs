@@ -6,12 +6,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::amount::{Money, Quantity};
+use super::names::named;
 use super::types::{
     Account, AccountId, AccountStatus, Commitment, CommitmentKind, Draw, EntryId, Hold, HoldId,
     Lot, LotId, LotKind, LowBalance,
 };
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     CreateAccount(CreateAccount),
     UpdateAccount(UpdateAccount),
@@ -95,7 +96,7 @@ impl Command {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CreateAccount {
     pub idempotency_key: String,
     pub external_id: String,
@@ -104,25 +105,21 @@ pub struct CreateAccount {
     pub credit_line_limit: Decimal,
     pub credit_line_price: Money,
     pub currency: String,
-    // Left out of the request's fingerprint when unset, so requests from before thresholds
-    // existed keep their identity.
-    #[serde(default, skip_serializing_if = "LowBalance::is_none")]
     pub low_balance: LowBalance,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAccount {
     pub idempotency_key: String,
     pub account_id: AccountId,
     pub credit_line_limit: Option<Decimal>,
     pub credit_line_price: Option<Money>,
     pub status: Option<AccountStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_balance: Option<LowBalance>,
 }
 
 /// A top-up (paid, with a price) or a promotional grant (price zero).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
     pub idempotency_key: String,
     pub account_id: AccountId,
@@ -137,7 +134,7 @@ pub struct Grant {
     pub reference: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VoidGrant {
     pub idempotency_key: String,
     pub account_id: AccountId,
@@ -146,7 +143,7 @@ pub struct VoidGrant {
     pub release_holds: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Authorize {
     pub idempotency_key: String,
     pub account_id: AccountId,
@@ -158,15 +155,16 @@ pub struct Authorize {
 }
 
 /// What a capture beyond what the hold still reserves does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overage {
     Reject,
     Clamp,
     DrawAvailable,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+named!(Overage { Reject => "reject", Clamp => "clamp", DrawAvailable => "draw_available" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Capture {
     pub idempotency_key: String,
     pub hold_id: HoldId,
@@ -175,20 +173,20 @@ pub struct Capture {
     pub overage: Overage,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Release {
     pub idempotency_key: String,
     pub hold_id: HoldId,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExtendHold {
     pub idempotency_key: String,
     pub hold_id: HoldId,
     pub ttl_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Debit {
     pub idempotency_key: String,
     pub account_id: AccountId,
@@ -198,8 +196,7 @@ pub struct Debit {
 }
 
 /// Which way a support adjustment moves credit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdjustDirection {
     /// Gives the customer credit: a new promotional lot (cost basis zero).
     Credit,
@@ -207,9 +204,11 @@ pub enum AdjustDirection {
     Debit,
 }
 
+named!(AdjustDirection { Credit => "credit", Debit => "debit" });
+
 /// A manual correction by support staff; the reason is mandatory and becomes the entry's
 /// reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Adjust {
     pub idempotency_key: String,
     pub account_id: AccountId,
@@ -222,7 +221,7 @@ pub struct Adjust {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CreateCommitment {
     pub idempotency_key: String,
     pub account_id: AccountId,
@@ -243,7 +242,7 @@ pub struct CreateCommitment {
 /// Posts what time has made due on one account: the expiry of lots past `expires_at`, the
 /// release of holds past their TTL, the end of commitment terms (with any true-up) and the
 /// `commitment_ending` notices.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
     pub account_id: AccountId,
     /// How long before a term's end its `commitment_ending` event is raised.

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::amount::UNIT_SCALE_MAX;
@@ -14,6 +13,7 @@ use super::book::{AccountBook, Drain};
 use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
 use super::error::LedgerError;
+use super::fingerprint::fingerprint;
 use super::types::*;
 
 mod checks;
@@ -725,10 +725,4 @@ fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold
             status,
         }),
     }
-}
-
-/// The request's identity for idempotency: a hash of everything the caller sent.
-pub fn fingerprint(command: &Command) -> String {
-    let bytes = serde_json::to_vec(command).expect("commands serialize");
-    hex::encode(Sha256::digest(&bytes))
 }

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::names::named;
 use super::types::{Account, AccountId, EntryId, HoldId, LotId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -19,14 +20,7 @@ pub enum Book {
     Money,
 }
 
-impl Book {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Book::Quantity => "quantity",
-            Book::Money => "money",
-        }
-    }
-}
+named!(Book { Quantity => "quantity", Money => "money" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,14 +29,7 @@ pub enum Side {
     Credit,
 }
 
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Debit => "debit",
-            Side::Credit => "credit",
-        }
-    }
-}
+named!(Side { Debit => "debit", Credit => "credit" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,20 +44,16 @@ pub enum EntryKind {
     TrueUp,
 }
 
-impl EntryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::TopUp => "top_up",
-            EntryKind::Grant => "grant",
-            EntryKind::Capture => "capture",
-            EntryKind::Debit => "debit",
-            EntryKind::Expiry => "expiry",
-            EntryKind::Void => "void",
-            EntryKind::Adjustment => "adjustment",
-            EntryKind::TrueUp => "true_up",
-        }
-    }
-}
+named!(EntryKind {
+    TopUp => "top_up",
+    Grant => "grant",
+    Capture => "capture",
+    Debit => "debit",
+    Expiry => "expiry",
+    Void => "void",
+    Adjustment => "adjustment",
+    TrueUp => "true_up",
+});
 
 /// The quantity book's system accounts and the money book's GL accounts.
 pub mod ledger_account {

@@ -8,15 +8,17 @@ pub mod command;
 pub mod engine;
 pub mod entry;
 pub mod error;
+pub mod fingerprint;
+pub mod names;
 pub mod types;
 
 pub use amount::{Money, Quantity};
 pub use book::{AccountBook, BalanceView};
 pub use command::*;
 pub use engine::{
-    fingerprint, IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes,
-    CREATE_ACCOUNT_SCOPE,
+    IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes, CREATE_ACCOUNT_SCOPE,
 };
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
 pub use error::LedgerError;
+pub use fingerprint::fingerprint;
 pub use types::*;

@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::names::named;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -62,6 +64,8 @@ pub enum AccountStatus {
     Frozen,
     Closed,
 }
+
+named!(AccountStatus { Active => "active", Frozen => "frozen", Closed => "closed" });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -140,12 +144,16 @@ pub enum AlertLevel {
     Depleted,
 }
 
+named!(AlertLevel { Ok => "ok", Low => "low", Depleted => "depleted" });
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LotKind {
     Paid,
     Promotional,
 }
+
+named!(LotKind { Paid => "paid", Promotional => "promotional" });
 
 /// What the store keeps. `Pending` (not yet effective) is derived from `effective_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +164,8 @@ pub enum LotStatus {
     Expired,
     Voided,
 }
+
+named!(LotStatus { Active => "active", Depleted => "depleted", Expired => "expired", Voided => "voided" });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
@@ -222,6 +232,8 @@ pub enum HoldStatus {
     Expired,
 }
 
+named!(HoldStatus { Open => "open", Captured => "captured", Released => "released", Expired => "expired" });
+
 /// One lot's share of a hold or a charge; `lot_id: None` is the credit line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draw {
@@ -259,12 +271,16 @@ pub enum CommitmentKind {
     Postpaid,
 }
 
+named!(CommitmentKind { Prepaid => "prepaid", Postpaid => "postpaid" });
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommitmentStatus {
     Active,
     Ended,
 }
+
+named!(CommitmentStatus { Active => "active", Ended => "ended" });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commitment {

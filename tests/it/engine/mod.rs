@@ -3,6 +3,7 @@
 //! command builders, a harness that runs batches the way the executor does (one `Ledger` per
 //! batch, rebuilt from what the previous batches wrote), and the invariants of DESIGN.md.
 
+mod fingerprints;
 mod model;
 mod refusals;
 

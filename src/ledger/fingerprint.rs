@@ -1,0 +1,214 @@
+//! The identity of a request under its idempotency key: how a retry is recognised, across
+//! processes and deploys. It is written here field by field, never derived from the shape of
+//! today's command types, so renaming or reordering a field in `ledger/` changes no fingerprint.
+//!
+//! **Version 1** (the only one so far) is the lowercase hex SHA-256 of a JSON document: an object
+//! with one key, the command's name, whose value is an object of the request's fields in the
+//! order written below. Text is a JSON string (escaped as `serde_json` escapes it); amounts are
+//! strings of the value as parsed (`1.50` is `1.5`, the parser normalises); times are RFC 3339 in
+//! UTC with as many fractional digits as needed (`2026-03-01T00:00:00.000250Z`); an absent
+//! optional value is `null`, except where a field says it is left out. These are the bytes the
+//! first releases produced, so every record they stored is still recognised (the golden test in
+//! `tests/it/engine/fingerprints.rs` pins them). A later version will be written with a `v2:`
+//! prefix, so both can be told apart in the store.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use super::amount::Money;
+use super::command::*;
+use super::types::{AccountStatus, LowBalance};
+
+/// The request's identity for idempotency: a hash of everything the caller sent.
+pub fn fingerprint(command: &Command) -> String {
+    hex::encode(Sha256::digest(document(command).as_bytes()))
+}
+
+/// The version 1 document of a command (what [`fingerprint`] hashes).
+pub fn document(command: &Command) -> String {
+    let mut o = Object::default();
+    let name = match command {
+        Command::CreateAccount(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("external_id", &c.external_id);
+            o.text("unit", &c.unit);
+            o.raw("unit_scale", &c.unit_scale.to_string());
+            o.decimal("credit_line_limit", c.credit_line_limit);
+            o.decimal("credit_line_price", c.credit_line_price.get());
+            o.text("currency", &c.currency);
+            // Left out when unset: requests from before thresholds existed keep their identity.
+            if !c.low_balance.is_none() {
+                o.raw("low_balance", &low_balance(c.low_balance));
+            }
+            "CreateAccount"
+        }
+        Command::UpdateAccount(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.opt_decimal("credit_line_limit", c.credit_line_limit);
+            o.opt_decimal("credit_line_price", c.credit_line_price.map(Money::get));
+            o.opt_text("status", c.status.map(AccountStatus::as_str));
+            // Left out when unset, as above; a threshold removed is `{"kind":"none"}`.
+            if let Some(threshold) = c.low_balance {
+                o.raw("low_balance", &low_balance(threshold));
+            }
+            "UpdateAccount"
+        }
+        Command::Grant(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.text("kind", c.kind.as_str());
+            o.decimal("quantity", c.quantity.get());
+            o.decimal("price", c.price.get());
+            o.text("currency", &c.currency);
+            o.raw("priority", &c.priority.to_string());
+            o.opt_time("effective_at", c.effective_at);
+            o.opt_time("expires_at", c.expires_at);
+            o.raw("scope", &texts(&c.scope));
+            o.text("reference", &c.reference);
+            "Grant"
+        }
+        Command::VoidGrant(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.text("lot_id", &c.lot_id.to_string());
+            o.text("reason", &c.reason);
+            o.raw("release_holds", &c.release_holds.to_string());
+            "VoidGrant"
+        }
+        Command::Authorize(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.decimal("quantity", c.quantity.get());
+            o.raw("ttl_ms", &c.ttl_ms.map_or("null".into(), |t| t.to_string()));
+            o.text("meter", &c.meter);
+            o.text("reference", &c.reference);
+            "Authorize"
+        }
+        Command::Capture(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("hold_id", &c.hold_id.to_string());
+            o.decimal("quantity", c.quantity.get());
+            o.raw("is_final", &c.is_final.to_string());
+            o.text("overage", c.overage.as_str());
+            "Capture"
+        }
+        Command::Release(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("hold_id", &c.hold_id.to_string());
+            "Release"
+        }
+        Command::ExtendHold(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("hold_id", &c.hold_id.to_string());
+            o.raw("ttl_ms", &c.ttl_ms.to_string());
+            "ExtendHold"
+        }
+        Command::Debit(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.decimal("quantity", c.quantity.get());
+            o.text("meter", &c.meter);
+            o.text("reference", &c.reference);
+            "Debit"
+        }
+        Command::Adjust(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.text("direction", c.direction.as_str());
+            o.decimal("quantity", c.quantity.get());
+            o.opt_text("lot_id", c.lot_id.map(|l| l.to_string()).as_deref());
+            o.text("reason", &c.reason);
+            o.raw("priority", &c.priority.to_string());
+            o.opt_time("expires_at", c.expires_at);
+            "Adjust"
+        }
+        Command::CreateCommitment(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.text("account_id", &c.account_id.to_string());
+            o.text("kind", c.kind.as_str());
+            o.decimal("quantity", c.quantity.get());
+            o.decimal("price", c.price.get());
+            o.decimal("minimum_spend", c.minimum_spend.get());
+            o.text("currency", &c.currency);
+            o.opt_time("term_start", c.term_start);
+            o.opt_time("term_end", Some(c.term_end));
+            o.text("reference", &c.reference);
+            "CreateCommitment"
+        }
+        // Not kept under a key, but given an identity all the same.
+        Command::Sweep(c) => {
+            o.text("account_id", &c.account_id.to_string());
+            o.raw("commitment_notice_ms", &c.commitment_notice_ms.to_string());
+            "Sweep"
+        }
+    };
+    format!("{{\"{name}\":{}}}", o.finish())
+}
+
+/// A JSON object written in the order its fields are added.
+#[derive(Default)]
+struct Object {
+    body: String,
+}
+
+impl Object {
+    fn raw(&mut self, key: &str, json: &str) {
+        if !self.body.is_empty() {
+            self.body.push(',');
+        }
+        let _ = write!(self.body, "\"{key}\":{json}");
+    }
+
+    fn text(&mut self, key: &str, value: &str) {
+        self.raw(key, &string(value));
+    }
+
+    fn opt_text(&mut self, key: &str, value: Option<&str>) {
+        self.raw(key, &value.map_or("null".into(), string));
+    }
+
+    fn decimal(&mut self, key: &str, value: Decimal) {
+        self.text(key, &value.to_string());
+    }
+
+    fn opt_decimal(&mut self, key: &str, value: Option<Decimal>) {
+        self.opt_text(key, value.map(|d| d.to_string()).as_deref());
+    }
+
+    fn opt_time(&mut self, key: &str, value: Option<DateTime<Utc>>) {
+        let text = value.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        self.opt_text(key, text.as_deref());
+    }
+
+    fn finish(self) -> String {
+        format!("{{{}}}", self.body)
+    }
+}
+
+/// A JSON string, escaped as `serde_json` escapes it.
+fn string(value: &str) -> String {
+    serde_json::Value::String(value.to_string()).to_string()
+}
+
+fn texts(values: &[String]) -> String {
+    let items: Vec<String> = values.iter().map(|v| string(v)).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn low_balance(threshold: LowBalance) -> String {
+    match threshold {
+        LowBalance::None => "{\"kind\":\"none\"}".into(),
+        LowBalance::Absolute(v) => format!(
+            "{{\"kind\":\"absolute\",\"value\":{}}}",
+            string(&v.to_string())
+        ),
+        LowBalance::Percent(v) => format!(
+            "{{\"kind\":\"percent\",\"value\":{}}}",
+            string(&v.to_string())
+        ),
+    }
+}
