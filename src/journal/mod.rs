@@ -11,7 +11,7 @@
 //! - [`revenue`]: the roll-forward of deferred revenue over a period.
 //! - [`balance`]: an account's balance at a past time, rebuilt from its postings.
 //! - [`verify`]: the audit behind `credit-ledger verify`: the checks of invariants 1, 3 and 6 of
-//!   DESIGN.md over every entry, lot and hash chain, and the report it prints.
+//!   `docs/design.md` over every entry, lot and hash chain, and the report it prints.
 
 pub mod balance;
 pub mod export;

@@ -4,7 +4,6 @@
 use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Deserialize, Serialize};
 
 use super::error::LedgerError;
 
@@ -25,8 +24,7 @@ pub fn amount_max() -> Decimal {
 /// A strictly positive quantity of an account's unit, at most 10^15 with at most
 /// [`UNIT_SCALE_MAX`] fractional digits. Whether it fits the account's own scale is checked by
 /// the engine, which knows the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quantity(Decimal);
 
 impl Quantity {
@@ -61,8 +59,7 @@ impl Quantity {
 
 /// A non-negative amount of money (a price, a cost basis), at most 10^15 with at most
 /// [`MONEY_SCALE`] fractional digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(Decimal);
 
 impl Money {

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 use super::amount::{Money, Quantity};
 use super::names::named;
@@ -251,7 +250,7 @@ pub struct Sweep {
 
 /// The result of a successful command, exactly as first answered: an idempotent replay returns
 /// this same value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Account(Account),
     Granted {
@@ -308,7 +307,7 @@ pub enum Outcome {
 }
 
 /// What one sweep of an account did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepSummary {
     pub lots_expired: u32,
     pub holds_expired: u32,

@@ -5,14 +5,12 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::names::named;
 use super::types::{Account, AccountId, EntryId, HoldId, LotId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Book {
     /// Credit, in the account's unit.
     Quantity,
@@ -22,8 +20,7 @@ pub enum Book {
 
 named!(Book { Quantity => "quantity", Money => "money" });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
     Debit,
     Credit,
@@ -31,8 +28,7 @@ pub enum Side {
 
 named!(Side { Debit => "debit", Credit => "credit" });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     TopUp,
     Grant,
@@ -83,7 +79,7 @@ pub mod ledger_account {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posting {
     pub book: Book,
     pub ledger_account: String,
@@ -95,7 +91,7 @@ pub struct Posting {
     pub lot_id: Option<LotId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub id: EntryId,
     pub account_id: AccountId,

@@ -29,7 +29,9 @@ pub fn fingerprint(command: &Command) -> String {
 
 /// The version 1 document of a command (what [`fingerprint`] hashes).
 pub fn document(command: &Command) -> String {
-    let mut o = Object::default();
+    let mut o = Object {
+        body: String::with_capacity(256),
+    };
     let name = match command {
         Command::CreateAccount(c) => {
             o.text("idempotency_key", &c.idempotency_key);
@@ -47,7 +49,7 @@ pub fn document(command: &Command) -> String {
         }
         Command::UpdateAccount(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.opt_decimal("credit_line_limit", c.credit_line_limit);
             o.opt_decimal("credit_line_price", c.credit_line_price.map(Money::get));
             o.opt_text("status", c.status.map(AccountStatus::as_str));
@@ -59,7 +61,7 @@ pub fn document(command: &Command) -> String {
         }
         Command::Grant(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.text("kind", c.kind.as_str());
             o.decimal("quantity", c.quantity.get());
             o.decimal("price", c.price.get());
@@ -73,15 +75,15 @@ pub fn document(command: &Command) -> String {
         }
         Command::VoidGrant(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
-            o.text("lot_id", &c.lot_id.to_string());
+            o.shown("account_id", c.account_id);
+            o.shown("lot_id", c.lot_id);
             o.text("reason", &c.reason);
             o.raw("release_holds", &c.release_holds.to_string());
             "VoidGrant"
         }
         Command::Authorize(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.decimal("quantity", c.quantity.get());
             o.raw("ttl_ms", &c.ttl_ms.map_or("null".into(), |t| t.to_string()));
             o.text("meter", &c.meter);
@@ -90,7 +92,7 @@ pub fn document(command: &Command) -> String {
         }
         Command::Capture(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("hold_id", &c.hold_id.to_string());
+            o.shown("hold_id", c.hold_id);
             o.decimal("quantity", c.quantity.get());
             o.raw("is_final", &c.is_final.to_string());
             o.text("overage", c.overage.as_str());
@@ -98,18 +100,18 @@ pub fn document(command: &Command) -> String {
         }
         Command::Release(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("hold_id", &c.hold_id.to_string());
+            o.shown("hold_id", c.hold_id);
             "Release"
         }
         Command::ExtendHold(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("hold_id", &c.hold_id.to_string());
+            o.shown("hold_id", c.hold_id);
             o.raw("ttl_ms", &c.ttl_ms.to_string());
             "ExtendHold"
         }
         Command::Debit(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.decimal("quantity", c.quantity.get());
             o.text("meter", &c.meter);
             o.text("reference", &c.reference);
@@ -117,7 +119,7 @@ pub fn document(command: &Command) -> String {
         }
         Command::Adjust(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.text("direction", c.direction.as_str());
             o.decimal("quantity", c.quantity.get());
             o.opt_text("lot_id", c.lot_id.map(|l| l.to_string()).as_deref());
@@ -128,7 +130,7 @@ pub fn document(command: &Command) -> String {
         }
         Command::CreateCommitment(c) => {
             o.text("idempotency_key", &c.idempotency_key);
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.text("kind", c.kind.as_str());
             o.decimal("quantity", c.quantity.get());
             o.decimal("price", c.price.get());
@@ -141,7 +143,7 @@ pub fn document(command: &Command) -> String {
         }
         // Not kept under a key, but given an identity all the same.
         Command::Sweep(c) => {
-            o.text("account_id", &c.account_id.to_string());
+            o.shown("account_id", c.account_id);
             o.raw("commitment_notice_ms", &c.commitment_notice_ms.to_string());
             "Sweep"
         }
@@ -149,49 +151,88 @@ pub fn document(command: &Command) -> String {
     format!("{{\"{name}\":{}}}", o.finish())
 }
 
-/// A JSON object written in the order its fields are added.
-#[derive(Default)]
+/// A JSON object written in the order its fields are added, straight into one buffer (this
+/// runs once per command on the batch loop).
 struct Object {
     body: String,
 }
 
 impl Object {
+    fn key(&mut self, key: &str) {
+        self.body.push(if self.body.is_empty() { '{' } else { ',' });
+        self.body.push('"');
+        self.body.push_str(key);
+        self.body.push_str("\":");
+    }
+
     fn raw(&mut self, key: &str, json: &str) {
-        if !self.body.is_empty() {
-            self.body.push(',');
-        }
-        let _ = write!(self.body, "\"{key}\":{json}");
+        self.key(key);
+        self.body.push_str(json);
     }
 
     fn text(&mut self, key: &str, value: &str) {
-        self.raw(key, &string(value));
+        self.key(key);
+        push_string(&mut self.body, value);
     }
 
     fn opt_text(&mut self, key: &str, value: Option<&str>) {
-        self.raw(key, &value.map_or("null".into(), string));
+        match value {
+            Some(value) => self.text(key, value),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    /// A value's `Display`, as a JSON string (ids, amounts: nothing to escape).
+    fn shown(&mut self, key: &str, value: impl std::fmt::Display) {
+        self.key(key);
+        let _ = write!(self.body, "\"{value}\"");
     }
 
     fn decimal(&mut self, key: &str, value: Decimal) {
-        self.text(key, &value.to_string());
+        self.shown(key, value);
     }
 
     fn opt_decimal(&mut self, key: &str, value: Option<Decimal>) {
-        self.opt_text(key, value.map(|d| d.to_string()).as_deref());
+        match value {
+            Some(value) => self.shown(key, value),
+            None => self.raw(key, "null"),
+        }
     }
 
     fn opt_time(&mut self, key: &str, value: Option<DateTime<Utc>>) {
-        let text = value.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-        self.opt_text(key, text.as_deref());
+        match value {
+            Some(t) => self.shown(key, t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            None => self.raw(key, "null"),
+        }
     }
 
-    fn finish(self) -> String {
-        format!("{{{}}}", self.body)
+    fn finish(mut self) -> String {
+        if self.body.is_empty() {
+            self.body.push('{');
+        }
+        self.body.push('}');
+        self.body
+    }
+}
+
+/// Appends a JSON string, escaped as `serde_json` escapes it.
+fn push_string(out: &mut String, value: &str) {
+    let needs_escape = value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    match needs_escape {
+        false => {
+            out.push('"');
+            out.push_str(value);
+            out.push('"');
+        }
+        true => out.push_str(&serde_json::Value::String(value.to_string()).to_string()),
     }
 }
 
 /// A JSON string, escaped as `serde_json` escapes it.
 fn string(value: &str) -> String {
-    serde_json::Value::String(value.to_string()).to_string()
+    let mut out = String::with_capacity(value.len() + 2);
+    push_string(&mut out, value);
+    out
 }
 
 fn texts(values: &[String]) -> String {

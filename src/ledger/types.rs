@@ -5,7 +5,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names::named;
@@ -13,8 +12,7 @@ use super::names::named;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub Uuid);
 
         impl fmt::Display for $name {
@@ -57,8 +55,7 @@ id_type!(
     EventId
 );
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountStatus {
     Active,
     Frozen,
@@ -67,7 +64,7 @@ pub enum AccountStatus {
 
 named!(AccountStatus { Active => "active", Frozen => "frozen", Closed => "closed" });
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: AccountId,
     pub external_id: String,
@@ -86,21 +83,16 @@ pub struct Account {
     /// Hash of the account's latest entry (hex); the chain starts from the empty string.
     pub last_hash: String,
     /// When the low-balance event fires.
-    #[serde(default)]
     pub low_balance: LowBalance,
     /// What a percentage threshold is of: the credit available right after the account's latest
     /// grant, top-up or credit line change.
-    #[serde(default)]
     pub low_balance_base: Decimal,
     /// The balance level last reported by an event, so each crossing is reported once.
-    #[serde(default)]
     pub alert_level: AlertLevel,
     /// Money recognized on the credit line so far (cumulative), in `currency`: what a postpaid
     /// commitment's consumption is measured by.
-    #[serde(default)]
     pub credit_line_spent: Decimal,
     /// The end of an active postpaid commitment's term: from then on the line lends nothing new.
-    #[serde(default)]
     pub credit_line_until: Option<DateTime<Utc>>,
 }
 
@@ -116,8 +108,7 @@ impl Account {
 
 /// An account's low-balance threshold: available credit at or below it raises a `low_balance`
 /// event, once per crossing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LowBalance {
     #[default]
     None,
@@ -135,8 +126,7 @@ impl LowBalance {
 }
 
 /// How much credit an account has, as events report it. Ordered from good to bad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum AlertLevel {
     #[default]
     Ok,
@@ -146,8 +136,7 @@ pub enum AlertLevel {
 
 named!(AlertLevel { Ok => "ok", Low => "low", Depleted => "depleted" });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LotKind {
     Paid,
     Promotional,
@@ -156,8 +145,7 @@ pub enum LotKind {
 named!(LotKind { Paid => "paid", Promotional => "promotional" });
 
 /// What the store keeps. `Pending` (not yet effective) is derived from `effective_at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LotStatus {
     Active,
     Depleted,
@@ -167,7 +155,7 @@ pub enum LotStatus {
 
 named!(LotStatus { Active => "active", Depleted => "depleted", Expired => "expired", Voided => "voided" });
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lot {
     pub id: LotId,
     pub account_id: AccountId,
@@ -223,8 +211,7 @@ impl Lot {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldStatus {
     Open,
     Captured,
@@ -235,13 +222,13 @@ pub enum HoldStatus {
 named!(HoldStatus { Open => "open", Captured => "captured", Released => "released", Expired => "expired" });
 
 /// One lot's share of a hold or a charge; `lot_id: None` is the credit line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draw {
     pub lot_id: Option<LotId>,
     pub quantity: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     pub id: HoldId,
     pub account_id: AccountId,
@@ -262,8 +249,7 @@ impl Hold {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitmentKind {
     /// Paid up front: a paid lot that expires at the term's end.
     Prepaid,
@@ -273,8 +259,7 @@ pub enum CommitmentKind {
 
 named!(CommitmentKind { Prepaid => "prepaid", Postpaid => "postpaid" });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitmentStatus {
     Active,
     Ended,
@@ -282,7 +267,7 @@ pub enum CommitmentStatus {
 
 named!(CommitmentStatus { Active => "active", Ended => "ended" });
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commitment {
     pub id: CommitmentId,
     pub account_id: AccountId,
@@ -314,8 +299,7 @@ pub struct Commitment {
 }
 
 /// What an event reports. Stored in the outbox in the same transaction as the change behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventData {
     /// Available credit fell to or below the account's threshold.
     LowBalance {
@@ -357,7 +341,7 @@ impl EventData {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub id: EventId,
     pub account_id: AccountId,

@@ -195,7 +195,7 @@ impl Store {
             &select,
             "account_id",
             &sweeping,
-            " AND status = 'active'",
+            &format!(" AND status = '{}'", CommitmentStatus::Active),
         )
         .await?
         .iter()
@@ -211,17 +211,19 @@ impl Store {
         needs: &BatchNeeds,
     ) -> StoreResult<Vec<Lot>> {
         let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
+        let active = LotStatus::Active;
         let mut rows = select_in(
             self,
             conn,
             &select,
             "account_id",
             account_ids,
-            " AND status = 'active'",
+            &format!(" AND status = '{active}'"),
         )
         .await?;
         let named = strings(&needs.named_lots);
-        rows.extend(select_in(self, conn, &select, "id", &named, " AND status <> 'active'").await?);
+        let inactive = format!(" AND status <> '{active}'");
+        rows.extend(select_in(self, conn, &select, "id", &named, &inactive).await?);
         rows.iter().map(lot_from_row).collect()
     }
 
@@ -239,8 +241,9 @@ impl Store {
         if !account_ids.is_empty() {
             let ids = padded(account_ids);
             let sql = format!(
-                "{select} WHERE account_id IN ({}) AND status = 'open' AND expires_at <= ${}",
+                "{select} WHERE account_id IN ({}) AND status = '{}' AND expires_at <= ${}",
                 placeholders(1, ids.len()),
+                HoldStatus::Open,
                 ids.len() + 1
             );
             let mut query = sql::lookup(self.dialect, &sql);
@@ -259,7 +262,7 @@ impl Store {
                 &select,
                 "account_id",
                 &voiding,
-                " AND status = 'open'",
+                &format!(" AND status = '{}'", HoldStatus::Open),
             )
             .await?,
         );

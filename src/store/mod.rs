@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod batch;
+mod codec;
 pub mod journal;
 mod postgres;
 mod reads;

@@ -61,10 +61,9 @@ impl Store {
         after: Option<LotId>,
         limit: u32,
     ) -> StoreResult<Vec<Lot>> {
-        let status = if include_inactive {
-            ""
-        } else {
-            " AND status = 'active'"
+        let status = match include_inactive {
+            true => String::new(),
+            false => format!(" AND status = '{}'", LotStatus::Active),
         };
         let sql = format!(
             "SELECT {} FROM lots WHERE account_id = $1 AND id > $2{status} ORDER BY id LIMIT $3",
@@ -92,8 +91,9 @@ impl Store {
         };
         let lots = self.list_lots(id, false, None, u32::MAX).await?;
         let sql = format!(
-            "SELECT {} FROM holds WHERE account_id = $1 AND status = 'open' AND expires_at <= $2",
-            HOLD_COLUMNS.join(", ")
+            "SELECT {} FROM holds WHERE account_id = $1 AND status = '{}' AND expires_at <= $2",
+            HOLD_COLUMNS.join(", "),
+            HoldStatus::Open
         );
         let rows = select(&sql)
             .bind(id.to_string())
@@ -226,16 +226,26 @@ impl Store {
         notice_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
+        // The literals match the partial indexes the sweeper reads (see the migrations).
         let queries = [
-            "SELECT DISTINCT account_id FROM lots \
-             WHERE status = 'active' AND expires_at <= $1 LIMIT $3",
-            "SELECT DISTINCT account_id FROM holds \
-             WHERE status = 'open' AND expires_at <= $1 LIMIT $3",
-            "SELECT DISTINCT account_id FROM commitments WHERE status = 'active' \
-             AND (term_end <= $1 OR (notified = 0 AND term_end <= $2)) LIMIT $3",
+            format!(
+                "SELECT DISTINCT account_id FROM lots \
+                 WHERE status = '{}' AND expires_at <= $1 LIMIT $3",
+                LotStatus::Active
+            ),
+            format!(
+                "SELECT DISTINCT account_id FROM holds \
+                 WHERE status = '{}' AND expires_at <= $1 LIMIT $3",
+                HoldStatus::Open
+            ),
+            format!(
+                "SELECT DISTINCT account_id FROM commitments WHERE status = '{}' \
+                 AND (term_end <= $1 OR (notified = 0 AND term_end <= $2)) LIMIT $3",
+                CommitmentStatus::Active
+            ),
         ];
         let mut accounts = std::collections::BTreeSet::new();
-        for sql in queries {
+        for sql in &queries {
             let rows = select(sql)
                 .bind(micros(now))
                 .bind(micros(notice_until))

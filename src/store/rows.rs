@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::codec;
 use super::sql::Value;
 use super::{StoreError, StoreResult};
 use crate::ledger::*;
@@ -171,21 +172,25 @@ fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
         .transpose()
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> StoreResult<T> {
-    serde_json::from_str(&text(row, column)?).map_err(|e| corrupt(column, e))
+/// A text column holding one of the store's own encodings (`codec`).
+fn decoded<T>(
+    row: &AnyRow,
+    column: &str,
+    decode: impl Fn(&str) -> Result<T, codec::DecodeError>,
+) -> StoreResult<T> {
+    decode(&text(row, column)?).map_err(|e| corrupt(column, e))
 }
 
-/// Enums are stored by their serde name ("active", "paid", …).
-fn enum_text<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        other => unreachable!("unit enum serializes to a string, got {other:?}"),
-    }
+/// Enums are stored by their one name (`as_str`, "active", "paid", …).
+fn enum_text<T: std::fmt::Display>(value: &T) -> String {
+    value.to_string()
 }
 
-fn enum_parse<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> StoreResult<T> {
-    let raw = text(row, column)?;
-    serde_json::from_value(serde_json::Value::String(raw)).map_err(|e| corrupt(column, e))
+fn enum_parse<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    parsed(row, column)
 }
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {
@@ -277,7 +282,7 @@ pub(super) fn lot_from_row(row: &AnyRow) -> StoreResult<Lot> {
         held: dec(row, "held")?,
         effective_at: time(row, "effective_at")?,
         expires_at: opt_time(row, "expires_at")?,
-        scope: json(row, "scope")?,
+        scope: decoded(row, "scope", codec::decode_scope)?,
         cost_basis: dec(row, "cost_basis")?,
         money_deferred: dec(row, "money_deferred")?,
         currency: text(row, "currency")?,
@@ -298,7 +303,7 @@ pub(super) fn lot_values(l: &Lot) -> Vec<Value> {
         Value::Text(l.held.to_string()),
         Value::Int(micros(l.effective_at)),
         Value::OptInt(l.expires_at.map(micros)),
-        Value::Text(serde_json::to_string(&l.scope).expect("strings serialize")),
+        Value::Text(codec::encode_scope(&l.scope)),
         Value::Text(l.cost_basis.to_string()),
         Value::Text(l.money_deferred.to_string()),
         Value::Text(l.currency.clone()),
@@ -314,7 +319,7 @@ pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
         status: enum_parse(row, "status")?,
         authorized: dec(row, "authorized")?,
         captured: dec(row, "captured")?,
-        reserved: json(row, "reserved")?,
+        reserved: decoded(row, "reserved", codec::decode_reserved)?,
         expires_at: time(row, "expires_at")?,
         created_at: time(row, "created_at")?,
         meter: text(row, "meter")?,
@@ -329,7 +334,7 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
         Value::Text(enum_text(&h.status)),
         Value::Text(h.authorized.to_string()),
         Value::Text(h.captured.to_string()),
-        Value::Text(serde_json::to_string(&h.reserved).expect("draws serialize")),
+        Value::Text(codec::encode_reserved(&h.reserved)),
         Value::Int(micros(h.expires_at)),
         Value::Int(micros(h.created_at)),
         Value::Text(h.meter.clone()),
@@ -405,7 +410,7 @@ pub(super) fn idempotency_from_row(row: &AnyRow) -> StoreResult<IdempotencyRecor
         scope: text(row, "scope")?,
         key: text(row, "key")?,
         request_hash: text(row, "request_hash")?,
-        outcome: json(row, "outcome")?,
+        outcome: decoded(row, "outcome", codec::decode_outcome)?,
         created_at: time(row, "created_at")?,
     })
 }
@@ -415,7 +420,7 @@ pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
         Value::Text(r.scope.clone()),
         Value::Text(r.key.clone()),
         Value::Text(r.request_hash.clone()),
-        Value::Text(serde_json::to_string(&r.outcome).expect("outcomes serialize")),
+        Value::Text(codec::encode_outcome(&r.outcome)),
         Value::Int(micros(r.created_at)),
     ]
 }
@@ -474,7 +479,7 @@ pub(super) fn event_values(e: &Event) -> Vec<Value> {
         Value::Text(e.account_id.to_string()),
         Value::Text(e.data.kind().into()),
         Value::Int(micros(e.occurred_at)),
-        Value::Text(serde_json::to_string(&e.data).expect("events serialize")),
+        Value::Text(codec::encode_event(&e.data)),
     ]
 }
 
@@ -492,7 +497,7 @@ pub(super) fn event_from_row(row: &AnyRow) -> StoreResult<StoredEvent> {
             id: parsed(row, "id")?,
             account_id: parsed(row, "account_id")?,
             occurred_at: time(row, "occurred_at")?,
-            data: json(row, "payload")?,
+            data: decoded(row, "payload", codec::decode_event)?,
         },
     })
 }

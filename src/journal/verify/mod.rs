@@ -1,4 +1,4 @@
-//! `credit-ledger verify`: checks invariants 1, 3 and 6 of DESIGN.md over the whole store.
+//! `credit-ledger verify`: checks invariants 1, 3 and 6 of `docs/design.md` over the whole store.
 //!
 //! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
 //! order, then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps

@@ -1,7 +1,7 @@
 //! Tests of the pure ledger engine: a table of every refusal (`refusals`) and a model-based
 //! property test against a small reference model (`model`). This module holds what both share:
 //! command builders, a harness that runs batches the way the executor does (one `Ledger` per
-//! batch, rebuilt from what the previous batches wrote), and the invariants of DESIGN.md.
+//! batch, rebuilt from what the previous batches wrote), and the invariants of `docs/design.md`.
 
 mod fingerprints;
 mod model;
@@ -404,7 +404,7 @@ impl Harness {
     }
 }
 
-/// Checks every invariant of DESIGN.md the pure engine owns, over everything written so far and
+/// Checks every invariant of `docs/design.md` the pure engine owns, over everything written so far and
 /// the batch's books. Panics with the broken invariant.
 pub fn check_invariants(h: &Harness) {
     check_balanced(&h.store.entries);

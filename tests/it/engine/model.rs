@@ -1,7 +1,7 @@
 //! A model-based property test. Random sequences of commands run against the engine, a few per
-//! batch, and against a small reference model written from DESIGN.md alone. After every step the
+//! batch, and against a small reference model written from `docs/design.md` alone. After every step the
 //! engine's answer must equal the model's, every lot, hold and account must agree with the
-//! model, and the invariants of DESIGN.md must hold.
+//! model, and the invariants of `docs/design.md` must hold.
 
 mod reference;
 mod world;

@@ -1,4 +1,4 @@
-//! The reference model: what DESIGN.md says the ledger does, written as plainly as possible and
+//! The reference model: what `docs/design.md` says the ledger does, written as plainly as possible and
 //! independently of the engine. Lots, holds and accounts are indices in creation order; a command
 //! names them by index and the answer is predicted without ids or prose.
 
@@ -281,7 +281,7 @@ impl Model {
         lots.map(|(_, l)| l.remaining - l.held).sum::<Decimal>() + self.line_free(account)
     }
 
-    /// The drawdown order of DESIGN.md: lower priority first; then the soonest expiry, with
+    /// The drawdown order of `docs/design.md`: lower priority first; then the soonest expiry, with
     /// never-expiring lots last; then promotional before paid; then the oldest first.
     fn order(&self, account: usize, gpu: bool) -> Vec<usize> {
         let mut lots: Vec<usize> = (0..self.lots.len())
