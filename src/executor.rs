@@ -17,15 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
-use sqlx::Any;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
-use crate::ledger::{Command, IdSource, Ledger, LedgerError, Limits, Outcome, Snapshot, Writes};
-use crate::store::{BatchNeeds, Store, StoreError};
+use crate::ledger::{
+    Command, IdSource, Ledger, LedgerError, Limits, Needs, Outcome, Snapshot, Writes,
+};
+use crate::store::{BatchConnection, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ExecutorConfig {
@@ -117,9 +117,7 @@ async fn run(
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
 ) {
-    // The loop keeps one connection across batches rather than taking one from the pool (and
-    // pinging it) each time; after a failed batch it lets the connection go and takes a fresh one.
-    let mut conn = None;
+    let mut conn = BatchConnection::default();
     while let Some(batch) = next_batch(&jobs, config.batch_size_max, config.linger).await {
         let span = tracing::debug_span!("batch", size = batch.len());
         process(&store, &mut conn, clock.as_ref(), &config, batch)
@@ -154,7 +152,7 @@ fn drain(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
     }
 }
 
-type Slot = Option<PoolConnection<Any>>;
+type Slot = BatchConnection;
 
 async fn process(
     store: &Store,
@@ -229,44 +227,37 @@ fn halve(pending: &mut VecDeque<Vec<Job>>, mut jobs: Vec<Job>, error: StoreError
 
 async fn run_batch(
     store: &Store,
-    slot: &mut Slot,
+    conn: &mut Slot,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     commands: &[&Command],
 ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
-    let needs = BatchNeeds::of(commands);
-    let result = in_transaction(store, slot, clock, config, commands, &needs).await;
+    let needs = Needs::of(commands);
+    let result = in_transaction(store, conn, clock, config, commands, &needs).await;
     if result.is_err() {
-        *slot = None;
+        conn.reset();
     }
     result
 }
 
 async fn in_transaction(
     store: &Store,
-    slot: &mut Slot,
+    conn: &mut Slot,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     commands: &[&Command],
-    needs: &BatchNeeds,
+    needs: &Needs,
 ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
     let started = std::time::Instant::now();
-    let conn = match slot {
-        Some(conn) => conn,
-        None => slot.insert(store.acquire().await.map_err(StoreError::before_any_data)?),
-    };
-    let mut tx = store
-        .begin(conn)
-        .await
-        .map_err(StoreError::before_any_data)?;
+    let mut batch = store.batch(conn).await?;
     let now = clock.now();
-    let snapshot = store.load_batch(&mut tx, needs, now).await?;
+    let snapshot = batch.load(needs, now).await?;
     let loaded = started.elapsed();
     let (results, writes) = apply_guarded(snapshot, now, config, commands)?;
     let applied = started.elapsed();
-    store.write_batch(&mut tx, writes).await?;
+    batch.write(writes).await?;
     let written = started.elapsed();
-    tx.commit().await?;
+    batch.commit().await?;
     tracing::debug!(
         size = commands.len(),
         load_us = loaded.as_micros() as u64,

@@ -14,6 +14,7 @@ use super::command::*;
 use super::entry::{ledger_account as gl, Book, Entry, EntryDraft, EntryKind};
 use super::error::LedgerError;
 use super::fingerprint::fingerprint;
+use super::needs::Scope;
 use super::types::*;
 
 mod checks;
@@ -64,15 +65,12 @@ impl IdSource {
 /// A successful command's result, kept under its idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyRecord {
-    /// The account id, or [`CREATE_ACCOUNT_SCOPE`] for account creation.
-    pub scope: String,
+    pub scope: Scope,
     pub key: String,
     pub request_hash: String,
     pub outcome: Outcome,
     pub created_at: DateTime<Utc>,
 }
-
-pub const CREATE_ACCOUNT_SCOPE: &str = "create_account";
 
 /// What the store loaded for a batch.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +104,7 @@ pub struct Ledger {
     ids: IdSource,
     books: HashMap<AccountId, AccountBook>,
     hold_accounts: HashMap<HoldId, AccountId>,
-    idempotency: HashMap<(String, String), IdempotencyRecord>,
+    idempotency: HashMap<(Scope, String), IdempotencyRecord>,
     external_ids: HashSet<String>,
     entries: Vec<Entry>,
     records: Vec<IdempotencyRecord>,
@@ -144,7 +142,7 @@ impl Ledger {
         let idempotency = snapshot
             .idempotency
             .into_iter()
-            .map(|r| ((r.scope.clone(), r.key.clone()), r))
+            .map(|r| ((r.scope, r.key.clone()), r))
             .collect();
         Ledger {
             now,
@@ -183,7 +181,7 @@ impl Ledger {
         let scope = self.scope_of(command)?;
         let key = command.idempotency_key().to_string();
         let request_hash = fingerprint(command);
-        if let Some(record) = self.idempotency.get(&(scope.clone(), key.clone())) {
+        if let Some(record) = self.idempotency.get(&(scope, key.clone())) {
             if record.request_hash == request_hash {
                 return Ok(record.outcome.clone());
             }
@@ -191,7 +189,7 @@ impl Ledger {
         }
         let outcome = self.execute(command)?;
         let record = IdempotencyRecord {
-            scope: scope.clone(),
+            scope,
             key: key.clone(),
             request_hash,
             outcome: outcome.clone(),
@@ -219,20 +217,22 @@ impl Ledger {
         }
     }
 
-    fn scope_of(&self, command: &Command) -> Result<String, LedgerError> {
+    fn scope_of(&self, command: &Command) -> Result<Scope, LedgerError> {
         match command.target() {
-            Target::NewAccount => Ok(CREATE_ACCOUNT_SCOPE.to_string()),
+            Target::NewAccount => Ok(Scope::CreateAccount),
             Target::Account(id) => match self.books.contains_key(&id) {
-                true => Ok(id.to_string()),
+                true => Ok(Scope::Account(id)),
                 false => Err(LedgerError::AccountNotFound {
                     account: id.to_string(),
                 }),
             },
-            Target::Hold(id) => self.hold_accounts.get(&id).map(|a| a.to_string()).ok_or(
-                LedgerError::HoldNotFound {
+            Target::Hold(id) => self
+                .hold_accounts
+                .get(&id)
+                .map(|a| Scope::Account(*a))
+                .ok_or(LedgerError::HoldNotFound {
                     hold_id: id.to_string(),
-                },
-            ),
+                }),
         }
     }
 

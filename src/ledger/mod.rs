@@ -10,15 +10,15 @@ pub mod entry;
 pub mod error;
 pub mod fingerprint;
 pub mod names;
+pub mod needs;
 pub mod types;
 
 pub use amount::{Money, Quantity};
 pub use book::{AccountBook, BalanceView};
 pub use command::*;
-pub use engine::{
-    IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes, CREATE_ACCOUNT_SCOPE,
-};
+pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
 pub use error::LedgerError;
 pub use fingerprint::fingerprint;
+pub use needs::{KeyScope, Needs, Scope};
 pub use types::*;

@@ -6,76 +6,70 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Any, AnyConnection, Row, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
 
 use super::rows::*;
 use super::sql::{self, padded, placeholders, write_all, RowSet, Value};
-use super::{postgres, Dialect, Store, StoreResult};
+use super::{postgres, Dialect, Store, StoreError, StoreResult};
 use crate::ledger::*;
 
-/// What a batch of commands refers to.
-#[derive(Debug, Default)]
-pub struct BatchNeeds {
-    accounts: BTreeSet<AccountId>,
-    holds: BTreeSet<HoldId>,
-    /// Accounts with a void in the batch: all their open holds are loaded, to release from.
-    all_open_holds: BTreeSet<AccountId>,
-    named_lots: BTreeSet<LotId>,
-    external_ids: BTreeSet<String>,
-    /// Idempotency keys with what scopes them (the account, or the hold that names it).
-    keys: BTreeSet<(KeyScope, String)>,
-    /// Accounts the batch sweeps: their active commitments are loaded.
-    sweeps: BTreeSet<AccountId>,
-}
+/// The connection a batch loop keeps across batches, rather than taking one from the pool (and
+/// pinging it) each time. After a failed batch it is let go, and the next batch takes a fresh one.
+#[derive(Default)]
+pub struct BatchConnection(Option<PoolConnection<Any>>);
 
-impl BatchNeeds {
-    pub fn of(commands: &[&Command]) -> Self {
-        let mut needs = BatchNeeds::default();
-        for command in commands {
-            let key = command.idempotency_key().to_string();
-            if command.is_keyed() {
-                needs.keys.insert(match command.target() {
-                    Target::NewAccount => (KeyScope::CreateAccount, key),
-                    Target::Account(id) => (KeyScope::Account(id), key),
-                    Target::Hold(id) => (KeyScope::Hold(id), key),
-                });
-            }
-            match command.target() {
-                Target::NewAccount => {}
-                Target::Account(id) => {
-                    needs.accounts.insert(id);
-                }
-                Target::Hold(id) => {
-                    needs.holds.insert(id);
-                }
-            }
-            match command {
-                Command::CreateAccount(c) => {
-                    needs.external_ids.insert(c.external_id.clone());
-                }
-                Command::VoidGrant(c) => {
-                    needs.all_open_holds.insert(c.account_id);
-                    needs.named_lots.insert(c.lot_id);
-                }
-                // A named lot that is no longer active is loaded too, to be refused precisely.
-                Command::Adjust(c) => needs.named_lots.extend(c.lot_id),
-                // Expiring a lot releases it from the holds that reserve it.
-                Command::Sweep(c) => {
-                    needs.all_open_holds.insert(c.account_id);
-                    needs.sweeps.insert(c.account_id);
-                }
-                _ => {}
-            }
-        }
-        needs
+impl BatchConnection {
+    pub fn reset(&mut self) {
+        self.0 = None;
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum KeyScope {
-    CreateAccount,
-    Account(AccountId),
-    Hold(HoldId),
+/// One batch's transaction: load what the commands need, write what the engine changed,
+/// commit. Dropping it without committing rolls it back.
+pub struct Batch<'c> {
+    store: &'c Store,
+    tx: Transaction<'c, Any>,
+}
+
+impl Store {
+    /// Starts a batch on `conn` (taking a connection first if it has none). SQLite takes its
+    /// write lock up front, so a batch never has to upgrade a read lock (and fail) halfway. A
+    /// failure here is before any of the batch's data was sent: it is always worth a retry.
+    pub async fn batch<'c>(&'c self, conn: &'c mut BatchConnection) -> StoreResult<Batch<'c>> {
+        let conn = match &mut conn.0 {
+            Some(conn) => conn,
+            slot => slot.insert(
+                self.pool
+                    .acquire()
+                    .await
+                    .map_err(|e| StoreError::from(e).before_any_data())?,
+            ),
+        };
+        let conn: &'c mut AnyConnection = conn;
+        let tx = match self.dialect {
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => conn.begin().await,
+        }
+        .map_err(|e| StoreError::from(e).before_any_data())?;
+        Ok(Batch { store: self, tx })
+    }
+}
+
+impl Batch<'_> {
+    /// Locks the batch's accounts (in id order) and loads what the commands need.
+    pub async fn load(&mut self, needs: &Needs, now: DateTime<Utc>) -> StoreResult<Snapshot> {
+        self.store.load_batch(&mut self.tx, needs, now).await
+    }
+
+    /// Writes everything the batch changed.
+    pub async fn write(&mut self, writes: Writes) -> StoreResult<()> {
+        self.store.write_batch(&mut self.tx, writes).await
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        Ok(self.tx.commit().await?)
+    }
 }
 
 fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
@@ -109,10 +103,10 @@ async fn select_in(
 
 impl Store {
     /// Locks the batch's accounts (in id order) and loads its snapshot.
-    pub async fn load_batch(
+    async fn load_batch(
         &self,
         tx: &mut Transaction<'_, Any>,
-        needs: &BatchNeeds,
+        needs: &Needs,
         now: DateTime<Utc>,
     ) -> StoreResult<Snapshot> {
         let conn: &mut AnyConnection = tx;
@@ -208,7 +202,7 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         account_ids: &[String],
-        needs: &BatchNeeds,
+        needs: &Needs,
     ) -> StoreResult<Vec<Lot>> {
         let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
         let active = LotStatus::Active;
@@ -232,7 +226,7 @@ impl Store {
         conn: &mut AnyConnection,
         account_ids: &[String],
         hold_ids: &[String],
-        needs: &BatchNeeds,
+        needs: &Needs,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Hold>> {
         let select = format!("SELECT {} FROM holds", HOLD_COLUMNS.join(", "));
@@ -276,11 +270,7 @@ impl Store {
 
     /// Writes everything the batch changed: accounts, lots and holds as upserts by id; entries,
     /// postings and idempotency records as inserts.
-    pub async fn write_batch(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        writes: Writes,
-    ) -> StoreResult<()> {
+    async fn write_batch(&self, tx: &mut Transaction<'_, Any>, writes: Writes) -> StoreResult<()> {
         let postings = writes
             .entries
             .iter()
@@ -349,17 +339,16 @@ impl Store {
 async fn load_idempotency(
     store: &Store,
     conn: &mut AnyConnection,
-    needs: &BatchNeeds,
+    needs: &Needs,
     hold_accounts: &HashMap<HoldId, AccountId>,
 ) -> StoreResult<Vec<IdempotencyRecord>> {
-    let pairs: BTreeSet<(String, String)> = needs
+    let pairs: BTreeSet<(Scope, String)> = needs
         .keys
         .iter()
         .filter_map(|(scope, key)| {
             let scope = match scope {
-                KeyScope::CreateAccount => CREATE_ACCOUNT_SCOPE.to_string(),
-                KeyScope::Account(id) => id.to_string(),
-                KeyScope::Hold(id) => hold_accounts.get(id)?.to_string(),
+                KeyScope::Known(scope) => *scope,
+                KeyScope::HoldOf(id) => Scope::Account(*hold_accounts.get(id)?),
             };
             Some((scope, key.clone()))
         })
@@ -368,9 +357,9 @@ async fn load_idempotency(
         return Ok(Vec::new());
     }
     let keys: BTreeSet<&String> = pairs.iter().map(|(_, k)| k).collect();
-    let scopes: BTreeSet<&String> = pairs.iter().map(|(s, _)| s).collect();
+    let scopes: BTreeSet<String> = pairs.iter().map(|(s, _)| s.to_string()).collect();
     let keys = padded(&keys.into_iter().cloned().collect::<Vec<_>>());
-    let scopes = padded(&scopes.into_iter().cloned().collect::<Vec<_>>());
+    let scopes = padded(&scopes.into_iter().collect::<Vec<_>>());
     let sql = format!(
         "SELECT {} FROM idempotency WHERE key IN ({}) AND scope IN ({})",
         IDEMPOTENCY_COLUMNS.join(", "),
@@ -389,7 +378,7 @@ async fn load_idempotency(
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(records
         .into_iter()
-        .filter(|r| pairs.contains(&(r.scope.clone(), r.key.clone())))
+        .filter(|r| pairs.contains(&(r.scope, r.key.clone())))
         .collect())
 }
 

@@ -105,18 +105,13 @@ fn draws(draws: Vec<DrawV1>) -> Vec<Draw> {
     draws.into_iter().map(Draw::from).collect()
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 enum LowBalanceV1 {
+    #[default]
     None,
     Absolute(#[serde(with = "rust_decimal::serde::str")] Decimal),
     Percent(#[serde(with = "rust_decimal::serde::str")] Decimal),
-}
-
-impl Default for LowBalanceV1 {
-    fn default() -> Self {
-        LowBalanceV1::None
-    }
 }
 
 impl From<LowBalance> for LowBalanceV1 {
@@ -447,6 +442,8 @@ struct SweepV1 {
     notices: u32,
 }
 
+// Built and dropped around one write or read; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 enum OutcomeV1 {
     Account(AccountV1),

@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::any::AnyPoolOptions;
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 
-pub use batch::BatchNeeds;
+pub use batch::{Batch, BatchConnection};
 pub use journal::{EntryFilter, JournalEntry, JournalReader};
 pub use rows::StoredEvent;
 
@@ -197,24 +196,6 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    /// A connection for a batch loop to keep across batches (the pool tests it on the way out).
-    pub async fn acquire(&self) -> StoreResult<PoolConnection<Any>> {
-        Ok(self.pool.acquire().await?)
-    }
-
-    /// Starts a batch transaction on `conn`. SQLite takes its write lock up front so a batch
-    /// never has to upgrade a read lock (and fail) halfway.
-    pub async fn begin<'c>(
-        &self,
-        conn: &'c mut AnyConnection,
-    ) -> StoreResult<Transaction<'c, Any>> {
-        let tx = match self.dialect {
-            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => conn.begin().await?,
-        };
-        Ok(tx)
     }
 }
 

@@ -407,7 +407,7 @@ pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<
 
 pub(super) fn idempotency_from_row(row: &AnyRow) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
-        scope: text(row, "scope")?,
+        scope: parsed(row, "scope")?,
         key: text(row, "key")?,
         request_hash: text(row, "request_hash")?,
         outcome: decoded(row, "outcome", codec::decode_outcome)?,
@@ -417,7 +417,7 @@ pub(super) fn idempotency_from_row(row: &AnyRow) -> StoreResult<IdempotencyRecor
 
 pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
     vec![
-        Value::Text(r.scope.clone()),
+        Value::Text(r.scope.to_string()),
         Value::Text(r.key.clone()),
         Value::Text(r.request_hash.clone()),
         Value::Text(codec::encode_outcome(&r.outcome)),
