@@ -7,6 +7,16 @@ use crate::ledger::amount::{amount_max, price_max, Money};
 use crate::ledger::error::LedgerError;
 use crate::ledger::types::*;
 
+/// Every mutation but a capture within its hold refuses a closed account: closed is final.
+pub(super) fn check_open(account: &Account) -> Result<(), LedgerError> {
+    match account.status {
+        AccountStatus::Closed => Err(LedgerError::AccountClosed {
+            account_id: account.id.to_string(),
+        }),
+        AccountStatus::Active | AccountStatus::Frozen => Ok(()),
+    }
+}
+
 pub(super) fn check_can_spend(account: &Account) -> Result<(), LedgerError> {
     match account.status {
         AccountStatus::Active => Ok(()),

@@ -5,7 +5,9 @@
 use chrono::Duration;
 use rust_decimal::Decimal;
 
-use super::{check_price, invalid, release_lot_from_holds, Ledger};
+use super::checks::{check_open, check_price, invalid};
+use super::credits::release_lot_from_holds;
+use super::Ledger;
 use crate::ledger::book::Drain;
 use crate::ledger::command::*;
 use crate::ledger::entry::{ledger_account as gl, Book, EntryDraft, EntryKind};
@@ -23,11 +25,7 @@ impl Ledger {
             AdjustDirection::Debit => None,
         };
         let book = self.book_mut(c.account_id)?;
-        if book.account.status == AccountStatus::Closed {
-            return Err(LedgerError::AccountClosed {
-                account_id: book.account.id.to_string(),
-            });
-        }
+        check_open(&book.account)?;
         let quantity = c
             .quantity
             .check_scale("quantity", book.account.unit_scale)?;
@@ -119,11 +117,7 @@ impl Ledger {
         let id = CommitmentId(self.ids.next_id());
         let book = self.book_mut(c.account_id)?;
         let account = &book.account;
-        if account.status == AccountStatus::Closed {
-            return Err(LedgerError::AccountClosed {
-                account_id: account.id.to_string(),
-            });
-        }
+        check_open(account)?;
         let quantity = c.quantity.check_scale("quantity", account.unit_scale)?;
         let term_start = c.term_start.unwrap_or(now);
         if c.term_end <= term_start || c.term_end <= now {
