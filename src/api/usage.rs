@@ -9,8 +9,7 @@ use super::convert as c;
 use super::{unexpected, Services};
 use crate::journal::balance::balance_as_of;
 use crate::ledger::{
-    AccountId, Authorize, Capture, Command, Debit, ExtendHold, LedgerError, LotStatus, Outcome,
-    Release,
+    AccountId, Authorize, Capture, Command, Debit, ExtendHold, LedgerError, Outcome, Release,
 };
 use crate::proto as p;
 
@@ -222,10 +221,9 @@ impl p::usage_server::Usage for UsageService {
         )?;
         let view = book.balance(now);
         let a = &book.account;
-        let lots = book
+        let lots = view
             .lots
             .iter()
-            .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now))
             .map(|l| p::LotBalance {
                 lot_id: l.id.to_string(),
                 kind: c::lot_kind(l.kind) as i32,

@@ -27,6 +27,25 @@ pub struct AccountBook {
     pub(super) expired_holds: Vec<(HoldId, Decimal, DateTime<Utc>)>,
 }
 
+/// Which credit a plan may draw on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// Spending for a meter: effective, unexpired lots in scope, then the credit line.
+    Spend { meter: &'a str },
+    /// Support taking credit back: free credit on any live lot (active and not expired),
+    /// whatever its scope or start, never the credit line. The lots a balance counts.
+    TakeBack,
+}
+
+impl Source<'_> {
+    fn takes(&self, lot: &Lot, now: DateTime<Utc>) -> bool {
+        match self {
+            Source::Spend { meter } => lot.usable_at(now, meter),
+            Source::TakeBack => lot.status == LotStatus::Active && !lot.is_expired_at(now),
+        }
+    }
+}
+
 /// The balance of an account at a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BalanceView {
@@ -35,6 +54,8 @@ pub struct BalanceView {
     pub held: Decimal,
     /// What an unscoped authorization could reserve.
     pub available: Decimal,
+    /// The lots counted in `posted` (active and not expired), in drawdown order.
+    pub lots: Vec<Lot>,
 }
 
 impl AccountBook {
@@ -167,30 +188,46 @@ impl AccountBook {
     }
 
     pub fn balance(&self, now: DateTime<Utc>) -> BalanceView {
-        let live = self
+        let lots: Vec<Lot> = self
             .lots
             .iter()
-            .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now));
-        let (remaining, held) = live.fold((Decimal::ZERO, Decimal::ZERO), |(r, h), l| {
-            (r + l.remaining, h + l.held)
-        });
+            .filter(|l| Source::TakeBack.takes(l, now))
+            .cloned()
+            .collect();
+        let (remaining, held) = lots
+            .iter()
+            .fold((Decimal::ZERO, Decimal::ZERO), |(r, h), l| {
+                (r + l.remaining, h + l.held)
+            });
         BalanceView {
             posted: remaining - self.account.credit_line_used,
             held: held + self.account.credit_line_held,
             available: self.available(now, ""),
+            lots,
         }
     }
 
-    /// Where `amount` would be drawn from, in drawdown order, or why it cannot be.
+    /// Where `amount` would come from, in drawdown order, or the refusal with what is
+    /// available. Spending draws on the lots usable for `meter`, then the credit line.
     pub fn plan(
         &self,
         amount: Decimal,
         now: DateTime<Utc>,
         meter: &str,
     ) -> Result<Vec<Draw>, LedgerError> {
+        self.plan_from(amount, now, Source::Spend { meter })
+    }
+
+    /// The drawdown loop every plan shares; `source` says which credit it may take.
+    pub fn plan_from(
+        &self,
+        amount: Decimal,
+        now: DateTime<Utc>,
+        source: Source<'_>,
+    ) -> Result<Vec<Draw>, LedgerError> {
         let mut left = amount;
         let mut draws = Vec::new();
-        for lot in self.lots.iter().filter(|l| l.usable_at(now, meter)) {
+        for lot in self.lots.iter().filter(|l| source.takes(l, now)) {
             if left.is_zero() {
                 break;
             }
@@ -203,7 +240,11 @@ impl AccountBook {
                 left -= take;
             }
         }
-        let from_line = self.account.credit_line_free(now).min(left);
+        let line = match source {
+            Source::Spend { .. } => self.account.credit_line_free(now),
+            Source::TakeBack => Decimal::ZERO,
+        };
+        let from_line = line.min(left);
         if from_line > Decimal::ZERO {
             draws.push(Draw {
                 lot_id: None,
@@ -212,9 +253,15 @@ impl AccountBook {
             left -= from_line;
         }
         if left > Decimal::ZERO {
+            let lots: Decimal = self
+                .lots
+                .iter()
+                .filter(|l| source.takes(l, now))
+                .map(Lot::free)
+                .sum();
             return Err(LedgerError::InsufficientCredit {
                 requested: amount,
-                available: self.available(now, meter),
+                available: lots + line,
             });
         }
         Ok(draws)

@@ -14,7 +14,7 @@ pub mod needs;
 pub mod types;
 
 pub use amount::{Money, Quantity};
-pub use book::{AccountBook, BalanceView};
+pub use book::{AccountBook, BalanceView, Source};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
 pub use entry::{Book, Entry, EntryKind, Posting, Side};

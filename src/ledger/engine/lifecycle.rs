@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::checks::{check_open, check_price, invalid};
 use super::credits::release_lot_from_holds;
 use super::Ledger;
-use crate::ledger::book::Drain;
+use crate::ledger::book::{Drain, Source};
 use crate::ledger::command::*;
 use crate::ledger::entry::{ledger_account as gl, Book, EntryDraft, EntryKind};
 use crate::ledger::error::LedgerError;
@@ -395,24 +395,5 @@ fn plan_adjustment(
             quantity,
         }]);
     }
-    let mut left = quantity;
-    let mut draws = Vec::new();
-    for lot in book.lots.iter().filter(live) {
-        let take = lot.free().min(left);
-        if take > Decimal::ZERO {
-            draws.push(Draw {
-                lot_id: Some(lot.id),
-                quantity: take,
-            });
-            left -= take;
-        }
-    }
-    if left > Decimal::ZERO {
-        let available = book.lots.iter().filter(live).map(Lot::free).sum();
-        return Err(LedgerError::InsufficientCredit {
-            requested: quantity,
-            available,
-        });
-    }
-    Ok(draws)
+    book.plan_from(quantity, now, Source::TakeBack)
 }
