@@ -1,15 +1,101 @@
 //! Configuration: defaults, then an optional TOML file, then `CREDIT_LEDGER_*` environment
-//! variables (one per field, e.g. `CREDIT_LEDGER_DATABASE_URL`), validated once at boot.
+//! variables (one per field, e.g. `CREDIT_LEDGER_DATABASE_URL`), parsed into typed settings and
+//! validated once, by [`Config::load`]. It knows nothing above the ledger: `server.rs` turns it
+//! into each subsystem's settings.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
-use crate::executor::ExecutorConfig;
-use crate::ledger::Limits;
+use crate::ledger::{Limits, MONEY_ACCOUNTS};
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL, known to name SQLite (`sqlite://file.db`) or PostgreSQL
+/// (`postgres://user@host/db`): parsed once, here.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DatabaseUrl {
+    url: String,
+    dialect: Dialect,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<DatabaseUrl> {
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            bail!("database_url must start with sqlite: or postgres:, got {url:?}")
+        };
+        Ok(DatabaseUrl {
+            url: url.to_string(),
+            dialect,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with any password blanked, for logs and errors.
+    pub fn redacted(&self) -> String {
+        let url = &self.url;
+        match (url.find("://"), url.find('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                    None => url.clone(),
+                }
+            }
+            _ => url.clone(),
+        }
+    }
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = anyhow::Error;
+
+    fn try_from(url: String) -> anyhow::Result<DatabaseUrl> {
+        DatabaseUrl::parse(&url)
+    }
+}
+
+impl From<DatabaseUrl> for String {
+    fn from(url: DatabaseUrl) -> String {
+        url.url
+    }
+}
+
+/// Never prints a password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -17,7 +103,7 @@ pub struct Config {
     /// Where the gRPC server listens; port 0 picks a free one.
     pub listen_addr: SocketAddr,
     /// `sqlite://credit-ledger.db` (created on first start) or `postgres://user@host/db`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub db_connections_max: u32,
     pub db_acquire_timeout_ms: u64,
     pub queue_capacity: usize,
@@ -36,7 +122,7 @@ pub struct Config {
     pub request_timeout_ms: u64,
     pub concurrency_per_connection_max: usize,
     /// `text` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// How often the sweeper posts what time has made due (lot expiry, hold expiry, the end of
     /// commitment terms); 0 turns it off. Safe with several instances on one database.
     pub sweep_interval_ms: u64,
@@ -54,9 +140,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        // The engine's own limits are the defaults, written once, in the ledger.
+        let limits = Limits::default();
         Config {
             listen_addr: "127.0.0.1:50051".parse().expect("valid address"),
-            database_url: "sqlite://credit-ledger.db".into(),
+            database_url: DatabaseUrl::parse("sqlite://credit-ledger.db").expect("a SQLite URL"),
             db_connections_max: 16,
             db_acquire_timeout_ms: 5_000,
             queue_capacity: 20_000,
@@ -65,14 +153,14 @@ impl Default for Config {
             batch_linger_us: 0,
             page_size_max: 1_000,
             page_size_default: 100,
-            open_holds_per_account_max: 10_000,
-            live_lots_per_account_max: 1_000,
-            hold_ttl_default_ms: 30_000,
-            hold_ttl_max_ms: 7 * 24 * 3_600_000,
+            open_holds_per_account_max: limits.open_holds_per_account_max,
+            live_lots_per_account_max: limits.live_lots_per_account_max,
+            hold_ttl_default_ms: limits.hold_ttl_default_ms,
+            hold_ttl_max_ms: limits.hold_ttl_max_ms,
             message_size_max_bytes: 1 << 20,
             request_timeout_ms: 10_000,
             concurrency_per_connection_max: 1_024,
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             sweep_interval_ms: 60_000,
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,
@@ -127,37 +215,17 @@ impl Config {
         if self.page_size_default > self.page_size_max {
             bail!("page_size_default must not exceed page_size_max");
         }
-        if !matches!(self.log_format.as_str(), "text" | "json") {
-            bail!("log_format must be text or json");
-        }
-        crate::store::Dialect::of_url(&self.database_url)?;
         validate_gl_codes(&self.gl_codes)?;
         Ok(())
     }
 
-    pub fn sweeper(&self) -> crate::sweeper::SweeperConfig {
-        crate::sweeper::SweeperConfig {
-            interval: std::time::Duration::from_millis(self.sweep_interval_ms),
-            accounts_per_round: self.sweep_accounts_max,
-            commitment_notice_ms: self.commitment_notice_ms,
-        }
-    }
-
-    pub fn executor(&self) -> ExecutorConfig {
-        ExecutorConfig {
-            queue_capacity: self.queue_capacity,
-            batch_size_max: self.batch_size_max,
-            workers: match crate::store::Dialect::of_url(&self.database_url) {
-                Ok(crate::store::Dialect::Postgres) => self.executor_workers,
-                _ => 1,
-            },
-            linger: std::time::Duration::from_micros(self.batch_linger_us),
-            limits: Limits {
-                open_holds_per_account_max: self.open_holds_per_account_max,
-                live_lots_per_account_max: self.live_lots_per_account_max,
-                hold_ttl_default_ms: self.hold_ttl_default_ms,
-                hold_ttl_max_ms: self.hold_ttl_max_ms,
-            },
+    /// The limits the engine enforces.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            open_holds_per_account_max: self.open_holds_per_account_max,
+            live_lots_per_account_max: self.live_lots_per_account_max,
+            hold_ttl_default_ms: self.hold_ttl_default_ms,
+            hold_ttl_max_ms: self.hold_ttl_max_ms,
         }
     }
 }
@@ -209,21 +277,6 @@ fn env_overrides(
     }
     Ok(serde_json::Value::Object(out))
 }
-
-/// The money book's ledger accounts, the only ones a GL code may name.
-const MONEY_ACCOUNTS: [&str; 8] = {
-    use crate::ledger::entry::ledger_account as gl;
-    [
-        gl::CASH_CLEARING,
-        gl::DEFERRED_REVENUE,
-        gl::REVENUE_USAGE,
-        gl::REVENUE_BREAKAGE,
-        gl::REFUNDS_PAYABLE,
-        gl::UNBILLED_RECEIVABLE,
-        gl::REVENUE_COMMITMENT_SHORTFALL,
-        gl::REVENUE_ADJUSTMENT,
-    ]
-};
 
 /// A code for an account that does not exist is a typo that would silently export the
 /// account's own name; refuse it at boot.
@@ -280,7 +333,8 @@ mod tests {
         merge(&mut value, overrides, "env").unwrap();
         let config: Config = serde_json::from_value(value).unwrap();
         assert_eq!(config.batch_size_max, 64);
-        assert_eq!(config.database_url, "postgres://x@h/db");
+        assert_eq!(config.database_url.as_str(), "postgres://x@h/db");
+        assert_eq!(config.database_url.dialect(), Dialect::Postgres);
     }
 
     #[test]
@@ -317,6 +371,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("deferred_revenu"));
+    }
+
+    #[test]
+    fn urls_and_log_formats_are_typed_at_load() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for (name, value, wrong) in [
+            ("CREDIT_LEDGER_DATABASE_URL", "mysql://x", "database_url"),
+            ("CREDIT_LEDGER_LOG_FORMAT", "yaml", "log_format"),
+        ] {
+            let vars = [(name.to_string(), value.to_string())];
+            let overrides = env_overrides(&defaults, vars.into_iter()).unwrap();
+            let mut value = defaults.clone();
+            merge(&mut value, overrides, "env").unwrap();
+            let error = serde_json::from_value::<Config>(value)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("database_url") || error.contains("variant"),
+                "{wrong}: {error}"
+            );
+        }
+        let url = DatabaseUrl::parse("postgres://me:secret@db/ledger").unwrap();
+        assert_eq!(url.redacted(), "postgres://me:***@db/ledger");
+        assert_eq!(format!("{url:?}"), "postgres://me:***@db/ledger");
     }
 
     #[test]

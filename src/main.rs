@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use credit_ledger::client::{self, ClientArgs, ClientCommand};
 use credit_ledger::clock::{truncate_micros, SystemClock};
-use credit_ledger::config::Config;
+use credit_ledger::config::{Config, DatabaseUrl, LogFormat};
 use credit_ledger::journal::export::{ExportSpec, Format, GlCodes};
 use credit_ledger::journal::exporter::export_to;
 use credit_ledger::ledger::Book;
@@ -114,7 +114,10 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 
 async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
-    let database_url = args.database_url.unwrap_or(config.database_url);
+    let database_url = match args.database_url {
+        Some(url) => DatabaseUrl::parse(&url)?,
+        None => config.database_url,
+    };
     let book = match args.book {
         BookArg::Money => Book::Money,
         BookArg::Quantity => Book::Quantity,
@@ -160,13 +163,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Serve { config } => {
             let config = Config::load(config.as_deref())?;
-            init_tracing(&config.log_format);
+            init_tracing(config.log_format);
             let app = Application::build(config, Arc::new(SystemClock)).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
         Cmd::Migrate { config } => {
             let config = Config::load(config.as_deref())?;
-            init_tracing(&config.log_format);
+            init_tracing(config.log_format);
             let store =
                 Store::connect(&config.database_url, 1, std::time::Duration::from_secs(10)).await?;
             store.migrate().await?;
@@ -176,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Verify { config } => {
             let config = Config::load(config.as_deref())?;
-            init_tracing(&config.log_format);
+            init_tracing(config.log_format);
             let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
             let store = Store::connect(&config.database_url, 1, timeout).await?;
             let report = credit_ledger::journal::verify::verify(&store).await;
@@ -198,13 +201,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(format: &str) {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }

@@ -18,11 +18,14 @@ use crate::api::{
 };
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::Dialect;
 use crate::executor::Executor;
+use crate::executor::ExecutorConfig;
 use crate::journal::export::GlCodes;
 use crate::proto;
-use crate::store::{redact, Store};
+use crate::store::Store;
 use crate::sweeper::Sweeper;
+use crate::sweeper::SweeperConfig;
 
 pub struct Application {
     listener: TcpListener,
@@ -37,8 +40,8 @@ pub struct Application {
 impl Application {
     /// Connects to the database (creating an SQLite file on first start), applies migrations,
     /// starts the executor and binds the listener.
+    /// `config` is taken as valid: [`Config::load`] validates what it loads.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        config.validate()?;
         let store = Store::connect(
             &config.database_url,
             config.db_connections_max,
@@ -47,17 +50,17 @@ impl Application {
         .await?;
         store.migrate().await?;
         let (executor, executor_task) =
-            Executor::spawn(store.clone(), clock.clone(), config.executor());
+            Executor::spawn(store.clone(), clock.clone(), executor_config(&config));
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
         let local_addr = listener.local_addr()?;
-        tracing::info!(%local_addr, database = %redact(&config.database_url), "credit-ledger ready");
+        tracing::info!(%local_addr, database = %config.database_url.redacted(), "credit-ledger ready");
         let sweeper = Sweeper::new(
             store.clone(),
             executor.clone(),
             clock.clone(),
-            config.sweeper(),
+            sweeper_config(&config),
         );
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let services = Arc::new(Services {
@@ -162,6 +165,28 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The executor's settings. SQLite has one writer, so it always gets one batch loop.
+fn executor_config(config: &Config) -> ExecutorConfig {
+    ExecutorConfig {
+        queue_capacity: config.queue_capacity,
+        batch_size_max: config.batch_size_max,
+        workers: match config.database_url.dialect() {
+            Dialect::Postgres => config.executor_workers,
+            Dialect::Sqlite => 1,
+        },
+        linger: Duration::from_micros(config.batch_linger_us),
+        limits: config.limits(),
+    }
+}
+
+fn sweeper_config(config: &Config) -> SweeperConfig {
+    SweeperConfig {
+        interval: Duration::from_millis(config.sweep_interval_ms),
+        accounts_per_round: config.sweep_accounts_max,
+        commitment_notice_ms: config.commitment_notice_ms,
     }
 }
 

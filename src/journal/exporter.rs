@@ -13,6 +13,7 @@ use super::export::{detail_records, summary_record, write_header, write_record};
 use super::export::{ExportSpec, GlCodes};
 use super::summary::Summarizer;
 use super::ENTRY_PAGE;
+use crate::config::DatabaseUrl;
 use crate::store::{EntryFilter, Store};
 
 /// Bytes of whole lines gathered before a chunk goes out (well under a gRPC message's limit).
@@ -115,7 +116,7 @@ pub async fn export_journal(
 /// server) into `output`, or stdout when `None`. A detail export shows a progress line on
 /// stderr when stderr is a terminal.
 pub async fn export_to(
-    database_url: &str,
+    database_url: &DatabaseUrl,
     spec: &ExportSpec,
     gl: &GlCodes,
     output: Option<&Path>,

@@ -70,6 +70,18 @@ pub mod ledger_account {
     /// Deferred money recognized when support takes paid credit back.
     pub const REVENUE_ADJUSTMENT: &str = "revenue_adjustment";
 
+    /// The money book's ledger accounts, the only ones a GL code may name.
+    pub const MONEY_ACCOUNTS: [&str; 8] = [
+        CASH_CLEARING,
+        DEFERRED_REVENUE,
+        REVENUE_USAGE,
+        REVENUE_BREAKAGE,
+        REFUNDS_PAYABLE,
+        UNBILLED_RECEIVABLE,
+        REVENUE_COMMITMENT_SHORTFALL,
+        REVENUE_ADJUSTMENT,
+    ];
+
     pub fn lot(id: super::LotId) -> String {
         format!("lot:{id}")
     }

@@ -17,6 +17,7 @@ pub use amount::{Money, Quantity};
 pub use book::{AccountBook, BalanceView, Source};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
+pub use entry::ledger_account::MONEY_ACCOUNTS;
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
 pub use error::LedgerError;
 pub use fingerprint::fingerprint;

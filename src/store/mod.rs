@@ -25,24 +25,8 @@ pub use batch::{Batch, BatchConnection};
 pub use journal::{EntryFilter, JournalEntry, JournalReader};
 pub use rows::StoredEvent;
 
-/// Which database a URL points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    pub fn of_url(url: &str) -> anyhow::Result<Dialect> {
-        if url.starts_with("sqlite:") {
-            Ok(Dialect::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Dialect::Postgres)
-        } else {
-            anyhow::bail!("database_url must start with sqlite: or postgres:, got {url:?}")
-        }
-    }
-}
+use crate::config::DatabaseUrl;
+pub use crate::config::Dialect;
 
 /// A storage failure, classified by what the executor should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -129,23 +113,23 @@ pub struct Store {
 impl Store {
     /// Connects (creating an SQLite file on first start) without touching the schema.
     pub async fn connect(
-        url: &str,
+        url: &DatabaseUrl,
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
-        let dialect = Dialect::of_url(url)?;
+        let dialect = url.dialect();
         let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout);
-        let (options, url) = match dialect {
-            Dialect::Sqlite => sqlite::pool_options(options, url),
-            Dialect::Postgres => (options, url.to_string()),
+        let (options, connect_to) = match dialect {
+            Dialect::Sqlite => sqlite::pool_options(options, url.as_str()),
+            Dialect::Postgres => (options, url.as_str().to_string()),
         };
         let pool = options
-            .connect(&url)
+            .connect(&connect_to)
             .await
-            .with_context(|| format!("connecting to {}", redact(&url)))?;
+            .with_context(|| format!("connecting to {}", url.redacted()))?;
         Ok(Store {
             pool,
             dialect,
@@ -196,19 +180,5 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// A database URL with any password blanked, for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }

@@ -20,7 +20,7 @@ const STATEMENTS_PER_BATCH_MAX: u64 = 9;
 
 async fn queued_debits_commit_as_one_batch(backend: Backend) {
     let db = Database::fresh(backend).await;
-    let store = Store::connect(&db.url, 2, std::time::Duration::from_secs(5))
+    let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
         .await
         .unwrap();
     store.migrate().await.unwrap();

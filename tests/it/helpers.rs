@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use credit_ledger::clock::ManualClock;
-use credit_ledger::config::Config;
+use credit_ledger::config::{Config, DatabaseUrl};
 use credit_ledger::proto::{
     self as p, accounts_client::AccountsClient, credits_client::CreditsClient,
     events_client::EventsClient, usage_client::UsageClient,
@@ -51,6 +51,10 @@ pub struct Database {
 }
 
 impl Database {
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.url).expect("a test database URL")
+    }
+
     /// Another handle on the same database, for a second instance (the first keeps ownership).
     pub fn same(&self) -> Database {
         Database {
@@ -103,7 +107,7 @@ pub struct TestApp {
 pub fn test_config(url: &str) -> Config {
     Config {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: url.to_string(),
+        database_url: DatabaseUrl::parse(url).expect("a test database URL"),
         db_connections_max: 4,
         db_acquire_timeout_ms: 1_000,
         // Tests sweep when they choose to (`TestApp::sweep`), on their manual clock.

@@ -605,9 +605,14 @@ async fn cli_export_writes_the_same_csv_as_the_rpc(backend: Backend) {
         )
         .unwrap();
         let path = dir.path().join(format!("journal-{summary}.csv"));
-        let stats = export_to(&app.db.url, &spec, &GlCodes::default(), Some(&path))
-            .await
-            .expect("the CLI export");
+        let stats = export_to(
+            &app.db.database_url(),
+            &spec,
+            &GlCodes::default(),
+            Some(&path),
+        )
+        .await
+        .expect("the CLI export");
         let written = std::fs::read_to_string(&path).unwrap();
         assert_eq!(written, rpc.unwrap());
         assert_eq!(stats.rows as usize, records(&written).len());
@@ -624,7 +629,7 @@ async fn cli_export_writes_the_same_csv_as_the_rpc(backend: Backend) {
     )
     .unwrap();
     let path = dir.path().join("coded.csv");
-    export_to(&app.db.url, &spec, &gl, Some(&path))
+    export_to(&app.db.database_url(), &spec, &gl, Some(&path))
         .await
         .unwrap();
     let coded = records(&std::fs::read_to_string(&path).unwrap());

@@ -26,7 +26,7 @@ struct Rig {
 
 async fn rig(backend: Backend) -> Rig {
     let db = Database::fresh(backend).await;
-    let store = Store::connect(&db.url, 2, std::time::Duration::from_secs(5))
+    let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
         .await
         .unwrap();
     store.migrate().await.unwrap();
