@@ -11,7 +11,7 @@ use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
 
 use super::rows::*;
 use super::sql::{self, padded, placeholders, write_all, RowSet, Value};
-use super::{postgres, Dialect, Store, StoreError, StoreResult};
+use super::{ops, Store, StoreError, StoreResult};
 use crate::ledger::*;
 
 /// The connection a batch loop keeps across batches, rather than taking one from the pool (and
@@ -47,11 +47,10 @@ impl Store {
             ),
         };
         let conn: &'c mut AnyConnection = conn;
-        let tx = match self.dialect {
-            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => conn.begin().await,
-        }
-        .map_err(|e| StoreError::from(e).before_any_data())?;
+        let tx = conn
+            .begin_with(ops(self.dialect).begin_batch)
+            .await
+            .map_err(|e| StoreError::from(e).before_any_data())?;
         Ok(Batch { store: self, tx })
     }
 }
@@ -133,10 +132,7 @@ impl Store {
                 accounts.insert(account);
             }
         }
-        let lock = match self.dialect {
-            Dialect::Postgres => postgres::LOCK_ACCOUNTS,
-            Dialect::Sqlite => "",
-        };
+        let lock = ops(self.dialect).lock_accounts;
         let account_ids = strings(&accounts);
         let select = format!("SELECT {} FROM accounts", ACCOUNT_COLUMNS.join(", "));
         let rows = select_in(
@@ -319,11 +315,9 @@ impl Store {
                 writes.events.iter().map(event_values).collect(),
             ),
         ];
-        if !writes.events.is_empty() && self.dialect == Dialect::Postgres {
+        if let (false, Some(lock)) = (writes.events.is_empty(), ops(self.dialect).lock_events) {
             // Events take their seq in commit order: see the events table's comment.
-            sqlx::query(postgres::LOCK_EVENTS)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(lock).execute(&mut **tx).await?;
             self.statements.fetch_add(1, Ordering::Relaxed);
         }
         let written = write_all(tx, self.dialect, sets).await?;

@@ -28,6 +28,36 @@ pub use rows::StoredEvent;
 use crate::config::DatabaseUrl;
 pub use crate::config::Dialect;
 
+/// Everything that differs between SQLite and PostgreSQL, said once per dialect in `sqlite.rs`
+/// and `postgres.rs`; the rest of the store asks [`ops`] and never matches on the dialect.
+pub(crate) struct DialectOps {
+    /// Fits the pool to the dialect and gives the URL to connect to.
+    pub pool_options: fn(AnyPoolOptions, &str) -> (AnyPoolOptions, String),
+    pub migrator: fn() -> sqlx::migrate::Migrator,
+    /// How a batch's transaction begins.
+    pub begin_batch: &'static str,
+    /// How a read-only view of one moment begins.
+    pub begin_snapshot: &'static str,
+    /// Appended to the query that loads a batch's accounts: locks them, in id order.
+    pub lock_accounts: &'static str,
+    /// Taken before a batch that writes events: makes event seq follow commit order.
+    pub lock_events: Option<&'static str>,
+    /// Whether the batch's lookups are prepared and kept (see `sql::lookup`).
+    pub prepare_lookups: bool,
+    /// Whether a batch's inserts go as one statement (each a data-modifying CTE) or one each.
+    pub write_in_one_statement: bool,
+    /// `SELECT <one expression per column> FROM <the JSON rows in $param>`, ready for an INSERT
+    /// and an ON CONFLICT clause after it; `integer` says which columns are integers.
+    pub select_json_rows: fn(&[bool], usize) -> String,
+}
+
+pub(crate) fn ops(dialect: Dialect) -> &'static DialectOps {
+    match dialect {
+        Dialect::Sqlite => &sqlite::OPS,
+        Dialect::Postgres => &postgres::OPS,
+    }
+}
+
 /// A storage failure, classified by what the executor should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,10 +152,7 @@ impl Store {
         let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout);
-        let (options, connect_to) = match dialect {
-            Dialect::Sqlite => sqlite::pool_options(options, url.as_str()),
-            Dialect::Postgres => (options, url.as_str().to_string()),
-        };
+        let (options, connect_to) = (ops(dialect).pool_options)(options, url.as_str());
         let pool = options
             .connect(&connect_to)
             .await
@@ -139,33 +166,23 @@ impl Store {
 
     /// Applies the dialect's migrations; safe to run on every start.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.dialect {
-            Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
-            Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
-        };
-        migrator
+        (ops(self.dialect).migrator)()
             .run(&self.pool)
             .await
             .context("applying migrations")
     }
 
-    /// How many statements batches have run through this store (loads and writes; not BEGIN or
-    /// COMMIT).
     /// A read-only view of one moment, for reads that page through much of the store (the
-    /// audit, exports, reports). PostgreSQL takes a REPEATABLE READ, READ ONLY transaction;
-    /// SQLite (in WAL mode) fixes a deferred transaction's snapshot at its first read and keeps
-    /// it until the end, without blocking writers.
+    /// audit, exports, reports).
     pub async fn snapshot(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => self.pool.begin().await?,
-            Dialect::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .await?
-            }
-        })
+        Ok(self
+            .pool
+            .begin_with(ops(self.dialect).begin_snapshot)
+            .await?)
     }
 
+    /// How many statements batches have run through this store (loads and writes; not BEGIN or
+    /// COMMIT).
     pub fn batch_statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }

@@ -2,10 +2,45 @@
 //! order, so several instances can serve one database without deadlocking; and the SQLSTATEs
 //! that mean "the server is going away or refusing us", which the executor treats as retryable.
 
+use sqlx::any::AnyPoolOptions;
 use sqlx::error::DatabaseError;
 
-/// Appended to the accounts query of a batch.
-pub(super) const LOCK_ACCOUNTS: &str = " FOR UPDATE";
+use super::DialectOps;
+
+pub(super) static OPS: DialectOps = DialectOps {
+    pool_options,
+    migrator: || sqlx::migrate!("migrations/postgres"),
+    begin_batch: "BEGIN",
+    begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    lock_accounts: " FOR UPDATE",
+    lock_events: Some(LOCK_EVENTS),
+    // A cached generic plan, made while a table was still nearly empty, once turned key
+    // lookups into sequential scans: lookups are planned afresh with their parameters.
+    prepare_lookups: false,
+    // A batch's writes cost one round trip.
+    write_in_one_statement: true,
+    select_json_rows,
+};
+
+fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOptions, String) {
+    (options, url.to_string())
+}
+
+/// `jsonb_array_elements` unpacks the rows, integers cast back from text.
+fn select_json_rows(integer: &[bool], param: usize) -> String {
+    let columns: Vec<String> = integer
+        .iter()
+        .enumerate()
+        .map(|(i, &int)| match int {
+            true => format!("(r->>{i})::bigint"),
+            false => format!("r->>{i}"),
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM jsonb_array_elements(${param}::jsonb) AS r",
+        columns.join(", ")
+    )
+}
 
 /// What a retry can cure: class 08 (connection exception), 40 (transaction rollback:
 /// serialization failure, deadlock), 53 (insufficient resources: disk full, out of memory, too
@@ -32,4 +67,4 @@ pub(super) fn is_refused(error: &dyn DatabaseError) -> bool {
 /// Serializes the commits of batches that write events from here to their COMMIT, so events'
 /// seq (an identity, handed out at insert) follows commit order and a subscriber's cursor never
 /// skips an event that commits late. Only batches with events take it.
-pub(super) const LOCK_EVENTS: &str = "SELECT pg_advisory_xact_lock(7216403)";
+const LOCK_EVENTS: &str = "SELECT pg_advisory_xact_lock(7216403)";

@@ -7,7 +7,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
-use super::{Dialect, StoreResult};
+use super::{ops, Dialect, StoreResult};
 
 /// A lookup, planned afresh with its parameters on every execution (an unnamed statement). A
 /// cached generic plan is made once, often while a table is still nearly empty, and then kept:
@@ -20,7 +20,7 @@ pub(super) fn select(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
 /// A lookup on the batch path: unprepared on PostgreSQL for the reason above; kept prepared on
 /// SQLite, whose planner does not cache plans by table size and where preparing costs time.
 pub(super) fn lookup(dialect: Dialect, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
-    sqlx::query(sql).persistent(dialect == Dialect::Sqlite)
+    sqlx::query(sql).persistent(ops(dialect).prepare_lookups)
 }
 
 /// A value bound to a placeholder.
@@ -71,7 +71,7 @@ impl RowSet<'_> {
             "INSERT INTO {} ({}) {}{}",
             self.table,
             self.columns.join(", "),
-            dialect.select_json_rows(&integer, param),
+            (ops(dialect).select_json_rows)(&integer, param),
             self.suffix
         )
     }
@@ -98,7 +98,7 @@ pub(super) async fn write_all(
     if sets.is_empty() {
         return Ok(0);
     }
-    if dialect == Dialect::Sqlite {
+    if !ops(dialect).write_in_one_statement {
         let count = sets.len() as u64;
         for set in sets {
             let sql = set.insert_sql(dialect, 1);
@@ -129,32 +129,6 @@ impl Value {
             Value::Text(v) | Value::OptText(Some(v)) => serde_json::Value::String(v),
             Value::Int(v) | Value::OptInt(Some(v)) => serde_json::Value::from(v),
             Value::OptText(None) | Value::OptInt(None) => serde_json::Value::Null,
-        }
-    }
-}
-
-impl Dialect {
-    /// `SELECT <one expression per column> FROM <the rows in $1>`, ready for an INSERT, and for
-    /// an ON CONFLICT clause after it (SQLite needs the `WHERE true` to parse that).
-    fn select_json_rows(self, integer: &[bool], param: usize) -> String {
-        let columns: Vec<String> = integer
-            .iter()
-            .enumerate()
-            .map(|(i, &int)| match (self, int) {
-                (Dialect::Postgres, true) => format!("(r->>{i})::bigint"),
-                (Dialect::Postgres, false) => format!("r->>{i}"),
-                (Dialect::Sqlite, _) => format!("json_extract(r.value, '$[{i}]')"),
-            })
-            .collect();
-        match self {
-            Dialect::Postgres => format!(
-                "SELECT {} FROM jsonb_array_elements(${param}::jsonb) AS r",
-                columns.join(", ")
-            ),
-            Dialect::Sqlite => format!(
-                "SELECT {} FROM json_each(${param}) AS r WHERE true",
-                columns.join(", ")
-            ),
         }
     }
 }

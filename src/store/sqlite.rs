@@ -6,7 +6,38 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::DatabaseError;
 use sqlx::Executor;
 
-pub(super) fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOptions, String) {
+use super::DialectOps;
+
+pub(super) static OPS: DialectOps = DialectOps {
+    pool_options,
+    migrator: || sqlx::migrate!("migrations/sqlite"),
+    // The write lock up front, so a batch never has to upgrade a read lock (and fail) halfway.
+    begin_batch: "BEGIN IMMEDIATE",
+    // In WAL mode a deferred transaction fixes its snapshot at its first read and keeps it to
+    // the end, without blocking writers.
+    begin_snapshot: "BEGIN",
+    // One writer at a time: BEGIN IMMEDIATE is the lock.
+    lock_accounts: "",
+    lock_events: None,
+    // SQLite's planner does not cache plans by table size, and preparing costs time.
+    prepare_lookups: true,
+    // In-process: a statement each costs nothing extra.
+    write_in_one_statement: false,
+    select_json_rows,
+};
+
+/// `json_each` unpacks the rows; the `WHERE true` lets an ON CONFLICT clause follow.
+fn select_json_rows(integer: &[bool], param: usize) -> String {
+    let columns: Vec<String> = (0..integer.len())
+        .map(|i| format!("json_extract(r.value, '$[{i}]')"))
+        .collect();
+    format!(
+        "SELECT {} FROM json_each(${param}) AS r WHERE true",
+        columns.join(", ")
+    )
+}
+
+fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOptions, String) {
     let url = if url.contains("mode=") {
         url.to_string()
     } else if url.contains('?') {
