@@ -6,23 +6,31 @@
 //! # Layout
 //!
 //! - [`ledger`]: the pure engine. Accounts, lots, holds, the drawdown order, both books'
-//!   postings, idempotency and every business refusal. No I/O and no clock.
+//!   postings, idempotency and every business refusal; what a batch needs loaded
+//!   (`ledger/needs.rs`); the versioned fingerprint of a request (`ledger/fingerprint.rs`); the one
+//!   spelling of every stored enum (`ledger/names.rs`). No I/O, no clock, no serde.
 //! - [`executor`]: the batch loop. A bounded queue feeds batches; each batch is one database
-//!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit.
+//!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit; a
+//!   batch that fails for its content is split down to the offending command.
 //! - [`store`]: the database behind one contract, SQLite (embedded default) and PostgreSQL, with
-//!   the dialect differences in `store/sqlite.rs` and `store/postgres.rs`.
+//!   what differs said once in `store/sqlite.rs` and `store/postgres.rs`, and the versioned
+//!   encodings of what it keeps as JSON in `store/codec.rs`. The only module that names sqlx,
+//!   apart from the bench's naive baseline.
 //! - [`api`]: the tonic services, one file each; `api/convert.rs` parses the wire into domain
 //!   types and back, by the field rules of `common.proto`; `api/status.rs` maps every domain
 //!   error to a gRPC status; `api/edge.rs` keeps deadlines and undecodable or oversize requests
 //!   within the API's contract; `api/transport.rs` is the HTTP/2 accept loop that serves them.
-//! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment.
-//! - [`server`]: builds the application (store, executor, gRPC server) and runs it until shutdown.
+//! - [`config`]: defaults → optional TOML file → `CREDIT_LEDGER_*` environment, typed and
+//!   validated once; it knows nothing above the ledger.
+//! - [`server`]: assembles the subsystems (store, executor, sweeper, gRPC server) from the
+//!   configuration and runs them until shutdown.
 //! - [`client`]: the command-line client subcommands for first calls.
 //! - [`journal`]: reports over the stored journal: the export (CSV, JSON Lines, summaries with
 //!   carried rounding), the trial balance, the revenue roll-forward and past balances;
 //!   `journal::verify` audits invariants 1, 3 and 6.
-//! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server processes and the
-//!   naive one-transaction-per-request baseline.
+//! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server
+//!   processes and the naive one-transaction-per-request baseline (written straight on sqlx, the
+//!   way a typical ledger is, and never part of the service).
 //! - [`sweeper`]: posts what time makes due (lot and hold expiry, commitment terms) through the
 //!   executor, on an interval.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
