@@ -1,6 +1,6 @@
 //! One spelling for every enum that outlives a process: the same text is written to the store,
 //! read back, used in SQL filters, in fingerprints and in exports. Each enum says its names once,
-//! with [`named!`], which gives it `as_str`, `FromStr` and `Display`.
+//! with `named!`, which gives it `as_str`, `FromStr` and `Display`.
 
 /// A stored name that no variant has: a damaged row, or one written by a newer release.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
