@@ -1,0 +1,80 @@
+//! The JSON the store keeps in text columns, written by types of its own that say field by field
+//! what goes out, so renaming or reordering a field of a ledger type changes no stored byte:
+//! `idempotency.outcome` (an outcome, replayed to a retry, possibly by a later release),
+//! `events.payload`, `lots.scope` and `holds.reserved`.
+//!
+//! **Version 1** is the shape the first releases wrote, kept byte for byte (golden tests below),
+//! so every row they stored still reads. Enums are stored by their one name (`as_str`); amounts
+//! as decimal strings; times as RFC 3339 in UTC; ids as hyphenated UUIDs. Fields added after the
+//! first release read as their defaults when absent. A change of shape will be version 2, with a
+//! `"v":2` member that version 1 never has, so a reader can tell them apart.
+
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::ledger::*;
+use event::EventV1;
+use outcome::OutcomeV1;
+use records::DrawV1;
+
+mod event;
+mod outcome;
+mod records;
+
+/// A stored value that does not read back (a damaged row, or a newer release's).
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Name(#[from] names::UnknownName),
+}
+
+pub(super) type Decoded<T> = Result<T, DecodeError>;
+
+pub(super) fn encode_outcome(outcome: &Outcome) -> String {
+    to_json(&OutcomeV1::from(outcome))
+}
+
+pub(super) fn decode_outcome(text: &str) -> Decoded<Outcome> {
+    serde_json::from_str::<OutcomeV1>(text)?.try_into()
+}
+
+pub(super) fn encode_event(data: &EventData) -> String {
+    to_json(&EventV1::from(data))
+}
+
+pub(super) fn decode_event(text: &str) -> Decoded<EventData> {
+    Ok(serde_json::from_str::<EventV1>(text)?.into())
+}
+
+/// A lot's scope: a JSON array of meters.
+pub(super) fn encode_scope(scope: &[String]) -> String {
+    to_json(&scope)
+}
+
+pub(super) fn decode_scope(text: &str) -> Decoded<Vec<String>> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// What a hold reserves: a JSON array of `{"lot_id": id or null, "quantity": amount}`.
+pub(super) fn encode_reserved(reserved: &[Draw]) -> String {
+    to_json(&reserved.iter().map(DrawV1::from).collect::<Vec<_>>())
+}
+
+pub(super) fn decode_reserved(text: &str) -> Decoded<Vec<Draw>> {
+    let draws: Vec<DrawV1> = serde_json::from_str(text)?;
+    Ok(draws.into_iter().map(Draw::from).collect())
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("stored values serialize")
+}
+
+pub(super) fn name<T: FromStr<Err = names::UnknownName>>(text: &str) -> Decoded<T> {
+    Ok(text.parse()?)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! Version 1 of a stored outcome: what a retry with the same key is answered.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::records::*;
+use super::{DecodeError, Decoded};
+use crate::ledger::*;
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct SweepV1 {
+    lots_expired: u32,
+    holds_expired: u32,
+    commitments_ended: u32,
+    notices: u32,
+}
+
+// Built and dropped around one write or read; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Serialize, Deserialize)]
+pub(super) enum OutcomeV1 {
+    Account(AccountV1),
+    Granted {
+        lot: LotV1,
+        entry_id: Uuid,
+    },
+    Voided {
+        lot: LotV1,
+        entry_id: Uuid,
+        #[serde(with = "rust_decimal::serde::str")]
+        quantity_voided: Decimal,
+        #[serde(with = "rust_decimal::serde::str")]
+        money_refunded: Decimal,
+    },
+    Authorized {
+        hold: HoldV1,
+        #[serde(with = "rust_decimal::serde::str")]
+        available: Decimal,
+    },
+    Captured {
+        hold: HoldV1,
+        entry_id: Option<Uuid>,
+        #[serde(with = "rust_decimal::serde::str")]
+        charged: Decimal,
+        draws: Vec<DrawV1>,
+        #[serde(with = "rust_decimal::serde::str")]
+        released: Decimal,
+    },
+    Released {
+        hold: HoldV1,
+        #[serde(with = "rust_decimal::serde::str")]
+        released: Decimal,
+    },
+    Extended {
+        hold: HoldV1,
+    },
+    Debited {
+        entry_id: Uuid,
+        #[serde(with = "rust_decimal::serde::str")]
+        charged: Decimal,
+        draws: Vec<DrawV1>,
+        #[serde(with = "rust_decimal::serde::str")]
+        available: Decimal,
+    },
+    Adjusted {
+        entry_id: Uuid,
+        lot: Option<LotV1>,
+        draws: Vec<DrawV1>,
+        #[serde(with = "rust_decimal::serde::str")]
+        quantity: Decimal,
+        #[serde(with = "rust_decimal::serde::str")]
+        money: Decimal,
+    },
+    CommitmentCreated {
+        commitment: CommitmentV1,
+        lot: Option<LotV1>,
+        entry_id: Option<Uuid>,
+    },
+    Swept(SweepV1),
+}
+
+impl From<&Outcome> for OutcomeV1 {
+    fn from(o: &Outcome) -> Self {
+        match o {
+            Outcome::Account(a) => OutcomeV1::Account(a.into()),
+            Outcome::Granted { lot, entry_id } => OutcomeV1::Granted {
+                lot: lot.into(),
+                entry_id: entry_id.0,
+            },
+            Outcome::Voided {
+                lot,
+                entry_id,
+                quantity_voided,
+                money_refunded,
+            } => OutcomeV1::Voided {
+                lot: lot.into(),
+                entry_id: entry_id.0,
+                quantity_voided: *quantity_voided,
+                money_refunded: *money_refunded,
+            },
+            Outcome::Authorized { hold, available } => OutcomeV1::Authorized {
+                hold: hold.into(),
+                available: *available,
+            },
+            Outcome::Captured {
+                hold,
+                entry_id,
+                charged,
+                draws,
+                released,
+            } => OutcomeV1::Captured {
+                hold: hold.into(),
+                entry_id: entry_id.map(|e| e.0),
+                charged: *charged,
+                draws: draws_v1(draws),
+                released: *released,
+            },
+            Outcome::Released { hold, released } => OutcomeV1::Released {
+                hold: hold.into(),
+                released: *released,
+            },
+            Outcome::Extended { hold } => OutcomeV1::Extended { hold: hold.into() },
+            Outcome::Debited {
+                entry_id,
+                charged,
+                draws,
+                available,
+            } => OutcomeV1::Debited {
+                entry_id: entry_id.0,
+                charged: *charged,
+                draws: draws_v1(draws),
+                available: *available,
+            },
+            Outcome::Adjusted {
+                entry_id,
+                lot,
+                draws,
+                quantity,
+                money,
+            } => OutcomeV1::Adjusted {
+                entry_id: entry_id.0,
+                lot: lot.as_ref().map(LotV1::from),
+                draws: draws_v1(draws),
+                quantity: *quantity,
+                money: *money,
+            },
+            Outcome::CommitmentCreated {
+                commitment,
+                lot,
+                entry_id,
+            } => OutcomeV1::CommitmentCreated {
+                commitment: commitment.as_ref().into(),
+                lot: lot.as_deref().map(LotV1::from),
+                entry_id: entry_id.map(|e| e.0),
+            },
+            Outcome::Swept(s) => OutcomeV1::Swept(SweepV1 {
+                lots_expired: s.lots_expired,
+                holds_expired: s.holds_expired,
+                commitments_ended: s.commitments_ended,
+                notices: s.notices,
+            }),
+        }
+    }
+}
+
+impl TryFrom<OutcomeV1> for Outcome {
+    type Error = DecodeError;
+
+    fn try_from(o: OutcomeV1) -> Decoded<Outcome> {
+        Ok(match o {
+            OutcomeV1::Account(a) => Outcome::Account(a.try_into()?),
+            OutcomeV1::Granted { lot, entry_id } => Outcome::Granted {
+                lot: lot.try_into()?,
+                entry_id: EntryId(entry_id),
+            },
+            OutcomeV1::Voided {
+                lot,
+                entry_id,
+                quantity_voided,
+                money_refunded,
+            } => Outcome::Voided {
+                lot: lot.try_into()?,
+                entry_id: EntryId(entry_id),
+                quantity_voided,
+                money_refunded,
+            },
+            OutcomeV1::Authorized { hold, available } => Outcome::Authorized {
+                hold: hold.try_into()?,
+                available,
+            },
+            OutcomeV1::Captured {
+                hold,
+                entry_id,
+                charged,
+                draws: d,
+                released,
+            } => Outcome::Captured {
+                hold: hold.try_into()?,
+                entry_id: entry_id.map(EntryId),
+                charged,
+                draws: draws(d),
+                released,
+            },
+            OutcomeV1::Released { hold, released } => Outcome::Released {
+                hold: hold.try_into()?,
+                released,
+            },
+            OutcomeV1::Extended { hold } => Outcome::Extended {
+                hold: hold.try_into()?,
+            },
+            OutcomeV1::Debited {
+                entry_id,
+                charged,
+                draws: d,
+                available,
+            } => Outcome::Debited {
+                entry_id: EntryId(entry_id),
+                charged,
+                draws: draws(d),
+                available,
+            },
+            OutcomeV1::Adjusted {
+                entry_id,
+                lot,
+                draws: d,
+                quantity,
+                money,
+            } => Outcome::Adjusted {
+                entry_id: EntryId(entry_id),
+                lot: lot.map(Lot::try_from).transpose()?,
+                draws: draws(d),
+                quantity,
+                money,
+            },
+            OutcomeV1::CommitmentCreated {
+                commitment,
+                lot,
+                entry_id,
+            } => Outcome::CommitmentCreated {
+                commitment: Box::new(commitment.try_into()?),
+                lot: lot.map(Lot::try_from).transpose()?.map(Box::new),
+                entry_id: entry_id.map(EntryId),
+            },
+            OutcomeV1::Swept(s) => Outcome::Swept(SweepSummary {
+                lots_expired: s.lots_expired,
+                holds_expired: s.holds_expired,
+                commitments_ended: s.commitments_ended,
+                notices: s.notices,
+            }),
+        })
+    }
+}

@@ -1,0 +1,392 @@
+//! Golden tests: the bytes each encoding writes, and that what earlier releases wrote still
+//! reads back.
+
+use super::*;
+
+mod samples {
+    use chrono::TimeZone;
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    use crate::ledger::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn at(micros: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc
+            .timestamp_micros(1_768_478_400_000_000 + micros)
+            .unwrap()
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 + n)
+    }
+
+    pub(super) fn account() -> Account {
+        Account {
+            id: AccountId(id(1)),
+            external_id: "acme \"co\"".into(),
+            unit: "CREDIT".into(),
+            unit_scale: 2,
+            status: AccountStatus::Frozen,
+            credit_line_limit: d("50.0"),
+            credit_line_used: d("1.25"),
+            credit_line_held: d("0"),
+            credit_line_price: d("0.5"),
+            currency: "USD".into(),
+            created_at: at(0),
+            open_holds: 3,
+            entry_seq: 42,
+            last_hash: "ab".repeat(32),
+            low_balance: LowBalance::Percent(d("12.5")),
+            low_balance_base: d("80"),
+            alert_level: AlertLevel::Low,
+            credit_line_spent: d("0.625"),
+            credit_line_until: Some(at(86_400_000_001)),
+        }
+    }
+
+    pub(super) fn lot() -> Lot {
+        Lot {
+            id: LotId(id(2)),
+            account_id: AccountId(id(1)),
+            kind: LotKind::Paid,
+            status: LotStatus::Voided,
+            priority: -1,
+            granted: d("100"),
+            remaining: d("0"),
+            held: d("0"),
+            effective_at: at(0),
+            expires_at: Some(at(250)),
+            scope: vec!["chat:large".into(), "embed".into()],
+            cost_basis: d("10"),
+            money_deferred: d("0"),
+            currency: "USD".into(),
+            reference: "order 1\nline 2".into(),
+            created_at: at(0),
+        }
+    }
+
+    pub(super) fn hold() -> Hold {
+        Hold {
+            id: HoldId(id(3)),
+            account_id: AccountId(id(1)),
+            status: HoldStatus::Open,
+            authorized: d("10"),
+            captured: d("2.5"),
+            reserved: vec![
+                Draw {
+                    lot_id: Some(LotId(id(2))),
+                    quantity: d("7"),
+                },
+                Draw {
+                    lot_id: None,
+                    quantity: d("0.5"),
+                },
+            ],
+            expires_at: at(30_000_000),
+            created_at: at(0),
+            meter: "chat:large".into(),
+            reference: "req-1".into(),
+        }
+    }
+
+    pub(super) fn commitment() -> Commitment {
+        Commitment {
+            id: CommitmentId(id(4)),
+            account_id: AccountId(id(1)),
+            kind: CommitmentKind::Postpaid,
+            status: CommitmentStatus::Ended,
+            term_start: at(0),
+            term_end: at(2_592_000_000_000),
+            quantity: d("500"),
+            price: d("0.1"),
+            minimum_spend: d("40"),
+            currency: "USD".into(),
+            lot_id: None,
+            spent_at_start: d("0"),
+            used_at_start: d("0"),
+            consumed: d("12.5"),
+            shortfall: d("27.5"),
+            true_up_entry_id: Some(EntryId(id(5))),
+            notified: true,
+            reference: "contract".into(),
+            created_at: at(0),
+        }
+    }
+
+    /// One outcome of every kind.
+    pub(super) fn outcomes() -> Vec<(&'static str, Outcome)> {
+        let entry = EntryId(id(6));
+        let draws = vec![Draw {
+            lot_id: Some(LotId(id(2))),
+            quantity: d("1.5"),
+        }];
+        vec![
+            ("account", Outcome::Account(account())),
+            (
+                "granted",
+                Outcome::Granted {
+                    lot: lot(),
+                    entry_id: entry,
+                },
+            ),
+            (
+                "voided",
+                Outcome::Voided {
+                    lot: lot(),
+                    entry_id: entry,
+                    quantity_voided: d("100"),
+                    money_refunded: d("10"),
+                },
+            ),
+            (
+                "authorized",
+                Outcome::Authorized {
+                    hold: hold(),
+                    available: d("92.5"),
+                },
+            ),
+            (
+                "captured",
+                Outcome::Captured {
+                    hold: hold(),
+                    entry_id: Some(entry),
+                    charged: d("2.5"),
+                    draws: draws.clone(),
+                    released: d("0"),
+                },
+            ),
+            (
+                "captured_nothing",
+                Outcome::Captured {
+                    hold: hold(),
+                    entry_id: None,
+                    charged: d("0"),
+                    draws: Vec::new(),
+                    released: d("7.5"),
+                },
+            ),
+            (
+                "released",
+                Outcome::Released {
+                    hold: hold(),
+                    released: d("7.5"),
+                },
+            ),
+            ("extended", Outcome::Extended { hold: hold() }),
+            (
+                "debited",
+                Outcome::Debited {
+                    entry_id: entry,
+                    charged: d("1.5"),
+                    draws: draws.clone(),
+                    available: d("0.00"),
+                },
+            ),
+            (
+                "adjusted",
+                Outcome::Adjusted {
+                    entry_id: entry,
+                    lot: Some(lot()),
+                    draws: Vec::new(),
+                    quantity: d("5"),
+                    money: d("0"),
+                },
+            ),
+            (
+                "commitment_created",
+                Outcome::CommitmentCreated {
+                    commitment: Box::new(commitment()),
+                    lot: Some(Box::new(lot())),
+                    entry_id: Some(entry),
+                },
+            ),
+            (
+                "commitment_created_postpaid",
+                Outcome::CommitmentCreated {
+                    commitment: Box::new(commitment()),
+                    lot: None,
+                    entry_id: None,
+                },
+            ),
+            (
+                "swept",
+                Outcome::Swept(SweepSummary {
+                    lots_expired: 1,
+                    holds_expired: 2,
+                    commitments_ended: 3,
+                    notices: 4,
+                }),
+            ),
+        ]
+    }
+
+    /// One event of every kind.
+    pub(super) fn events() -> Vec<(&'static str, EventData)> {
+        vec![
+            (
+                "low_balance",
+                EventData::LowBalance {
+                    available: d("9.5"),
+                    threshold: d("10"),
+                },
+            ),
+            ("depleted", EventData::Depleted { available: d("0") }),
+            (
+                "lot_expired",
+                EventData::LotExpired {
+                    lot_id: LotId(id(2)),
+                    quantity: d("3"),
+                    money: d("0.33333333"),
+                    currency: "USD".into(),
+                    expired_at: at(250),
+                },
+            ),
+            (
+                "hold_expired",
+                EventData::HoldExpired {
+                    hold_id: HoldId(id(3)),
+                    released: d("7.5"),
+                    expired_at: at(30_000_000),
+                },
+            ),
+            (
+                "commitment_ending",
+                EventData::CommitmentEnding {
+                    commitment_id: CommitmentId(id(4)),
+                    term_end: at(2_592_000_000_000),
+                },
+            ),
+        ]
+    }
+}
+
+/// What the release before this encoding wrote (serde of the ledger types), per sample.
+const OUTCOMES: &[(&str, &str)] = &[
+    (
+        "account",
+        r#"{"Account":{"id":"01930000-0000-7000-8000-000000000001","external_id":"acme \"co\"","unit":"CREDIT","unit_scale":2,"status":"frozen","credit_line_limit":"50.0","credit_line_used":"1.25","credit_line_held":"0","credit_line_price":"0.5","currency":"USD","created_at":"2026-01-15T12:00:00Z","open_holds":3,"entry_seq":42,"last_hash":"abababababababababababababababababababababababababababababababab","low_balance":{"kind":"percent","value":"12.5"},"low_balance_base":"80","alert_level":"low","credit_line_spent":"0.625","credit_line_until":"2026-01-16T12:00:00.000001Z"}}"#,
+    ),
+    (
+        "granted",
+        r#"{"Granted":{"lot":{"id":"01930000-0000-7000-8000-000000000002","account_id":"01930000-0000-7000-8000-000000000001","kind":"paid","status":"voided","priority":-1,"granted":"100","remaining":"0","held":"0","effective_at":"2026-01-15T12:00:00Z","expires_at":"2026-01-15T12:00:00.000250Z","scope":["chat:large","embed"],"cost_basis":"10","money_deferred":"0","currency":"USD","reference":"order 1\nline 2","created_at":"2026-01-15T12:00:00Z"},"entry_id":"01930000-0000-7000-8000-000000000006"}}"#,
+    ),
+    (
+        "voided",
+        r#"{"Voided":{"lot":{"id":"01930000-0000-7000-8000-000000000002","account_id":"01930000-0000-7000-8000-000000000001","kind":"paid","status":"voided","priority":-1,"granted":"100","remaining":"0","held":"0","effective_at":"2026-01-15T12:00:00Z","expires_at":"2026-01-15T12:00:00.000250Z","scope":["chat:large","embed"],"cost_basis":"10","money_deferred":"0","currency":"USD","reference":"order 1\nline 2","created_at":"2026-01-15T12:00:00Z"},"entry_id":"01930000-0000-7000-8000-000000000006","quantity_voided":"100","money_refunded":"10"}}"#,
+    ),
+    (
+        "authorized",
+        r#"{"Authorized":{"hold":{"id":"01930000-0000-7000-8000-000000000003","account_id":"01930000-0000-7000-8000-000000000001","status":"open","authorized":"10","captured":"2.5","reserved":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"7"},{"lot_id":null,"quantity":"0.5"}],"expires_at":"2026-01-15T12:00:30Z","created_at":"2026-01-15T12:00:00Z","meter":"chat:large","reference":"req-1"},"available":"92.5"}}"#,
+    ),
+    (
+        "captured",
+        r#"{"Captured":{"hold":{"id":"01930000-0000-7000-8000-000000000003","account_id":"01930000-0000-7000-8000-000000000001","status":"open","authorized":"10","captured":"2.5","reserved":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"7"},{"lot_id":null,"quantity":"0.5"}],"expires_at":"2026-01-15T12:00:30Z","created_at":"2026-01-15T12:00:00Z","meter":"chat:large","reference":"req-1"},"entry_id":"01930000-0000-7000-8000-000000000006","charged":"2.5","draws":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"1.5"}],"released":"0"}}"#,
+    ),
+    (
+        "captured_nothing",
+        r#"{"Captured":{"hold":{"id":"01930000-0000-7000-8000-000000000003","account_id":"01930000-0000-7000-8000-000000000001","status":"open","authorized":"10","captured":"2.5","reserved":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"7"},{"lot_id":null,"quantity":"0.5"}],"expires_at":"2026-01-15T12:00:30Z","created_at":"2026-01-15T12:00:00Z","meter":"chat:large","reference":"req-1"},"entry_id":null,"charged":"0","draws":[],"released":"7.5"}}"#,
+    ),
+    (
+        "released",
+        r#"{"Released":{"hold":{"id":"01930000-0000-7000-8000-000000000003","account_id":"01930000-0000-7000-8000-000000000001","status":"open","authorized":"10","captured":"2.5","reserved":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"7"},{"lot_id":null,"quantity":"0.5"}],"expires_at":"2026-01-15T12:00:30Z","created_at":"2026-01-15T12:00:00Z","meter":"chat:large","reference":"req-1"},"released":"7.5"}}"#,
+    ),
+    (
+        "extended",
+        r#"{"Extended":{"hold":{"id":"01930000-0000-7000-8000-000000000003","account_id":"01930000-0000-7000-8000-000000000001","status":"open","authorized":"10","captured":"2.5","reserved":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"7"},{"lot_id":null,"quantity":"0.5"}],"expires_at":"2026-01-15T12:00:30Z","created_at":"2026-01-15T12:00:00Z","meter":"chat:large","reference":"req-1"}}}"#,
+    ),
+    (
+        "debited",
+        r#"{"Debited":{"entry_id":"01930000-0000-7000-8000-000000000006","charged":"1.5","draws":[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"1.5"}],"available":"0.00"}}"#,
+    ),
+    (
+        "adjusted",
+        r#"{"Adjusted":{"entry_id":"01930000-0000-7000-8000-000000000006","lot":{"id":"01930000-0000-7000-8000-000000000002","account_id":"01930000-0000-7000-8000-000000000001","kind":"paid","status":"voided","priority":-1,"granted":"100","remaining":"0","held":"0","effective_at":"2026-01-15T12:00:00Z","expires_at":"2026-01-15T12:00:00.000250Z","scope":["chat:large","embed"],"cost_basis":"10","money_deferred":"0","currency":"USD","reference":"order 1\nline 2","created_at":"2026-01-15T12:00:00Z"},"draws":[],"quantity":"5","money":"0"}}"#,
+    ),
+    (
+        "commitment_created",
+        r#"{"CommitmentCreated":{"commitment":{"id":"01930000-0000-7000-8000-000000000004","account_id":"01930000-0000-7000-8000-000000000001","kind":"postpaid","status":"ended","term_start":"2026-01-15T12:00:00Z","term_end":"2026-02-14T12:00:00Z","quantity":"500","price":"0.1","minimum_spend":"40","currency":"USD","lot_id":null,"spent_at_start":"0","used_at_start":"0","consumed":"12.5","shortfall":"27.5","true_up_entry_id":"01930000-0000-7000-8000-000000000005","notified":true,"reference":"contract","created_at":"2026-01-15T12:00:00Z"},"lot":{"id":"01930000-0000-7000-8000-000000000002","account_id":"01930000-0000-7000-8000-000000000001","kind":"paid","status":"voided","priority":-1,"granted":"100","remaining":"0","held":"0","effective_at":"2026-01-15T12:00:00Z","expires_at":"2026-01-15T12:00:00.000250Z","scope":["chat:large","embed"],"cost_basis":"10","money_deferred":"0","currency":"USD","reference":"order 1\nline 2","created_at":"2026-01-15T12:00:00Z"},"entry_id":"01930000-0000-7000-8000-000000000006"}}"#,
+    ),
+    (
+        "commitment_created_postpaid",
+        r#"{"CommitmentCreated":{"commitment":{"id":"01930000-0000-7000-8000-000000000004","account_id":"01930000-0000-7000-8000-000000000001","kind":"postpaid","status":"ended","term_start":"2026-01-15T12:00:00Z","term_end":"2026-02-14T12:00:00Z","quantity":"500","price":"0.1","minimum_spend":"40","currency":"USD","lot_id":null,"spent_at_start":"0","used_at_start":"0","consumed":"12.5","shortfall":"27.5","true_up_entry_id":"01930000-0000-7000-8000-000000000005","notified":true,"reference":"contract","created_at":"2026-01-15T12:00:00Z"},"lot":null,"entry_id":null}}"#,
+    ),
+    (
+        "swept",
+        r#"{"Swept":{"lots_expired":1,"holds_expired":2,"commitments_ended":3,"notices":4}}"#,
+    ),
+];
+
+const EVENTS: &[(&str, &str)] = &[
+    (
+        "low_balance",
+        r#"{"kind":"low_balance","available":"9.5","threshold":"10"}"#,
+    ),
+    ("depleted", r#"{"kind":"depleted","available":"0"}"#),
+    (
+        "lot_expired",
+        r#"{"kind":"lot_expired","lot_id":"01930000-0000-7000-8000-000000000002","quantity":"3","money":"0.33333333","currency":"USD","expired_at":"2026-01-15T12:00:00.000250Z"}"#,
+    ),
+    (
+        "hold_expired",
+        r#"{"kind":"hold_expired","hold_id":"01930000-0000-7000-8000-000000000003","released":"7.5","expired_at":"2026-01-15T12:00:30Z"}"#,
+    ),
+    (
+        "commitment_ending",
+        r#"{"kind":"commitment_ending","commitment_id":"01930000-0000-7000-8000-000000000004","term_end":"2026-02-14T12:00:00Z"}"#,
+    ),
+];
+
+const SCOPE: &str = r#"["chat:large","embed"]"#;
+const RESERVED: &str = r#"[{"lot_id":"01930000-0000-7000-8000-000000000002","quantity":"7"},{"lot_id":null,"quantity":"0.5"}]"#;
+
+#[test]
+fn outcomes_are_written_and_read_byte_for_byte_as_version_1() {
+    let samples = samples::outcomes();
+    assert_eq!(samples.len(), OUTCOMES.len());
+    for ((name, outcome), (golden_name, golden)) in samples.iter().zip(OUTCOMES) {
+        assert_eq!(name, golden_name);
+        assert_eq!(encode_outcome(outcome), *golden, "{name}");
+        assert_eq!(&decode_outcome(golden).unwrap(), outcome, "{name}");
+    }
+}
+
+#[test]
+fn events_scopes_and_reservations_are_pinned() {
+    let samples = samples::events();
+    assert_eq!(samples.len(), EVENTS.len());
+    for ((name, event), (golden_name, golden)) in samples.iter().zip(EVENTS) {
+        assert_eq!(name, golden_name);
+        assert_eq!(encode_event(event), *golden, "{name}");
+        assert_eq!(&decode_event(golden).unwrap(), event, "{name}");
+    }
+    let lot = samples::lot();
+    assert_eq!(encode_scope(&lot.scope), SCOPE);
+    assert_eq!(decode_scope(SCOPE).unwrap(), lot.scope);
+    let hold = samples::hold();
+    assert_eq!(encode_reserved(&hold.reserved), RESERVED);
+    assert_eq!(decode_reserved(RESERVED).unwrap(), hold.reserved);
+}
+
+/// Accounts in outcomes stored before thresholds and commitments existed lack their fields.
+#[test]
+fn an_account_from_the_first_release_reads_with_defaults() {
+    let first = r#"{"Account":{"id":"01930000-0000-7000-8000-000000000001","external_id":"a","unit":"CREDIT","unit_scale":0,"status":"active","credit_line_limit":"0","credit_line_used":"0","credit_line_held":"0","credit_line_price":"0","currency":"USD","created_at":"2026-01-15T12:00:00Z","open_holds":0,"entry_seq":0,"last_hash":""}}"#;
+    let Outcome::Account(account) = decode_outcome(first).unwrap() else {
+        panic!("not an account")
+    };
+    assert_eq!(account.low_balance, LowBalance::None);
+    assert_eq!(account.alert_level, AlertLevel::Ok);
+    assert_eq!(account.credit_line_until, None);
+    assert!(account.credit_line_spent.is_zero());
+}
+
+#[test]
+fn a_damaged_or_unknown_value_is_an_error_not_a_guess() {
+    assert!(decode_outcome("{}").is_err());
+    assert!(decode_outcome(&OUTCOMES[6].1.replace("\"open\"", "\"ajar\"")).is_err());
+    assert!(decode_event(r#"{"kind":"meteor_strike"}"#).is_err());
+}
