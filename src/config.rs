@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Limits, MONEY_ACCOUNTS};
+use crate::ledger::{LedgerAccount, Limits};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,10 +282,14 @@ fn env_overrides(
 /// account's own name; refuse it at boot.
 fn validate_gl_codes(codes: &BTreeMap<String, String>) -> anyhow::Result<()> {
     for (account, code) in codes {
-        if !MONEY_ACCOUNTS.contains(&account.as_str()) {
+        let money = account
+            .parse::<LedgerAccount>()
+            .is_ok_and(LedgerAccount::is_money);
+        if !money {
+            let names: Vec<String> = LedgerAccount::MONEY.iter().map(|a| a.to_string()).collect();
             bail!(
                 "gl_codes: {account:?} is not a money ledger account (one of {})",
-                MONEY_ACCOUNTS.join(", ")
+                names.join(", ")
             );
         }
         if code.trim().is_empty() || code.len() > 64 {

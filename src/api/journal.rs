@@ -332,7 +332,7 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
         .iter()
         .map(|posting| p::JournalPosting {
             book: book_to_proto(posting.book) as i32,
-            ledger_account: posting.ledger_account.clone(),
+            ledger_account: posting.ledger_account.to_string(),
             side: match posting.side {
                 Side::Debit => p::Side::Debit,
                 Side::Credit => p::Side::Credit,

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::for_each_entry;
 use crate::ledger::entry::ledger_account as gl;
-use crate::ledger::{AccountId, Book, Lot, Posting, Side};
+use crate::ledger::{AccountId, Book, LedgerAccount, Lot, Posting, Side};
 use crate::store::{EntryFilter, Store, StoreResult};
 
 /// A lot and what remained on it at the time.
@@ -32,7 +32,7 @@ pub struct PastBalance {
 
 /// Net credits per quantity-book ledger account, from postings effective up to the time.
 #[derive(Debug, Default)]
-pub struct QuantitySums(HashMap<String, Decimal>);
+pub struct QuantitySums(HashMap<LedgerAccount, Decimal>);
 
 impl QuantitySums {
     pub fn add(&mut self, p: &Posting) {
@@ -43,10 +43,10 @@ impl QuantitySums {
             Side::Credit => p.amount,
             Side::Debit => -p.amount,
         };
-        *self.0.entry(p.ledger_account.clone()).or_default() += net_credit;
+        *self.0.entry(p.ledger_account).or_default() += net_credit;
     }
 
-    fn net_credit(&self, ledger_account: &str) -> Decimal {
+    fn net_credit(&self, ledger_account: &LedgerAccount) -> Decimal {
         self.0.get(ledger_account).copied().unwrap_or_default()
     }
 
@@ -130,7 +130,7 @@ mod tests {
         }
     }
 
-    fn quantity(account: String, side: Side, amount: i64) -> Posting {
+    fn quantity(account: LedgerAccount, side: Side, amount: i64) -> Posting {
         Posting {
             book: Book::Quantity,
             ledger_account: account,
@@ -156,7 +156,7 @@ mod tests {
             quantity(gl::lot(used_up.id), Side::Debit, 10),
             quantity(gl::credit_line(account), Side::Debit, 3),
             quantity(gl::credit_line(account), Side::Credit, 1),
-            quantity(gl::CONSUMED.into(), Side::Credit, 16),
+            quantity(gl::CONSUMED, Side::Credit, 16),
         ] {
             sums.add(&p);
         }

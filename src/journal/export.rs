@@ -158,7 +158,7 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         Some(rfc3339(e.effective_at)),
         Some(rfc3339(e.recorded_at)),
         Some(p.book.as_str().into()),
-        Some(gl.code(p.book, &p.ledger_account).into()),
+        Some(gl.code(p.book, &p.ledger_account.to_string()).into()),
         debit,
         credit,
         Some(p.unit.clone()),

@@ -29,19 +29,7 @@ use crate::store::{EntryFilter, JournalEntry, JournalReader, StoreResult};
 pub const ENTRY_PAGE: u32 = 500;
 
 /// Reports name all lots of a unit as one ledger account, and all credit lines as another.
-pub const LOTS: &str = "lots";
-pub const CREDIT_LINES: &str = "credit_lines";
-
-/// `lot:{id}` as [`LOTS`], `credit_line:{account}` as [`CREDIT_LINES`], anything else as is.
-pub fn collapsed(ledger_account: &str) -> &str {
-    if ledger_account.starts_with("lot:") {
-        LOTS
-    } else if ledger_account.starts_with("credit_line:") {
-        CREDIT_LINES
-    } else {
-        ledger_account
-    }
-}
+pub use crate::ledger::accounts::{CREDIT_LINES, LOTS};
 
 /// The calendar month (UTC) of a time, e.g. `2026-10`.
 pub fn period_of(t: DateTime<Utc>) -> String {
@@ -95,14 +83,6 @@ pub fn month(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lots_and_credit_lines_collapse() {
-        assert_eq!(collapsed("lot:0193"), LOTS);
-        assert_eq!(collapsed("credit_line:0193"), CREDIT_LINES);
-        assert_eq!(collapsed("deferred_revenue"), "deferred_revenue");
-        assert_eq!(collapsed("issued:paid"), "issued:paid");
-    }
 
     #[test]
     fn periods_are_utc_months() {

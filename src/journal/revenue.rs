@@ -66,7 +66,7 @@ impl Rollforward {
             Side::Credit => p.amount,
             Side::Debit => -p.amount,
         };
-        let account = p.ledger_account.as_str();
+        let account = p.ledger_account;
         if account == gl::DEFERRED_REVENUE && p.lot_id.is_some() {
             self.lots_deferred_at_close += net_credit;
         }
@@ -204,12 +204,13 @@ pub async fn revenue_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::LedgerAccount;
     use chrono::TimeZone;
 
-    fn money(account: &str, side: Side, amount: &str, lot: bool) -> Posting {
+    fn money(account: LedgerAccount, side: Side, amount: &str, lot: bool) -> Posting {
         Posting {
             book: Book::Money,
-            ledger_account: account.into(),
+            ledger_account: account,
             side,
             amount: amount.parse().unwrap(),
             unit: "USD".into(),

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::{collapsed, period_of};
+use super::period_of;
 use crate::ledger::{Book, Posting, Side};
 
 /// Fractional digits of a currency's minor unit (ISO 4217): none for yen, won, dong, Chilean
@@ -108,7 +108,7 @@ impl Summarizer {
         let key = GroupKey {
             period: period_of(effective_at),
             unit: posting.unit.clone(),
-            ledger_account: collapsed(&posting.ledger_account).to_string(),
+            ledger_account: posting.ledger_account.collapsed().to_string(),
             customer: self.by_customer.then(|| external_id.to_string()),
         };
         let signed = match posting.side {
@@ -205,7 +205,7 @@ mod tests {
     fn posting(account: &str, side: Side, amount: &str, unit: &str) -> Posting {
         Posting {
             book: Book::Money,
-            ledger_account: account.into(),
+            ledger_account: account.parse().expect("a ledger account"),
             side,
             amount: d(amount),
             unit: unit.into(),
@@ -401,7 +401,12 @@ mod tests {
             &posting("deferred_revenue", Side::Credit, "1000", "JPY"),
             "b",
         );
-        let mut quantity = posting("lot:x", Side::Credit, "3", "CREDIT");
+        let mut quantity = posting(
+            "lot:0193a7a0-0000-7000-8000-00000000000a",
+            Side::Credit,
+            "3",
+            "CREDIT",
+        );
         quantity.book = Book::Quantity;
         s.add(oct, &quantity, "a");
         let lines = s.finish();
@@ -430,7 +435,7 @@ mod tests {
         let mut q = Summarizer::new(Book::Quantity, true);
         q.add(oct, &quantity, "a");
         let mut other_lot = quantity.clone();
-        other_lot.ledger_account = "lot:y".into();
+        other_lot.ledger_account = "lot:0193a7a0-0000-7000-8000-00000000000b".parse().unwrap();
         other_lot.amount = d("0.333333333");
         q.add(oct, &other_lot, "a");
         let lines = q.finish();

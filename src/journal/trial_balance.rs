@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
-use super::{collapsed, for_each_entry};
+use super::for_each_entry;
 use crate::ledger::{Book, Posting, Side};
 use crate::store::{EntryFilter, Store, StoreResult};
 
@@ -53,10 +53,10 @@ impl TrialBalance {
 
     pub fn add(&mut self, p: &Posting) {
         let account = match self.detail {
-            true => p.ledger_account.as_str(),
-            false => collapsed(&p.ledger_account),
+            true => p.ledger_account.to_string(),
+            false => p.ledger_account.collapsed().to_string(),
         };
-        let key = (p.book, account.to_string(), p.unit.clone());
+        let key = (p.book, account, p.unit.clone());
         let (debits, credits) = self.sums.entry(key).or_default();
         match p.side {
             Side::Debit => *debits += p.amount,
@@ -134,7 +134,7 @@ mod tests {
     fn posting(book: Book, account: &str, side: Side, amount: &str, unit: &str) -> Posting {
         Posting {
             book,
-            ledger_account: account.into(),
+            ledger_account: account.parse().expect("a ledger account"),
             side,
             amount: amount.parse().unwrap(),
             unit: unit.into(),
@@ -146,10 +146,28 @@ mod tests {
     fn lots_collapse_per_unit_and_books_total_zero() {
         let postings = [
             posting(Book::Quantity, "issued:paid", Side::Debit, "3", "CREDIT"),
-            posting(Book::Quantity, "lot:a", Side::Credit, "3", "CREDIT"),
+            posting(
+                Book::Quantity,
+                "lot:0193a7a0-0000-7000-8000-00000000000a",
+                Side::Credit,
+                "3",
+                "CREDIT",
+            ),
             posting(Book::Quantity, "issued:paid", Side::Debit, "2", "CREDIT"),
-            posting(Book::Quantity, "lot:b", Side::Credit, "2", "CREDIT"),
-            posting(Book::Quantity, "lot:a", Side::Debit, "1", "CREDIT"),
+            posting(
+                Book::Quantity,
+                "lot:0193a7a0-0000-7000-8000-00000000000b",
+                Side::Credit,
+                "2",
+                "CREDIT",
+            ),
+            posting(
+                Book::Quantity,
+                "lot:0193a7a0-0000-7000-8000-00000000000a",
+                Side::Debit,
+                "1",
+                "CREDIT",
+            ),
             posting(Book::Quantity, "consumed", Side::Credit, "1", "CREDIT"),
             posting(Book::Money, "cash_clearing", Side::Debit, "10", "USD"),
             posting(Book::Money, "deferred_revenue", Side::Credit, "10", "USD"),

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::accounts::LedgerAccount;
 use super::amount::{money_share, price_of};
 use super::entry::{ledger_account as gl, Book, EntryDraft};
 use super::error::LedgerError;
@@ -311,15 +312,15 @@ impl AccountBook {
                 draft.pair(
                     Book::Quantity,
                     gl::credit_line(id),
-                    gl::CONSUMED.into(),
+                    gl::CONSUMED,
                     quantity,
                     &unit,
                     None,
                 );
                 draft.pair(
                     Book::Money,
-                    gl::UNBILLED_RECEIVABLE.into(),
-                    gl::REVENUE_USAGE.into(),
+                    gl::UNBILLED_RECEIVABLE,
+                    gl::REVENUE_USAGE,
                     money,
                     &currency,
                     None,
@@ -382,8 +383,8 @@ impl AccountBook {
 /// account that its deferred revenue moves to.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Drain {
-    pub quantity_to: &'static str,
-    pub money_to: &'static str,
+    pub quantity_to: LedgerAccount,
+    pub money_to: LedgerAccount,
 }
 
 impl Drain {
@@ -416,15 +417,15 @@ impl Drain {
         draft.pair(
             Book::Quantity,
             gl::lot(lot),
-            self.quantity_to.into(),
+            self.quantity_to,
             quantity,
             unit,
             Some(lot),
         );
         draft.pair(
             Book::Money,
-            gl::DEFERRED_REVENUE.into(),
-            self.money_to.into(),
+            gl::DEFERRED_REVENUE,
+            self.money_to,
             money,
             currency,
             Some(lot),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+use super::accounts::LedgerAccount;
 use super::names::named;
 use super::types::{Account, AccountId, EntryId, HoldId, LotId};
 
@@ -51,50 +52,39 @@ named!(EntryKind {
     TrueUp => "true_up",
 });
 
-/// The quantity book's system accounts and the money book's GL accounts.
+/// The ledger accounts by the names the handlers post to.
 pub mod ledger_account {
-    pub const ISSUED_PAID: &str = "issued:paid";
-    pub const ISSUED_PROMOTIONAL: &str = "issued:promotional";
-    pub const CONSUMED: &str = "consumed";
-    pub const EXPIRED: &str = "expired";
-    pub const VOIDED: &str = "voided";
-    /// The other side of a support adjustment: credit given (debited here) or taken back.
-    pub const ADJUSTED: &str = "adjusted";
-    pub const CASH_CLEARING: &str = "cash_clearing";
-    pub const DEFERRED_REVENUE: &str = "deferred_revenue";
-    pub const REVENUE_USAGE: &str = "revenue_usage";
-    pub const REVENUE_BREAKAGE: &str = "revenue_breakage";
-    pub const REFUNDS_PAYABLE: &str = "refunds_payable";
-    pub const UNBILLED_RECEIVABLE: &str = "unbilled_receivable";
-    pub const REVENUE_COMMITMENT_SHORTFALL: &str = "revenue_commitment_shortfall";
-    /// Deferred money recognized when support takes paid credit back.
-    pub const REVENUE_ADJUSTMENT: &str = "revenue_adjustment";
+    use super::super::accounts::LedgerAccount as A;
+    pub use super::super::accounts::LedgerAccount;
 
-    /// The money book's ledger accounts, the only ones a GL code may name.
-    pub const MONEY_ACCOUNTS: [&str; 8] = [
-        CASH_CLEARING,
-        DEFERRED_REVENUE,
-        REVENUE_USAGE,
-        REVENUE_BREAKAGE,
-        REFUNDS_PAYABLE,
-        UNBILLED_RECEIVABLE,
-        REVENUE_COMMITMENT_SHORTFALL,
-        REVENUE_ADJUSTMENT,
-    ];
+    pub const ISSUED_PAID: A = A::IssuedPaid;
+    pub const ISSUED_PROMOTIONAL: A = A::IssuedPromotional;
+    pub const CONSUMED: A = A::Consumed;
+    pub const EXPIRED: A = A::Expired;
+    pub const VOIDED: A = A::Voided;
+    pub const ADJUSTED: A = A::Adjusted;
+    pub const CASH_CLEARING: A = A::CashClearing;
+    pub const DEFERRED_REVENUE: A = A::DeferredRevenue;
+    pub const REVENUE_USAGE: A = A::RevenueUsage;
+    pub const REVENUE_BREAKAGE: A = A::RevenueBreakage;
+    pub const REFUNDS_PAYABLE: A = A::RefundsPayable;
+    pub const UNBILLED_RECEIVABLE: A = A::UnbilledReceivable;
+    pub const REVENUE_COMMITMENT_SHORTFALL: A = A::RevenueCommitmentShortfall;
+    pub const REVENUE_ADJUSTMENT: A = A::RevenueAdjustment;
 
-    pub fn lot(id: super::LotId) -> String {
-        format!("lot:{id}")
+    pub fn lot(id: super::LotId) -> A {
+        A::Lot(id)
     }
 
-    pub fn credit_line(id: super::AccountId) -> String {
-        format!("credit_line:{id}")
+    pub fn credit_line(id: super::AccountId) -> A {
+        A::CreditLine(id)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posting {
     pub book: Book,
-    pub ledger_account: String,
+    pub ledger_account: LedgerAccount,
     pub side: Side,
     pub amount: Decimal,
     /// The unit (quantity book) or currency (money book).
@@ -202,8 +192,8 @@ impl EntryDraft {
     pub fn pair(
         &mut self,
         book: Book,
-        debit: String,
-        credit: String,
+        debit: LedgerAccount,
+        credit: LedgerAccount,
         amount: Decimal,
         unit: &str,
         lot_id: Option<LotId>,

@@ -2,6 +2,7 @@
 //! books and every business refusal. No I/O, no clock (time is an argument), no tokio, sqlx or
 //! tonic: it is where the rules live and where the model-based tests run.
 
+pub mod accounts;
 pub mod amount;
 pub mod book;
 pub mod command;
@@ -13,11 +14,11 @@ pub mod names;
 pub mod needs;
 pub mod types;
 
+pub use accounts::LedgerAccount;
 pub use amount::{Money, Quantity};
 pub use book::{AccountBook, BalanceView, Source};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
-pub use entry::ledger_account::MONEY_ACCOUNTS;
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
 pub use error::LedgerError;
 pub use fingerprint::fingerprint;

@@ -365,7 +365,7 @@ pub(super) fn posting_values(e: &Entry, idx: usize, p: &Posting) -> Vec<Value> {
         Value::Int(idx as i64),
         Value::Text(e.account_id.to_string()),
         Value::Text(enum_text(&p.book)),
-        Value::Text(p.ledger_account.clone()),
+        Value::Text(p.ledger_account.to_string()),
         Value::Text(enum_text(&p.side)),
         Value::Text(p.amount.to_string()),
         Value::Text(p.unit.clone()),
@@ -380,7 +380,7 @@ pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<
         .map(|p| {
             Ok(Posting {
                 book: enum_parse(p, "book")?,
-                ledger_account: text(p, "ledger_account")?,
+                ledger_account: parsed(p, "ledger_account")?,
                 side: enum_parse(p, "side")?,
                 amount: dec(p, "amount")?,
                 unit: text(p, "unit")?,

@@ -8,7 +8,7 @@ use credit_ledger::api::convert::timestamp;
 use credit_ledger::clock::Clock;
 use credit_ledger::journal::verify::verify;
 use credit_ledger::ledger::entry::ledger_account as gl;
-use credit_ledger::ledger::{AccountId, Book, Entry, EntryKind, Side};
+use credit_ledger::ledger::{AccountId, Book, Entry, EntryKind, LedgerAccount, Side};
 use credit_ledger::proto as p;
 use rust_decimal::Decimal;
 
@@ -28,7 +28,7 @@ async fn entries_of(app: &TestApp, account: &str, kind: EntryKind) -> Vec<Entry>
         .collect()
 }
 
-fn posted(entry: &Entry, book: Book, account: &str, side: Side) -> Decimal {
+fn posted(entry: &Entry, book: Book, account: LedgerAccount, side: Side) -> Decimal {
     entry
         .postings
         .iter()

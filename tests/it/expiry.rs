@@ -7,7 +7,7 @@ use chrono::Duration;
 use credit_ledger::clock::Clock;
 use credit_ledger::journal::verify::verify;
 use credit_ledger::ledger::entry::ledger_account as gl;
-use credit_ledger::ledger::{AccountId, Book, Entry, EntryKind, LotId, Side};
+use credit_ledger::ledger::{AccountId, Book, Entry, EntryKind, LedgerAccount, LotId, Side};
 use credit_ledger::proto as p;
 use rust_decimal::Decimal;
 
@@ -53,7 +53,7 @@ async fn entries(app: &TestApp, account: &str) -> Vec<Entry> {
         .unwrap()
 }
 
-fn amount(entry: &Entry, book: Book, account: &str, side: Side) -> Decimal {
+fn amount(entry: &Entry, book: Book, account: LedgerAccount, side: Side) -> Decimal {
     entry
         .postings
         .iter()
@@ -112,7 +112,7 @@ async fn expiring_lot_is_unusable_at_once_and_swept_once(backend: Backend) {
         .collect();
     assert_eq!(expiries.len(), 1, "exactly one expiry entry");
     let expiry = &expiries[0];
-    let lot_account = format!("lot:{}", soon.lot_id);
+    let lot_account: LedgerAccount = format!("lot:{}", soon.lot_id).parse().unwrap();
     assert_eq!(
         Some(expiry.effective_at),
         soon.expires_at
@@ -120,7 +120,7 @@ async fn expiring_lot_is_unusable_at_once_and_swept_once(backend: Backend) {
     );
     assert!(expiry.recorded_at >= expiry.effective_at);
     assert_eq!(
-        amount(expiry, Book::Quantity, &lot_account, Side::Debit),
+        amount(expiry, Book::Quantity, lot_account, Side::Debit),
         dec("7")
     );
     assert_eq!(

@@ -289,6 +289,15 @@ async fn detail_export_sums_to_the_trial_balance_and_books_balance(backend: Back
         .all(|l| l["debit"].is_null() != l["credit"].is_null()));
 }
 
+/// A ledger account as reports name it (every lot as `lots`, every credit line as
+/// `credit_lines`), from its spelling in a detail line.
+fn collapsed(ledger_account: &str) -> String {
+    ledger_account
+        .parse::<credit_ledger::ledger::LedgerAccount>()
+        .map(|a| a.collapsed().to_string())
+        .unwrap_or_else(|_| ledger_account.to_string())
+}
+
 /// Exact nets from the detail export, keyed like the summary: (period, ledger account,
 /// currency, customer).
 fn exact_groups(detail: &str, by_customer: bool) -> BTreeMap<Vec<String>, Decimal> {
@@ -296,7 +305,7 @@ fn exact_groups(detail: &str, by_customer: bool) -> BTreeMap<Vec<String>, Decima
     for r in records(detail) {
         let mut key = vec![
             r["effective_at"][..7].to_string(),
-            credit_ledger::journal::collapsed(&r["ledger_account"]).to_string(),
+            collapsed(&r["ledger_account"]),
             r["unit_or_currency"].clone(),
         ];
         if by_customer {

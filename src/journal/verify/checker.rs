@@ -58,7 +58,7 @@ impl LotSums {
             Side::Credit => p.amount,
             Side::Debit => -p.amount,
         };
-        let (sum, amount) = match (p.book, p.ledger_account.as_str()) {
+        let (sum, amount) = match (p.book, p.ledger_account) {
             (Book::Quantity, account) if account == gl::lot(lot_id) => match p.side {
                 Side::Credit => (&mut self.granted, p.amount),
                 Side::Debit => (&mut self.drawn, p.amount),

@@ -67,7 +67,7 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
     let steps = [
         (
             EntryKind::TopUp,
-            gl::ISSUED_PAID.to_string(),
+            gl::ISSUED_PAID,
             gl::lot(lot.id),
             "100",
             gl::CASH_CLEARING,
@@ -77,7 +77,7 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
         (
             EntryKind::Debit,
             gl::lot(lot.id),
-            gl::CONSUMED.to_string(),
+            gl::CONSUMED,
             "30",
             gl::DEFERRED_REVENUE,
             gl::REVENUE_USAGE,
@@ -86,7 +86,7 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
         (
             EntryKind::Void,
             gl::lot(lot.id),
-            gl::VOIDED.to_string(),
+            gl::VOIDED,
             "70",
             gl::DEFERRED_REVENUE,
             gl::REFUNDS_PAYABLE,
@@ -106,14 +106,7 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
             "CREDIT",
             Some(lot.id),
         );
-        draft.pair(
-            Book::Money,
-            m_debit.into(),
-            m_credit.into(),
-            dec(m),
-            "USD",
-            Some(lot.id),
-        );
+        draft.pair(Book::Money, m_debit, m_credit, dec(m), "USD", Some(lot.id));
         let id = EntryId(Uuid::from_u128(100 + n as u128));
         entries.push(draft.seal(id, account, at));
     }

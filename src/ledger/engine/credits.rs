@@ -63,7 +63,7 @@ impl Ledger {
         let unit = self.books[&c.account_id].account.unit.clone();
         draft.pair(
             Book::Quantity,
-            issued.into(),
+            issued,
             gl::lot(lot.id),
             quantity,
             &unit,
@@ -71,8 +71,8 @@ impl Ledger {
         );
         draft.pair(
             Book::Money,
-            gl::CASH_CLEARING.into(),
-            gl::DEFERRED_REVENUE.into(),
+            gl::CASH_CLEARING,
+            gl::DEFERRED_REVENUE,
             lot.cost_basis,
             &lot.currency,
             Some(lot.id),

@@ -67,7 +67,7 @@ impl Ledger {
                 draft.lot_id = Some(lot.id);
                 draft.pair(
                     Book::Quantity,
-                    gl::ADJUSTED.into(),
+                    gl::ADJUSTED,
                     gl::lot(lot.id),
                     quantity,
                     &unit,
@@ -310,8 +310,8 @@ impl Ledger {
             );
             draft.pair(
                 Book::Money,
-                gl::UNBILLED_RECEIVABLE.into(),
-                gl::REVENUE_COMMITMENT_SHORTFALL.into(),
+                gl::UNBILLED_RECEIVABLE,
+                gl::REVENUE_COMMITMENT_SHORTFALL,
                 shortfall,
                 &commitment.currency,
                 None,

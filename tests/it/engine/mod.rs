@@ -514,7 +514,7 @@ fn check_lot_subledgers(store: &Store) {
             let key = (
                 lot,
                 p.book,
-                p.ledger_account.clone(),
+                p.ledger_account.to_string(),
                 p.side == Side::Credit,
             );
             *sums.entry(key).or_default() += p.amount;
