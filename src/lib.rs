@@ -8,14 +8,15 @@
 //! - [`ledger`]: the pure engine. Accounts, lots, holds, the drawdown order, both books'
 //!   postings, idempotency and every business refusal; what a batch needs loaded
 //!   (`ledger/needs.rs`); the versioned fingerprint of a request (`ledger/fingerprint.rs`); the one
-//!   spelling of every stored enum (`ledger/names.rs`). No I/O, no clock, no serde.
+//!   spelling of every stored enum (`ledger/names.rs`) and ledger account
+//!   (`ledger/accounts.rs`); the versioned encodings of outcomes and events kept in the store
+//!   (`ledger/codec/`). No I/O and no clock; the domain types derive no serde.
 //! - [`executor`]: the batch loop. A bounded queue feeds batches; each batch is one database
 //!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit; a
 //!   batch that fails for its content is split down to the offending command.
 //! - [`store`]: the database behind one contract, SQLite (embedded default) and PostgreSQL, with
-//!   what differs said once in `store/sqlite.rs` and `store/postgres.rs`, and the versioned
-//!   encodings of what it keeps as JSON in `store/codec.rs`. The only module that names sqlx,
-//!   apart from the bench's naive baseline.
+//!   what differs said once in `store/sqlite.rs` and `store/postgres.rs`. The only module that
+//!   names sqlx, apart from the bench's naive baseline.
 //! - [`api`]: the tonic services, one file each; `api/convert.rs` parses the wire into domain
 //!   types and back, by the field rules of `common.proto`; `api/status.rs` maps every domain
 //!   error to a gRPC status; `api/edge.rs` keeps deadlines and undecodable or oversize requests

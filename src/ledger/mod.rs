@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod amount;
 pub mod book;
+pub mod codec;
 pub mod command;
 pub mod engine;
 pub mod entry;

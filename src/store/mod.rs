@@ -5,7 +5,6 @@
 
 pub mod audit;
 mod batch;
-mod codec;
 pub mod journal;
 mod postgres;
 mod reads;

@@ -9,9 +9,9 @@ use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::codec;
 use super::sql::Value;
 use super::{StoreError, StoreResult};
+use crate::ledger::codec;
 use crate::ledger::*;
 
 pub(super) const ACCOUNT_COLUMNS: &[&str] = &[

@@ -1,7 +1,8 @@
-//! The JSON the store keeps in text columns, written by types of its own that say field by field
-//! what goes out, so renaming or reordering a field of a ledger type changes no stored byte:
-//! `idempotency.outcome` (an outcome, replayed to a retry, possibly by a later release),
-//! `events.payload`, `lots.scope` and `holds.reserved`.
+//! The JSON kept in text columns of the store, written by types of its own that say field by
+//! field what goes out, so renaming or reordering a field of a ledger type changes no stored
+//! byte: `idempotency.outcome` (an outcome, replayed to a retry, possibly by a later release),
+//! `events.payload`, `lots.scope` and `holds.reserved`. It lives in the ledger beside the types
+//! it encodes, so a new command or event says how it is kept without touching the store.
 //!
 //! **Version 1** is the shape the first releases wrote, kept byte for byte (golden tests below),
 //! so every row they stored still reads. Enums are stored by their one name (`as_str`); amounts
@@ -33,37 +34,37 @@ pub enum DecodeError {
 
 pub(super) type Decoded<T> = Result<T, DecodeError>;
 
-pub(super) fn encode_outcome(outcome: &Outcome) -> String {
+pub fn encode_outcome(outcome: &Outcome) -> String {
     to_json(&OutcomeV1::from(outcome))
 }
 
-pub(super) fn decode_outcome(text: &str) -> Decoded<Outcome> {
+pub fn decode_outcome(text: &str) -> Decoded<Outcome> {
     serde_json::from_str::<OutcomeV1>(text)?.try_into()
 }
 
-pub(super) fn encode_event(data: &EventData) -> String {
+pub fn encode_event(data: &EventData) -> String {
     to_json(&EventV1::from(data))
 }
 
-pub(super) fn decode_event(text: &str) -> Decoded<EventData> {
+pub fn decode_event(text: &str) -> Decoded<EventData> {
     Ok(serde_json::from_str::<EventV1>(text)?.into())
 }
 
 /// A lot's scope: a JSON array of meters.
-pub(super) fn encode_scope(scope: &[String]) -> String {
+pub fn encode_scope(scope: &[String]) -> String {
     to_json(&scope)
 }
 
-pub(super) fn decode_scope(text: &str) -> Decoded<Vec<String>> {
+pub fn decode_scope(text: &str) -> Decoded<Vec<String>> {
     Ok(serde_json::from_str(text)?)
 }
 
 /// What a hold reserves: a JSON array of `{"lot_id": id or null, "quantity": amount}`.
-pub(super) fn encode_reserved(reserved: &[Draw]) -> String {
+pub fn encode_reserved(reserved: &[Draw]) -> String {
     to_json(&reserved.iter().map(DrawV1::from).collect::<Vec<_>>())
 }
 
-pub(super) fn decode_reserved(text: &str) -> Decoded<Vec<Draw>> {
+pub fn decode_reserved(text: &str) -> Decoded<Vec<Draw>> {
     let draws: Vec<DrawV1> = serde_json::from_str(text)?;
     Ok(draws.into_iter().map(Draw::from).collect())
 }
