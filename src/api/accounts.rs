@@ -51,9 +51,7 @@ impl p::accounts_server::Accounts for AccountsService {
             .store
             .account(id)
             .await?
-            .ok_or(LedgerError::AccountNotFound {
-                account: id.to_string(),
-            })?;
+            .ok_or(LedgerError::AccountNotFound { account: id.into() })?;
         Ok(Response::new(p::GetAccountResponse {
             account: Some(c::account(&account)),
         }))

@@ -107,7 +107,7 @@ pub async fn create_commitment(
             Some(a) => a.currency,
             None => {
                 return Err(LedgerError::AccountNotFound {
-                    account: account_id.to_string(),
+                    account: account_id.into(),
                 }
                 .into())
             }
@@ -148,9 +148,7 @@ pub async fn get_commitment(
     r: p::GetCommitmentRequest,
 ) -> Result<Response<p::GetCommitmentResponse>, Status> {
     let id: l::CommitmentId = c::id_of("commitment_id", &r.commitment_id)?;
-    let not_found = || LedgerError::CommitmentNotFound {
-        commitment_id: id.to_string(),
-    };
+    let not_found = || LedgerError::CommitmentNotFound { commitment_id: id };
     let commitment = s.store.commitment(id).await?.ok_or_else(not_found)?;
     let lot = match commitment.lot_id {
         Some(lot) => s.store.lot(lot).await?,

@@ -19,7 +19,7 @@ use tonic::Status;
 
 use crate::clock::Clock;
 use crate::executor::Executor;
-use crate::ledger::{AccountId, Command, LedgerError, Outcome};
+use crate::ledger::{AccountId, AccountName, Command, LedgerError, Outcome};
 use crate::store::Store;
 use convert::AccountRef;
 
@@ -45,7 +45,7 @@ impl Services {
                 match self.store.account_by_external_id(&external_id).await? {
                     Some(a) => Ok(a.id),
                     None => Err(LedgerError::AccountNotFound {
-                        account: external_id,
+                        account: AccountName::External(external_id),
                     }
                     .into()),
                 }
@@ -61,10 +61,7 @@ impl Services {
         let id = self.resolve(account).await?;
         match self.store.account(id).await? {
             Some(_) => Ok(id),
-            None => Err(LedgerError::AccountNotFound {
-                account: id.to_string(),
-            }
-            .into()),
+            None => Err(LedgerError::AccountNotFound { account: id.into() }.into()),
         }
     }
 

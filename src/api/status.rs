@@ -44,18 +44,18 @@ impl From<LedgerError> for Status {
             | E::TooManyDecimals { field, .. }
             | E::AmountTooLarge { field, .. } => bad_request(&error, field),
             E::AccountNotFound { account } => {
-                info(Code::NotFound, &error, &[("account", account.clone())])
+                info(Code::NotFound, &error, &[("account", account.to_string())])
             }
             E::LotNotFound { lot_id } => {
-                info(Code::NotFound, &error, &[("lot_id", lot_id.clone())])
+                info(Code::NotFound, &error, &[("lot_id", lot_id.to_string())])
             }
             E::HoldNotFound { hold_id } => {
-                info(Code::NotFound, &error, &[("hold_id", hold_id.clone())])
+                info(Code::NotFound, &error, &[("hold_id", hold_id.to_string())])
             }
             E::CommitmentNotFound { commitment_id } => info(
                 Code::NotFound,
                 &error,
-                &[("commitment_id", commitment_id.clone())],
+                &[("commitment_id", commitment_id.to_string())],
             ),
             E::CommitmentActive {
                 account_id,
@@ -64,14 +64,14 @@ impl From<LedgerError> for Status {
                 Code::FailedPrecondition,
                 &error,
                 &[
-                    ("account_id", account_id.clone()),
-                    ("term_end", term_end.clone()),
+                    ("account_id", account_id.to_string()),
+                    ("term_end", term_end.to_rfc3339()),
                 ],
             ),
             E::AccountFrozen { account_id } | E::AccountClosed { account_id } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("account_id", account_id.clone())],
+                &[("account_id", account_id.to_string())],
             ),
             E::InsufficientCredit {
                 requested,
@@ -91,15 +91,15 @@ impl From<LedgerError> for Status {
                 Code::FailedPrecondition,
                 &error,
                 &[
-                    ("hold_id", hold_id.clone()),
-                    ("expired_at", expired_at.clone()),
+                    ("hold_id", hold_id.to_string()),
+                    ("expired_at", expired_at.to_rfc3339()),
                 ],
             ),
             E::HoldNotOpen { hold_id, status } => info(
                 Code::FailedPrecondition,
                 &error,
                 &[
-                    ("hold_id", hold_id.clone()),
+                    ("hold_id", hold_id.to_string()),
                     ("status", format!("{status:?}").to_lowercase()),
                 ],
             ),
@@ -112,14 +112,14 @@ impl From<LedgerError> for Status {
                 Code::FailedPrecondition,
                 &error,
                 &[
-                    ("lot_id", lot_id.clone()),
+                    ("lot_id", lot_id.to_string()),
                     ("status", format!("{status:?}").to_lowercase()),
                 ],
             ),
             E::LotHeld { lot_id, held } => info(
                 Code::FailedPrecondition,
                 &error,
-                &[("lot_id", lot_id.clone()), ("held", amount(*held))],
+                &[("lot_id", lot_id.to_string()), ("held", amount(*held))],
             ),
             E::CreditLineBelowUsage { limit, in_use } => info(
                 Code::FailedPrecondition,

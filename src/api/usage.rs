@@ -37,7 +37,7 @@ impl UsageService {
             .account(account_id)
             .await?
             .ok_or(LedgerError::AccountNotFound {
-                account: account_id.to_string(),
+                account: account_id.into(),
             })?;
         let past = balance_as_of(&self.0.store, account_id, as_of).await?;
         let lots = past
@@ -216,7 +216,7 @@ impl p::usage_server::Usage for UsageService {
         }
         let book = self.0.store.account_book(account_id, now).await?.ok_or(
             LedgerError::AccountNotFound {
-                account: account_id.to_string(),
+                account: account_id.into(),
             },
         )?;
         let view = book.balance(now);

@@ -221,17 +221,13 @@ impl Ledger {
             Target::NewAccount => Ok(Scope::CreateAccount),
             Target::Account(id) => match self.books.contains_key(&id) {
                 true => Ok(Scope::Account(id)),
-                false => Err(LedgerError::AccountNotFound {
-                    account: id.to_string(),
-                }),
+                false => Err(LedgerError::AccountNotFound { account: id.into() }),
             },
             Target::Hold(id) => self
                 .hold_accounts
                 .get(&id)
                 .map(|a| Scope::Account(*a))
-                .ok_or(LedgerError::HoldNotFound {
-                    hold_id: id.to_string(),
-                }),
+                .ok_or(LedgerError::HoldNotFound { hold_id: id }),
         }
     }
 
@@ -265,18 +261,16 @@ impl Ledger {
     }
 
     fn book_mut(&mut self, id: AccountId) -> Result<&mut AccountBook, LedgerError> {
-        self.books.get_mut(&id).ok_or(LedgerError::AccountNotFound {
-            account: id.to_string(),
-        })
+        self.books
+            .get_mut(&id)
+            .ok_or(LedgerError::AccountNotFound { account: id.into() })
     }
 
     fn hold_book(&mut self, hold_id: HoldId) -> Result<&mut AccountBook, LedgerError> {
         let account = *self
             .hold_accounts
             .get(&hold_id)
-            .ok_or(LedgerError::HoldNotFound {
-                hold_id: hold_id.to_string(),
-            })?;
+            .ok_or(LedgerError::HoldNotFound { hold_id })?;
         self.book_mut(account)
     }
 

@@ -1,9 +1,34 @@
 //! Every business outcome the engine can refuse a command with. Each variant carries what the
 //! caller needs to act on it; `api::status` maps each one to a gRPC status, exhaustively.
 
+use std::fmt;
+
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::types::{HoldStatus, LotStatus};
+use super::types::{AccountId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
+
+/// An account as a request named it: by our id or by the caller's external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountName {
+    Id(AccountId),
+    External(String),
+}
+
+impl fmt::Display for AccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountName::Id(id) => id.fmt(f),
+            AccountName::External(external) => f.write_str(external),
+        }
+    }
+}
+
+impl From<AccountId> for AccountName {
+    fn from(id: AccountId) -> Self {
+        AccountName::Id(id)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
@@ -20,47 +45,50 @@ pub enum LedgerError {
     #[error("{field} exceeds the largest allowed amount {max}")]
     AmountTooLarge { field: &'static str, max: Decimal },
     #[error("account {account} not found")]
-    AccountNotFound { account: String },
+    AccountNotFound { account: AccountName },
     #[error("lot {lot_id} not found on this account")]
-    LotNotFound { lot_id: String },
+    LotNotFound { lot_id: LotId },
     #[error("hold {hold_id} not found")]
-    HoldNotFound { hold_id: String },
+    HoldNotFound { hold_id: HoldId },
     #[error("account {account_id} is frozen")]
-    AccountFrozen { account_id: String },
+    AccountFrozen { account_id: AccountId },
     #[error("account {account_id} is closed")]
-    AccountClosed { account_id: String },
+    AccountClosed { account_id: AccountId },
     #[error("insufficient credit: requested {requested}, available {available}")]
     InsufficientCredit {
         requested: Decimal,
         available: Decimal,
     },
-    #[error("hold {hold_id} expired at {expired_at}")]
-    HoldExpired { hold_id: String, expired_at: String },
+    #[error("hold {hold_id} expired at {}", expired_at.to_rfc3339())]
+    HoldExpired {
+        hold_id: HoldId,
+        expired_at: DateTime<Utc>,
+    },
     #[error("hold {hold_id} is {status:?}, not open")]
-    HoldNotOpen { hold_id: String, status: HoldStatus },
+    HoldNotOpen { hold_id: HoldId, status: HoldStatus },
     #[error("capture of {requested} exceeds the {held} the hold still reserves")]
     CaptureExceedsHold { requested: Decimal, held: Decimal },
     #[error("lot {lot_id} is {status:?}")]
-    LotNotActive { lot_id: String, status: LotStatus },
+    LotNotActive { lot_id: LotId, status: LotStatus },
     #[error("lot {lot_id} has {held} held by open holds; pass release_holds to release them")]
-    LotHeld { lot_id: String, held: Decimal },
+    LotHeld { lot_id: LotId, held: Decimal },
     #[error("credit line limit {limit} is below the {in_use} used and held")]
     CreditLineBelowUsage { limit: Decimal, in_use: Decimal },
     #[error("account {account_id} already has {limit} open holds")]
-    TooManyOpenHolds { account_id: String, limit: u32 },
+    TooManyOpenHolds { account_id: AccountId, limit: u32 },
     #[error("account {account_id} already has {limit} live lots")]
-    TooManyLots { account_id: String, limit: u32 },
+    TooManyLots { account_id: AccountId, limit: u32 },
     #[error("an account with external id {external_id:?} already exists")]
     ExternalIdTaken { external_id: String },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyConflict { key: String },
-    #[error("account {account_id} has a postpaid commitment until {term_end}; its credit line is the commitment's")]
+    #[error("account {account_id} has a postpaid commitment until {}; its credit line is the commitment's", term_end.to_rfc3339())]
     CommitmentActive {
-        account_id: String,
-        term_end: String,
+        account_id: AccountId,
+        term_end: DateTime<Utc>,
     },
     #[error("commitment {commitment_id} not found")]
-    CommitmentNotFound { commitment_id: String },
+    CommitmentNotFound { commitment_id: CommitmentId },
 }
 
 impl LedgerError {

@@ -21,7 +21,7 @@ pub use book::{AccountBook, BalanceView, Source};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
-pub use error::LedgerError;
+pub use error::{AccountName, LedgerError};
 pub use fingerprint::fingerprint;
 pub use needs::{KeyScope, Needs, Scope};
 pub use types::*;

@@ -76,8 +76,8 @@ impl Ledger {
             c.credit_line_limit.is_some() || c.credit_line_price.is_some(),
         ) {
             return Err(LedgerError::CommitmentActive {
-                account_id: account.id.to_string(),
-                term_end: term_end.to_rfc3339(),
+                account_id: account.id,
+                term_end,
             });
         }
         if let Some(low_balance) = c.low_balance {

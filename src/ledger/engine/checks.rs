@@ -11,7 +11,7 @@ use crate::ledger::types::*;
 pub(super) fn check_open(account: &Account) -> Result<(), LedgerError> {
     match account.status {
         AccountStatus::Closed => Err(LedgerError::AccountClosed {
-            account_id: account.id.to_string(),
+            account_id: account.id,
         }),
         AccountStatus::Active | AccountStatus::Frozen => Ok(()),
     }
@@ -21,10 +21,10 @@ pub(super) fn check_can_spend(account: &Account) -> Result<(), LedgerError> {
     match account.status {
         AccountStatus::Active => Ok(()),
         AccountStatus::Frozen => Err(LedgerError::AccountFrozen {
-            account_id: account.id.to_string(),
+            account_id: account.id,
         }),
         AccountStatus::Closed => Err(LedgerError::AccountClosed {
-            account_id: account.id.to_string(),
+            account_id: account.id,
         }),
     }
 }

@@ -32,7 +32,7 @@ impl Ledger {
         }
         if book.live_lots(now) >= limits.live_lots_per_account_max as usize {
             return Err(LedgerError::TooManyLots {
-                account_id: account.id.to_string(),
+                account_id: account.id,
                 limit: limits.live_lots_per_account_max,
             });
         }
@@ -87,11 +87,11 @@ impl Ledger {
     pub(super) fn void_grant(&mut self, c: &VoidGrant) -> Result<Outcome, LedgerError> {
         let now = self.now;
         let book = self.book_mut(c.account_id)?;
-        let lot = book.lot(c.lot_id).ok_or(LedgerError::LotNotFound {
-            lot_id: c.lot_id.to_string(),
-        })?;
+        let lot = book
+            .lot(c.lot_id)
+            .ok_or(LedgerError::LotNotFound { lot_id: c.lot_id })?;
         let not_active = |status| LedgerError::LotNotActive {
-            lot_id: lot.id.to_string(),
+            lot_id: lot.id,
             status,
         };
         if lot.status != LotStatus::Active {
@@ -102,7 +102,7 @@ impl Ledger {
         }
         if lot.held > Decimal::ZERO && !c.release_holds {
             return Err(LedgerError::LotHeld {
-                lot_id: lot.id.to_string(),
+                lot_id: lot.id,
                 held: lot.held,
             });
         }

@@ -40,7 +40,7 @@ impl Ledger {
                 }
                 if book.live_lots(now) >= limits.live_lots_per_account_max as usize {
                     return Err(LedgerError::TooManyLots {
-                        account_id: book.account.id.to_string(),
+                        account_id: book.account.id,
                         limit: limits.live_lots_per_account_max,
                     });
                 }
@@ -181,8 +181,8 @@ impl Ledger {
                 }
                 if let Some(term_end) = account.credit_line_until {
                     return Err(LedgerError::CommitmentActive {
-                        account_id: account.id.to_string(),
-                        term_end: term_end.to_rfc3339(),
+                        account_id: account.id,
+                        term_end,
                     });
                 }
                 if c.currency != account.currency {
@@ -371,18 +371,15 @@ fn plan_adjustment(
 ) -> Result<Vec<Draw>, LedgerError> {
     let live = |l: &&Lot| l.status == LotStatus::Active && !l.is_expired_at(now);
     if let Some(id) = lot_id {
-        let lot = book.lot(id).ok_or(LedgerError::LotNotFound {
-            lot_id: id.to_string(),
-        })?;
+        let lot = book
+            .lot(id)
+            .ok_or(LedgerError::LotNotFound { lot_id: id })?;
         if !live(&lot) {
             let status = match lot.status {
                 LotStatus::Active => LotStatus::Expired,
                 other => other,
             };
-            return Err(LedgerError::LotNotActive {
-                lot_id: id.to_string(),
-                status,
-            });
+            return Err(LedgerError::LotNotActive { lot_id: id, status });
         }
         if quantity > lot.free() {
             return Err(LedgerError::InsufficientCredit {

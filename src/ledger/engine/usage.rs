@@ -28,7 +28,7 @@ impl Ledger {
             .check_scale("quantity", book.account.unit_scale)?;
         if book.account.open_holds >= limits.open_holds_per_account_max {
             return Err(LedgerError::TooManyOpenHolds {
-                account_id: book.account.id.to_string(),
+                account_id: book.account.id,
                 limit: limits.open_holds_per_account_max,
             });
         }
@@ -188,19 +188,20 @@ impl Ledger {
 }
 
 fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold, LedgerError> {
-    let hold = book.holds.get(&id).ok_or(LedgerError::HoldNotFound {
-        hold_id: id.to_string(),
-    })?;
+    let hold = book
+        .holds
+        .get(&id)
+        .ok_or(LedgerError::HoldNotFound { hold_id: id })?;
     let expired = || LedgerError::HoldExpired {
-        hold_id: id.to_string(),
-        expired_at: hold.expires_at.to_rfc3339(),
+        hold_id: id,
+        expired_at: hold.expires_at,
     };
     match hold.status {
         HoldStatus::Expired => Err(expired()),
         HoldStatus::Open if hold.expires_at <= now => Err(expired()),
         HoldStatus::Open => Ok(hold),
         status => Err(LedgerError::HoldNotOpen {
-            hold_id: id.to_string(),
+            hold_id: id,
             status,
         }),
     }

@@ -45,13 +45,13 @@ fn insufficient(requested: &str, available: &str) -> Expect {
 
 fn frozen(account: AccountId) -> Expect {
     Expect::Error(LedgerError::AccountFrozen {
-        account_id: account.to_string(),
+        account_id: account,
     })
 }
 
 fn closed(account: AccountId) -> Expect {
     Expect::Error(LedgerError::AccountClosed {
-        account_id: account.to_string(),
+        account_id: account,
     })
 }
 
@@ -64,23 +64,23 @@ fn too_fine() -> Expect {
 }
 
 fn hold_expired(hold: HoldId, expired_at_ms: i64) -> Expect {
-    let expired_at = at(expired_at_ms).to_rfc3339();
+    let expired_at = at(expired_at_ms);
     Expect::Error(LedgerError::HoldExpired {
-        hold_id: hold.to_string(),
+        hold_id: hold,
         expired_at,
     })
 }
 
 fn hold_not_open(hold: HoldId, status: HoldStatus) -> Expect {
     Expect::Error(LedgerError::HoldNotOpen {
-        hold_id: hold.to_string(),
+        hold_id: hold,
         status,
     })
 }
 
 fn lot_not_active(lot: LotId, status: LotStatus) -> Expect {
     Expect::Error(LedgerError::LotNotActive {
-        lot_id: lot.to_string(),
+        lot_id: lot,
         status,
     })
 }
@@ -156,14 +156,14 @@ fn rows() -> Vec<Row> {
             funded(h);
             let unknown = AccountId(Uuid::from_u128(u128::MAX));
             let expect = Expect::Error(LedgerError::AccountNotFound {
-                account: unknown.to_string(),
+                account: unknown.into(),
             });
             (debit(&h.key(), unknown, q("1")), expect)
         }),
         ("capture of an unknown hold", |h| {
             funded(h);
             let expect = Expect::Error(LedgerError::HoldNotFound {
-                hold_id: unknown_hold().to_string(),
+                hold_id: unknown_hold(),
             });
             (
                 capture(&h.key(), unknown_hold(), q("1"), true, Overage::Reject),
@@ -173,14 +173,14 @@ fn rows() -> Vec<Row> {
         ("release of an unknown hold", |h| {
             funded(h);
             let expect = Expect::Error(LedgerError::HoldNotFound {
-                hold_id: unknown_hold().to_string(),
+                hold_id: unknown_hold(),
             });
             (release(&h.key(), unknown_hold()), expect)
         }),
         ("extend of an unknown hold", |h| {
             funded(h);
             let expect = Expect::Error(LedgerError::HoldNotFound {
-                hold_id: unknown_hold().to_string(),
+                hold_id: unknown_hold(),
             });
             (extend(&h.key(), unknown_hold(), 1_000), expect)
         }),
@@ -433,7 +433,7 @@ fn rows() -> Vec<Row> {
             h.hold(a, "1", None);
             h.hold(a, "1", None);
             let expect = LedgerError::TooManyOpenHolds {
-                account_id: a.to_string(),
+                account_id: a,
                 limit: 2,
             };
             (authorize(&h.key(), a, q("1"), None), Expect::Error(expect))
@@ -443,7 +443,7 @@ fn rows() -> Vec<Row> {
             h.top_up(a, "1", "1");
             h.promo(a, "1", None);
             let expect = LedgerError::TooManyLots {
-                account_id: a.to_string(),
+                account_id: a,
                 limit: 3,
             };
             (
@@ -457,7 +457,7 @@ fn rows() -> Vec<Row> {
                 let (a, lot) = funded(h);
                 h.hold(a, "4", None);
                 let expect = LedgerError::LotHeld {
-                    lot_id: lot.to_string(),
+                    lot_id: lot,
                     held: dec("4"),
                 };
                 (void(&h.key(), a, lot, false), Expect::Error(expect))
@@ -493,9 +493,7 @@ fn rows() -> Vec<Row> {
         ("void of another account's lot", |h| {
             let (_, lot) = funded(h);
             let other = h.open_account(2, "0", "0");
-            let expect = LedgerError::LotNotFound {
-                lot_id: lot.to_string(),
-            };
+            let expect = LedgerError::LotNotFound { lot_id: lot };
             (void(&h.key(), other, lot, true), Expect::Error(expect))
         }),
         ("a credit line limit below what is used and held", |h| {
@@ -628,9 +626,7 @@ fn rows() -> Vec<Row> {
                 lot_id: Some(lot),
                 ..adjust(&h.key(), a, AdjustDirection::Debit, "1")
             };
-            let expect = Expect::Error(LedgerError::LotNotFound {
-                lot_id: lot.to_string(),
-            });
+            let expect = Expect::Error(LedgerError::LotNotFound { lot_id: lot });
             (Command::Adjust(c), expect)
         }),
         ("an adjustment on a closed account", |h| {
@@ -681,8 +677,8 @@ fn rows() -> Vec<Row> {
             h.ok(&Command::CreateCommitment(first));
             let c = commitment(h, a, CommitmentKind::Postpaid);
             let expect = Expect::Error(LedgerError::CommitmentActive {
-                account_id: a.to_string(),
-                term_end: term_end.to_rfc3339(),
+                account_id: a,
+                term_end: term_end,
             });
             (Command::CreateCommitment(c), expect)
         }),
@@ -696,8 +692,8 @@ fn rows() -> Vec<Row> {
                 ..update(&h.key(), a)
             };
             let expect = Expect::Error(LedgerError::CommitmentActive {
-                account_id: a.to_string(),
-                term_end: term_end.to_rfc3339(),
+                account_id: a,
+                term_end: term_end,
             });
             (Command::UpdateAccount(c), expect)
         }),
