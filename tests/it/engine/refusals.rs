@@ -678,7 +678,7 @@ fn rows() -> Vec<Row> {
             let c = commitment(h, a, CommitmentKind::Postpaid);
             let expect = Expect::Error(LedgerError::CommitmentActive {
                 account_id: a,
-                term_end: term_end,
+                term_end,
             });
             (Command::CreateCommitment(c), expect)
         }),
@@ -693,7 +693,7 @@ fn rows() -> Vec<Row> {
             };
             let expect = Expect::Error(LedgerError::CommitmentActive {
                 account_id: a,
-                term_end: term_end,
+                term_end,
             });
             (Command::UpdateAccount(c), expect)
         }),
