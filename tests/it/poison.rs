@@ -277,3 +277,50 @@ async fn sqlite_an_engine_panic_fails_only_its_command() {
 async fn postgres_an_engine_panic_fails_only_its_command() {
     an_engine_panic_fails_only_its_command(Backend::Postgres).await
 }
+
+/// The report that opened issue 8, replayed through the real server: six debits whose key or
+/// reference holds a NUL, among 294 valid debits on another account. The six are refused at the
+/// door, INVALID_ARGUMENT, and every valid debit goes through, on both stores.
+async fn nul_requests_among_valid_ones_fail_alone(backend: Backend) {
+    use credit_ledger::proto as p;
+
+    let app = crate::helpers::TestApp::spawn(backend).await;
+    let valid = app.account("valid", 0).await;
+    let other = app.account("other", 0).await;
+    app.top_up(&valid, "1000", "10", "fund-valid").await;
+    app.top_up(&other, "1000", "10", "fund-other").await;
+    let usage = app.usage().await;
+    let calls = (0..300).map(|i| {
+        let mut usage = usage.clone();
+        let poisoned = i % 50 == 7;
+        let (account, key, reference) = match (poisoned, i % 2) {
+            (true, 0) => (&other, format!("bad\u{0}{i}"), String::new()),
+            (true, _) => (&other, format!("bad-{i}"), "ref\u{0}".to_string()),
+            (false, _) => (&valid, format!("ok-{i}"), format!("request {i}")),
+        };
+        let request = p::DebitRequest {
+            idempotency_key: key,
+            account: Some(crate::helpers::by_id(account)),
+            quantity: "1".into(),
+            reference,
+            ..Default::default()
+        };
+        async move { (poisoned, usage.debit(request).await) }
+    });
+    let mut refused = 0;
+    for (poisoned, result) in futures::future::join_all(calls).await {
+        match (poisoned, result) {
+            (false, Ok(_)) => {}
+            (true, Err(status)) => {
+                assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+                refused += 1;
+            }
+            (poisoned, result) => panic!("poisoned={poisoned}: {result:?}"),
+        }
+    }
+    assert_eq!(refused, 6);
+    assert_eq!(app.balance(&valid).await.posted, "706");
+    assert_eq!(app.balance(&other).await.posted, "1000");
+}
+
+crate::both_stores!(nul_requests_among_valid_ones_fail_alone);
