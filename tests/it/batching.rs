@@ -5,37 +5,17 @@
 //! The test runs on a current-thread runtime: every submit enqueues its command before the test
 //! task yields, so the executor's loop deterministically finds all of them queued at once.
 
-use std::sync::Arc;
-
-use chrono::{TimeZone, Utc};
-use credit_ledger::clock::ManualClock;
-use credit_ledger::executor::{Executor, ExecutorConfig};
 use credit_ledger::ledger::*;
-use credit_ledger::store::Store;
 
-use crate::helpers::{Backend, Database};
+use crate::helpers::{Backend, ExecutorRig};
 
 /// Load (accounts, lots, idempotency) plus one write per table touched.
 const STATEMENTS_PER_BATCH_MAX: u64 = 9;
 
 async fn queued_debits_commit_as_one_batch(backend: Backend) {
-    let db = Database::fresh(backend).await;
-    let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
-    ));
-    let config = ExecutorConfig {
-        queue_capacity: 1_000,
-        batch_size_max: 512,
-        workers: 1,
-        linger: std::time::Duration::ZERO,
-        limits: Limits::default(),
-    };
-    let (executor, task) = Executor::spawn(store.clone(), clock, config);
-    let account = open_funded_account(&executor).await;
+    let rig = ExecutorRig::start(backend).await;
+    let (store, executor) = (&rig.store, &rig.executor);
+    let account = rig.funded_account("batched", "1000000").await;
     for debits in [10usize, 300] {
         let entries_before = store.count("entries").await.unwrap();
         let before = store.batch_statements();
@@ -59,44 +39,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
         let written = store.count("entries").await.unwrap() - entries_before;
         assert_eq!(written, debits as i64);
     }
-    drop(executor);
-    task.await.unwrap();
-}
-
-async fn open_funded_account(executor: &Executor) -> AccountId {
-    let created = executor
-        .submit(Command::CreateAccount(CreateAccount {
-            idempotency_key: "create".into(),
-            external_id: "batched".into(),
-            unit: "CREDIT".into(),
-            unit_scale: 0,
-            credit_line_limit: Default::default(),
-            credit_line_price: Money::ZERO,
-            currency: "USD".into(),
-            low_balance: Default::default(),
-        }))
-        .await
-        .unwrap();
-    let Outcome::Account(account) = created else {
-        panic!("not an account: {created:?}")
-    };
-    executor
-        .submit(Command::Grant(Grant {
-            idempotency_key: "fund".into(),
-            account_id: account.id,
-            kind: LotKind::Paid,
-            quantity: Quantity::parse("quantity", "1000000").unwrap(),
-            price: Money::parse("price", "100").unwrap(),
-            currency: "USD".into(),
-            priority: 0,
-            effective_at: None,
-            expires_at: None,
-            scope: Vec::new(),
-            reference: String::new(),
-        }))
-        .await
-        .unwrap();
-    account.id
+    rig.stop().await;
 }
 
 #[tokio::test]

@@ -247,32 +247,7 @@ async fn rolled_back_batch_emits_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let spender = account_with_threshold(&app, "doomed", "5").await;
     app.top_up(&spender, "10", "10.00", "pay").await;
-    let pool = app.store.pool();
-    match backend {
-        Backend::Sqlite => {
-            pool.execute(
-                "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.reference = 'boom' \
-                 BEGIN SELECT RAISE(ABORT, 'boom'); END",
-            )
-            .await
-            .unwrap();
-        }
-        Backend::Postgres => {
-            pool.execute(
-                "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.reference = 'boom' THEN RAISE EXCEPTION 'boom' USING ERRCODE = 'check_violation'; \
-                 END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql",
-            )
-            .await
-            .unwrap();
-            pool.execute(
-                "CREATE TRIGGER boom BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION boom()",
-            )
-            .await
-            .unwrap();
-        }
-    }
+    let drop = crate::helpers::refuse_entries(&app.store, backend, "boom", "boom").await;
     let request = p::DebitRequest {
         idempotency_key: "doomed".into(),
         account: Some(by_id(&spender)),
@@ -289,11 +264,7 @@ async fn rolled_back_batch_emits_nothing(backend: Backend) {
     let mut events = subscribe(&app, p::SubscribeRequest::default()).await;
     nothing_more(&mut events).await;
 
-    let drop = match backend {
-        Backend::Sqlite => "DROP TRIGGER boom",
-        Backend::Postgres => "DROP TRIGGER boom ON entries",
-    };
-    pool.execute(drop).await.unwrap();
+    app.store.pool().execute(drop.as_str()).await.unwrap();
     app.usage()
         .await
         .debit(request)

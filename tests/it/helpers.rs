@@ -324,6 +324,146 @@ impl Drop for TestApp {
     }
 }
 
+/// A store on a fresh database with an executor on it (batches of up to 512, one loop), with no
+/// server in front: for tests that queue commands themselves.
+pub struct ExecutorRig {
+    pub store: Store,
+    pub executor: credit_ledger::executor::Executor,
+    pub task: JoinHandle<()>,
+    _db: Database,
+}
+
+impl ExecutorRig {
+    pub async fn start(backend: Backend) -> ExecutorRig {
+        use credit_ledger::executor::{Executor, ExecutorConfig};
+
+        let db = Database::fresh(backend).await;
+        let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrations");
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        ));
+        let config = ExecutorConfig {
+            queue_capacity: 1_000,
+            batch_size_max: 512,
+            workers: 1,
+            linger: std::time::Duration::ZERO,
+            limits: credit_ledger::ledger::Limits::default(),
+        };
+        let (executor, task) = Executor::spawn(store.clone(), clock, config);
+        ExecutorRig {
+            store,
+            executor,
+            task,
+            _db: db,
+        }
+    }
+
+    /// Opens an account named `name` and tops it up with `quantity` (for a tenth as much USD).
+    pub async fn funded_account(
+        &self,
+        name: &str,
+        quantity: &str,
+    ) -> credit_ledger::ledger::AccountId {
+        use credit_ledger::ledger::*;
+
+        let created = self
+            .executor
+            .submit(Command::CreateAccount(CreateAccount {
+                idempotency_key: format!("create-{name}"),
+                external_id: name.into(),
+                unit: "CREDIT".into(),
+                unit_scale: 0,
+                credit_line_limit: Default::default(),
+                credit_line_price: Money::ZERO,
+                currency: "USD".into(),
+                low_balance: LowBalance::None,
+            }))
+            .await
+            .expect("account created");
+        let Outcome::Account(account) = created else {
+            panic!("not an account: {created:?}")
+        };
+        let quantity = Quantity::parse("quantity", quantity).expect("a quantity");
+        let price = (quantity.get() / rust_decimal::Decimal::TEN).normalize();
+        let price = Money::parse("price", &price.to_string()).expect("a price");
+        self.executor
+            .submit(Command::Grant(Grant {
+                idempotency_key: format!("fund-{name}"),
+                account_id: account.id,
+                kind: LotKind::Paid,
+                quantity,
+                price,
+                currency: "USD".into(),
+                priority: 0,
+                effective_at: None,
+                expires_at: None,
+                scope: Vec::new(),
+                reference: String::new(),
+            }))
+            .await
+            .expect("funded");
+        account.id
+    }
+
+    /// Drops the executor's handle and waits for its loop to drain.
+    pub async fn stop(self) {
+        drop(self.executor);
+        self.task.await.expect("executor task");
+    }
+}
+
+/// Installs a trigger named `name` that refuses every entry whose reference is `reference`, the
+/// way a store refuses a value it cannot hold: SQLite's RAISE(ABORT) is a constraint failure,
+/// PostgreSQL's a check violation (class 23). Returns the statement that drops it again.
+pub async fn refuse_entries(
+    store: &Store,
+    backend: Backend,
+    name: &str,
+    reference: &str,
+) -> String {
+    let pool = store.pool();
+    match backend {
+        Backend::Sqlite => {
+            pool.execute(
+                format!(
+                    "CREATE TRIGGER {name} BEFORE INSERT ON entries \
+                     WHEN NEW.reference = '{reference}' BEGIN SELECT RAISE(ABORT, '{name}'); END"
+                )
+                .as_str(),
+            )
+            .await
+            .expect("trigger");
+            format!("DROP TRIGGER {name}")
+        }
+        Backend::Postgres => {
+            pool.execute(
+                format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
+                     IF NEW.reference = '{reference}' THEN \
+                     RAISE EXCEPTION '{name}' USING ERRCODE = 'check_violation'; END IF; \
+                     RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+                .as_str(),
+            )
+            .await
+            .expect("trigger function");
+            pool.execute(
+                format!(
+                    "CREATE TRIGGER {name} BEFORE INSERT ON entries FOR EACH ROW \
+                     EXECUTE FUNCTION {name}()"
+                )
+                .as_str(),
+            )
+            .await
+            .expect("trigger");
+            format!("DROP TRIGGER {name} ON entries")
+        }
+    }
+}
+
 pub fn by_id(id: &str) -> p::AccountRef {
     p::AccountRef {
         r#ref: Some(p::account_ref::Ref::AccountId(id.to_string())),

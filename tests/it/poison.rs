@@ -5,85 +5,13 @@
 //! The tests run on a current-thread runtime, so every command is queued before the executor's
 //! loop runs and all of them land in one batch (as in `batching.rs`).
 
-use std::sync::Arc;
-
 use chrono::{TimeZone, Utc};
-use credit_ledger::clock::ManualClock;
-use credit_ledger::executor::{ExecError, Executor, ExecutorConfig};
+use credit_ledger::executor::ExecError;
 use credit_ledger::ledger::*;
 use credit_ledger::store::Store;
 use rust_decimal::Decimal;
-use sqlx::Executor as _;
 
-use crate::helpers::{Backend, Database};
-
-struct Rig {
-    store: Store,
-    executor: Executor,
-    task: tokio::task::JoinHandle<()>,
-    _db: Database,
-}
-
-async fn rig(backend: Backend) -> Rig {
-    let db = Database::fresh(backend).await;
-    let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
-    ));
-    let config = ExecutorConfig {
-        queue_capacity: 1_000,
-        batch_size_max: 512,
-        workers: 1,
-        linger: std::time::Duration::ZERO,
-        limits: Limits::default(),
-    };
-    let (executor, task) = Executor::spawn(store.clone(), clock, config);
-    Rig {
-        store,
-        executor,
-        task,
-        _db: db,
-    }
-}
-
-async fn funded_account(executor: &Executor, name: &str) -> AccountId {
-    let created = executor
-        .submit(Command::CreateAccount(CreateAccount {
-            idempotency_key: format!("create-{name}"),
-            external_id: name.into(),
-            unit: "CREDIT".into(),
-            unit_scale: 0,
-            credit_line_limit: Decimal::ZERO,
-            credit_line_price: Money::ZERO,
-            currency: "USD".into(),
-            low_balance: LowBalance::None,
-        }))
-        .await
-        .unwrap();
-    let Outcome::Account(account) = created else {
-        panic!("not an account: {created:?}")
-    };
-    executor
-        .submit(Command::Grant(Grant {
-            idempotency_key: format!("fund-{name}"),
-            account_id: account.id,
-            kind: LotKind::Paid,
-            quantity: Quantity::parse("quantity", "1000").unwrap(),
-            price: Money::parse("price", "10").unwrap(),
-            currency: "USD".into(),
-            priority: 0,
-            effective_at: None,
-            expires_at: None,
-            scope: Vec::new(),
-            reference: String::new(),
-        }))
-        .await
-        .unwrap();
-    account.id
-}
+use crate::helpers::{refuse_entries, Backend, ExecutorRig};
 
 fn debit(account: AccountId, key: String, reference: &str) -> Command {
     Command::Debit(Debit {
@@ -93,39 +21,6 @@ fn debit(account: AccountId, key: String, reference: &str) -> Command {
         meter: String::new(),
         reference: reference.into(),
     })
-}
-
-/// A trigger that refuses any entry whose reference is `poison`, as a store would refuse a value
-/// it cannot hold: SQLite's RAISE(ABORT) is a constraint failure, PostgreSQL's is a check
-/// violation (class 23).
-async fn install_poison_trigger(store: &Store, backend: Backend) {
-    let pool = store.pool();
-    match backend {
-        Backend::Sqlite => {
-            pool.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON entries WHEN NEW.reference = 'poison' \
-                 BEGIN SELECT RAISE(ABORT, 'poison'); END",
-            )
-            .await
-            .unwrap();
-        }
-        Backend::Postgres => {
-            pool.execute(
-                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.reference = 'poison' THEN \
-                 RAISE EXCEPTION 'poison' USING ERRCODE = 'check_violation'; END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql",
-            )
-            .await
-            .unwrap();
-            pool.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON entries FOR EACH ROW \
-                 EXECUTE FUNCTION poison()",
-            )
-            .await
-            .unwrap();
-        }
-    }
 }
 
 async fn posted(store: &Store, account: AccountId) -> Decimal {
@@ -139,13 +34,13 @@ async fn posted(store: &Store, account: AccountId) -> Decimal {
 }
 
 async fn poisoned_commands_fail_alone_and_their_neighbours_commit(backend: Backend) {
-    let rig = rig(backend).await;
+    let rig = ExecutorRig::start(backend).await;
     let accounts = [
-        funded_account(&rig.executor, "a").await,
-        funded_account(&rig.executor, "b").await,
-        funded_account(&rig.executor, "c").await,
+        rig.funded_account("a", "1000").await,
+        rig.funded_account("b", "1000").await,
+        rig.funded_account("c", "1000").await,
     ];
-    install_poison_trigger(&rig.store, backend).await;
+    refuse_entries(&rig.store, backend, "poison", "poison").await;
     let entries_before = rig.store.count("entries").await.unwrap();
     // 60 debits over three accounts; the first, a middle and the last command are poisoned,
     // one of them on an account whose other debits must still go through.
@@ -188,16 +83,15 @@ async fn poisoned_commands_fail_alone_and_their_neighbours_commit(backend: Backe
     // The same request is refused again, the same way: an obedient client stops retrying.
     let again = rig.executor.submit(commands[31].clone()).await;
     assert!(matches!(again, Err(ExecError::Unstorable)), "{again:?}");
-    drop(rig.executor);
-    rig.task.await.unwrap();
+    rig.stop().await;
 }
 
 /// A hold whose reservation names a lot that does not exist is a damaged row; the engine panics
 /// on it. Only the command that touches it fails, INTERNAL; the rest of its batch commits.
 async fn an_engine_panic_fails_only_its_command(backend: Backend) {
-    let rig = rig(backend).await;
-    let a = funded_account(&rig.executor, "a").await;
-    let b = funded_account(&rig.executor, "b").await;
+    let rig = ExecutorRig::start(backend).await;
+    let a = rig.funded_account("a", "1000").await;
+    let b = rig.funded_account("b", "1000").await;
     let authorized = rig
         .executor
         .submit(Command::Authorize(Authorize {
@@ -254,8 +148,7 @@ async fn an_engine_panic_fails_only_its_command(backend: Backend) {
     );
     assert_eq!(posted(&rig.store, a).await, Decimal::from(990));
     assert_eq!(posted(&rig.store, b).await, Decimal::from(990));
-    drop(rig.executor);
-    rig.task.await.unwrap();
+    rig.stop().await;
 }
 
 #[tokio::test]
