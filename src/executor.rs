@@ -152,11 +152,9 @@ fn drain(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
     }
 }
 
-type Slot = BatchConnection;
-
 async fn process(
     store: &Store,
-    conn: &mut Slot,
+    conn: &mut BatchConnection,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     jobs: Vec<Job>,
@@ -189,7 +187,7 @@ async fn process(
 /// is answered alone. One offender among n commands costs about 2·log2(n) more transactions.
 async fn isolate(
     store: &Store,
-    conn: &mut Slot,
+    conn: &mut BatchConnection,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     jobs: Vec<Job>,
@@ -227,7 +225,7 @@ fn halve(pending: &mut VecDeque<Vec<Job>>, mut jobs: Vec<Job>, error: StoreError
 
 async fn run_batch(
     store: &Store,
-    conn: &mut Slot,
+    conn: &mut BatchConnection,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     commands: &[&Command],
@@ -242,7 +240,7 @@ async fn run_batch(
 
 async fn in_transaction(
     store: &Store,
-    conn: &mut Slot,
+    conn: &mut BatchConnection,
     clock: &dyn Clock,
     config: &ExecutorConfig,
     commands: &[&Command],
