@@ -5,8 +5,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::store::admin::{create_postgres_database, drop_postgres_database};
 use anyhow::{bail, Context as _};
-use sqlx::{Connection, Executor};
 
 /// A database made for one scenario; PostgreSQL ones are dropped at the end.
 pub struct FreshDatabase {
@@ -40,12 +40,7 @@ impl FreshDatabase {
             bail!("--database-url must be `sqlite` or a postgres:// URL");
         }
         let name = format!("cl_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(url)
-            .await
-            .context("connecting to PostgreSQL")?;
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await?;
+        create_postgres_database(url, &name).await?;
         let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
         Ok(FreshDatabase {
             url: format!("{base}/{name}"),
@@ -58,10 +53,7 @@ impl FreshDatabase {
 
     pub async fn drop_database(self) -> anyhow::Result<()> {
         if let (Some(admin_url), Some(name)) = (self.admin_url, self.name) {
-            let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await?;
+            drop_postgres_database(&admin_url, &name).await?;
         }
         if let Some(dir) = self._dir {
             let _ = std::fs::remove_dir_all(dir);

@@ -3,6 +3,7 @@
 //! through sqlx's `Any` driver serves both; what differs between SQLite and PostgreSQL (connection
 //! setup, migrations, how a batch takes its locks) lives in `sqlite.rs` and `postgres.rs`.
 
+pub mod admin;
 pub mod audit;
 mod batch;
 pub mod journal;
