@@ -48,20 +48,25 @@ fn select_json_rows(integer: &[bool], param: usize) -> String {
 /// that does not allow connections), 57 (operator intervention: shutdown, cannot connect now,
 /// query cancelled) and 58 (system error: I/O).
 pub(super) fn is_unavailable(error: &dyn DatabaseError) -> bool {
-    let Some(code) = error.code() else {
-        return false;
-    };
-    ["08", "40", "53", "55", "57", "58"]
-        .iter()
-        .any(|class| code.starts_with(class))
+    sqlstate(error).is_some_and(|code| {
+        ["08", "40", "53", "55", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    })
 }
 
 /// The data itself was refused: class 22 (data exception: invalid encoding, value out of range,
 /// string too long) or 23 (integrity constraint violation; unique ones are told apart first).
 pub(super) fn is_refused(error: &dyn DatabaseError) -> bool {
+    sqlstate(error).is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
+/// The SQLSTATE of an error PostgreSQL sent; `None` for anyone else's (SQLite's numeric codes
+/// would otherwise match a class by their first digits, as 531 would class 53).
+fn sqlstate(error: &dyn DatabaseError) -> Option<&str> {
     error
-        .code()
-        .is_some_and(|code| code.len() == 5 && (code.starts_with("22") || code.starts_with("23")))
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .map(|pg| pg.code())
 }
 
 /// Serializes the commits of batches that write events from here to their COMMIT, so events'
