@@ -357,6 +357,19 @@ pub fn lot(x: &l::Lot, now: DateTime<Utc>) -> p::Lot {
     }
 }
 
+/// A lot's line in a balance: what remains on it and what is held, at the balance's time.
+pub fn lot_balance(x: &l::Lot, remaining: Decimal, held: Decimal) -> p::LotBalance {
+    p::LotBalance {
+        lot_id: x.id.to_string(),
+        kind: lot_kind(x.kind) as i32,
+        priority: x.priority,
+        remaining: amount(remaining),
+        held: amount(held),
+        expires_at: x.expires_at.map(timestamp),
+        scope: x.scope.clone(),
+    }
+}
+
 pub fn draws(d: &[l::Draw]) -> Vec<p::Draw> {
     d.iter()
         .map(|d| p::Draw {

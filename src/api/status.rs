@@ -100,7 +100,7 @@ impl From<LedgerError> for Status {
                 &error,
                 &[
                     ("hold_id", hold_id.to_string()),
-                    ("status", format!("{status:?}").to_lowercase()),
+                    ("status", status.as_str().into()),
                 ],
             ),
             E::CaptureExceedsHold { requested, held } => info(
@@ -113,7 +113,7 @@ impl From<LedgerError> for Status {
                 &error,
                 &[
                     ("lot_id", lot_id.to_string()),
-                    ("status", format!("{status:?}").to_lowercase()),
+                    ("status", status.as_str().into()),
                 ],
             ),
             E::LotHeld { lot_id, held } => info(

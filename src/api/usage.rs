@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use super::convert as c;
@@ -43,15 +44,7 @@ impl UsageService {
         let lots = past
             .lots
             .iter()
-            .map(|l| p::LotBalance {
-                lot_id: l.lot.id.to_string(),
-                kind: c::lot_kind(l.lot.kind) as i32,
-                priority: l.lot.priority,
-                remaining: c::amount(l.remaining),
-                held: "0".into(),
-                expires_at: l.lot.expires_at.map(c::timestamp),
-                scope: l.lot.scope.clone(),
-            })
+            .map(|l| c::lot_balance(&l.lot, l.remaining, Decimal::ZERO))
             .collect();
         Ok(Response::new(p::GetBalanceResponse {
             account_id: a.id.to_string(),
@@ -224,15 +217,7 @@ impl p::usage_server::Usage for UsageService {
         let lots = view
             .lots
             .iter()
-            .map(|l| p::LotBalance {
-                lot_id: l.id.to_string(),
-                kind: c::lot_kind(l.kind) as i32,
-                priority: l.priority,
-                remaining: c::amount(l.remaining),
-                held: c::amount(l.held),
-                expires_at: l.expires_at.map(c::timestamp),
-                scope: l.scope.clone(),
-            })
+            .map(|l| c::lot_balance(l, l.remaining, l.held))
             .collect();
         Ok(Response::new(p::GetBalanceResponse {
             account_id: a.id.to_string(),

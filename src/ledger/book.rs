@@ -34,7 +34,7 @@ pub enum Source<'a> {
     /// Spending for a meter: effective, unexpired lots in scope, then the credit line.
     Spend { meter: &'a str },
     /// Support taking credit back: free credit on any live lot (active and not expired),
-    /// whatever its scope or start, never the credit line. The lots a balance counts.
+    /// whatever its scope or start, never the credit line.
     TakeBack,
 }
 
@@ -42,7 +42,7 @@ impl Source<'_> {
     fn takes(&self, lot: &Lot, now: DateTime<Utc>) -> bool {
         match self {
             Source::Spend { meter } => lot.usable_at(now, meter),
-            Source::TakeBack => lot.status == LotStatus::Active && !lot.is_expired_at(now),
+            Source::TakeBack => lot.is_live_at(now),
         }
     }
 }
@@ -115,10 +115,7 @@ impl AccountBook {
 
     /// Lots that still count against the account's limit: active and not past their expiry.
     pub fn live_lots(&self, now: DateTime<Utc>) -> usize {
-        self.lots
-            .iter()
-            .filter(|l| l.status == LotStatus::Active && !l.is_expired_at(now))
-            .count()
+        self.lots.iter().filter(|l| l.is_live_at(now)).count()
     }
 
     pub(super) fn put_hold(&mut self, hold: Hold) {
@@ -150,9 +147,7 @@ impl AccountBook {
     pub fn draw_chargeable(&self, draw: &Draw, now: DateTime<Utc>) -> bool {
         match draw.lot_id {
             None => true,
-            Some(id) => self
-                .lot(id)
-                .is_some_and(|l| l.status == LotStatus::Active && !l.is_expired_at(now)),
+            Some(id) => self.lot(id).is_some_and(|l| l.is_live_at(now)),
         }
     }
 
@@ -192,7 +187,7 @@ impl AccountBook {
         let lots: Vec<Lot> = self
             .lots
             .iter()
-            .filter(|l| Source::TakeBack.takes(l, now))
+            .filter(|l| l.is_live_at(now))
             .cloned()
             .collect();
         let (remaining, held) = lots

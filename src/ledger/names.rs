@@ -14,9 +14,6 @@ pub struct UnknownName {
 macro_rules! named {
     ($enum:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $enum {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$enum] = &[$($enum::$variant),+];
-
             /// The one spelling of this value, in the store, in SQL and in fingerprints.
             pub fn as_str(self) -> &'static str {
                 match self {

@@ -181,12 +181,15 @@ impl Lot {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
+    /// Whether the lot still holds credit at `now`: active and not past its expiry (effective
+    /// or not, whatever its scope).
+    pub fn is_live_at(&self, now: DateTime<Utc>) -> bool {
+        self.status == LotStatus::Active && !self.is_expired_at(now)
+    }
+
     /// Whether the lot may be drawn on at `now` for `meter` (empty meter: unscoped lots only).
     pub fn usable_at(&self, now: DateTime<Utc>, meter: &str) -> bool {
-        self.status == LotStatus::Active
-            && self.effective_at <= now
-            && !self.is_expired_at(now)
-            && self.in_scope(meter)
+        self.is_live_at(now) && self.effective_at <= now && self.in_scope(meter)
     }
 
     pub fn in_scope(&self, meter: &str) -> bool {

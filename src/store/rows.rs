@@ -181,18 +181,6 @@ fn decoded<T>(
     decode(&text(row, column)?).map_err(|e| corrupt(column, e))
 }
 
-/// Enums are stored by their one name (`as_str`, "active", "paid", …).
-fn enum_text<T: std::fmt::Display>(value: &T) -> String {
-    value.to_string()
-}
-
-fn enum_parse<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
-where
-    T::Err: std::fmt::Display,
-{
-    parsed(row, column)
-}
-
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -203,7 +191,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         external_id: text(row, "external_id")?,
         unit: text(row, "unit")?,
         unit_scale: u32::try_from(int(row, "unit_scale")?).map_err(|e| corrupt("unit_scale", e))?,
-        status: enum_parse(row, "status")?,
+        status: parsed(row, "status")?,
         credit_line_limit: dec(row, "credit_line_limit")?,
         credit_line_used: dec(row, "credit_line_used")?,
         credit_line_held: dec(row, "credit_line_held")?,
@@ -215,7 +203,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         created_at: time(row, "created_at")?,
         low_balance: low_balance_from_row(row)?,
         low_balance_base: dec(row, "low_balance_base")?,
-        alert_level: enum_parse(row, "alert_level")?,
+        alert_level: parsed(row, "alert_level")?,
         credit_line_spent: dec(row, "credit_line_spent")?,
         credit_line_until: opt_time(row, "credit_line_until")?,
     })
@@ -249,7 +237,7 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Text(a.external_id.clone()),
         Value::Text(a.unit.clone()),
         Value::Int(a.unit_scale.into()),
-        Value::Text(enum_text(&a.status)),
+        Value::Text(a.status.as_str().into()),
         Value::Text(a.credit_line_limit.to_string()),
         Value::Text(a.credit_line_used.to_string()),
         Value::Text(a.credit_line_held.to_string()),
@@ -263,7 +251,7 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
     values.extend(low_balance_values(a.low_balance));
     values.extend([
         Value::Text(a.low_balance_base.to_string()),
-        Value::Text(enum_text(&a.alert_level)),
+        Value::Text(a.alert_level.as_str().into()),
         Value::Text(a.credit_line_spent.to_string()),
         Value::OptInt(a.credit_line_until.map(micros)),
     ]);
@@ -274,8 +262,8 @@ pub(super) fn lot_from_row(row: &AnyRow) -> StoreResult<Lot> {
     Ok(Lot {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
-        kind: enum_parse(row, "kind")?,
-        status: enum_parse(row, "status")?,
+        kind: parsed(row, "kind")?,
+        status: parsed(row, "status")?,
         priority: i32::try_from(int(row, "priority")?).map_err(|e| corrupt("priority", e))?,
         granted: dec(row, "granted")?,
         remaining: dec(row, "remaining")?,
@@ -295,8 +283,8 @@ pub(super) fn lot_values(l: &Lot) -> Vec<Value> {
     vec![
         Value::Text(l.id.to_string()),
         Value::Text(l.account_id.to_string()),
-        Value::Text(enum_text(&l.kind)),
-        Value::Text(enum_text(&l.status)),
+        Value::Text(l.kind.as_str().into()),
+        Value::Text(l.status.as_str().into()),
         Value::Int(l.priority.into()),
         Value::Text(l.granted.to_string()),
         Value::Text(l.remaining.to_string()),
@@ -316,7 +304,7 @@ pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
     Ok(Hold {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
-        status: enum_parse(row, "status")?,
+        status: parsed(row, "status")?,
         authorized: dec(row, "authorized")?,
         captured: dec(row, "captured")?,
         reserved: decoded(row, "reserved", codec::decode_reserved)?,
@@ -331,7 +319,7 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
     vec![
         Value::Text(h.id.to_string()),
         Value::Text(h.account_id.to_string()),
-        Value::Text(enum_text(&h.status)),
+        Value::Text(h.status.as_str().into()),
         Value::Text(h.authorized.to_string()),
         Value::Text(h.captured.to_string()),
         Value::Text(codec::encode_reserved(&h.reserved)),
@@ -347,7 +335,7 @@ pub(super) fn entry_values(e: &Entry) -> Vec<Value> {
         Value::Text(e.id.to_string()),
         Value::Text(e.account_id.to_string()),
         Value::Int(e.account_seq),
-        Value::Text(enum_text(&e.kind)),
+        Value::Text(e.kind.as_str().into()),
         Value::Int(micros(e.effective_at)),
         Value::Int(micros(e.recorded_at)),
         Value::Text(e.idempotency_key.clone()),
@@ -364,9 +352,9 @@ pub(super) fn posting_values(e: &Entry, idx: usize, p: &Posting) -> Vec<Value> {
         Value::Text(e.id.to_string()),
         Value::Int(idx as i64),
         Value::Text(e.account_id.to_string()),
-        Value::Text(enum_text(&p.book)),
+        Value::Text(p.book.as_str().into()),
         Value::Text(p.ledger_account.to_string()),
-        Value::Text(enum_text(&p.side)),
+        Value::Text(p.side.as_str().into()),
         Value::Text(p.amount.to_string()),
         Value::Text(p.unit.clone()),
         Value::OptText(p.lot_id.map(|l| l.to_string())),
@@ -379,9 +367,9 @@ pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<
         .iter()
         .map(|p| {
             Ok(Posting {
-                book: enum_parse(p, "book")?,
+                book: parsed(p, "book")?,
                 ledger_account: parsed(p, "ledger_account")?,
-                side: enum_parse(p, "side")?,
+                side: parsed(p, "side")?,
                 amount: dec(p, "amount")?,
                 unit: text(p, "unit")?,
                 lot_id: opt_parsed(p, "lot_id")?,
@@ -392,7 +380,7 @@ pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
         account_seq: int(row, "account_seq")?,
-        kind: enum_parse(row, "kind")?,
+        kind: parsed(row, "kind")?,
         effective_at: time(row, "effective_at")?,
         recorded_at: time(row, "recorded_at")?,
         idempotency_key: text(row, "idempotency_key")?,
@@ -429,8 +417,8 @@ pub(super) fn commitment_from_row(row: &AnyRow) -> StoreResult<Commitment> {
     Ok(Commitment {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
-        kind: enum_parse(row, "kind")?,
-        status: enum_parse(row, "status")?,
+        kind: parsed(row, "kind")?,
+        status: parsed(row, "status")?,
         term_start: time(row, "term_start")?,
         term_end: time(row, "term_end")?,
         quantity: dec(row, "quantity")?,
@@ -453,8 +441,8 @@ pub(super) fn commitment_values(c: &Commitment) -> Vec<Value> {
     vec![
         Value::Text(c.id.to_string()),
         Value::Text(c.account_id.to_string()),
-        Value::Text(enum_text(&c.kind)),
-        Value::Text(enum_text(&c.status)),
+        Value::Text(c.kind.as_str().into()),
+        Value::Text(c.status.as_str().into()),
         Value::Int(micros(c.term_start)),
         Value::Int(micros(c.term_end)),
         Value::Text(c.quantity.to_string()),

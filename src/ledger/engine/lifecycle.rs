@@ -369,12 +369,11 @@ fn plan_adjustment(
     lot_id: Option<LotId>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Draw>, LedgerError> {
-    let live = |l: &&Lot| l.status == LotStatus::Active && !l.is_expired_at(now);
     if let Some(id) = lot_id {
         let lot = book
             .lot(id)
             .ok_or(LedgerError::LotNotFound { lot_id: id })?;
-        if !live(&lot) {
+        if !lot.is_live_at(now) {
             let status = match lot.status {
                 LotStatus::Active => LotStatus::Expired,
                 other => other,
