@@ -58,7 +58,11 @@ impl Services {
     /// an empty page or a silent stream. Mutations skip the lookup; the engine refuses an
     /// unknown account under the batch's lock.
     pub async fn resolve_existing(&self, account: AccountRef) -> Result<AccountId, Status> {
-        let id = self.resolve(account).await?;
+        let id = match account {
+            // Found by its external id: it exists.
+            external @ AccountRef::External(_) => return self.resolve(external).await,
+            AccountRef::Id(id) => id,
+        };
         match self.store.account(id).await? {
             Some(_) => Ok(id),
             None => Err(LedgerError::AccountNotFound { account: id.into() }.into()),
