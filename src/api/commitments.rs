@@ -179,19 +179,19 @@ fn commitment_view(
     let (committed, consumed) = match m.kind {
         CommitmentKind::Prepaid => {
             let consumed = match (ended, lot) {
-                (true, _) => m.consumed,
-                (false, Some(lot)) => lot.granted - lot.remaining,
+                (true, _) => m.consumed.decimal(),
+                (false, Some(lot)) => (lot.granted - lot.remaining).get(),
                 (false, None) => Decimal::ZERO,
             };
-            (m.quantity, consumed)
+            (m.quantity.get(), consumed)
         }
         CommitmentKind::Postpaid => {
             let consumed = match (ended, account) {
-                (true, _) => m.consumed,
-                (false, Some(a)) => a.credit_line_spent - m.spent_at_start,
+                (true, _) => m.consumed.decimal(),
+                (false, Some(a)) => a.credit_line_spent.saturating_sub(m.spent_at_start).get(),
                 (false, None) => Decimal::ZERO,
             };
-            (m.minimum_spend, consumed)
+            (m.minimum_spend.get(), consumed)
         }
     };
     let days_left = match ended || now >= m.term_end {

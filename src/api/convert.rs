@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
-use rust_decimal::Decimal;
 
 use crate::clock::truncate_micros;
+use crate::ledger::amount::Amount;
 use crate::ledger::{self as l, LedgerError, Money, Quantity};
 use crate::proto as p;
 
@@ -173,8 +173,8 @@ pub fn meter(s: String) -> Result<String, LedgerError> {
 }
 
 /// A non-negative amount in the account's unit where zero is allowed (credit line limits).
-pub fn unit_amount_or_zero(field: &'static str, s: &str) -> Result<Decimal, LedgerError> {
-    l::amount::parse_limit(field, s)
+pub fn unit_amount_or_zero(field: &'static str, s: &str) -> Result<Quantity, LedgerError> {
+    Quantity::parse_or_zero(field, s)
 }
 
 pub fn quantity(s: &str) -> Result<Quantity, LedgerError> {
@@ -238,8 +238,8 @@ pub fn opt_stored_time(
 
 /// The one spelling of an amount in every answer: no trailing zeros, no exponent, no negative
 /// zero ("80", "0", "-0.1", "8").
-pub fn amount(value: Decimal) -> String {
-    l::amount::canonical(value)
+pub fn amount(value: impl Amount) -> String {
+    l::amount::canonical(value.decimal())
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -297,11 +297,11 @@ pub fn low_balance(t: Option<p::LowBalanceThreshold>) -> Result<l::LowBalance, L
     use p::low_balance_threshold::Threshold;
     match t.and_then(|t| t.threshold) {
         None => Ok(l::LowBalance::None),
-        Some(Threshold::Absolute(s)) => Ok(l::LowBalance::Absolute(l::amount::parse_limit(
+        Some(Threshold::Absolute(s)) => Ok(l::LowBalance::Absolute(Quantity::parse_or_zero(
             "low_balance_threshold",
             &s,
         )?)),
-        Some(Threshold::Percent(s)) => Ok(l::LowBalance::Percent(l::amount::parse_limit(
+        Some(Threshold::Percent(s)) => Ok(l::LowBalance::Percent(l::Percent::parse(
             "low_balance_percent",
             &s,
         )?)),
@@ -358,7 +358,7 @@ pub fn lot(x: &l::Lot, now: DateTime<Utc>) -> p::Lot {
 }
 
 /// A lot's line in a balance: what remains on it and what is held, at the balance's time.
-pub fn lot_balance(x: &l::Lot, remaining: Decimal, held: Decimal) -> p::LotBalance {
+pub fn lot_balance(x: &l::Lot, remaining: impl Amount, held: impl Amount) -> p::LotBalance {
     p::LotBalance {
         lot_id: x.id.to_string(),
         kind: lot_kind(x.kind) as i32,

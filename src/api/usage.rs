@@ -51,7 +51,7 @@ impl UsageService {
             unit: a.unit.clone(),
             posted: c::amount(past.posted),
             held: "0".into(),
-            available: c::amount(past.posted + a.credit_line_limit),
+            available: c::amount(past.posted + a.credit_line_limit.get()),
             credit_line_limit: c::amount(a.credit_line_limit),
             credit_line_used: c::amount(past.credit_line_used),
             credit_line_held: "0".into(),

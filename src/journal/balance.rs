@@ -106,7 +106,7 @@ mod tests {
     use chrono::TimeZone;
     use uuid::Uuid;
 
-    use crate::ledger::{LotKind, LotStatus};
+    use crate::ledger::{LotKind, LotStatus, Money, Quantity};
 
     fn lot(n: u128, expires_at: Option<DateTime<Utc>>) -> Lot {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
@@ -116,14 +116,14 @@ mod tests {
             kind: LotKind::Paid,
             status: LotStatus::Active,
             priority: 0,
-            granted: Decimal::from(10),
-            remaining: Decimal::ZERO,
-            held: Decimal::ZERO,
+            granted: Quantity::new(Decimal::from(10)).unwrap(),
+            remaining: Quantity::ZERO,
+            held: Quantity::ZERO,
             effective_at: at,
             expires_at,
             scope: Vec::new(),
-            cost_basis: Decimal::ZERO,
-            money_deferred: Decimal::ZERO,
+            cost_basis: Money::ZERO,
+            money_deferred: Money::ZERO,
             currency: String::new(),
             reference: String::new(),
             created_at: at,

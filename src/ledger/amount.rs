@@ -1,6 +1,7 @@
 //! Amounts: parsing decimal strings from the wire into bounded, exact values, and the money
 //! allocation rule. Nothing here ever touches a float.
 
+use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -21,13 +22,107 @@ pub fn amount_max() -> Decimal {
     Decimal::from(1_000_000_000_000_000i64)
 }
 
-/// A strictly positive quantity of an account's unit, at most 10^15 with at most
-/// [`UNIT_SCALE_MAX`] fractional digits. Whether it fits the account's own scale is checked by
-/// the engine, which knows the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A quantity of an account's unit: never negative. What a command carries is also strictly
+/// positive ([`Quantity::parse`] refuses zero), at most 10^15 and at most [`UNIT_SCALE_MAX`]
+/// fractional digits; whether it fits the account's own scale is checked by the engine, which
+/// knows the account. The unit is the account's ([`Account::unit`](super::Account::unit)): every
+/// quantity of an account, its lots and holds is in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Quantity(Decimal);
 
+/// An amount of money: never negative, in the currency of the record that holds it (a lot's
+/// purchase currency, an account's credit line currency). What a request carries has at most
+/// [`MONEY_SCALE`] fractional digits and is at most 10^15.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(Decimal);
+
+/// The arithmetic both amounts share. A sum that overflows or a difference that would go below
+/// zero is a broken invariant of the engine, never the result of input (every request is
+/// checked before it is applied): the operators panic, which fails that one command
+/// (`INTERNAL`) and stores nothing, rather than booking a negative balance. Where going below
+/// zero is an expected case, the engine says so with `checked_sub` or `saturating_sub`.
+macro_rules! amount_arithmetic {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            pub const ZERO: $name = $name(Decimal::ZERO);
+
+            /// `None` for a negative value. The scale is kept as given (stored amounts are read
+            /// back exactly as written).
+            pub fn new(value: Decimal) -> Option<Self> {
+                (value >= Decimal::ZERO).then_some($name(value))
+            }
+
+            pub fn get(self) -> Decimal {
+                self.0
+            }
+
+            pub fn is_zero(self) -> bool {
+                self.0.is_zero()
+            }
+
+            pub fn checked_add(self, other: Self) -> Option<Self> {
+                self.0.checked_add(other.0).map($name)
+            }
+
+            /// `None` when `other` is larger.
+            pub fn checked_sub(self, other: Self) -> Option<Self> {
+                self.0.checked_sub(other.0).and_then(Self::new)
+            }
+
+            /// Zero when `other` is larger.
+            pub fn saturating_sub(self, other: Self) -> Self {
+                self.checked_sub(other).unwrap_or(Self::ZERO)
+            }
+        }
+
+        impl std::ops::Add for $name {
+            type Output = $name;
+            fn add(self, other: Self) -> Self {
+                self.checked_add(other)
+                    .unwrap_or_else(|| panic!(concat!($what, " overflow: {} + {}"), self, other))
+            }
+        }
+
+        impl std::ops::Sub for $name {
+            type Output = $name;
+            fn sub(self, other: Self) -> Self {
+                self.checked_sub(other)
+                    .unwrap_or_else(|| panic!(concat!($what, " below zero: {} - {}"), self, other))
+            }
+        }
+
+        impl std::ops::AddAssign for $name {
+            fn add_assign(&mut self, other: Self) {
+                *self = *self + other;
+            }
+        }
+
+        impl std::ops::SubAssign for $name {
+            fn sub_assign(&mut self, other: Self) {
+                *self = *self - other;
+            }
+        }
+
+        impl std::iter::Sum for $name {
+            fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+                iter.fold($name::ZERO, |sum, each| sum + each)
+            }
+        }
+
+        /// The canonical spelling ([`canonical`]).
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&canonical(self.0))
+            }
+        }
+    };
+}
+
+amount_arithmetic!(Quantity, "quantity");
+amount_arithmetic!(Money, "money");
+
 impl Quantity {
+    /// A command's quantity: strictly positive.
     pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
         let value = parse_decimal(field, text)?;
         if value <= Decimal::ZERO {
@@ -41,30 +136,38 @@ impl Quantity {
         Ok(Quantity(value.normalize()))
     }
 
-    pub fn new(value: Decimal) -> Option<Self> {
+    /// A quantity where zero makes sense (a credit line limit, a threshold); an empty string is
+    /// zero.
+    pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+        if text.is_empty() {
+            return Ok(Quantity::ZERO);
+        }
+        let value = parse_decimal(field, text)?;
+        if value < Decimal::ZERO {
+            return Err(LedgerError::NonPositiveAmount {
+                field,
+                value: text.to_string(),
+            });
+        }
+        check_scale(field, value, UNIT_SCALE_MAX)?;
+        Ok(Quantity(value.normalize()))
+    }
+
+    /// A positive quantity built in code (tests, the bench, the sweeper), under the same bounds
+    /// as a parsed one.
+    pub fn positive(value: Decimal) -> Option<Self> {
         (value > Decimal::ZERO && value <= amount_max() && value.scale() <= UNIT_SCALE_MAX)
             .then_some(Quantity(value.normalize()))
     }
 
-    pub fn get(self) -> Decimal {
-        self.0
-    }
-
     /// Refuses a quantity with more fractional digits than the account's unit allows.
-    pub fn check_scale(self, field: &'static str, unit_scale: u32) -> Result<Decimal, LedgerError> {
+    pub fn check_scale(self, field: &'static str, unit_scale: u32) -> Result<Self, LedgerError> {
         check_scale(field, self.0, unit_scale)?;
-        Ok(self.0)
+        Ok(self)
     }
 }
 
-/// A non-negative amount of money (a price, a cost basis), at most 10^15 with at most
-/// [`MONEY_SCALE`] fractional digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Money(Decimal);
-
 impl Money {
-    pub const ZERO: Money = Money(Decimal::ZERO);
-
     pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
         let value = parse_decimal(field, text)?;
         if value < Decimal::ZERO {
@@ -84,9 +187,91 @@ impl Money {
         }
         Self::parse(field, text)
     }
+}
+
+/// A quantity that may be below zero: a balance net of what the credit line has lent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct NetQuantity(Decimal);
+
+impl NetQuantity {
+    /// What `held` leaves after `owed` is taken off it.
+    pub fn of(held: Quantity, owed: Quantity) -> Self {
+        NetQuantity(held.0 - owed.0)
+    }
 
     pub fn get(self) -> Decimal {
         self.0
+    }
+}
+
+impl fmt::Display for NetQuantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&canonical(self.0))
+    }
+}
+
+/// Any amount, for where its number is all that matters: spelling it in an answer, summing it in a
+/// report.
+pub trait Amount: Copy {
+    fn decimal(self) -> Decimal;
+    /// The amount a stored number is, or `None` when it cannot be one (a negative quantity).
+    fn from_decimal(value: Decimal) -> Option<Self>;
+}
+
+impl Amount for Decimal {
+    fn decimal(self) -> Decimal {
+        self
+    }
+    fn from_decimal(value: Decimal) -> Option<Self> {
+        Some(value)
+    }
+}
+
+macro_rules! amount_decimal {
+    ($($name:ident),*) => {$(
+        impl Amount for $name {
+            fn decimal(self) -> Decimal {
+                self.0
+            }
+            fn from_decimal(value: Decimal) -> Option<Self> {
+                (value >= Decimal::ZERO).then_some($name(value))
+            }
+        }
+    )*};
+}
+
+amount_decimal!(Quantity, Money, Percent);
+
+impl Amount for NetQuantity {
+    fn decimal(self) -> Decimal {
+        self.0
+    }
+    fn from_decimal(value: Decimal) -> Option<Self> {
+        Some(NetQuantity(value))
+    }
+}
+
+/// A percentage (a low-balance threshold): never negative; the engine refuses one above 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Percent(Decimal);
+
+impl Percent {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+        Quantity::parse_or_zero(field, text).map(|q| Percent(q.0))
+    }
+
+    /// `None` for a negative value.
+    pub fn new(value: Decimal) -> Option<Self> {
+        (value >= Decimal::ZERO).then_some(Percent(value))
+    }
+
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+
+    /// This share of `base`, rounded to `scale` fractional digits.
+    pub fn of(self, base: Quantity, scale: u32) -> Quantity {
+        Quantity((base.0 * self.0 / Decimal::ONE_HUNDRED).round_dp(scale))
     }
 }
 
@@ -155,23 +340,6 @@ pub fn truncated(text: &str) -> &str {
     }
 }
 
-/// Parses a non-negative amount of a unit where zero makes sense (a credit line limit); an empty
-/// string is zero.
-pub fn parse_limit(field: &'static str, text: &str) -> Result<Decimal, LedgerError> {
-    if text.is_empty() {
-        return Ok(Decimal::ZERO);
-    }
-    let value = parse_decimal(field, text)?;
-    if value < Decimal::ZERO {
-        return Err(LedgerError::NonPositiveAmount {
-            field,
-            value: text.to_string(),
-        });
-    }
-    check_scale(field, value, UNIT_SCALE_MAX)?;
-    Ok(value.normalize())
-}
-
 /// Refuses a value with more fractional digits than `max_scale` (trailing zeros do not count).
 pub fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<(), LedgerError> {
     // "1.50" carries a trailing zero that does not make it more precise than the unit allows.
@@ -190,10 +358,11 @@ pub fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Resul
 /// of its money is still deferred: `deferred × used / remaining`, rounded half-even to
 /// [`MONEY_SCALE`], and exactly `deferred` when the lot is used up. Because every draw takes its
 /// share of what is *still* deferred, the shares of a lot always add up to what was paid.
-pub fn money_share(deferred: Decimal, used: Decimal, remaining: Decimal) -> Decimal {
+pub fn money_share(deferred: Money, used: Quantity, remaining: Quantity) -> Money {
     if used >= remaining || remaining.is_zero() {
         return deferred;
     }
+    let (deferred, used, remaining) = (deferred.0, used.0, remaining.0);
     // For the largest amounts the product overflows a Decimal; dividing first then keeps 28
     // significant digits, far beyond the money scale at such magnitudes.
     let exact = match deferred.checked_mul(used) {
@@ -201,7 +370,7 @@ pub fn money_share(deferred: Decimal, used: Decimal, remaining: Decimal) -> Deci
         None => deferred / remaining * used,
     };
     let share = exact.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven);
-    share.min(deferred)
+    Money(share.clamp(Decimal::ZERO, deferred))
 }
 
 /// The highest credit line price per unit: with quantities up to 10^15 the money for a draw stays
@@ -211,8 +380,11 @@ pub fn price_max() -> Decimal {
 }
 
 /// Money for `quantity` at `price` per unit, rounded half-even to [`MONEY_SCALE`].
-pub fn price_of(quantity: Decimal, price: Decimal) -> Decimal {
-    (quantity * price).round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven)
+pub fn price_of(quantity: Quantity, price: Money) -> Money {
+    Money(
+        (quantity.0 * price.0)
+            .round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointNearestEven),
+    )
 }
 
 #[cfg(test)]
@@ -260,5 +432,41 @@ mod tests {
         ] {
             assert_eq!(canonical(d(value)), spelled, "{value}");
         }
+    }
+
+    #[test]
+    fn amounts_never_go_below_zero() {
+        let q = |s: &str| Quantity::new(Decimal::from_str(s).unwrap()).unwrap();
+        assert_eq!(Quantity::new(Decimal::NEGATIVE_ONE), None);
+        assert_eq!(Money::new(Decimal::from_str("-0.01").unwrap()), None);
+        assert_eq!(q("5") - q("2"), q("3"));
+        assert_eq!(q("2").checked_sub(q("5")), None);
+        assert_eq!(q("2").saturating_sub(q("5")), Quantity::ZERO);
+        assert_eq!(
+            [q("1.5"), q("2.25")].into_iter().sum::<Quantity>(),
+            q("3.75")
+        );
+        let below = std::panic::catch_unwind(|| q("2") - q("5"));
+        assert!(
+            below.is_err(),
+            "a difference below zero is a broken invariant"
+        );
+        let max = Quantity::new(Decimal::MAX).unwrap();
+        assert_eq!(max.checked_add(q("1")), None);
+        // The scale is kept as given: stored amounts read back exactly as written.
+        assert_eq!(q("1.50").get().to_string(), "1.50");
+        assert_eq!(q("1.50").to_string(), "1.5");
+        assert_eq!(NetQuantity::of(q("2"), q("5")).to_string(), "-3");
+    }
+
+    #[test]
+    fn money_shares_and_prices_are_typed_and_exact() {
+        let q = |s: &str| Quantity::new(Decimal::from_str(s).unwrap()).unwrap();
+        let m = |s: &str| Money::new(Decimal::from_str(s).unwrap()).unwrap();
+        assert_eq!(money_share(m("3"), q("4"), q("7")), m("1.71428571"));
+        assert_eq!(money_share(m("3"), q("7"), q("7")), m("3"));
+        assert_eq!(price_of(q("3"), m("0.333333333")), m("1.00000000"));
+        let pct = Percent::new(Decimal::from_str("12.5").unwrap()).unwrap();
+        assert_eq!(pct.of(q("80"), 2), q("10"));
     }
 }

@@ -5,11 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use super::accounts::LedgerAccount;
-use super::amount::{money_share, price_of};
-use super::entry::{ledger_account as gl, Book, EntryDraft};
+use super::amount::{money_share, price_of, Money, NetQuantity, Quantity};
+use super::entry::{ledger_account as gl, EntryDraft};
 use super::error::LedgerError;
 use super::types::{
     Account, AlertLevel, Draw, Hold, HoldId, HoldStatus, Lot, LotId, LotStatus, LowBalance,
@@ -25,7 +24,7 @@ pub struct AccountBook {
     pub(super) dirty_lots: BTreeSet<LotId>,
     pub(super) dirty_holds: BTreeSet<HoldId>,
     /// Holds this batch found past their TTL and let go: (hold, released, expired at).
-    pub(super) expired_holds: Vec<(HoldId, Decimal, DateTime<Utc>)>,
+    pub(super) expired_holds: Vec<(HoldId, Quantity, DateTime<Utc>)>,
 }
 
 /// Which credit a plan may draw on.
@@ -51,10 +50,10 @@ impl Source<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BalanceView {
     /// Credit on lots that are not expired, voided or used up, minus credit line used.
-    pub posted: Decimal,
-    pub held: Decimal,
+    pub posted: NetQuantity,
+    pub held: Quantity,
     /// What an unscoped authorization could reserve.
-    pub available: Decimal,
+    pub available: Quantity,
     /// The lots counted in `posted` (active and not expired), in drawdown order.
     pub lots: Vec<Lot>,
 }
@@ -151,8 +150,8 @@ impl AccountBook {
         }
     }
 
-    pub fn available(&self, now: DateTime<Utc>, meter: &str) -> Decimal {
-        let lots: Decimal = self
+    pub fn available(&self, now: DateTime<Utc>, meter: &str) -> Quantity {
+        let lots: Quantity = self
             .lots
             .iter()
             .filter(|l| l.usable_at(now, meter))
@@ -163,17 +162,16 @@ impl AccountBook {
 
     /// The level events report for the account at `now`, with what it is measured on:
     /// (level, available, the low-balance threshold in units if one is set).
-    pub fn alert_level(&self, now: DateTime<Utc>) -> (AlertLevel, Decimal, Option<Decimal>) {
+    pub fn alert_level(&self, now: DateTime<Utc>) -> (AlertLevel, Quantity, Option<Quantity>) {
         let available = self.available(now, "");
         let threshold = match self.account.low_balance {
             LowBalance::None => None,
             LowBalance::Absolute(q) => Some(q),
-            LowBalance::Percent(pct) => Some(
-                (self.account.low_balance_base * pct / Decimal::ONE_HUNDRED)
-                    .round_dp(self.account.unit_scale),
-            ),
+            LowBalance::Percent(pct) => {
+                Some(pct.of(self.account.low_balance_base, self.account.unit_scale))
+            }
         };
-        let level = if available <= Decimal::ZERO {
+        let level = if available.is_zero() {
             AlertLevel::Depleted
         } else if threshold.is_some_and(|t| available <= t) {
             AlertLevel::Low
@@ -192,11 +190,11 @@ impl AccountBook {
             .collect();
         let (remaining, held) = lots
             .iter()
-            .fold((Decimal::ZERO, Decimal::ZERO), |(r, h), l| {
+            .fold((Quantity::ZERO, Quantity::ZERO), |(r, h), l| {
                 (r + l.remaining, h + l.held)
             });
         BalanceView {
-            posted: remaining - self.account.credit_line_used,
+            posted: NetQuantity::of(remaining, self.account.credit_line_used),
             held: held + self.account.credit_line_held,
             available: self.available(now, ""),
             lots,
@@ -207,7 +205,7 @@ impl AccountBook {
     /// available. Spending draws on the lots usable for `meter`, then the credit line.
     pub fn plan(
         &self,
-        amount: Decimal,
+        amount: Quantity,
         now: DateTime<Utc>,
         meter: &str,
     ) -> Result<Vec<Draw>, LedgerError> {
@@ -217,7 +215,7 @@ impl AccountBook {
     /// The drawdown loop every plan shares; `source` says which credit it may take.
     pub fn plan_from(
         &self,
-        amount: Decimal,
+        amount: Quantity,
         now: DateTime<Utc>,
         source: Source<'_>,
     ) -> Result<Vec<Draw>, LedgerError> {
@@ -228,7 +226,7 @@ impl AccountBook {
                 break;
             }
             let take = lot.free().min(left);
-            if take > Decimal::ZERO {
+            if !take.is_zero() {
                 draws.push(Draw {
                     lot_id: Some(lot.id),
                     quantity: take,
@@ -238,18 +236,18 @@ impl AccountBook {
         }
         let line = match source {
             Source::Spend { .. } => self.account.credit_line_free(now),
-            Source::TakeBack => Decimal::ZERO,
+            Source::TakeBack => Quantity::ZERO,
         };
         let from_line = line.min(left);
-        if from_line > Decimal::ZERO {
+        if !from_line.is_zero() {
             draws.push(Draw {
                 lot_id: None,
                 quantity: from_line,
             });
             left -= from_line;
         }
-        if left > Decimal::ZERO {
-            let lots: Decimal = self
+        if !left.is_zero() {
+            let lots: Quantity = self
                 .lots
                 .iter()
                 .filter(|l| source.takes(l, now))
@@ -273,7 +271,7 @@ impl AccountBook {
     }
 
     /// Gives back everything a hold still reserves and returns how much that was.
-    pub(super) fn release_reservations(&mut self, hold: &mut Hold) -> Decimal {
+    pub(super) fn release_reservations(&mut self, hold: &mut Hold) -> Quantity {
         let released = hold.held();
         for draw in std::mem::take(&mut hold.reserved) {
             match draw.lot_id {
@@ -304,16 +302,8 @@ impl AccountBook {
                 let money = price_of(quantity, account.credit_line_price);
                 account.credit_line_spent += money;
                 let (id, currency) = (account.id, account.currency.clone());
-                draft.pair(
-                    Book::Quantity,
-                    gl::credit_line(id),
-                    gl::CONSUMED,
-                    quantity,
-                    &unit,
-                    None,
-                );
-                draft.pair(
-                    Book::Money,
+                draft.quantity_pair(gl::credit_line(id), gl::CONSUMED, quantity, &unit, None);
+                draft.money_pair(
                     gl::UNBILLED_RECEIVABLE,
                     gl::REVENUE_USAGE,
                     money,
@@ -331,11 +321,11 @@ impl AccountBook {
     pub(super) fn draw_lot(
         &mut self,
         id: LotId,
-        quantity: Decimal,
+        quantity: Quantity,
         reserved: bool,
         drain: Drain,
         draft: &mut EntryDraft,
-    ) -> Decimal {
+    ) -> Money {
         let unit = self.account.unit.clone();
         let lot = self.lot_mut(id);
         let money = money_share(lot.money_deferred, quantity, lot.remaining);
@@ -361,12 +351,12 @@ impl AccountBook {
         status: LotStatus,
         drain: Drain,
         draft: &mut EntryDraft,
-    ) -> (Decimal, Decimal) {
+    ) -> (Quantity, Money) {
         let unit = self.account.unit.clone();
         let lot = self.lot_mut(id);
         let (quantity, money) = (lot.remaining, lot.money_deferred);
-        lot.remaining = Decimal::ZERO;
-        lot.money_deferred = Decimal::ZERO;
+        lot.remaining = Quantity::ZERO;
+        lot.money_deferred = Money::ZERO;
         lot.status = status;
         let currency = lot.currency.clone();
         drain.post(draft, id, quantity, &unit, money, &currency);
@@ -404,21 +394,13 @@ impl Drain {
         self,
         draft: &mut EntryDraft,
         lot: LotId,
-        quantity: Decimal,
+        quantity: Quantity,
         unit: &str,
-        money: Decimal,
+        money: Money,
         currency: &str,
     ) {
-        draft.pair(
-            Book::Quantity,
-            gl::lot(lot),
-            self.quantity_to,
-            quantity,
-            unit,
-            Some(lot),
-        );
-        draft.pair(
-            Book::Money,
+        draft.quantity_pair(gl::lot(lot), self.quantity_to, quantity, unit, Some(lot));
+        draft.money_pair(
             gl::DEFERRED_REVENUE,
             self.money_to,
             money,

@@ -2,7 +2,6 @@
 //! are [`Quantity`]/[`Money`], ids are typed. Every command carries its idempotency key.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use super::amount::{Money, Quantity};
 use super::names::named;
@@ -101,7 +100,7 @@ pub struct CreateAccount {
     pub external_id: String,
     pub unit: String,
     pub unit_scale: u32,
-    pub credit_line_limit: Decimal,
+    pub credit_line_limit: Quantity,
     pub credit_line_price: Money,
     pub currency: String,
     pub low_balance: LowBalance,
@@ -111,7 +110,7 @@ pub struct CreateAccount {
 pub struct UpdateAccount {
     pub idempotency_key: String,
     pub account_id: AccountId,
-    pub credit_line_limit: Option<Decimal>,
+    pub credit_line_limit: Option<Quantity>,
     pub credit_line_price: Option<Money>,
     pub status: Option<AccountStatus>,
     pub low_balance: Option<LowBalance>,
@@ -260,33 +259,33 @@ pub enum Outcome {
     Voided {
         lot: Lot,
         entry_id: EntryId,
-        quantity_voided: Decimal,
-        money_refunded: Decimal,
+        quantity_voided: Quantity,
+        money_refunded: Money,
     },
     Authorized {
         hold: Hold,
-        available: Decimal,
+        available: Quantity,
     },
     Captured {
         hold: Hold,
         /// `None` when nothing was charged (a clamped capture of an empty hold).
         entry_id: Option<EntryId>,
-        charged: Decimal,
+        charged: Quantity,
         draws: Vec<Draw>,
-        released: Decimal,
+        released: Quantity,
     },
     Released {
         hold: Hold,
-        released: Decimal,
+        released: Quantity,
     },
     Extended {
         hold: Hold,
     },
     Debited {
         entry_id: EntryId,
-        charged: Decimal,
+        charged: Quantity,
         draws: Vec<Draw>,
-        available: Decimal,
+        available: Quantity,
     },
     Adjusted {
         entry_id: EntryId,
@@ -294,9 +293,9 @@ pub enum Outcome {
         lot: Option<Lot>,
         /// Where a debit adjustment took credit from.
         draws: Vec<Draw>,
-        quantity: Decimal,
+        quantity: Quantity,
         /// Deferred money recognized by a debit adjustment (`revenue_adjustment`).
-        money: Decimal,
+        money: Money,
     },
     CommitmentCreated {
         commitment: Box<Commitment>,

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use super::accounts::LedgerAccount;
+use super::amount::{Money, Quantity};
 use super::names::named;
 use super::types::{Account, AccountId, EntryId, HoldId, LotId};
 
@@ -86,6 +87,9 @@ pub struct Posting {
     pub book: Book,
     pub ledger_account: LedgerAccount,
     pub side: Side,
+    /// Never negative (the side says which way): a quantity of `unit` in the quantity book,
+    /// money in `unit` (a currency) in the money book. Kept as one decimal because the journal's
+    /// reports sum postings of both books alike.
     pub amount: Decimal,
     /// The unit (quantity book) or currency (money book).
     pub unit: String,
@@ -187,9 +191,33 @@ impl EntryDraft {
         }
     }
 
-    /// Adds `Dr debit amount / Cr credit amount` in one book; a zero amount adds nothing.
-    #[allow(clippy::too_many_arguments)]
-    pub fn pair(
+    /// Adds `Dr debit quantity / Cr credit quantity` in the quantity book, in the account's
+    /// `unit`; a zero quantity adds nothing.
+    pub fn quantity_pair(
+        &mut self,
+        debit: LedgerAccount,
+        credit: LedgerAccount,
+        quantity: Quantity,
+        unit: &str,
+        lot_id: Option<LotId>,
+    ) {
+        self.pair(Book::Quantity, debit, credit, quantity.get(), unit, lot_id);
+    }
+
+    /// Adds `Dr debit money / Cr credit money` in the money book, in `currency`; zero adds
+    /// nothing.
+    pub fn money_pair(
+        &mut self,
+        debit: LedgerAccount,
+        credit: LedgerAccount,
+        money: Money,
+        currency: &str,
+        lot_id: Option<LotId>,
+    ) {
+        self.pair(Book::Money, debit, credit, money.get(), currency, lot_id);
+    }
+
+    fn pair(
         &mut self,
         book: Book,
         debit: LedgerAccount,

@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::amount::Quantity;
 use super::types::{AccountId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
 
 /// An account as a request named it: by our id or by the caller's external id.
@@ -43,7 +44,11 @@ pub enum LedgerError {
         max_scale: u32,
     },
     #[error("{field} exceeds the largest allowed amount {max}")]
-    AmountTooLarge { field: &'static str, max: Decimal },
+    AmountTooLarge {
+        field: &'static str,
+        /// The bound on the number itself, whichever amount the field is.
+        max: Decimal,
+    },
     #[error("account {account} not found")]
     AccountNotFound { account: AccountName },
     #[error("lot {lot_id} not found on this account")]
@@ -56,8 +61,8 @@ pub enum LedgerError {
     AccountClosed { account_id: AccountId },
     #[error("insufficient credit: requested {requested}, available {available}")]
     InsufficientCredit {
-        requested: Decimal,
-        available: Decimal,
+        requested: Quantity,
+        available: Quantity,
     },
     #[error("hold {hold_id} expired at {}", expired_at.to_rfc3339())]
     HoldExpired {
@@ -67,13 +72,13 @@ pub enum LedgerError {
     #[error("hold {hold_id} is {status:?}, not open")]
     HoldNotOpen { hold_id: HoldId, status: HoldStatus },
     #[error("capture of {requested} exceeds the {held} the hold still reserves")]
-    CaptureExceedsHold { requested: Decimal, held: Decimal },
+    CaptureExceedsHold { requested: Quantity, held: Quantity },
     #[error("lot {lot_id} is {status:?}")]
     LotNotActive { lot_id: LotId, status: LotStatus },
     #[error("lot {lot_id} has {held} held by open holds; pass release_holds to release them")]
-    LotHeld { lot_id: LotId, held: Decimal },
+    LotHeld { lot_id: LotId, held: Quantity },
     #[error("credit line limit {limit} is below the {in_use} used and held")]
-    CreditLineBelowUsage { limit: Decimal, in_use: Decimal },
+    CreditLineBelowUsage { limit: Quantity, in_use: Quantity },
     #[error("account {account_id} already has {limit} open holds")]
     TooManyOpenHolds { account_id: AccountId, limit: u32 },
     #[error("account {account_id} already has {limit} live lots")]

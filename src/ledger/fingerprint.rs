@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use super::amount::Money;
+use super::amount::{Money, Quantity};
 use super::command::*;
 use super::types::{AccountStatus, LowBalance};
 
@@ -38,7 +38,7 @@ pub fn document(command: &Command) -> String {
             o.text("external_id", &c.external_id);
             o.text("unit", &c.unit);
             o.raw("unit_scale", &c.unit_scale.to_string());
-            o.decimal("credit_line_limit", c.credit_line_limit);
+            o.decimal("credit_line_limit", c.credit_line_limit.get());
             o.decimal("credit_line_price", c.credit_line_price.get());
             o.text("currency", &c.currency);
             // Left out when unset: requests from before thresholds existed keep their identity.
@@ -50,7 +50,7 @@ pub fn document(command: &Command) -> String {
         Command::UpdateAccount(c) => {
             o.text("idempotency_key", &c.idempotency_key);
             o.shown("account_id", c.account_id);
-            o.opt_decimal("credit_line_limit", c.credit_line_limit);
+            o.opt_decimal("credit_line_limit", c.credit_line_limit.map(Quantity::get));
             o.opt_decimal("credit_line_price", c.credit_line_price.map(Money::get));
             o.opt_text("status", c.status.map(AccountStatus::as_str));
             // Left out when unset, as above; a threshold removed is `{"kind":"none"}`.
@@ -245,11 +245,11 @@ fn low_balance(threshold: LowBalance) -> String {
         LowBalance::None => "{\"kind\":\"none\"}".into(),
         LowBalance::Absolute(v) => format!(
             "{{\"kind\":\"absolute\",\"value\":{}}}",
-            string(&v.to_string())
+            string(&v.get().to_string())
         ),
         LowBalance::Percent(v) => format!(
             "{{\"kind\":\"percent\",\"value\":{}}}",
-            string(&v.to_string())
+            string(&v.get().to_string())
         ),
     }
 }

@@ -16,7 +16,7 @@ pub mod needs;
 pub mod types;
 
 pub use accounts::LedgerAccount;
-pub use amount::{Money, Quantity};
+pub use amount::{Money, NetQuantity, Percent, Quantity};
 pub use book::{AccountBook, BalanceView, Source};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};

@@ -4,9 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::amount::{Money, Percent, Quantity};
 use super::names::named;
 
 macro_rules! id_type {
@@ -71,10 +71,10 @@ pub struct Account {
     pub unit: String,
     pub unit_scale: u32,
     pub status: AccountStatus,
-    pub credit_line_limit: Decimal,
-    pub credit_line_used: Decimal,
-    pub credit_line_held: Decimal,
-    pub credit_line_price: Decimal,
+    pub credit_line_limit: Quantity,
+    pub credit_line_used: Quantity,
+    pub credit_line_held: Quantity,
+    pub credit_line_price: Money,
     pub currency: String,
     pub created_at: DateTime<Utc>,
     pub open_holds: u32,
@@ -86,23 +86,25 @@ pub struct Account {
     pub low_balance: LowBalance,
     /// What a percentage threshold is of: the credit available right after the account's latest
     /// grant, top-up or credit line change.
-    pub low_balance_base: Decimal,
+    pub low_balance_base: Quantity,
     /// The balance level last reported by an event, so each crossing is reported once.
     pub alert_level: AlertLevel,
     /// Money recognized on the credit line so far (cumulative), in `currency`: what a postpaid
     /// commitment's consumption is measured by.
-    pub credit_line_spent: Decimal,
+    pub credit_line_spent: Money,
     /// The end of an active postpaid commitment's term: from then on the line lends nothing new.
     pub credit_line_until: Option<DateTime<Utc>>,
 }
 
 impl Account {
     /// What the credit line can still lend at `now`.
-    pub fn credit_line_free(&self, now: DateTime<Utc>) -> Decimal {
+    pub fn credit_line_free(&self, now: DateTime<Utc>) -> Quantity {
         if self.credit_line_until.is_some_and(|until| until <= now) {
-            return Decimal::ZERO;
+            return Quantity::ZERO;
         }
-        (self.credit_line_limit - self.credit_line_used - self.credit_line_held).max(Decimal::ZERO)
+        self.credit_line_limit
+            .saturating_sub(self.credit_line_used)
+            .saturating_sub(self.credit_line_held)
     }
 }
 
@@ -113,10 +115,10 @@ pub enum LowBalance {
     #[default]
     None,
     /// A quantity of the account's unit.
-    Absolute(Decimal),
+    Absolute(Quantity),
     /// A percentage (0–100) of the credit available right after the account's latest grant,
     /// top-up or credit line change ([`Account::low_balance_base`]).
-    Percent(Decimal),
+    Percent(Percent),
 }
 
 impl LowBalance {
@@ -162,15 +164,15 @@ pub struct Lot {
     pub kind: LotKind,
     pub status: LotStatus,
     pub priority: i32,
-    pub granted: Decimal,
-    pub remaining: Decimal,
+    pub granted: Quantity,
+    pub remaining: Quantity,
     /// Reserved by open holds; always ≤ `remaining`.
-    pub held: Decimal,
+    pub held: Quantity,
     pub effective_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub scope: Vec<String>,
-    pub cost_basis: Decimal,
-    pub money_deferred: Decimal,
+    pub cost_basis: Money,
+    pub money_deferred: Money,
     pub currency: String,
     pub reference: String,
     pub created_at: DateTime<Utc>,
@@ -196,7 +198,7 @@ impl Lot {
         self.scope.is_empty() || (!meter.is_empty() && self.scope.iter().any(|s| s == meter))
     }
 
-    pub fn free(&self) -> Decimal {
+    pub fn free(&self) -> Quantity {
         self.remaining - self.held
     }
 
@@ -228,7 +230,7 @@ named!(HoldStatus { Open => "open", Captured => "captured", Released => "release
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draw {
     pub lot_id: Option<LotId>,
-    pub quantity: Decimal,
+    pub quantity: Quantity,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,8 +238,8 @@ pub struct Hold {
     pub id: HoldId,
     pub account_id: AccountId,
     pub status: HoldStatus,
-    pub authorized: Decimal,
-    pub captured: Decimal,
+    pub authorized: Quantity,
+    pub captured: Quantity,
     /// What the hold still reserves, per lot, in drawdown order.
     pub reserved: Vec<Draw>,
     pub expires_at: DateTime<Utc>,
@@ -247,7 +249,7 @@ pub struct Hold {
 }
 
 impl Hold {
-    pub fn held(&self) -> Decimal {
+    pub fn held(&self) -> Quantity {
         self.reserved.iter().map(|d| d.quantity).sum()
     }
 }
@@ -279,21 +281,20 @@ pub struct Commitment {
     pub term_start: DateTime<Utc>,
     pub term_end: DateTime<Utc>,
     /// Prepaid: the lot's quantity. Postpaid: the credit line the term opens.
-    pub quantity: Decimal,
+    pub quantity: Quantity,
     /// Prepaid: the money paid for the lot. Postpaid: the price per unit drawn from the line.
-    pub price: Decimal,
+    pub price: Money,
     /// Postpaid: the money the customer commits to spend over the term (zero for prepaid).
-    pub minimum_spend: Decimal,
+    pub minimum_spend: Money,
     pub currency: String,
     /// Prepaid: the commitment's lot.
     pub lot_id: Option<LotId>,
     /// Postpaid: the account's `credit_line_spent` and `credit_line_used` when the term began.
-    pub spent_at_start: Decimal,
-    pub used_at_start: Decimal,
-    /// Set when the term ends: money consumed over the term (postpaid) or quantity consumed from
-    /// the lot (prepaid), and the shortfall trued up.
-    pub consumed: Decimal,
-    pub shortfall: Decimal,
+    pub spent_at_start: Money,
+    pub used_at_start: Quantity,
+    /// Set when the term ends: what the term consumed, and the shortfall trued up.
+    pub consumed: Consumed,
+    pub shortfall: Money,
     pub true_up_entry_id: Option<EntryId>,
     /// Whether the `commitment_ending` event has been raised.
     pub notified: bool,
@@ -301,28 +302,54 @@ pub struct Commitment {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a commitment's term consumed: quantity from a prepaid commitment's lot, money on a
+/// postpaid commitment's credit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumed {
+    Quantity(Quantity),
+    Money(Money),
+}
+
+impl Consumed {
+    /// Nothing yet, in the measure of `kind`.
+    pub fn nothing(kind: CommitmentKind) -> Self {
+        match kind {
+            CommitmentKind::Prepaid => Consumed::Quantity(Quantity::ZERO),
+            CommitmentKind::Postpaid => Consumed::Money(Money::ZERO),
+        }
+    }
+
+    /// The number, whichever measure it is in (for an answer that reads the kind beside it).
+    pub fn decimal(self) -> rust_decimal::Decimal {
+        match self {
+            Consumed::Quantity(q) => q.get(),
+            Consumed::Money(m) => m.get(),
+        }
+    }
+}
+
 /// What an event reports. Stored in the outbox in the same transaction as the change behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventData {
     /// Available credit fell to or below the account's threshold.
     LowBalance {
-        available: Decimal,
-        threshold: Decimal,
+        available: Quantity,
+        threshold: Quantity,
     },
     /// Nothing is available any more.
-    Depleted { available: Decimal },
+    Depleted { available: Quantity },
     /// The sweeper posted a lot's expiry.
     LotExpired {
         lot_id: LotId,
-        quantity: Decimal,
-        money: Decimal,
+        quantity: Quantity,
+        money: Money,
         currency: String,
         expired_at: DateTime<Utc>,
     },
     /// A hold reached its expiry uncaptured and its credit was released.
     HoldExpired {
         hold_id: HoldId,
-        released: Decimal,
+        released: Quantity,
         expired_at: DateTime<Utc>,
     },
     /// A commitment's term ends within the notice period (or has ended).

@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::sql::Value;
 use super::{StoreError, StoreResult};
+use crate::ledger::amount::Amount;
 use crate::ledger::codec;
 use crate::ledger::*;
 
@@ -156,6 +157,16 @@ fn dec(row: &AnyRow, column: &str) -> StoreResult<Decimal> {
     parsed(row, column)
 }
 
+/// An amount column: a decimal that must be the amount it is (no negative quantity).
+fn amount<A: Amount>(row: &AnyRow, column: &str) -> StoreResult<A> {
+    A::from_decimal(dec(row, column)?).ok_or_else(|| corrupt(column, "a negative amount"))
+}
+
+/// An amount as its column keeps it: the decimal as written, its scale kept.
+fn amount_value(a: impl Amount) -> Value {
+    Value::Text(a.decimal().to_string())
+}
+
 fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
     let micros = int(row, column)?;
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, "time out of range"))
@@ -192,29 +203,29 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         unit: text(row, "unit")?,
         unit_scale: u32::try_from(int(row, "unit_scale")?).map_err(|e| corrupt("unit_scale", e))?,
         status: parsed(row, "status")?,
-        credit_line_limit: dec(row, "credit_line_limit")?,
-        credit_line_used: dec(row, "credit_line_used")?,
-        credit_line_held: dec(row, "credit_line_held")?,
-        credit_line_price: dec(row, "credit_line_price")?,
+        credit_line_limit: amount(row, "credit_line_limit")?,
+        credit_line_used: amount(row, "credit_line_used")?,
+        credit_line_held: amount(row, "credit_line_held")?,
+        credit_line_price: amount(row, "credit_line_price")?,
         currency: text(row, "currency")?,
         open_holds: u32::try_from(int(row, "open_holds")?).map_err(|e| corrupt("open_holds", e))?,
         entry_seq: int(row, "entry_seq")?,
         last_hash: text(row, "last_hash")?,
         created_at: time(row, "created_at")?,
         low_balance: low_balance_from_row(row)?,
-        low_balance_base: dec(row, "low_balance_base")?,
+        low_balance_base: amount(row, "low_balance_base")?,
         alert_level: parsed(row, "alert_level")?,
-        credit_line_spent: dec(row, "credit_line_spent")?,
+        credit_line_spent: amount(row, "credit_line_spent")?,
         credit_line_until: opt_time(row, "credit_line_until")?,
     })
 }
 
 fn low_balance_from_row(row: &AnyRow) -> StoreResult<LowBalance> {
-    let value = dec(row, "low_balance_value")?;
+    let column = "low_balance_value";
     match text(row, "low_balance_kind")?.as_str() {
         "none" => Ok(LowBalance::None),
-        "absolute" => Ok(LowBalance::Absolute(value)),
-        "percent" => Ok(LowBalance::Percent(value)),
+        "absolute" => Ok(LowBalance::Absolute(amount(row, column)?)),
+        "percent" => Ok(LowBalance::Percent(amount(row, column)?)),
         other => Err(corrupt(
             "low_balance_kind",
             format!("unknown kind {other:?}"),
@@ -225,10 +236,10 @@ fn low_balance_from_row(row: &AnyRow) -> StoreResult<LowBalance> {
 fn low_balance_values(low_balance: LowBalance) -> [Value; 2] {
     let (kind, value) = match low_balance {
         LowBalance::None => ("none", Decimal::ZERO),
-        LowBalance::Absolute(v) => ("absolute", v),
-        LowBalance::Percent(v) => ("percent", v),
+        LowBalance::Absolute(v) => ("absolute", v.get()),
+        LowBalance::Percent(v) => ("percent", v.get()),
     };
-    [Value::Text(kind.into()), Value::Text(value.to_string())]
+    [Value::Text(kind.into()), amount_value(value)]
 }
 
 pub(super) fn account_values(a: &Account) -> Vec<Value> {
@@ -238,10 +249,10 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Text(a.unit.clone()),
         Value::Int(a.unit_scale.into()),
         Value::Text(a.status.as_str().into()),
-        Value::Text(a.credit_line_limit.to_string()),
-        Value::Text(a.credit_line_used.to_string()),
-        Value::Text(a.credit_line_held.to_string()),
-        Value::Text(a.credit_line_price.to_string()),
+        amount_value(a.credit_line_limit),
+        amount_value(a.credit_line_used),
+        amount_value(a.credit_line_held),
+        amount_value(a.credit_line_price),
         Value::Text(a.currency.clone()),
         Value::Int(a.open_holds.into()),
         Value::Int(a.entry_seq),
@@ -250,9 +261,9 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
     ];
     values.extend(low_balance_values(a.low_balance));
     values.extend([
-        Value::Text(a.low_balance_base.to_string()),
+        amount_value(a.low_balance_base),
         Value::Text(a.alert_level.as_str().into()),
-        Value::Text(a.credit_line_spent.to_string()),
+        amount_value(a.credit_line_spent),
         Value::OptInt(a.credit_line_until.map(micros)),
     ]);
     values
@@ -265,14 +276,14 @@ pub(super) fn lot_from_row(row: &AnyRow) -> StoreResult<Lot> {
         kind: parsed(row, "kind")?,
         status: parsed(row, "status")?,
         priority: i32::try_from(int(row, "priority")?).map_err(|e| corrupt("priority", e))?,
-        granted: dec(row, "granted")?,
-        remaining: dec(row, "remaining")?,
-        held: dec(row, "held")?,
+        granted: amount(row, "granted")?,
+        remaining: amount(row, "remaining")?,
+        held: amount(row, "held")?,
         effective_at: time(row, "effective_at")?,
         expires_at: opt_time(row, "expires_at")?,
         scope: decoded(row, "scope", codec::decode_scope)?,
-        cost_basis: dec(row, "cost_basis")?,
-        money_deferred: dec(row, "money_deferred")?,
+        cost_basis: amount(row, "cost_basis")?,
+        money_deferred: amount(row, "money_deferred")?,
         currency: text(row, "currency")?,
         reference: text(row, "reference")?,
         created_at: time(row, "created_at")?,
@@ -286,14 +297,14 @@ pub(super) fn lot_values(l: &Lot) -> Vec<Value> {
         Value::Text(l.kind.as_str().into()),
         Value::Text(l.status.as_str().into()),
         Value::Int(l.priority.into()),
-        Value::Text(l.granted.to_string()),
-        Value::Text(l.remaining.to_string()),
-        Value::Text(l.held.to_string()),
+        amount_value(l.granted),
+        amount_value(l.remaining),
+        amount_value(l.held),
         Value::Int(micros(l.effective_at)),
         Value::OptInt(l.expires_at.map(micros)),
         Value::Text(codec::encode_scope(&l.scope)),
-        Value::Text(l.cost_basis.to_string()),
-        Value::Text(l.money_deferred.to_string()),
+        amount_value(l.cost_basis),
+        amount_value(l.money_deferred),
         Value::Text(l.currency.clone()),
         Value::Text(l.reference.clone()),
         Value::Int(micros(l.created_at)),
@@ -305,8 +316,8 @@ pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
         status: parsed(row, "status")?,
-        authorized: dec(row, "authorized")?,
-        captured: dec(row, "captured")?,
+        authorized: amount(row, "authorized")?,
+        captured: amount(row, "captured")?,
         reserved: decoded(row, "reserved", codec::decode_reserved)?,
         expires_at: time(row, "expires_at")?,
         created_at: time(row, "created_at")?,
@@ -320,8 +331,8 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
         Value::Text(h.id.to_string()),
         Value::Text(h.account_id.to_string()),
         Value::Text(h.status.as_str().into()),
-        Value::Text(h.authorized.to_string()),
-        Value::Text(h.captured.to_string()),
+        amount_value(h.authorized),
+        amount_value(h.captured),
         Value::Text(codec::encode_reserved(&h.reserved)),
         Value::Int(micros(h.expires_at)),
         Value::Int(micros(h.created_at)),
@@ -414,26 +425,35 @@ pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
 }
 
 pub(super) fn commitment_from_row(row: &AnyRow) -> StoreResult<Commitment> {
+    let kind = parsed(row, "kind")?;
     Ok(Commitment {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
-        kind: parsed(row, "kind")?,
+        kind,
         status: parsed(row, "status")?,
         term_start: time(row, "term_start")?,
         term_end: time(row, "term_end")?,
-        quantity: dec(row, "quantity")?,
-        price: dec(row, "price")?,
-        minimum_spend: dec(row, "minimum_spend")?,
+        quantity: amount(row, "quantity")?,
+        price: amount(row, "price")?,
+        minimum_spend: amount(row, "minimum_spend")?,
         currency: text(row, "currency")?,
         lot_id: opt_parsed(row, "lot_id")?,
-        spent_at_start: dec(row, "spent_at_start")?,
-        used_at_start: dec(row, "used_at_start")?,
-        consumed: dec(row, "consumed")?,
-        shortfall: dec(row, "shortfall")?,
+        spent_at_start: amount(row, "spent_at_start")?,
+        used_at_start: amount(row, "used_at_start")?,
+        consumed: consumed_from_row(row, kind)?,
+        shortfall: amount(row, "shortfall")?,
         true_up_entry_id: opt_parsed(row, "true_up_entry_id")?,
         notified: int(row, "notified")? != 0,
         reference: text(row, "reference")?,
         created_at: time(row, "created_at")?,
+    })
+}
+
+/// What a term consumed is kept as one number, in the measure its kind says.
+fn consumed_from_row(row: &AnyRow, kind: CommitmentKind) -> StoreResult<Consumed> {
+    Ok(match kind {
+        CommitmentKind::Prepaid => Consumed::Quantity(amount(row, "consumed")?),
+        CommitmentKind::Postpaid => Consumed::Money(amount(row, "consumed")?),
     })
 }
 
@@ -445,15 +465,18 @@ pub(super) fn commitment_values(c: &Commitment) -> Vec<Value> {
         Value::Text(c.status.as_str().into()),
         Value::Int(micros(c.term_start)),
         Value::Int(micros(c.term_end)),
-        Value::Text(c.quantity.to_string()),
-        Value::Text(c.price.to_string()),
-        Value::Text(c.minimum_spend.to_string()),
+        amount_value(c.quantity),
+        amount_value(c.price),
+        amount_value(c.minimum_spend),
         Value::Text(c.currency.clone()),
         Value::OptText(c.lot_id.map(|l| l.to_string())),
-        Value::Text(c.spent_at_start.to_string()),
-        Value::Text(c.used_at_start.to_string()),
-        Value::Text(c.consumed.to_string()),
-        Value::Text(c.shortfall.to_string()),
+        amount_value(c.spent_at_start),
+        amount_value(c.used_at_start),
+        amount_value(match c.consumed {
+            Consumed::Quantity(q) => q.get(),
+            Consumed::Money(m) => m.get(),
+        }),
+        amount_value(c.shortfall),
         Value::OptText(c.true_up_entry_id.map(|e| e.to_string())),
         Value::Int(i64::from(c.notified)),
         Value::Text(c.reference.clone()),

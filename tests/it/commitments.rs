@@ -7,6 +7,7 @@ use chrono::Duration;
 use credit_ledger::api::convert::timestamp;
 use credit_ledger::clock::Clock;
 use credit_ledger::journal::verify::verify;
+use credit_ledger::ledger::amount::Amount;
 use credit_ledger::ledger::entry::ledger_account as gl;
 use credit_ledger::ledger::{AccountId, Book, Entry, EntryKind, LedgerAccount, Side};
 use credit_ledger::proto as p;
@@ -14,8 +15,9 @@ use rust_decimal::Decimal;
 
 use crate::helpers::{by_id, reason, Backend, TestApp};
 
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
+/// A decimal, or a quantity or money, as the place it goes says.
+fn dec<A: Amount>(text: &str) -> A {
+    A::from_decimal(text.parse().expect("a valid test decimal")).expect("a valid test amount")
 }
 
 async fn entries_of(app: &TestApp, account: &str, kind: EntryKind) -> Vec<Entry> {

@@ -6,6 +6,7 @@
 use chrono::Duration;
 use credit_ledger::clock::Clock;
 use credit_ledger::journal::verify::verify;
+use credit_ledger::ledger::amount::Amount;
 use credit_ledger::ledger::entry::ledger_account as gl;
 use credit_ledger::ledger::{AccountId, Book, Entry, EntryKind, LedgerAccount, LotId, Side};
 use credit_ledger::proto as p;
@@ -13,8 +14,9 @@ use rust_decimal::Decimal;
 
 use crate::helpers::{by_id, reason, Backend, TestApp};
 
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
+/// A decimal, or a quantity or money, as the place it goes says.
+fn dec<A: Amount>(text: &str) -> A {
+    A::from_decimal(text.parse().expect("a valid test decimal")).expect("a valid test amount")
 }
 
 async fn top_up_expiring(
@@ -129,15 +131,15 @@ async fn expiring_lot_is_unusable_at_once_and_swept_once(backend: Backend) {
     );
     assert_eq!(
         amount(expiry, Book::Money, gl::DEFERRED_REVENUE, Side::Debit),
-        deferred_before
+        deferred_before.get()
     );
     assert_eq!(
         amount(expiry, Book::Money, gl::REVENUE_BREAKAGE, Side::Credit),
-        deferred_before
+        deferred_before.get()
     );
     let swept = lot(&app, &soon.lot_id).await;
-    assert_eq!(swept.remaining, Decimal::ZERO);
-    assert_eq!(swept.money_deferred, Decimal::ZERO);
+    assert!(swept.remaining.is_zero());
+    assert!(swept.money_deferred.is_zero());
     assert_eq!(swept.status, credit_ledger::ledger::LotStatus::Expired);
     // Balances are what they were just before the sweep.
     assert_eq!(app.balance(&account).await.available, "4");
@@ -208,7 +210,7 @@ async fn sweeper_finalizes_expired_holds(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(stored.status, credit_ledger::ledger::HoldStatus::Expired);
-    assert_eq!(stored.held(), Decimal::ZERO);
+    assert!(stored.held().is_zero());
     let account_row = app
         .store
         .account(account.parse().unwrap())

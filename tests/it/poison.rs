@@ -31,6 +31,7 @@ async fn posted(store: &Store, account: AccountId) -> Decimal {
         .expect("the account exists");
     book.balance(Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap())
         .posted
+        .get()
 }
 
 async fn poisoned_commands_fail_alone_and_their_neighbours_commit(backend: Backend) {

@@ -4,7 +4,7 @@
 
 use chrono::TimeZone;
 use credit_ledger::ledger::entry::ledger_account as gl;
-use credit_ledger::ledger::{Book, Side};
+use credit_ledger::ledger::{Book, Money, Quantity, Side};
 use credit_ledger::proto as p;
 use futures::future::join_all;
 use rust_decimal::Decimal;
@@ -62,7 +62,7 @@ async fn ten_thousand_micro_draws_recognize_exactly_one_cent(backend: Backend) {
         .unwrap();
     assert_eq!(
         (stored.remaining, stored.money_deferred),
-        (Decimal::ZERO, Decimal::ZERO)
+        (Quantity::ZERO, Money::ZERO)
     );
 
     let month = (
@@ -138,7 +138,7 @@ fn micro_draws_at_an_awkward_price_recognize_exactly_what_was_paid() {
         .map(|p| p.amount)
         .sum();
     assert_eq!(recognized, d("0.03333333"));
-    assert_eq!(h.store.lots[&lot].money_deferred, Decimal::ZERO);
+    assert!(h.store.lots[&lot].money_deferred.is_zero());
 }
 
 crate::both_stores!(ten_thousand_micro_draws_recognize_exactly_one_cent);

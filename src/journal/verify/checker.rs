@@ -258,41 +258,42 @@ impl Checker {
                 account_id: sums.account_id,
             });
         }
-        if sums.consumed + sums.expired + sums.voided + sums.adjusted + lot.remaining != lot.granted
+        if sums.consumed + sums.expired + sums.voided + sums.adjusted + lot.remaining.get()
+            != lot.granted.get()
         {
             self.violation(Violation::LotQuantity {
                 lot_id,
                 account_id,
-                granted: lot.granted,
+                granted: lot.granted.get(),
                 consumed: sums.consumed,
                 expired: sums.expired,
                 voided: sums.voided,
                 adjusted: sums.adjusted,
-                remaining: lot.remaining,
+                remaining: lot.remaining.get(),
             });
         }
         let accounted = sums.recognized
             + sums.breakage
             + sums.refunded
             + sums.money_adjusted
-            + lot.money_deferred;
-        if accounted != lot.cost_basis {
+            + lot.money_deferred.get();
+        if accounted != lot.cost_basis.get() {
             self.violation(Violation::LotMoney {
                 lot_id,
                 account_id,
                 currency: lot.currency.clone(),
-                cost_basis: lot.cost_basis,
+                cost_basis: lot.cost_basis.get(),
                 recognized: sums.recognized,
                 breakage: sums.breakage,
                 refunded: sums.refunded,
                 adjusted: sums.money_adjusted,
-                deferred: lot.money_deferred,
+                deferred: lot.money_deferred.get(),
             });
         }
         let columns = [
-            ("granted", lot.granted, sums.granted),
-            ("remaining", lot.remaining, sums.granted - sums.drawn),
-            ("money_deferred", lot.money_deferred, sums.deferred),
+            ("granted", lot.granted.get(), sums.granted),
+            ("remaining", lot.remaining.get(), sums.granted - sums.drawn),
+            ("money_deferred", lot.money_deferred.get(), sums.deferred),
         ];
         for (column, row, posted) in columns {
             if row != posted {

@@ -3,17 +3,19 @@
 //! violation they are, together with the report's text and the cap on violations kept.
 
 use chrono::{TimeZone, Utc};
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{Checker, Counts, Report, Violation, VIOLATIONS_KEPT_MAX};
+use crate::ledger::amount::Amount;
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::EntryDraft;
 use crate::ledger::{Account, AccountId, AlertLevel, Book, Entry, EntryId, Lot, LotId, LowBalance};
 use crate::ledger::{AccountStatus, EntryKind, LotKind, LotStatus};
+use crate::ledger::{Money, Quantity};
 
-fn dec(text: &str) -> Decimal {
-    text.parse().expect("test decimal")
+/// A decimal, or a quantity or money, as the place it goes says.
+fn dec<A: Amount>(text: &str) -> A {
+    A::from_decimal(text.parse().expect("a valid test decimal")).expect("a valid test amount")
 }
 
 fn account() -> Account {
@@ -23,19 +25,19 @@ fn account() -> Account {
         unit: "CREDIT".into(),
         unit_scale: 0,
         status: AccountStatus::Active,
-        credit_line_limit: Decimal::ZERO,
-        credit_line_used: Decimal::ZERO,
-        credit_line_held: Decimal::ZERO,
-        credit_line_price: Decimal::ZERO,
+        credit_line_limit: Quantity::ZERO,
+        credit_line_used: Quantity::ZERO,
+        credit_line_held: Quantity::ZERO,
+        credit_line_price: Money::ZERO,
         currency: "USD".into(),
         created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         open_holds: 0,
         entry_seq: 0,
         last_hash: String::new(),
         low_balance: LowBalance::None,
-        low_balance_base: Decimal::ZERO,
+        low_balance_base: Quantity::ZERO,
         alert_level: AlertLevel::Ok,
-        credit_line_spent: Decimal::ZERO,
+        credit_line_spent: Money::ZERO,
         credit_line_until: None,
     }
 }
@@ -49,13 +51,13 @@ fn voided_lot(account: &Account) -> Lot {
         status: LotStatus::Voided,
         priority: 0,
         granted: dec("100"),
-        remaining: Decimal::ZERO,
-        held: Decimal::ZERO,
+        remaining: Quantity::ZERO,
+        held: Quantity::ZERO,
         effective_at: account.created_at,
         expires_at: None,
         scope: Vec::new(),
         cost_basis: dec("10"),
-        money_deferred: Decimal::ZERO,
+        money_deferred: Money::ZERO,
         currency: "USD".into(),
         reference: String::new(),
         created_at: account.created_at,
@@ -98,15 +100,8 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
         let at = account.created_at;
         let mut draft = EntryDraft::new(kind, at, &format!("key-{n}"), "");
         draft.lot_id = Some(lot.id);
-        draft.pair(
-            Book::Quantity,
-            q_debit,
-            q_credit,
-            dec(q),
-            "CREDIT",
-            Some(lot.id),
-        );
-        draft.pair(Book::Money, m_debit, m_credit, dec(m), "USD", Some(lot.id));
+        draft.quantity_pair(q_debit, q_credit, dec(q), "CREDIT", Some(lot.id));
+        draft.money_pair(m_debit, m_credit, dec(m), "USD", Some(lot.id));
         let id = EntryId(Uuid::from_u128(100 + n as u128));
         entries.push(draft.seal(id, account, at));
     }

@@ -1,7 +1,6 @@
 //! Version 1 of an event's stored payload.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,28 +10,28 @@ use crate::ledger::*;
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub(super) enum EventV1 {
     LowBalance {
-        #[serde(with = "rust_decimal::serde::str")]
-        available: Decimal,
-        #[serde(with = "rust_decimal::serde::str")]
-        threshold: Decimal,
+        #[serde(with = "super::stored_amount")]
+        available: Quantity,
+        #[serde(with = "super::stored_amount")]
+        threshold: Quantity,
     },
     Depleted {
-        #[serde(with = "rust_decimal::serde::str")]
-        available: Decimal,
+        #[serde(with = "super::stored_amount")]
+        available: Quantity,
     },
     LotExpired {
         lot_id: Uuid,
-        #[serde(with = "rust_decimal::serde::str")]
-        quantity: Decimal,
-        #[serde(with = "rust_decimal::serde::str")]
-        money: Decimal,
+        #[serde(with = "super::stored_amount")]
+        quantity: Quantity,
+        #[serde(with = "super::stored_amount")]
+        money: Money,
         currency: String,
         expired_at: DateTime<Utc>,
     },
     HoldExpired {
         hold_id: Uuid,
-        #[serde(with = "rust_decimal::serde::str")]
-        released: Decimal,
+        #[serde(with = "super::stored_amount")]
+        released: Quantity,
         expired_at: DateTime<Utc>,
     },
     CommitmentEnding {

@@ -30,6 +30,8 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Name(#[from] names::UnknownName),
+    #[error("{0} is negative")]
+    Negative(&'static str),
 }
 
 pub(super) type Decoded<T> = Result<T, DecodeError>;
@@ -75,6 +77,25 @@ fn to_json<T: Serialize>(value: &T) -> String {
 
 pub(super) fn name<T: FromStr<Err = names::UnknownName>>(text: &str) -> Decoded<T> {
     Ok(text.parse()?)
+}
+
+/// Amounts as decimal strings, exactly as `Decimal` spells them (its scale kept), for serde's
+/// `with`. Reading refuses a negative amount: no quantity, money or percentage is ever below
+/// zero.
+pub(super) mod stored_amount {
+    use rust_decimal::Decimal;
+    use serde::{de::Error, Deserializer, Serializer};
+
+    use crate::ledger::amount::Amount;
+
+    pub fn serialize<A: Amount, S: Serializer>(value: &A, s: S) -> Result<S::Ok, S::Error> {
+        rust_decimal::serde::str::serialize(&value.decimal(), s)
+    }
+
+    pub fn deserialize<'de, A: Amount, D: Deserializer<'de>>(d: D) -> Result<A, D::Error> {
+        let value: Decimal = rust_decimal::serde::str::deserialize(d)?;
+        A::from_decimal(value).ok_or_else(|| D::Error::custom("a negative amount"))
+    }
 }
 
 #[cfg(test)]

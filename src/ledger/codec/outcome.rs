@@ -1,6 +1,5 @@
 //! Version 1 of a stored outcome: what a retry with the same key is answered.
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,49 +27,49 @@ pub(super) enum OutcomeV1 {
     Voided {
         lot: LotV1,
         entry_id: Uuid,
-        #[serde(with = "rust_decimal::serde::str")]
-        quantity_voided: Decimal,
-        #[serde(with = "rust_decimal::serde::str")]
-        money_refunded: Decimal,
+        #[serde(with = "super::stored_amount")]
+        quantity_voided: Quantity,
+        #[serde(with = "super::stored_amount")]
+        money_refunded: Money,
     },
     Authorized {
         hold: HoldV1,
-        #[serde(with = "rust_decimal::serde::str")]
-        available: Decimal,
+        #[serde(with = "super::stored_amount")]
+        available: Quantity,
     },
     Captured {
         hold: HoldV1,
         entry_id: Option<Uuid>,
-        #[serde(with = "rust_decimal::serde::str")]
-        charged: Decimal,
+        #[serde(with = "super::stored_amount")]
+        charged: Quantity,
         draws: Vec<DrawV1>,
-        #[serde(with = "rust_decimal::serde::str")]
-        released: Decimal,
+        #[serde(with = "super::stored_amount")]
+        released: Quantity,
     },
     Released {
         hold: HoldV1,
-        #[serde(with = "rust_decimal::serde::str")]
-        released: Decimal,
+        #[serde(with = "super::stored_amount")]
+        released: Quantity,
     },
     Extended {
         hold: HoldV1,
     },
     Debited {
         entry_id: Uuid,
-        #[serde(with = "rust_decimal::serde::str")]
-        charged: Decimal,
+        #[serde(with = "super::stored_amount")]
+        charged: Quantity,
         draws: Vec<DrawV1>,
-        #[serde(with = "rust_decimal::serde::str")]
-        available: Decimal,
+        #[serde(with = "super::stored_amount")]
+        available: Quantity,
     },
     Adjusted {
         entry_id: Uuid,
         lot: Option<LotV1>,
         draws: Vec<DrawV1>,
-        #[serde(with = "rust_decimal::serde::str")]
-        quantity: Decimal,
-        #[serde(with = "rust_decimal::serde::str")]
-        money: Decimal,
+        #[serde(with = "super::stored_amount")]
+        quantity: Quantity,
+        #[serde(with = "super::stored_amount")]
+        money: Money,
     },
     CommitmentCreated {
         commitment: CommitmentV1,

@@ -11,8 +11,8 @@ use crate::ledger::*;
 #[derive(Serialize, Deserialize)]
 pub(super) struct DrawV1 {
     lot_id: Option<Uuid>,
-    #[serde(with = "rust_decimal::serde::str")]
-    quantity: Decimal,
+    #[serde(with = "super::stored_amount")]
+    quantity: Quantity,
 }
 
 impl From<&Draw> for DrawV1 {
@@ -54,19 +54,22 @@ impl From<LowBalance> for LowBalanceV1 {
     fn from(t: LowBalance) -> Self {
         match t {
             LowBalance::None => LowBalanceV1::None,
-            LowBalance::Absolute(v) => LowBalanceV1::Absolute(v),
-            LowBalance::Percent(v) => LowBalanceV1::Percent(v),
+            LowBalance::Absolute(v) => LowBalanceV1::Absolute(v.get()),
+            LowBalance::Percent(v) => LowBalanceV1::Percent(v.get()),
         }
     }
 }
 
-impl From<LowBalanceV1> for LowBalance {
-    fn from(t: LowBalanceV1) -> Self {
-        match t {
+impl TryFrom<LowBalanceV1> for LowBalance {
+    type Error = DecodeError;
+
+    fn try_from(t: LowBalanceV1) -> Decoded<Self> {
+        let negative = DecodeError::Negative("low_balance");
+        Ok(match t {
             LowBalanceV1::None => LowBalance::None,
-            LowBalanceV1::Absolute(v) => LowBalance::Absolute(v),
-            LowBalanceV1::Percent(v) => LowBalance::Percent(v),
-        }
+            LowBalanceV1::Absolute(v) => LowBalance::Absolute(Quantity::new(v).ok_or(negative)?),
+            LowBalanceV1::Percent(v) => LowBalance::Percent(Percent::new(v).ok_or(negative)?),
+        })
     }
 }
 
@@ -81,14 +84,14 @@ pub(super) struct AccountV1 {
     unit: String,
     unit_scale: u32,
     status: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    credit_line_limit: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    credit_line_used: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    credit_line_held: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    credit_line_price: Decimal,
+    #[serde(with = "super::stored_amount")]
+    credit_line_limit: Quantity,
+    #[serde(with = "super::stored_amount")]
+    credit_line_used: Quantity,
+    #[serde(with = "super::stored_amount")]
+    credit_line_held: Quantity,
+    #[serde(with = "super::stored_amount")]
+    credit_line_price: Money,
     currency: String,
     created_at: DateTime<Utc>,
     open_holds: u32,
@@ -97,12 +100,12 @@ pub(super) struct AccountV1 {
     // The fields below came after the first release: absent in its rows.
     #[serde(default)]
     low_balance: LowBalanceV1,
-    #[serde(default, with = "rust_decimal::serde::str")]
-    low_balance_base: Decimal,
+    #[serde(default, with = "super::stored_amount")]
+    low_balance_base: Quantity,
     #[serde(default = "ok_level")]
     alert_level: String,
-    #[serde(default, with = "rust_decimal::serde::str")]
-    credit_line_spent: Decimal,
+    #[serde(default, with = "super::stored_amount")]
+    credit_line_spent: Money,
     #[serde(default)]
     credit_line_until: Option<DateTime<Utc>>,
 }
@@ -152,7 +155,7 @@ impl TryFrom<AccountV1> for Account {
             open_holds: a.open_holds,
             entry_seq: a.entry_seq,
             last_hash: a.last_hash,
-            low_balance: a.low_balance.into(),
+            low_balance: a.low_balance.try_into()?,
             low_balance_base: a.low_balance_base,
             alert_level: name(&a.alert_level)?,
             credit_line_spent: a.credit_line_spent,
@@ -168,19 +171,19 @@ pub(super) struct LotV1 {
     kind: String,
     status: String,
     priority: i32,
-    #[serde(with = "rust_decimal::serde::str")]
-    granted: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    remaining: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    held: Decimal,
+    #[serde(with = "super::stored_amount")]
+    granted: Quantity,
+    #[serde(with = "super::stored_amount")]
+    remaining: Quantity,
+    #[serde(with = "super::stored_amount")]
+    held: Quantity,
     effective_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     scope: Vec<String>,
-    #[serde(with = "rust_decimal::serde::str")]
-    cost_basis: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    money_deferred: Decimal,
+    #[serde(with = "super::stored_amount")]
+    cost_basis: Money,
+    #[serde(with = "super::stored_amount")]
+    money_deferred: Money,
     currency: String,
     reference: String,
     created_at: DateTime<Utc>,
@@ -239,10 +242,10 @@ pub(super) struct HoldV1 {
     id: Uuid,
     account_id: Uuid,
     status: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    authorized: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    captured: Decimal,
+    #[serde(with = "super::stored_amount")]
+    authorized: Quantity,
+    #[serde(with = "super::stored_amount")]
+    captured: Quantity,
     reserved: Vec<DrawV1>,
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
@@ -294,22 +297,23 @@ pub(super) struct CommitmentV1 {
     status: String,
     term_start: DateTime<Utc>,
     term_end: DateTime<Utc>,
-    #[serde(with = "rust_decimal::serde::str")]
-    quantity: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    price: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    minimum_spend: Decimal,
+    #[serde(with = "super::stored_amount")]
+    quantity: Quantity,
+    #[serde(with = "super::stored_amount")]
+    price: Money,
+    #[serde(with = "super::stored_amount")]
+    minimum_spend: Money,
     currency: String,
     lot_id: Option<Uuid>,
-    #[serde(with = "rust_decimal::serde::str")]
-    spent_at_start: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    used_at_start: Decimal,
+    #[serde(with = "super::stored_amount")]
+    spent_at_start: Money,
+    #[serde(with = "super::stored_amount")]
+    used_at_start: Quantity,
+    /// Quantity (prepaid) or money (postpaid), as the kind says.
     #[serde(with = "rust_decimal::serde::str")]
     consumed: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    shortfall: Decimal,
+    #[serde(with = "super::stored_amount")]
+    shortfall: Money,
     true_up_entry_id: Option<Uuid>,
     notified: bool,
     reference: String,
@@ -332,7 +336,10 @@ impl From<&Commitment> for CommitmentV1 {
             lot_id: c.lot_id.map(|l| l.0),
             spent_at_start: c.spent_at_start,
             used_at_start: c.used_at_start,
-            consumed: c.consumed,
+            consumed: match c.consumed {
+                Consumed::Quantity(q) => q.get(),
+                Consumed::Money(m) => m.get(),
+            },
             shortfall: c.shortfall,
             true_up_entry_id: c.true_up_entry_id.map(|e| e.0),
             notified: c.notified,
@@ -346,10 +353,15 @@ impl TryFrom<CommitmentV1> for Commitment {
     type Error = DecodeError;
 
     fn try_from(c: CommitmentV1) -> Decoded<Commitment> {
+        let kind = name(&c.kind)?;
+        let consumed = match kind {
+            CommitmentKind::Prepaid => Quantity::new(c.consumed).map(Consumed::Quantity),
+            CommitmentKind::Postpaid => Money::new(c.consumed).map(Consumed::Money),
+        };
         Ok(Commitment {
             id: CommitmentId(c.id),
             account_id: AccountId(c.account_id),
-            kind: name(&c.kind)?,
+            kind,
             status: name(&c.status)?,
             term_start: c.term_start,
             term_end: c.term_end,
@@ -360,7 +372,7 @@ impl TryFrom<CommitmentV1> for Commitment {
             lot_id: c.lot_id.map(LotId),
             spent_at_start: c.spent_at_start,
             used_at_start: c.used_at_start,
-            consumed: c.consumed,
+            consumed: consumed.ok_or(DecodeError::Negative("consumed"))?,
             shortfall: c.shortfall,
             true_up_entry_id: c.true_up_entry_id.map(EntryId),
             notified: c.notified,

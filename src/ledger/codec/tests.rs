@@ -5,13 +5,14 @@ use super::*;
 
 mod samples {
     use chrono::TimeZone;
-    use rust_decimal::Decimal;
     use uuid::Uuid;
 
+    use crate::ledger::amount::Amount;
     use crate::ledger::*;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
+    /// An amount as written, its scale kept.
+    fn d<A: Amount>(s: &str) -> A {
+        A::from_decimal(s.parse().unwrap()).unwrap()
     }
 
     fn at(micros: i64) -> chrono::DateTime<chrono::Utc> {
@@ -108,7 +109,7 @@ mod samples {
             lot_id: None,
             spent_at_start: d("0"),
             used_at_start: d("0"),
-            consumed: d("12.5"),
+            consumed: Consumed::Money(d("12.5")),
             shortfall: d("27.5"),
             true_up_entry_id: Some(EntryId(id(5))),
             notified: true,
@@ -389,4 +390,17 @@ fn a_damaged_or_unknown_value_is_an_error_not_a_guess() {
     assert!(decode_outcome("{}").is_err());
     assert!(decode_outcome(&OUTCOMES[6].1.replace("\"open\"", "\"ajar\"")).is_err());
     assert!(decode_event(r#"{"kind":"meteor_strike"}"#).is_err());
+    // No stored quantity, money or percentage may read back below zero.
+    let depleted = r#"{"kind":"depleted","available":"-1"}"#;
+    assert!(decode_event(&depleted.replace("-1", "0")).is_ok());
+    assert!(decode_event(depleted).is_err());
+    assert!(decode_reserved(r#"[{"lot_id":null,"quantity":"-0.5"}]"#).is_err());
+    let (_, commitment) = OUTCOMES
+        .iter()
+        .find(|(name, _)| *name == "commitment_created_postpaid")
+        .expect("a postpaid commitment sample");
+    assert!(
+        decode_outcome(&commitment.replace("\"consumed\":\"12.5\"", "\"consumed\":\"-12.5\""))
+            .is_err()
+    );
 }

@@ -1,6 +1,6 @@
 //! Opening and changing accounts.
 
-use rust_decimal::Decimal;
+use crate::ledger::amount::{Money, Quantity};
 
 use super::checks::{check_low_balance, check_open, check_price, check_unit_amount, invalid};
 use super::Ledger;
@@ -30,18 +30,18 @@ impl Ledger {
             unit_scale: c.unit_scale,
             status: AccountStatus::Active,
             credit_line_limit: c.credit_line_limit,
-            credit_line_used: Decimal::ZERO,
-            credit_line_held: Decimal::ZERO,
-            credit_line_price: c.credit_line_price.get(),
+            credit_line_used: Quantity::ZERO,
+            credit_line_held: Quantity::ZERO,
+            credit_line_price: c.credit_line_price,
             currency: c.currency.clone(),
             created_at: self.now,
             open_holds: 0,
             entry_seq: 0,
             last_hash: String::new(),
             low_balance: c.low_balance,
-            low_balance_base: Decimal::ZERO,
+            low_balance_base: Quantity::ZERO,
             alert_level: AlertLevel::Ok,
-            credit_line_spent: Decimal::ZERO,
+            credit_line_spent: Money::ZERO,
             credit_line_until: None,
         };
         self.external_ids.insert(c.external_id.clone());
@@ -91,7 +91,7 @@ impl Ledger {
             account.credit_line_limit = limit;
         }
         if let Some(price) = c.credit_line_price {
-            account.credit_line_price = price.get();
+            account.credit_line_price = price;
         }
         if let Some(status) = c.status {
             account.status = status;

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::ledger::amount::{amount_max, price_max, Money};
+use crate::ledger::amount::{amount_max, price_max, Money, Quantity};
 use crate::ledger::error::LedgerError;
 use crate::ledger::types::*;
 
@@ -31,10 +31,10 @@ pub(super) fn check_can_spend(account: &Account) -> Result<(), LedgerError> {
 
 pub(super) fn check_unit_amount(
     field: &'static str,
-    value: Decimal,
+    value: Quantity,
     unit_scale: u32,
 ) -> Result<(), LedgerError> {
-    let scale = value.normalize().scale();
+    let scale = value.get().normalize().scale();
     if scale > unit_scale {
         return Err(LedgerError::TooManyDecimals {
             field,
@@ -52,7 +52,7 @@ pub(super) fn check_low_balance(
     match low_balance {
         LowBalance::None => Ok(()),
         LowBalance::Absolute(q) => {
-            if q < Decimal::ZERO || q > amount_max() {
+            if q.get() > amount_max() {
                 return Err(invalid(
                     "low_balance_threshold",
                     "must be between 0 and the largest amount",
@@ -61,6 +61,7 @@ pub(super) fn check_low_balance(
             check_unit_amount("low_balance_threshold", q, unit_scale)
         }
         LowBalance::Percent(p) => {
+            let p = p.get();
             if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED || p.normalize().scale() > 4 {
                 return Err(invalid(
                     "low_balance_percent",

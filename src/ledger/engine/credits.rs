@@ -1,13 +1,12 @@
 //! Credit in: top-ups and promotional grants (one path, a lot and its entry); credit out by a
 //! void, releasing the holds that reserved it.
 
-use rust_decimal::Decimal;
-
 use super::checks::{check_open, invalid};
 use super::Ledger;
+use crate::ledger::amount::Quantity;
 use crate::ledger::book::{AccountBook, Drain};
 use crate::ledger::command::*;
-use crate::ledger::entry::{ledger_account as gl, Book, EntryDraft, EntryKind};
+use crate::ledger::entry::{ledger_account as gl, EntryDraft, EntryKind};
 use crate::ledger::error::LedgerError;
 use crate::ledger::types::*;
 
@@ -18,7 +17,7 @@ impl Ledger {
         let account = &book.account;
         check_open(account)?;
         let quantity = c.quantity.check_scale("quantity", account.unit_scale)?;
-        if c.kind == LotKind::Paid && c.price.get().is_zero() {
+        if c.kind == LotKind::Paid && c.price.is_zero() {
             return Err(invalid("price", "a paid top-up needs a positive price"));
         }
         let effective_at = c.effective_at.unwrap_or(now);
@@ -44,12 +43,12 @@ impl Ledger {
             priority: c.priority,
             granted: quantity,
             remaining: quantity,
-            held: Decimal::ZERO,
+            held: Quantity::ZERO,
             effective_at,
             expires_at: c.expires_at,
             scope: c.scope.clone(),
-            cost_basis: c.price.get(),
-            money_deferred: c.price.get(),
+            cost_basis: c.price,
+            money_deferred: c.price,
             currency: c.currency.clone(),
             reference: c.reference.clone(),
             created_at: now,
@@ -61,16 +60,8 @@ impl Ledger {
         let mut draft = EntryDraft::new(kind, now, &c.idempotency_key, &c.reference);
         draft.lot_id = Some(lot.id);
         let unit = self.books[&c.account_id].account.unit.clone();
-        draft.pair(
-            Book::Quantity,
-            issued,
-            gl::lot(lot.id),
-            quantity,
-            &unit,
-            Some(lot.id),
-        );
-        draft.pair(
-            Book::Money,
+        draft.quantity_pair(issued, gl::lot(lot.id), quantity, &unit, Some(lot.id));
+        draft.money_pair(
             gl::CASH_CLEARING,
             gl::DEFERRED_REVENUE,
             lot.cost_basis,
@@ -100,7 +91,7 @@ impl Ledger {
         if lot.is_expired_at(now) {
             return Err(not_active(LotStatus::Expired));
         }
-        if lot.held > Decimal::ZERO && !c.release_holds {
+        if !lot.held.is_zero() && !c.release_holds {
             return Err(LedgerError::LotHeld {
                 lot_id: lot.id,
                 held: lot.held,

@@ -3,14 +3,14 @@
 //! commitment's term with its true-up).
 
 use chrono::Duration;
-use rust_decimal::Decimal;
 
 use super::checks::{check_open, check_price, invalid};
 use super::credits::release_lot_from_holds;
 use super::Ledger;
+use crate::ledger::amount::{Money, Quantity};
 use crate::ledger::book::{Drain, Source};
 use crate::ledger::command::*;
-use crate::ledger::entry::{ledger_account as gl, Book, EntryDraft, EntryKind};
+use crate::ledger::entry::{ledger_account as gl, EntryDraft, EntryKind};
 use crate::ledger::error::LedgerError;
 use crate::ledger::types::*;
 
@@ -52,12 +52,12 @@ impl Ledger {
                     priority: c.priority,
                     granted: quantity,
                     remaining: quantity,
-                    held: Decimal::ZERO,
+                    held: Quantity::ZERO,
                     effective_at: now,
                     expires_at: c.expires_at,
                     scope: Vec::new(),
-                    cost_basis: Decimal::ZERO,
-                    money_deferred: Decimal::ZERO,
+                    cost_basis: Money::ZERO,
+                    money_deferred: Money::ZERO,
                     currency: book.account.currency.clone(),
                     reference: c.reason.clone(),
                     created_at: now,
@@ -65,14 +65,7 @@ impl Ledger {
                 let mut draft =
                     EntryDraft::new(EntryKind::Adjustment, now, &c.idempotency_key, &c.reason);
                 draft.lot_id = Some(lot.id);
-                draft.pair(
-                    Book::Quantity,
-                    gl::ADJUSTED,
-                    gl::lot(lot.id),
-                    quantity,
-                    &unit,
-                    Some(lot.id),
-                );
+                draft.quantity_pair(gl::ADJUSTED, gl::lot(lot.id), quantity, &unit, Some(lot.id));
                 let book = self.book_mut(c.account_id)?;
                 book.insert_lot(lot.clone());
                 book.rebase_low_balance(now);
@@ -82,7 +75,7 @@ impl Ledger {
                     lot: Some(lot),
                     draws: Vec::new(),
                     quantity,
-                    money: Decimal::ZERO,
+                    money: Money::ZERO,
                 })
             }
             AdjustDirection::Debit => {
@@ -134,14 +127,14 @@ impl Ledger {
             term_start,
             term_end: c.term_end,
             quantity,
-            price: c.price.get(),
-            minimum_spend: c.minimum_spend.get(),
+            price: c.price,
+            minimum_spend: c.minimum_spend,
             currency: c.currency.clone(),
             lot_id: None,
-            spent_at_start: Decimal::ZERO,
-            used_at_start: Decimal::ZERO,
-            consumed: Decimal::ZERO,
-            shortfall: Decimal::ZERO,
+            spent_at_start: Money::ZERO,
+            used_at_start: Quantity::ZERO,
+            consumed: Consumed::nothing(c.kind),
+            shortfall: Money::ZERO,
             true_up_entry_id: None,
             notified: false,
             reference: c.reference.clone(),
@@ -149,7 +142,7 @@ impl Ledger {
         };
         let (lot, entry_id) = match c.kind {
             CommitmentKind::Prepaid => {
-                if !c.minimum_spend.get().is_zero() {
+                if !c.minimum_spend.is_zero() {
                     return Err(invalid(
                         "minimum_spend",
                         "only a postpaid commitment has a minimum spend",
@@ -198,7 +191,7 @@ impl Ledger {
                 // The term opens exactly `quantity` of new room on the line.
                 account.credit_line_limit =
                     account.credit_line_used + account.credit_line_held + quantity;
-                account.credit_line_price = c.price.get();
+                account.credit_line_price = c.price;
                 account.credit_line_until = Some(c.term_end);
                 book.rebase_low_balance(now);
                 (None, None)
@@ -286,7 +279,7 @@ impl Ledger {
                     .lot_id
                     .and_then(|lot| book.lot(lot))
                     .map_or(commitment.quantity, |l| l.granted - l.remaining);
-                (consumed, Decimal::ZERO)
+                (Consumed::Quantity(consumed), Money::ZERO)
             }
             CommitmentKind::Postpaid => {
                 let account = book.touch_account();
@@ -295,21 +288,20 @@ impl Ledger {
                 account.credit_line_limit = account.credit_line_used + account.credit_line_held;
                 account.credit_line_until = None;
                 (
-                    consumed,
-                    (commitment.minimum_spend - consumed).max(Decimal::ZERO),
+                    Consumed::Money(consumed),
+                    commitment.minimum_spend.saturating_sub(consumed),
                 )
             }
         };
         let mut true_up = None;
-        if shortfall > Decimal::ZERO {
+        if !shortfall.is_zero() {
             let mut draft = EntryDraft::new(
                 EntryKind::TrueUp,
                 commitment.term_end,
                 &format!("true_up:{id}"),
                 &commitment.reference,
             );
-            draft.pair(
-                Book::Money,
+            draft.money_pair(
                 gl::UNBILLED_RECEIVABLE,
                 gl::REVENUE_COMMITMENT_SHORTFALL,
                 shortfall,
@@ -365,7 +357,7 @@ impl Ledger {
 /// live lots in drawdown order (whatever their scope). Never the credit line, never held credit.
 fn plan_adjustment(
     book: &crate::ledger::AccountBook,
-    quantity: Decimal,
+    quantity: Quantity,
     lot_id: Option<LotId>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Draw>, LedgerError> {

@@ -1,7 +1,7 @@
 //! The hot path: holds (authorize, capture, release, extend) and one-shot debits.
 
+use crate::ledger::amount::Quantity;
 use chrono::{DateTime, Duration, Utc};
-use rust_decimal::Decimal;
 
 use super::checks::{check_can_spend, check_open, invalid};
 use super::Ledger;
@@ -42,7 +42,7 @@ impl Ledger {
             account_id: c.account_id,
             status: HoldStatus::Open,
             authorized: quantity,
-            captured: Decimal::ZERO,
+            captured: Quantity::ZERO,
             reserved,
             expires_at: now + Duration::milliseconds(ttl_ms as i64),
             created_at: now,
@@ -63,21 +63,21 @@ impl Ledger {
         let quantity = c
             .quantity
             .check_scale("quantity", book.account.unit_scale)?;
-        let chargeable: Decimal = hold
+        let chargeable: Quantity = hold
             .reserved
             .iter()
             .filter(|d| book.draw_chargeable(d, now))
             .map(|d| d.quantity)
             .sum();
         let (from_hold, beyond) = match c.overage {
-            _ if quantity <= chargeable => (quantity, Decimal::ZERO),
+            _ if quantity <= chargeable => (quantity, Quantity::ZERO),
             Overage::Reject => {
                 return Err(LedgerError::CaptureExceedsHold {
                     requested: quantity,
                     held: chargeable,
                 })
             }
-            Overage::Clamp => (chargeable, Decimal::ZERO),
+            Overage::Clamp => (chargeable, Quantity::ZERO),
             Overage::DrawAvailable => (chargeable, quantity - chargeable),
         };
         let extra = match beyond.is_zero() {
@@ -123,7 +123,7 @@ impl Ledger {
         hold.reserved.retain(|d| !d.quantity.is_zero());
         let charged = from_hold + beyond;
         hold.captured += charged;
-        let mut released = Decimal::ZERO;
+        let mut released = Quantity::ZERO;
         if c.is_final || hold.reserved.is_empty() {
             released = book.release_reservations(&mut hold);
             hold.status = HoldStatus::Captured;

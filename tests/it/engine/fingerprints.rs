@@ -34,7 +34,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 external_id: "acme".into(),
                 unit: "CREDIT".into(),
                 unit_scale: 2,
-                credit_line_limit: Decimal::new(1050, 1),
+                credit_line_limit: Quantity::new(Decimal::new(1050, 1)).unwrap(),
                 credit_line_price: m("0.25"),
                 currency: "USD".into(),
                 low_balance: LowBalance::None,
@@ -47,10 +47,10 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 external_id: "beta \"quoted\" é".into(),
                 unit: "TOKENS".into(),
                 unit_scale: 0,
-                credit_line_limit: Decimal::ZERO,
+                credit_line_limit: Quantity::ZERO,
                 credit_line_price: Money::ZERO,
                 currency: "EUR".into(),
-                low_balance: LowBalance::Percent(Decimal::new(125, 1)),
+                low_balance: LowBalance::Percent(Percent::new(Decimal::new(125, 1)).unwrap()),
             }),
         ),
         (
@@ -58,10 +58,12 @@ pub fn samples() -> Vec<(&'static str, Command)> {
             Command::UpdateAccount(UpdateAccount {
                 idempotency_key: "update-1".into(),
                 account_id: account,
-                credit_line_limit: Some(Decimal::new(5, 0)),
+                credit_line_limit: Some(Quantity::new(Decimal::new(5, 0)).unwrap()),
                 credit_line_price: Some(m("1.5")),
                 status: Some(AccountStatus::Frozen),
-                low_balance: Some(LowBalance::Absolute(Decimal::new(10, 0))),
+                low_balance: Some(LowBalance::Absolute(
+                    Quantity::new(Decimal::new(10, 0)).unwrap(),
+                )),
             }),
         ),
         (

@@ -916,9 +916,12 @@ fn captured(outcome: Outcome) -> (Decimal, Vec<(Option<LotId>, Decimal)>, Decima
             hold,
             ..
         } => (
-            charged,
-            draws.into_iter().map(|d| (d.lot_id, d.quantity)).collect(),
-            released,
+            charged.get(),
+            draws
+                .into_iter()
+                .map(|d| (d.lot_id, d.quantity.get()))
+                .collect(),
+            released.get(),
             hold.status,
         ),
         other => panic!("not a capture: {other:?}"),
@@ -1183,7 +1186,7 @@ fn a_sweep_posts_each_expiry_once_and_the_books_stay_whole() {
         .filter(|p| p.ledger_account == "revenue_breakage")
         .map(|p| p.amount)
         .sum();
-    assert_eq!(breakage, deferred);
+    assert_eq!(breakage, deferred.get());
     assert_eq!(deferred, dec("1.71428571"), "3 × 4/7 at the money scale");
     // The hold reserved 4 on the expired lot and 1 on the paid one: only the latter is left.
     let held = &h.store.holds[&hold];
@@ -1294,7 +1297,7 @@ fn the_largest_lot_in_the_finest_unit_stays_exact() {
     );
     let remaining = h.book(a).lot(lot).map(|l| l.remaining).expect("the lot");
     assert_eq!(remaining, dec("999999999999999.999999999"));
-    assert_eq!(dec(BIG) - remaining, dec("0.000000001"));
+    assert_eq!(dec::<Quantity>(BIG) - remaining, dec("0.000000001"));
     check_invariants(&h);
 }
 

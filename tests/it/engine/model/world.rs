@@ -130,7 +130,7 @@ impl World {
     fn draws(&self, draws: &[Draw]) -> Vec<MDraw> {
         draws
             .iter()
-            .map(|d| (d.lot_id.map(|id| self.lot_index[&id]), d.quantity))
+            .map(|d| (d.lot_id.map(|id| self.lot_index[&id]), d.quantity.get()))
             .collect()
     }
 
@@ -138,7 +138,7 @@ impl World {
         match outcome {
             Outcome::Account(a) => MOut::Account {
                 status: a.status,
-                limit: a.credit_line_limit,
+                limit: a.credit_line_limit.get(),
             },
             Outcome::Granted { lot, .. } => MOut::Granted(self.lot_index[&lot.id]),
             Outcome::Voided {
@@ -147,12 +147,12 @@ impl World {
                 ..
             } => MOut::Voided {
                 lot: self.lot_index[&lot.id],
-                quantity: *quantity_voided,
+                quantity: quantity_voided.get(),
             },
             Outcome::Authorized { hold, available } => MOut::Authorized {
                 hold: self.hold_index[&hold.id],
                 reserved: self.draws(&hold.reserved),
-                available: *available,
+                available: available.get(),
             },
             Outcome::Captured {
                 hold,
@@ -161,13 +161,13 @@ impl World {
                 released,
                 ..
             } => MOut::Captured {
-                charged: *charged,
+                charged: charged.get(),
                 draws: self.draws(draws),
-                released: *released,
+                released: released.get(),
                 status: hold.status,
             },
             Outcome::Released { released, .. } => MOut::Released {
-                released: *released,
+                released: released.get(),
             },
             Outcome::Extended { hold } => MOut::Extended {
                 expires_ms: ms_of(hold.expires_at),
@@ -178,9 +178,9 @@ impl World {
                 available,
                 ..
             } => MOut::Debited {
-                charged: *charged,
+                charged: charged.get(),
                 draws: self.draws(draws),
-                available: *available,
+                available: available.get(),
             },
             // How many holds a sweep reports depends on which command of the batch found them
             // expired first; the model checks the holds themselves instead.
@@ -341,7 +341,7 @@ impl World {
                 limit,
                 status,
             } => Command::UpdateAccount(UpdateAccount {
-                credit_line_limit: limit,
+                credit_line_limit: limit.map(|l| Quantity::new(l).expect("a model limit")),
                 status,
                 ..update(key, self.account_id(account))
             }),
@@ -378,7 +378,7 @@ impl World {
         let store = &self.h.store;
         for (i, lot) in self.model.lots.iter().enumerate() {
             let stored = &store.lots[&self.lots[i]];
-            let got = (stored.remaining, stored.held, stored.status);
+            let got = (stored.remaining.get(), stored.held.get(), stored.status);
             assert_eq!(
                 got,
                 (lot.remaining, lot.held, lot.status),
@@ -402,9 +402,9 @@ impl World {
             let s = &store.accounts[&self.accounts[i]];
             let got = (
                 s.status,
-                s.credit_line_limit,
-                s.credit_line_used,
-                s.credit_line_held,
+                s.credit_line_limit.get(),
+                s.credit_line_used.get(),
+                s.credit_line_held.get(),
                 s.open_holds,
             );
             let want = (a.status, a.limit, a.used, a.line_held, a.open_holds);
@@ -413,7 +413,7 @@ impl World {
             for gpu in [false, true] {
                 let available = book.available(self.h.now(), if gpu { "gpu" } else { "" });
                 assert_eq!(
-                    available,
+                    available.get(),
                     self.model.available(i, gpu),
                     "step {n}: available of account {i}"
                 );
@@ -437,7 +437,7 @@ impl World {
                 .sum();
             assert_eq!(
                 unbilled,
-                account.credit_line_used * account.credit_line_price,
+                account.credit_line_used.get() * account.credit_line_price.get(),
                 "unbilled of {}",
                 account.id
             );
