@@ -22,11 +22,11 @@ impl p::accounts_server::Accounts for AccountsService {
         let command = Command::CreateAccount(CreateAccount {
             idempotency_key: c::key(r.idempotency_key)?,
             external_id: c::text("external_id", r.external_id, c::TextRule::ID)?,
-            unit: c::code("unit", &r.unit, "")?,
+            unit: c::unit(&r.unit)?,
             unit_scale: r.unit_scale,
             credit_line_limit: c::unit_amount_or_zero("credit_line_limit", &r.credit_line_limit)?,
             credit_line_price: c::money("credit_line_price", &r.credit_line_price)?,
-            currency: c::code("currency", &r.currency, "USD")?,
+            currency: c::currency(&r.currency)?,
             low_balance: c::low_balance(r.low_balance)?,
         });
         match self.0.submit(command).await? {

@@ -89,10 +89,7 @@ pub async fn create_commitment(
         CommitmentKind::Postpaid => c::money("price", &r.price)?,
     };
     let minimum_spend = c::money("minimum_spend", &r.minimum_spend)?;
-    let currency = match r.currency.as_str() {
-        "" => None,
-        code => Some(c::code("currency", code, "")?),
-    };
+    let currency = c::opt_currency(&r.currency)?;
     let term_start = c::opt_stored_time("term_start", r.term_start)?;
     let term_end = r.term_end.ok_or(LedgerError::InvalidArgument {
         field: "term_end",
@@ -215,7 +212,7 @@ fn commitment_view(
         } as i32,
         term_start: Some(c::timestamp(m.term_start)),
         term_end: Some(c::timestamp(m.term_end)),
-        currency: m.currency.clone(),
+        currency: m.currency.to_string(),
         quantity: c::amount(m.quantity),
         price: c::amount(m.price),
         minimum_spend: c::amount(m.minimum_spend),

@@ -132,23 +132,27 @@ pub fn text(field: &'static str, s: String, rule: TextRule) -> Result<String, Le
     Ok(s)
 }
 
-/// A unit or currency code: 1 to 16 of A-Z, 0-9, '_' or '-'; an empty one takes `default`.
-pub fn code(field: &'static str, s: &str, default: &str) -> Result<String, LedgerError> {
-    let s = if s.is_empty() { default } else { s };
-    let ok = !s.is_empty()
-        && s.len() <= 16
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if !ok {
-        return Err(invalid(
-            field,
-            format!(
-                "use 1-16 of A-Z, 0-9, '_', '-': {:?}",
-                l::amount::truncated(s)
-            ),
-        ));
+/// An account's unit: required.
+pub fn unit(s: &str) -> Result<l::Unit, LedgerError> {
+    l::Unit::parse("unit", s)
+}
+
+/// A currency; an empty one is USD.
+pub fn currency(s: &str) -> Result<l::Currency, LedgerError> {
+    l::Currency::parse("currency", if s.is_empty() { "USD" } else { s })
+}
+
+/// A currency the request may leave out (`None` when empty).
+pub fn opt_currency(s: &str) -> Result<Option<l::Currency>, LedgerError> {
+    match s {
+        "" => Ok(None),
+        s => l::Currency::parse("currency", s).map(Some),
     }
-    Ok(s.to_string())
+}
+
+/// A code in an answer; no currency is the empty string.
+pub fn opt_code(code: Option<impl std::fmt::Display>) -> String {
+    code.map(|c| c.to_string()).unwrap_or_default()
 }
 
 pub fn scope(items: Vec<String>) -> Result<Vec<String>, LedgerError> {
@@ -272,7 +276,7 @@ pub fn account(a: &l::Account) -> p::Account {
     p::Account {
         account_id: a.id.to_string(),
         external_id: a.external_id.clone(),
-        unit: a.unit.clone(),
+        unit: a.unit.to_string(),
         unit_scale: a.unit_scale,
         status: match a.status {
             l::AccountStatus::Active => p::AccountStatus::Active,
@@ -283,7 +287,7 @@ pub fn account(a: &l::Account) -> p::Account {
         credit_line_used: amount(a.credit_line_used),
         credit_line_held: amount(a.credit_line_held),
         credit_line_price: amount(a.credit_line_price),
-        currency: a.currency.clone(),
+        currency: a.currency.to_string(),
         created_at: Some(timestamp(a.created_at)),
         open_holds: a.open_holds,
         low_balance: Some(low_balance_out(a.low_balance)),
@@ -351,7 +355,7 @@ pub fn lot(x: &l::Lot, now: DateTime<Utc>) -> p::Lot {
         scope: x.scope.clone(),
         cost_basis: amount(x.cost_basis),
         money_deferred: amount(x.money_deferred),
-        currency: x.currency.clone(),
+        currency: opt_code(x.currency),
         reference: x.reference.clone(),
         created_at: Some(timestamp(x.created_at)),
     }

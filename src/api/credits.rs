@@ -26,9 +26,9 @@ impl CreditsService {
         let (price, currency) = match kind {
             LotKind::Paid => (
                 Money::parse("price", &r.price)?,
-                c::code("currency", &r.currency, "USD")?,
+                Some(c::currency(&r.currency)?),
             ),
-            LotKind::Promotional => (Money::ZERO, String::new()),
+            LotKind::Promotional => (Money::ZERO, None),
         };
         let effective_at = c::opt_stored_time("effective_at", r.effective_at)?;
         let expires_at = c::opt_stored_time("expires_at", r.expires_at)?;
@@ -115,7 +115,7 @@ impl p::credits_server::Credits for CreditsService {
                 quantity_voided,
                 money_refunded,
             } => Ok(Response::new(p::VoidGrantResponse {
-                currency: lot.currency.clone(),
+                currency: c::opt_code(lot.currency),
                 lot: Some(c::lot(&lot, now)),
                 entry_id: entry_id.to_string(),
                 quantity_voided: c::amount(quantity_voided),

@@ -135,7 +135,7 @@ fn event(stored: &StoredEvent) -> p::Event {
                 lot_id: lot_id.to_string(),
                 quantity: c::amount(*quantity),
                 money: c::amount(*money),
-                currency: currency.clone(),
+                currency: c::opt_code(*currency),
                 expired_at: Some(c::timestamp(*expired_at)),
             }),
         ),

@@ -205,7 +205,7 @@ impl p::journal_server::Journal for JournalService {
                     })
                     .collect(),
                 total: Some(revenue_line("", "", &report.total)),
-                currency: report.currency,
+                currency: report.currency.to_string(),
             })
             .collect();
         Ok(Response::new(p::GetRevenueReportResponse {
@@ -338,7 +338,7 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
                 Side::Credit => p::Side::Credit,
             } as i32,
             amount: c::amount(posting.amount),
-            unit: posting.unit.clone(),
+            unit: posting.unit.to_string(),
             lot_id: posting.lot_id.map(|l| l.to_string()).unwrap_or_default(),
         })
         .collect();
@@ -364,7 +364,7 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
 fn balance_line(l: &BalanceLine) -> p::TrialBalanceLine {
     p::TrialBalanceLine {
         ledger_account: l.ledger_account.clone(),
-        unit: l.unit.clone(),
+        unit: l.unit.to_string(),
         debits: c::amount(l.debits),
         credits: c::amount(l.credits),
         balance: c::amount(l.balance()),

@@ -48,7 +48,7 @@ impl UsageService {
             .collect();
         Ok(Response::new(p::GetBalanceResponse {
             account_id: a.id.to_string(),
-            unit: a.unit.clone(),
+            unit: a.unit.to_string(),
             posted: c::amount(past.posted),
             held: "0".into(),
             available: c::amount(past.posted + a.credit_line_limit.get()),
@@ -221,7 +221,7 @@ impl p::usage_server::Usage for UsageService {
             .collect();
         Ok(Response::new(p::GetBalanceResponse {
             account_id: a.id.to_string(),
-            unit: a.unit.clone(),
+            unit: a.unit.to_string(),
             posted: c::amount(view.posted),
             held: c::amount(view.held),
             available: c::amount(view.available),

@@ -57,7 +57,7 @@ pub async fn seed(channels: &[Channel], n: usize, run: &str) -> anyhow::Result<V
                 .create_account(p::CreateAccountRequest {
                     idempotency_key: format!("{run}-create-{i}"),
                     external_id: format!("{run}-{i}"),
-                    unit: "CREDIT".into(),
+                    unit: "CREDIT".parse().unwrap(),
                     unit_scale: 6,
                     ..Default::default()
                 })
@@ -72,7 +72,7 @@ pub async fn seed(channels: &[Channel], n: usize, run: &str) -> anyhow::Result<V
                     account: by_id(&account.account_id),
                     quantity: START_BALANCE.into(),
                     price: "1000".into(),
-                    currency: "USD".into(),
+                    currency: "USD".parse().unwrap(),
                     ..Default::default()
                 })
                 .await?;

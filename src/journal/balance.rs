@@ -124,7 +124,7 @@ mod tests {
             scope: Vec::new(),
             cost_basis: Money::ZERO,
             money_deferred: Money::ZERO,
-            currency: String::new(),
+            currency: None,
             reference: String::new(),
             created_at: at,
         }
@@ -136,7 +136,7 @@ mod tests {
             ledger_account: account,
             side,
             amount: Decimal::from(amount),
-            unit: "CREDIT".into(),
+            unit: "CREDIT".parse().unwrap(),
             lot_id: None,
         }
     }

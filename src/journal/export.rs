@@ -161,7 +161,7 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         Some(gl.code(p.book, &p.ledger_account.to_string()).into()),
         debit,
         credit,
-        Some(p.unit.clone()),
+        Some(p.unit.to_string()),
         Some(e.account_id.to_string()),
         Some(journal_entry.external_id.clone()),
         p.lot_id.map(|l| l.to_string()),
@@ -185,7 +185,7 @@ pub fn summary_record(line: &SummaryLine, book: Book, by_customer: bool, gl: &Gl
         Some(key.period.clone()),
         Some(book.as_str().into()),
         Some(gl.code(book, &key.ledger_account).into()),
-        Some(key.unit.clone()),
+        Some(key.unit.to_string()),
     ];
     if by_customer {
         record.push(key.customer.clone());
@@ -326,7 +326,7 @@ mod tests {
         let line = |rounded: &str, scale| SummaryLine {
             key: GroupKey {
                 period: "2026-10".into(),
-                unit: "USD".into(),
+                unit: "USD".parse().unwrap(),
                 ledger_account: "revenue_usage".into(),
                 customer: Some("c1".into()),
             },

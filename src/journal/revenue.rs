@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use super::for_each_entry;
 use crate::ledger::entry::ledger_account as gl;
-use crate::ledger::{AccountId, Book, EntryKind, Posting, Side};
+use crate::ledger::{AccountId, Book, Code, EntryKind, Posting, Side};
 use crate::store::{EntryFilter, JournalEntry, Store, StoreResult};
 
 /// One customer's (or a currency's total) roll-forward.
@@ -125,7 +125,7 @@ pub struct CustomerRevenue {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyRevenue {
-    pub currency: String,
+    pub currency: Code,
     /// In account id order.
     pub customers: Vec<CustomerRevenue>,
     pub total: Rollforward,
@@ -135,7 +135,7 @@ pub struct CurrencyRevenue {
 #[derive(Debug)]
 pub struct RevenueReport {
     period: (DateTime<Utc>, DateTime<Utc>),
-    sums: BTreeMap<(String, AccountId), (String, Rollforward)>,
+    sums: BTreeMap<(Code, AccountId), (String, Rollforward)>,
 }
 
 impl RevenueReport {
@@ -150,7 +150,7 @@ impl RevenueReport {
     pub fn add(&mut self, journal_entry: &JournalEntry) {
         let e = &journal_entry.entry;
         for p in e.postings.iter().filter(|p| p.book == Book::Money) {
-            let key = (p.unit.clone(), e.account_id);
+            let key = (p.unit, e.account_id);
             let (_, sums) = self
                 .sums
                 .entry(key)
@@ -213,7 +213,7 @@ mod tests {
             ledger_account: account,
             side,
             amount: amount.parse().unwrap(),
-            unit: "USD".into(),
+            unit: "USD".parse().unwrap(),
             lot_id: lot.then(|| "0193a7a0-0000-7000-8000-000000000001".parse().unwrap()),
         }
     }

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::period_of;
-use crate::ledger::{Book, Posting, Side};
+use crate::ledger::{Book, Code, Posting, Side};
 
 /// Fractional digits of a currency's minor unit (ISO 4217): none for yen, won, dong, Chilean
 /// peso and króna; three for the dinars and the Omani rial; two for every other currency.
@@ -65,7 +65,7 @@ pub fn carry_round(values: &[Decimal], scale: u32) -> Vec<Decimal> {
 pub struct GroupKey {
     pub period: String,
     /// The unit (quantity book) or currency (money book).
-    pub unit: String,
+    pub unit: Code,
     pub ledger_account: String,
     /// The customer's external id, when summarizing by customer.
     pub customer: Option<String>,
@@ -107,7 +107,7 @@ impl Summarizer {
         }
         let key = GroupKey {
             period: period_of(effective_at),
-            unit: posting.unit.clone(),
+            unit: posting.unit,
             ledger_account: posting.ledger_account.collapsed().to_string(),
             customer: self.by_customer.then(|| external_id.to_string()),
         };
@@ -121,17 +121,14 @@ impl Summarizer {
     /// The lines in (period, unit, ledger account, customer) order, with the money rounded as
     /// the module doc says.
     pub fn finish(self) -> Vec<SummaryLine> {
-        let mut by_unit: BTreeMap<String, Vec<(GroupKey, Decimal)>> = BTreeMap::new();
+        let mut by_unit: BTreeMap<Code, Vec<(GroupKey, Decimal)>> = BTreeMap::new();
         for (key, amount) in self.groups {
-            by_unit
-                .entry(key.unit.clone())
-                .or_default()
-                .push((key, amount));
+            by_unit.entry(key.unit).or_default().push((key, amount));
         }
         let mut lines = Vec::new();
         for (unit, groups) in by_unit {
             match self.book {
-                Book::Money => carry_forward(minor_unit_scale(&unit), groups, &mut lines),
+                Book::Money => carry_forward(minor_unit_scale(unit.as_str()), groups, &mut lines),
                 Book::Quantity => {
                     lines.extend(groups.into_iter().map(|(key, exact)| SummaryLine {
                         key,
@@ -161,7 +158,7 @@ fn carry_forward(scale: u32, groups: Vec<(GroupKey, Decimal)>, lines: &mut Vec<S
             .push((key, amount));
     }
     for (period, moved) in by_period {
-        let unit = moved[0].0.unit.clone();
+        let unit = moved[0].0.unit;
         let mut exact_now: BTreeMap<Account, Decimal> = BTreeMap::new();
         for (key, amount) in moved {
             let account = (key.ledger_account, key.customer);
@@ -181,7 +178,7 @@ fn carry_forward(scale: u32, groups: Vec<(GroupKey, Decimal)>, lines: &mut Vec<S
             lines.push(SummaryLine {
                 key: GroupKey {
                     period: period.clone(),
-                    unit: unit.clone(),
+                    unit,
                     ledger_account: account.0,
                     customer: account.1,
                 },
@@ -208,7 +205,7 @@ mod tests {
             ledger_account: account.parse().expect("a ledger account"),
             side,
             amount: d(amount),
-            unit: unit.into(),
+            unit: unit.parse().unwrap(),
             lot_id: None,
         }
     }

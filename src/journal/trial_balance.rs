@@ -9,14 +9,14 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
 use super::for_each_entry;
-use crate::ledger::{Book, Posting, Side};
+use crate::ledger::{Book, Code, Posting, Side};
 use crate::store::{EntryFilter, Store, StoreResult};
 
 /// One ledger account's (or one unit's total) sums in one unit or currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceLine {
     pub ledger_account: String,
-    pub unit: String,
+    pub unit: Code,
     pub debits: Decimal,
     pub credits: Decimal,
 }
@@ -40,7 +40,7 @@ pub struct BookBalance {
 #[derive(Debug)]
 pub struct TrialBalance {
     detail: bool,
-    sums: BTreeMap<(Book, String, String), (Decimal, Decimal)>,
+    sums: BTreeMap<(Book, String, Code), (Decimal, Decimal)>,
 }
 
 impl TrialBalance {
@@ -56,7 +56,7 @@ impl TrialBalance {
             true => p.ledger_account.to_string(),
             false => p.ledger_account.collapsed().to_string(),
         };
-        let key = (p.book, account, p.unit.clone());
+        let key = (p.book, account, p.unit);
         let (debits, credits) = self.sums.entry(key).or_default();
         match p.side {
             Side::Debit => *debits += p.amount,
@@ -74,9 +74,9 @@ impl TrialBalance {
                 totals: Vec::new(),
             })
             .collect();
-        let mut totals: BTreeMap<(Book, String), (Decimal, Decimal)> = BTreeMap::new();
+        let mut totals: BTreeMap<(Book, Code), (Decimal, Decimal)> = BTreeMap::new();
         for ((book, ledger_account, unit), (debits, credits)) in self.sums {
-            let total = totals.entry((book, unit.clone())).or_default();
+            let total = totals.entry((book, unit)).or_default();
             total.0 += debits;
             total.1 += credits;
             let at = books
@@ -137,7 +137,7 @@ mod tests {
             ledger_account: account.parse().expect("a ledger account"),
             side,
             amount: amount.parse().unwrap(),
-            unit: unit.into(),
+            unit: unit.parse().unwrap(),
             lot_id: None,
         }
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::LedgerAccount;
 use super::amount::{money_share, price_of, Money, NetQuantity, Quantity};
+use super::code::{Currency, Unit};
 use super::entry::{ledger_account as gl, EntryDraft};
 use super::error::LedgerError;
 use super::types::{
@@ -293,7 +294,7 @@ impl AccountBook {
                 self.draw_lot(id, quantity, reserved, Drain::CONSUMED, draft);
             }
             None => {
-                let unit = self.account.unit.clone();
+                let unit = self.account.unit;
                 let account = self.touch_account();
                 account.credit_line_used += quantity;
                 if reserved {
@@ -301,13 +302,13 @@ impl AccountBook {
                 }
                 let money = price_of(quantity, account.credit_line_price);
                 account.credit_line_spent += money;
-                let (id, currency) = (account.id, account.currency.clone());
-                draft.quantity_pair(gl::credit_line(id), gl::CONSUMED, quantity, &unit, None);
+                let (id, currency) = (account.id, account.currency);
+                draft.quantity_pair(gl::credit_line(id), gl::CONSUMED, quantity, unit, None);
                 draft.money_pair(
                     gl::UNBILLED_RECEIVABLE,
                     gl::REVENUE_USAGE,
                     money,
-                    &currency,
+                    currency,
                     None,
                 );
             }
@@ -326,7 +327,7 @@ impl AccountBook {
         drain: Drain,
         draft: &mut EntryDraft,
     ) -> Money {
-        let unit = self.account.unit.clone();
+        let unit = self.account.unit;
         let lot = self.lot_mut(id);
         let money = money_share(lot.money_deferred, quantity, lot.remaining);
         lot.remaining -= quantity;
@@ -337,8 +338,8 @@ impl AccountBook {
         if lot.remaining.is_zero() {
             lot.status = LotStatus::Depleted;
         }
-        let currency = lot.currency.clone();
-        drain.post(draft, id, quantity, &unit, money, &currency);
+        let currency = lot.currency;
+        drain.post(draft, id, quantity, unit, money, currency);
         money
     }
 
@@ -352,14 +353,14 @@ impl AccountBook {
         drain: Drain,
         draft: &mut EntryDraft,
     ) -> (Quantity, Money) {
-        let unit = self.account.unit.clone();
+        let unit = self.account.unit;
         let lot = self.lot_mut(id);
         let (quantity, money) = (lot.remaining, lot.money_deferred);
         lot.remaining = Quantity::ZERO;
         lot.money_deferred = Money::ZERO;
         lot.status = status;
-        let currency = lot.currency.clone();
-        drain.post(draft, id, quantity, &unit, money, &currency);
+        let currency = lot.currency;
+        drain.post(draft, id, quantity, unit, money, currency);
         (quantity, money)
     }
 }
@@ -390,22 +391,26 @@ impl Drain {
         money_to: gl::REVENUE_ADJUSTMENT,
     };
 
+    /// A lot with no currency (credit given away) has no money to move.
     fn post(
         self,
         draft: &mut EntryDraft,
         lot: LotId,
         quantity: Quantity,
-        unit: &str,
+        unit: Unit,
         money: Money,
-        currency: &str,
+        currency: Option<Currency>,
     ) {
         draft.quantity_pair(gl::lot(lot), self.quantity_to, quantity, unit, Some(lot));
-        draft.money_pair(
-            gl::DEFERRED_REVENUE,
-            self.money_to,
-            money,
-            currency,
-            Some(lot),
-        );
+        match currency {
+            Some(currency) => draft.money_pair(
+                gl::DEFERRED_REVENUE,
+                self.money_to,
+                money,
+                currency,
+                Some(lot),
+            ),
+            None => debug_assert!(money.is_zero(), "money on a lot without a currency"),
+        }
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::amount::{Money, Quantity};
+use super::code::{Currency, Unit};
 use super::names::named;
 use super::types::{
     Account, AccountId, AccountStatus, Commitment, CommitmentKind, Draw, EntryId, Hold, HoldId,
@@ -98,11 +99,11 @@ impl Command {
 pub struct CreateAccount {
     pub idempotency_key: String,
     pub external_id: String,
-    pub unit: String,
+    pub unit: Unit,
     pub unit_scale: u32,
     pub credit_line_limit: Quantity,
     pub credit_line_price: Money,
-    pub currency: String,
+    pub currency: Currency,
     pub low_balance: LowBalance,
 }
 
@@ -124,7 +125,8 @@ pub struct Grant {
     pub kind: LotKind,
     pub quantity: Quantity,
     pub price: Money,
-    pub currency: String,
+    /// `None` for a promotional grant (no money changes hands).
+    pub currency: Option<Currency>,
     pub priority: i32,
     pub effective_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -230,7 +232,7 @@ pub struct CreateCommitment {
     pub price: Money,
     /// Postpaid: the minimum spend over the term.
     pub minimum_spend: Money,
-    pub currency: String,
+    pub currency: Currency,
     /// `None`: now. Postpaid terms start now.
     pub term_start: Option<DateTime<Utc>>,
     pub term_end: DateTime<Utc>,

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::accounts::LedgerAccount;
 use super::amount::{Money, Quantity};
+use super::code::{Code, Currency, Unit};
 use super::names::named;
 use super::types::{Account, AccountId, EntryId, HoldId, LotId};
 
@@ -92,7 +93,7 @@ pub struct Posting {
     /// reports sum postings of both books alike.
     pub amount: Decimal,
     /// The unit (quantity book) or currency (money book).
-    pub unit: String,
+    pub unit: Code,
     /// The lot this posting concerns, for the per-lot sub-ledger of deferred revenue.
     pub lot_id: Option<LotId>,
 }
@@ -151,16 +152,14 @@ impl Entry {
     }
 
     /// Sums of debits minus credits per (book, unit); a balanced entry has all zeros.
-    pub fn imbalances(&self) -> BTreeMap<(Book, String), Decimal> {
+    pub fn imbalances(&self) -> BTreeMap<(Book, Code), Decimal> {
         let mut sums = BTreeMap::new();
         for p in &self.postings {
             let signed = match p.side {
                 Side::Debit => p.amount,
                 Side::Credit => -p.amount,
             };
-            *sums
-                .entry((p.book, p.unit.clone()))
-                .or_insert(Decimal::ZERO) += signed;
+            *sums.entry((p.book, p.unit)).or_insert(Decimal::ZERO) += signed;
         }
         sums.retain(|_, v| !v.is_zero());
         sums
@@ -198,10 +197,17 @@ impl EntryDraft {
         debit: LedgerAccount,
         credit: LedgerAccount,
         quantity: Quantity,
-        unit: &str,
+        unit: Unit,
         lot_id: Option<LotId>,
     ) {
-        self.pair(Book::Quantity, debit, credit, quantity.get(), unit, lot_id);
+        self.pair(
+            Book::Quantity,
+            debit,
+            credit,
+            quantity.get(),
+            unit.code(),
+            lot_id,
+        );
     }
 
     /// Adds `Dr debit money / Cr credit money` in the money book, in `currency`; zero adds
@@ -211,10 +217,17 @@ impl EntryDraft {
         debit: LedgerAccount,
         credit: LedgerAccount,
         money: Money,
-        currency: &str,
+        currency: Currency,
         lot_id: Option<LotId>,
     ) {
-        self.pair(Book::Money, debit, credit, money.get(), currency, lot_id);
+        self.pair(
+            Book::Money,
+            debit,
+            credit,
+            money.get(),
+            currency.code(),
+            lot_id,
+        );
     }
 
     fn pair(
@@ -223,7 +236,7 @@ impl EntryDraft {
         debit: LedgerAccount,
         credit: LedgerAccount,
         amount: Decimal,
-        unit: &str,
+        unit: Code,
         lot_id: Option<LotId>,
     ) {
         if amount.is_zero() {
@@ -235,7 +248,7 @@ impl EntryDraft {
                 ledger_account: account,
                 side,
                 amount,
-                unit: unit.to_string(),
+                unit,
                 lot_id,
             });
         }

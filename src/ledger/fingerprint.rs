@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use super::amount::{Money, Quantity};
+use super::code::Currency;
 use super::command::*;
 use super::types::{AccountStatus, LowBalance};
 
@@ -36,11 +37,11 @@ pub fn document(command: &Command) -> String {
         Command::CreateAccount(c) => {
             o.text("idempotency_key", &c.idempotency_key);
             o.text("external_id", &c.external_id);
-            o.text("unit", &c.unit);
+            o.text("unit", c.unit.as_str());
             o.raw("unit_scale", &c.unit_scale.to_string());
             o.decimal("credit_line_limit", c.credit_line_limit.get());
             o.decimal("credit_line_price", c.credit_line_price.get());
-            o.text("currency", &c.currency);
+            o.text("currency", c.currency.as_str());
             // Left out when unset: requests from before thresholds existed keep their identity.
             if !c.low_balance.is_none() {
                 o.raw("low_balance", &low_balance(c.low_balance));
@@ -65,7 +66,8 @@ pub fn document(command: &Command) -> String {
             o.text("kind", c.kind.as_str());
             o.decimal("quantity", c.quantity.get());
             o.decimal("price", c.price.get());
-            o.text("currency", &c.currency);
+            // No currency is the empty string the first releases hashed.
+            o.text("currency", c.currency.as_ref().map_or("", Currency::as_str));
             o.raw("priority", &c.priority.to_string());
             o.opt_time("effective_at", c.effective_at);
             o.opt_time("expires_at", c.expires_at);
@@ -135,7 +137,7 @@ pub fn document(command: &Command) -> String {
             o.decimal("quantity", c.quantity.get());
             o.decimal("price", c.price.get());
             o.decimal("minimum_spend", c.minimum_spend.get());
-            o.text("currency", &c.currency);
+            o.text("currency", c.currency.as_str());
             o.opt_time("term_start", c.term_start);
             o.opt_time("term_end", Some(c.term_end));
             o.text("reference", &c.reference);

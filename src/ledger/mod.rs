@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod amount;
 pub mod book;
+pub mod code;
 pub mod codec;
 pub mod command;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod types;
 pub use accounts::LedgerAccount;
 pub use amount::{Money, NetQuantity, Percent, Quantity};
 pub use book::{AccountBook, BalanceView, Source};
+pub use code::{Code, Currency, Unit};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
 pub use entry::{Book, Entry, EntryKind, Posting, Side};

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::amount::{Money, Percent, Quantity};
+use super::code::{Currency, Unit};
 use super::names::named;
 
 macro_rules! id_type {
@@ -68,14 +69,14 @@ named!(AccountStatus { Active => "active", Frozen => "frozen", Closed => "closed
 pub struct Account {
     pub id: AccountId,
     pub external_id: String,
-    pub unit: String,
+    pub unit: Unit,
     pub unit_scale: u32,
     pub status: AccountStatus,
     pub credit_line_limit: Quantity,
     pub credit_line_used: Quantity,
     pub credit_line_held: Quantity,
     pub credit_line_price: Money,
-    pub currency: String,
+    pub currency: Currency,
     pub created_at: DateTime<Utc>,
     pub open_holds: u32,
     /// Number of entries on this account; the next entry gets `entry_seq + 1`.
@@ -173,7 +174,8 @@ pub struct Lot {
     pub scope: Vec<String>,
     pub cost_basis: Money,
     pub money_deferred: Money,
-    pub currency: String,
+    /// The currency the lot was bought in; `None` for credit given away with no money in it.
+    pub currency: Option<Currency>,
     pub reference: String,
     pub created_at: DateTime<Utc>,
 }
@@ -286,7 +288,7 @@ pub struct Commitment {
     pub price: Money,
     /// Postpaid: the money the customer commits to spend over the term (zero for prepaid).
     pub minimum_spend: Money,
-    pub currency: String,
+    pub currency: Currency,
     /// Prepaid: the commitment's lot.
     pub lot_id: Option<LotId>,
     /// Postpaid: the account's `credit_line_spent` and `credit_line_used` when the term began.
@@ -343,7 +345,7 @@ pub enum EventData {
         lot_id: LotId,
         quantity: Quantity,
         money: Money,
-        currency: String,
+        currency: Option<Currency>,
         expired_at: DateTime<Utc>,
     },
     /// A hold reached its expiry uncaptured and its credit was released.

@@ -38,7 +38,7 @@ async fn story(app: &TestApp) -> String {
         account: Some(acme.clone()),
         quantity: "300".into(),
         price: "10.00".into(),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         expires_at: Some(ts(at(3, 1, 0))),
         reference: "order 1".into(),
         ..Default::default()
@@ -75,7 +75,7 @@ async fn story(app: &TestApp) -> String {
         account: Some(acme.clone()),
         quantity: "100".into(),
         price: "5.00".into(),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         priority: 1,
         reference: "order 2".into(),
         ..Default::default()

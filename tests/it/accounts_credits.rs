@@ -73,7 +73,7 @@ async fn accounts_by_external_id_pages_and_updates(backend: Backend) {
         .create_account(p::CreateAccountRequest {
             idempotency_key: "again".into(),
             external_id: "a".into(),
-            unit: "CREDIT".into(),
+            unit: "CREDIT".parse().unwrap(),
             ..Default::default()
         })
         .await
@@ -92,10 +92,10 @@ async fn credit_line_is_drawn_after_the_lots_at_its_price(backend: Backend) {
         .create_account(p::CreateAccountRequest {
             idempotency_key: "create".into(),
             external_id: "postpaid".into(),
-            unit: "TOKENS".into(),
+            unit: "TOKENS".parse().unwrap(),
             credit_line_limit: "50".into(),
             credit_line_price: "0.02".into(),
-            currency: "EUR".into(),
+            currency: "EUR".parse().unwrap(),
             ..Default::default()
         })
         .await

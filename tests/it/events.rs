@@ -50,7 +50,7 @@ async fn account_with_threshold(app: &TestApp, external_id: &str, threshold: &st
         .create_account(p::CreateAccountRequest {
             idempotency_key: format!("create-{external_id}"),
             external_id: external_id.into(),
-            unit: "CREDIT".into(),
+            unit: "CREDIT".parse().unwrap(),
             low_balance: Some(p::LowBalanceThreshold {
                 threshold: Some(p::low_balance_threshold::Threshold::Absolute(
                     threshold.into(),

@@ -32,7 +32,7 @@ async fn top_up_expiring(
         account: Some(by_id(account)),
         quantity: quantity.into(),
         price: price.into(),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         expires_at: Some(credit_ledger::api::convert::timestamp(
             app.clock.now() + Duration::hours(hours),
         )),

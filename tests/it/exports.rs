@@ -26,7 +26,7 @@ async fn csv_fields_cannot_run_as_formulas(backend: Backend) {
         .create_account(p::CreateAccountRequest {
             idempotency_key: "create".into(),
             external_id: "=1+2".into(),
-            unit: "CREDIT".into(),
+            unit: "CREDIT".parse().unwrap(),
             unit_scale: 2,
             ..Default::default()
         })

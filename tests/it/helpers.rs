@@ -209,7 +209,7 @@ impl TestApp {
             .create_account(p::CreateAccountRequest {
                 idempotency_key: format!("create-{external_id}"),
                 external_id: external_id.into(),
-                unit: "CREDIT".into(),
+                unit: "CREDIT".parse().unwrap(),
                 unit_scale,
                 ..Default::default()
             })
@@ -224,7 +224,7 @@ impl TestApp {
             account: Some(by_id(account)),
             quantity: quantity.into(),
             price: price.into(),
-            currency: "USD".into(),
+            currency: "USD".parse().unwrap(),
             ..Default::default()
         };
         self.credits()
@@ -374,11 +374,11 @@ impl ExecutorRig {
             .submit(Command::CreateAccount(CreateAccount {
                 idempotency_key: format!("create-{name}"),
                 external_id: name.into(),
-                unit: "CREDIT".into(),
+                unit: "CREDIT".parse().unwrap(),
                 unit_scale: 0,
                 credit_line_limit: Default::default(),
                 credit_line_price: Money::ZERO,
-                currency: "USD".into(),
+                currency: "USD".parse().unwrap(),
                 low_balance: LowBalance::None,
             }))
             .await
@@ -396,7 +396,7 @@ impl ExecutorRig {
                 kind: LotKind::Paid,
                 quantity,
                 price,
-                currency: "USD".into(),
+                currency: Some("USD".parse().unwrap()),
                 priority: 0,
                 effective_at: None,
                 expires_at: None,

@@ -14,7 +14,7 @@ async fn replayed_top_up_and_debit_post_once(backend: Backend) {
         account: Some(by_id(&account)),
         quantity: "100".into(),
         price: "20".into(),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         ..Default::default()
     };
     let mut credits = app.credits().await;
@@ -41,7 +41,7 @@ async fn conflicting_replay_is_already_exists(backend: Backend) {
         account: Some(by_id(&account)),
         quantity: "999".into(),
         price: "20".into(),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         ..Default::default()
     };
     let status = app.credits().await.top_up(other).await.unwrap_err();

@@ -94,11 +94,11 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
             p::CreateAccountRequest {
                 idempotency_key: "k-create".into(),
                 external_id: "new-customer".into(),
-                unit: "CREDIT".into(),
+                unit: "CREDIT".parse().unwrap(),
                 unit_scale: 2,
                 credit_line_limit: "10".into(),
                 credit_line_price: "0.5".into(),
-                currency: "USD".into(),
+                currency: "USD".parse().unwrap(),
                 ..Default::default()
             }
         ),
@@ -132,7 +132,7 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
                 account: account.clone(),
                 quantity: "10".into(),
                 price: "1".into(),
-                currency: "USD".into(),
+                currency: "USD".parse().unwrap(),
                 expires_at: ts(now + Duration::days(30)),
                 scope: vec!["chat".into()],
                 reference: "order-1".into(),
@@ -187,7 +187,7 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
                 quantity: "10".into(),
                 price: "1".into(),
                 minimum_spend: "0".into(),
-                currency: "USD".into(),
+                currency: "USD".parse().unwrap(),
                 term_end: ts(now + Duration::days(30)),
                 reference: "contract".into(),
                 ..Default::default()

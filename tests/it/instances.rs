@@ -42,7 +42,7 @@ async fn an_external_id_taken_by_the_other_instance_is_refused_precisely() {
         let request = p::CreateAccountRequest {
             idempotency_key: format!("create-{i}"),
             external_id: "contested".into(),
-            unit: "CREDIT".into(),
+            unit: "CREDIT".parse().unwrap(),
             ..Default::default()
         };
         tokio::spawn(async move { accounts.create_account(request).await })

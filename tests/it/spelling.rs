@@ -113,11 +113,11 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
             p::CreateAccountRequest {
                 idempotency_key: "create".into(),
                 external_id: "spelling".into(),
-                unit: "CREDIT".into(),
+                unit: "CREDIT".parse().unwrap(),
                 unit_scale: 3,
                 credit_line_limit: "20.000".into(),
                 credit_line_price: "0.50".into(),
-                currency: "USD".into(),
+                currency: "USD".parse().unwrap(),
                 low_balance: Some(p::LowBalanceThreshold {
                     threshold: Some(p::low_balance_threshold::Threshold::Absolute("90.0".into())),
                 }),
@@ -142,7 +142,7 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
             account: acct(),
             quantity: "80.500".into(),
             price: "8.000".into(),
-            currency: "USD".into(),
+            currency: "USD".parse().unwrap(),
             expires_at: ts(now + Duration::days(40)),
             ..Default::default()
         },

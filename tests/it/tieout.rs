@@ -82,7 +82,7 @@ async fn customers(app: &TestApp) -> Vec<Customer> {
         let request = p::CreateAccountRequest {
             idempotency_key: format!("create-{i}"),
             external_id: format!("customer-{i}"),
-            unit: "CREDIT".into(),
+            unit: "CREDIT".parse().unwrap(),
             unit_scale: scale,
             // One customer may also draw on a plain credit line.
             credit_line_limit: if i == 2 { "300".into() } else { String::new() },
@@ -119,7 +119,7 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
                 account,
                 quantity: rng.amount(800, c.scale),
                 price: rng.amount(300, 2),
-                currency: "USD".into(),
+                currency: "USD".parse().unwrap(),
                 priority: rng.below(3) as i32,
                 expires_at: expiry(rng, now),
                 ..Default::default()

@@ -96,7 +96,7 @@ async fn busy_store(app: &TestApp) -> Busy {
     let create = p::CreateAccountRequest {
         idempotency_key: "create-postpaid".into(),
         external_id: "postpaid".into(),
-        unit: "TOKENS".into(),
+        unit: "TOKENS".parse().unwrap(),
         credit_line_limit: "100".into(),
         credit_line_price: "0.5".into(),
         ..Default::default()

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::{Counts, Report, TrialLine, Violation, VIOLATIONS_KEPT_MAX};
 use crate::ledger::entry::ledger_account as gl;
-use crate::ledger::{Account, AccountId, Book, Entry, Lot, LotId, Posting, Side};
+use crate::ledger::{Account, AccountId, Book, Code, Entry, Lot, LotId, Posting, Side};
 
 /// What the postings naming one lot add up to.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +96,7 @@ struct Chain {
 #[derive(Debug, Default)]
 pub struct Checker {
     checked: Counts,
-    trial: BTreeMap<(Book, String), (Decimal, Decimal)>,
+    trial: BTreeMap<(Book, Code), (Decimal, Decimal)>,
     chain: Option<Chain>,
     lot_sums: HashMap<LotId, LotSums>,
     /// Read by the unit tests in `super::tests`.
@@ -177,7 +177,7 @@ impl Checker {
         for p in &entry.postings {
             let line = self
                 .trial
-                .entry((p.book, p.unit.clone()))
+                .entry((p.book, p.unit))
                 .or_insert((Decimal::ZERO, Decimal::ZERO));
             match p.side {
                 Side::Debit => line.0 += p.amount,
@@ -281,7 +281,7 @@ impl Checker {
             self.violation(Violation::LotMoney {
                 lot_id,
                 account_id,
-                currency: lot.currency.clone(),
+                currency: lot.currency,
                 cost_basis: lot.cost_basis.get(),
                 recognized: sums.recognized,
                 breakage: sums.breakage,
@@ -330,7 +330,7 @@ impl Checker {
             if debits != credits {
                 self.violation(Violation::TrialBalance {
                     book,
-                    unit: unit.clone(),
+                    unit,
                     debits,
                     credits,
                 });

@@ -7,7 +7,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 
 use super::Violation;
-use crate::ledger::Book;
+use crate::ledger::{Book, Code};
 
 /// How many rows were checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Counts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrialLine {
     pub book: Book,
-    pub unit: String,
+    pub unit: Code,
     pub debits: Decimal,
     pub credits: Decimal,
 }

@@ -22,14 +22,14 @@ fn account() -> Account {
     Account {
         id: AccountId(Uuid::from_u128(1)),
         external_id: "acme".into(),
-        unit: "CREDIT".into(),
+        unit: "CREDIT".parse().unwrap(),
         unit_scale: 0,
         status: AccountStatus::Active,
         credit_line_limit: Quantity::ZERO,
         credit_line_used: Quantity::ZERO,
         credit_line_held: Quantity::ZERO,
         credit_line_price: Money::ZERO,
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         open_holds: 0,
         entry_seq: 0,
@@ -58,7 +58,7 @@ fn voided_lot(account: &Account) -> Lot {
         scope: Vec::new(),
         cost_basis: dec("10"),
         money_deferred: Money::ZERO,
-        currency: "USD".into(),
+        currency: Some("USD".parse().unwrap()),
         reference: String::new(),
         created_at: account.created_at,
     }
@@ -100,8 +100,8 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
         let at = account.created_at;
         let mut draft = EntryDraft::new(kind, at, &format!("key-{n}"), "");
         draft.lot_id = Some(lot.id);
-        draft.quantity_pair(q_debit, q_credit, dec(q), "CREDIT", Some(lot.id));
-        draft.money_pair(m_debit, m_credit, dec(m), "USD", Some(lot.id));
+        draft.quantity_pair(q_debit, q_credit, dec(q), account.unit, Some(lot.id));
+        draft.money_pair(m_debit, m_credit, dec(m), account.currency, Some(lot.id));
         let id = EntryId(Uuid::from_u128(100 + n as u128));
         entries.push(draft.seal(id, account, at));
     }
@@ -159,7 +159,7 @@ fn an_altered_amount_unbalances_its_entry_the_book_and_its_hash() {
         entry_id,
         account_id: account.id,
         book: Book::Quantity,
-        unit: "CREDIT".into(),
+        unit: "CREDIT".parse().unwrap(),
         debits_minus_credits: dec("1"),
     }));
     assert!(report.violations.iter().any(|v| matches!(v,
@@ -206,7 +206,7 @@ fn a_lot_row_that_disagrees_with_its_postings_is_named() {
         Violation::LotMoney {
             lot_id,
             account_id,
-            currency: "USD".into(),
+            currency: Some("USD".parse().unwrap()),
             cost_basis: dec("10"),
             recognized: dec("3"),
             breakage: dec("0"),

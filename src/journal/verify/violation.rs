@@ -6,7 +6,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use crate::ledger::{AccountId, Book, EntryId, LotId};
+use crate::ledger::{AccountId, Book, Code, Currency, EntryId, LotId};
 use crate::store::audit::CorruptRow;
 
 /// One broken invariant, with everything needed to find and judge it.
@@ -16,12 +16,12 @@ pub enum Violation {
         entry_id: EntryId,
         account_id: AccountId,
         book: Book,
-        unit: String,
+        unit: Code,
         debits_minus_credits: Decimal,
     },
     TrialBalance {
         book: Book,
-        unit: String,
+        unit: Code,
         debits: Decimal,
         credits: Decimal,
     },
@@ -49,7 +49,7 @@ pub enum Violation {
     LotMoney {
         lot_id: LotId,
         account_id: AccountId,
-        currency: String,
+        currency: Option<Currency>,
         cost_basis: Decimal,
         recognized: Decimal,
         breakage: Decimal,
@@ -188,8 +188,9 @@ impl fmt::Display for Violation {
                 write!(
                     f,
                     "invariant 3: lot {lot_id} (account {account_id}): cost basis {cost_basis} \
-                     {currency} != recognized {recognized} + breakage {breakage} + refunded \
+                     {} != recognized {recognized} + breakage {breakage} + refunded \
                      {refunded} + adjusted {adjusted} + deferred {deferred} = {}",
+                    currency.map(|c| c.to_string()).unwrap_or_default(),
                     recognized + breakage + refunded + adjusted + deferred
                 )
             }

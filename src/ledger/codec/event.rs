@@ -25,7 +25,9 @@ pub(super) enum EventV1 {
         quantity: Quantity,
         #[serde(with = "super::stored_amount")]
         money: Money,
-        currency: String,
+        /// Empty for a lot with no currency.
+        #[serde(with = "super::stored_code::optional")]
+        currency: Option<Currency>,
         expired_at: DateTime<Utc>,
     },
     HoldExpired {

@@ -98,5 +98,52 @@ pub(super) mod stored_amount {
     }
 }
 
+/// Unit and currency codes as their text, for serde's `with`; `optional` keeps "no currency" as
+/// the empty string the first releases wrote.
+pub(super) mod stored_code {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<C: Display, S: Serializer>(code: &C, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(code)
+    }
+
+    pub fn deserialize<'de, C, D>(d: D) -> Result<C, D::Error>
+    where
+        C: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        let text = <&str>::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
+    }
+
+    pub mod optional {
+        use super::*;
+
+        pub fn serialize<C: Display, S: Serializer>(
+            code: &Option<C>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match code {
+                Some(code) => s.collect_str(code),
+                None => s.serialize_str(""),
+            }
+        }
+
+        pub fn deserialize<'de, C, D>(d: D) -> Result<Option<C>, D::Error>
+        where
+            C: FromStr<Err: Display>,
+            D: Deserializer<'de>,
+        {
+            match <&str>::deserialize(d)? {
+                "" => Ok(None),
+                text => text.parse().map(Some).map_err(D::Error::custom),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

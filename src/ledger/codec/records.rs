@@ -81,7 +81,8 @@ pub(super) fn ok_level() -> String {
 pub(super) struct AccountV1 {
     id: Uuid,
     external_id: String,
-    unit: String,
+    #[serde(with = "super::stored_code")]
+    unit: Unit,
     unit_scale: u32,
     status: String,
     #[serde(with = "super::stored_amount")]
@@ -92,7 +93,8 @@ pub(super) struct AccountV1 {
     credit_line_held: Quantity,
     #[serde(with = "super::stored_amount")]
     credit_line_price: Money,
-    currency: String,
+    #[serde(with = "super::stored_code")]
+    currency: Currency,
     created_at: DateTime<Utc>,
     open_holds: u32,
     entry_seq: i64,
@@ -115,14 +117,14 @@ impl From<&Account> for AccountV1 {
         AccountV1 {
             id: a.id.0,
             external_id: a.external_id.clone(),
-            unit: a.unit.clone(),
+            unit: a.unit,
             unit_scale: a.unit_scale,
             status: a.status.as_str().into(),
             credit_line_limit: a.credit_line_limit,
             credit_line_used: a.credit_line_used,
             credit_line_held: a.credit_line_held,
             credit_line_price: a.credit_line_price,
-            currency: a.currency.clone(),
+            currency: a.currency,
             created_at: a.created_at,
             open_holds: a.open_holds,
             entry_seq: a.entry_seq,
@@ -184,7 +186,9 @@ pub(super) struct LotV1 {
     cost_basis: Money,
     #[serde(with = "super::stored_amount")]
     money_deferred: Money,
-    currency: String,
+    /// Empty for a lot with no currency.
+    #[serde(with = "super::stored_code::optional")]
+    currency: Option<Currency>,
     reference: String,
     created_at: DateTime<Utc>,
 }
@@ -205,7 +209,7 @@ impl From<&Lot> for LotV1 {
             scope: l.scope.clone(),
             cost_basis: l.cost_basis,
             money_deferred: l.money_deferred,
-            currency: l.currency.clone(),
+            currency: l.currency,
             reference: l.reference.clone(),
             created_at: l.created_at,
         }
@@ -303,7 +307,8 @@ pub(super) struct CommitmentV1 {
     price: Money,
     #[serde(with = "super::stored_amount")]
     minimum_spend: Money,
-    currency: String,
+    #[serde(with = "super::stored_code")]
+    currency: Currency,
     lot_id: Option<Uuid>,
     #[serde(with = "super::stored_amount")]
     spent_at_start: Money,
@@ -332,7 +337,7 @@ impl From<&Commitment> for CommitmentV1 {
             quantity: c.quantity,
             price: c.price,
             minimum_spend: c.minimum_spend,
-            currency: c.currency.clone(),
+            currency: c.currency,
             lot_id: c.lot_id.map(|l| l.0),
             spent_at_start: c.spent_at_start,
             used_at_start: c.used_at_start,

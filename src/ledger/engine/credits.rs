@@ -20,6 +20,11 @@ impl Ledger {
         if c.kind == LotKind::Paid && c.price.is_zero() {
             return Err(invalid("price", "a paid top-up needs a positive price"));
         }
+        let currency = match (c.currency, c.price.is_zero()) {
+            (Some(currency), _) => Some(currency),
+            (None, true) => None,
+            (None, false) => return Err(invalid("currency", "a price needs a currency")),
+        };
         let effective_at = c.effective_at.unwrap_or(now);
         if let Some(expires_at) = c.expires_at {
             if expires_at <= effective_at || expires_at <= now {
@@ -49,7 +54,7 @@ impl Ledger {
             scope: c.scope.clone(),
             cost_basis: c.price,
             money_deferred: c.price,
-            currency: c.currency.clone(),
+            currency,
             reference: c.reference.clone(),
             created_at: now,
         };
@@ -59,15 +64,17 @@ impl Ledger {
         };
         let mut draft = EntryDraft::new(kind, now, &c.idempotency_key, &c.reference);
         draft.lot_id = Some(lot.id);
-        let unit = self.books[&c.account_id].account.unit.clone();
-        draft.quantity_pair(issued, gl::lot(lot.id), quantity, &unit, Some(lot.id));
-        draft.money_pair(
-            gl::CASH_CLEARING,
-            gl::DEFERRED_REVENUE,
-            lot.cost_basis,
-            &lot.currency,
-            Some(lot.id),
-        );
+        let unit = self.books[&c.account_id].account.unit;
+        draft.quantity_pair(issued, gl::lot(lot.id), quantity, unit, Some(lot.id));
+        if let Some(currency) = currency {
+            draft.money_pair(
+                gl::CASH_CLEARING,
+                gl::DEFERRED_REVENUE,
+                lot.cost_basis,
+                currency,
+                Some(lot.id),
+            );
+        }
         let book = self.book_mut(c.account_id)?;
         book.insert_lot(lot.clone());
         book.rebase_low_balance(now);

@@ -29,7 +29,7 @@ impl Ledger {
         let quantity = c
             .quantity
             .check_scale("quantity", book.account.unit_scale)?;
-        let unit = book.account.unit.clone();
+        let unit = book.account.unit;
         match c.direction {
             AdjustDirection::Credit => {
                 if c.lot_id.is_some() {
@@ -58,14 +58,14 @@ impl Ledger {
                     scope: Vec::new(),
                     cost_basis: Money::ZERO,
                     money_deferred: Money::ZERO,
-                    currency: book.account.currency.clone(),
+                    currency: Some(book.account.currency),
                     reference: c.reason.clone(),
                     created_at: now,
                 };
                 let mut draft =
                     EntryDraft::new(EntryKind::Adjustment, now, &c.idempotency_key, &c.reason);
                 draft.lot_id = Some(lot.id);
-                draft.quantity_pair(gl::ADJUSTED, gl::lot(lot.id), quantity, &unit, Some(lot.id));
+                draft.quantity_pair(gl::ADJUSTED, gl::lot(lot.id), quantity, unit, Some(lot.id));
                 let book = self.book_mut(c.account_id)?;
                 book.insert_lot(lot.clone());
                 book.rebase_low_balance(now);
@@ -129,7 +129,7 @@ impl Ledger {
             quantity,
             price: c.price,
             minimum_spend: c.minimum_spend,
-            currency: c.currency.clone(),
+            currency: c.currency,
             lot_id: None,
             spent_at_start: Money::ZERO,
             used_at_start: Quantity::ZERO,
@@ -155,7 +155,7 @@ impl Ledger {
                     kind: LotKind::Paid,
                     quantity: c.quantity,
                     price: c.price,
-                    currency: c.currency.clone(),
+                    currency: Some(c.currency),
                     priority: 0,
                     effective_at: Some(term_start),
                     expires_at: Some(c.term_end),
@@ -305,7 +305,7 @@ impl Ledger {
                 gl::UNBILLED_RECEIVABLE,
                 gl::REVENUE_COMMITMENT_SHORTFALL,
                 shortfall,
-                &commitment.currency,
+                commitment.currency,
                 None,
             );
             true_up = Some(self.seal(draft, commitment.account_id));
@@ -327,7 +327,7 @@ impl Ledger {
         release_lot_from_holds(book, lot_id);
         let lot = book.lot(lot_id).expect("due lots are loaded");
         let expired_at = lot.expires_at.expect("only lots with an expiry are due");
-        let currency = lot.currency.clone();
+        let currency = lot.currency;
         let mut draft = EntryDraft::new(
             EntryKind::Expiry,
             expired_at,

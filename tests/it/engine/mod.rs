@@ -47,12 +47,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, TimeZone, Utc};
 use credit_ledger::ledger::{
-    Account, AccountId, AccountStatus, Adjust, AdjustDirection, Book, Capture, Command, Commitment,
-    CommitmentId, CommitmentKind, CommitmentStatus, CreateAccount, CreateCommitment, Debit, Entry,
-    EntryKind, Event, EventData, ExtendHold, Grant, Hold, HoldId, HoldStatus, IdSource,
-    IdempotencyRecord, Ledger, LedgerError, Limits, Lot, LotId, LotKind, LotStatus, LowBalance,
-    Money, Outcome, Overage, Quantity, Release, Side, Snapshot, Sweep, SweepSummary, UpdateAccount,
-    VoidGrant, Writes,
+    Account, AccountId, AccountStatus, Adjust, AdjustDirection, Book, Capture, Code, Command,
+    Commitment, CommitmentId, CommitmentKind, CommitmentStatus, CreateAccount, CreateCommitment,
+    Debit, Entry, EntryKind, Event, EventData, ExtendHold, Grant, Hold, HoldId, HoldStatus,
+    IdSource, IdempotencyRecord, Ledger, LedgerError, Limits, Lot, LotId, LotKind, LotStatus,
+    LowBalance, Money, Outcome, Overage, Quantity, Release, Side, Snapshot, Sweep, SweepSummary,
+    UpdateAccount, VoidGrant, Writes,
 };
 use rust_decimal::Decimal;
 
@@ -92,11 +92,11 @@ pub fn create_account(
     Command::CreateAccount(CreateAccount {
         idempotency_key: key.into(),
         external_id: external_id.into(),
-        unit: "CREDIT".into(),
+        unit: "CREDIT".parse().unwrap(),
         unit_scale,
         credit_line_limit: dec(limit),
         credit_line_price: money(price),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         low_balance: LowBalance::None,
     })
 }
@@ -115,7 +115,7 @@ pub fn grant(
         kind,
         quantity,
         price: money(price),
-        currency: "USD".into(),
+        currency: Some("USD".parse().unwrap()),
         priority: 0,
         effective_at: None,
         expires_at: None,
@@ -419,7 +419,7 @@ pub fn check_invariants(h: &Harness) {
 
 /// Invariant 1: each entry balances per (book, unit), and so does the whole journal.
 fn check_balanced(entries: &[Entry]) {
-    let mut totals: BTreeMap<(Book, String), Decimal> = BTreeMap::new();
+    let mut totals: BTreeMap<(Book, Code), Decimal> = BTreeMap::new();
     for entry in entries {
         assert!(entry.imbalances().is_empty(), "unbalanced entry {entry:?}");
         for p in &entry.postings {
@@ -428,7 +428,7 @@ fn check_balanced(entries: &[Entry]) {
                 "a posting of {} in {entry:?}",
                 p.amount
             );
-            *totals.entry((p.book, p.unit.clone())).or_default() += signed(p.side, p.amount);
+            *totals.entry((p.book, p.unit)).or_default() += signed(p.side, p.amount);
         }
     }
     totals.retain(|_, v| !v.is_zero());

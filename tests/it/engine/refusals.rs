@@ -107,7 +107,7 @@ fn commitment(h: &mut Harness, account: AccountId, kind: CommitmentKind) -> Crea
         quantity: q("100"),
         price: money("10"),
         minimum_spend: money("0"),
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         term_start: None,
         term_end: at(h.now_ms + 30 * 86_400_000),
         reference: String::new(),
@@ -542,6 +542,14 @@ fn rows() -> Vec<Row> {
                 Expect::Invalid("price"),
             )
         }),
+        ("a priced grant without a currency", |h| {
+            let (a, _) = funded(h);
+            let grant = Grant {
+                currency: None,
+                ..grant(&h.key(), a, LotKind::Paid, q("10"), "5")
+            };
+            (Command::Grant(grant), Expect::Invalid("currency"))
+        }),
         ("a grant that expires in the past", |h| {
             let (a, _) = funded(h);
             let expires_at = Some(at(h.now_ms - 1));
@@ -665,7 +673,7 @@ fn rows() -> Vec<Row> {
         ("a postpaid commitment in another currency", |h| {
             let (a, _) = funded(h);
             let c = CreateCommitment {
-                currency: "EUR".into(),
+                currency: "EUR".parse().unwrap(),
                 ..commitment(h, a, CommitmentKind::Postpaid)
             };
             (Command::CreateCommitment(c), Expect::Invalid("currency"))
