@@ -16,7 +16,8 @@
 //!   batch that fails for its content is split down to the offending command.
 //! - [`store`]: the database behind one contract, SQLite (embedded default) and PostgreSQL, with
 //!   what differs said once in `store/sqlite.rs` and `store/postgres.rs`. The only module that
-//!   names sqlx, apart from the bench's naive baseline.
+//!   names sqlx; it also holds the SQL of the bench's naive baseline (`store/naive.rs`), which the
+//!   service never uses.
 //! - [`api`]: the tonic services, one file each; `api/convert.rs` parses the wire into domain
 //!   types and back, by the field rules of `common.proto`; `api/status.rs` maps every domain
 //!   error to a gRPC status; `api/edge.rs` keeps deadlines and undecodable or oversize requests
@@ -30,8 +31,7 @@
 //!   carried rounding), the trial balance, the revenue roll-forward and past balances;
 //!   `journal::verify` audits invariants 1, 3 and 6.
 //! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server
-//!   processes and the naive one-transaction-per-request baseline (written straight on sqlx, the
-//!   way a typical ledger is, and never part of the service).
+//!   processes, driving the service and the naive one-transaction-per-request baseline alike.
 //! - [`sweeper`]: posts what time makes due (lot and hold expiry, commitment terms) through the
 //!   executor, on an interval.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).

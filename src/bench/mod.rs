@@ -218,7 +218,8 @@ async fn naive_sql(
         bail!("naive-sql runs on PostgreSQL: pass --database-url postgres://…");
     }
     let connections = args.concurrency.clamp(1, 90) as u32;
-    let pool = naive::setup(url, accounts, connections).await?;
+    let amount: rust_decimal::Decimal = args.amount.parse().context("--amount")?;
+    let ledger = naive::setup(url, accounts, connections).await?;
     let acked = Arc::new(
         (0..accounts)
             .map(|_| std::sync::atomic::AtomicU64::new(0))
@@ -226,16 +227,16 @@ async fn naive_sql(
     );
     let picker = Arc::new(Picker::new(accounts, args.distribution == "zipfian"));
     let tally = naive::run(
-        pool.clone(),
+        ledger.clone(),
         picker,
         acked.clone(),
-        args.amount.clone(),
+        amount,
         args.concurrency,
         timing,
     )
     .await;
     let mut report = Report::new(settings, &tally, timing.duration);
-    report.books = naive::check_books(&pool, &acked, &args.amount).await?;
-    pool.close().await;
+    report.books = naive::check_books(&ledger, &acked, amount).await?;
+    ledger.close().await;
     Ok(report)
 }

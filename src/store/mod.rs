@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 mod batch;
 pub mod journal;
+pub mod naive;
 mod postgres;
 mod reads;
 mod rows;
