@@ -8,8 +8,7 @@ use tonic::{Response, Status};
 use super::convert as c;
 use super::{unexpected, Services};
 use crate::ledger::{
-    self as l, AdjustDirection, Command, CommitmentKind, CommitmentStatus, LedgerError, Money,
-    Outcome,
+    self as l, AdjustDirection, Command, CommitmentKind, CommitmentStatus, LedgerError, Outcome,
 };
 use crate::proto as p;
 
@@ -85,7 +84,7 @@ pub async fn create_commitment(
     };
     let quantity = c::quantity(&r.quantity)?;
     let price = match kind {
-        CommitmentKind::Prepaid => Money::parse("price", &r.price)?,
+        CommitmentKind::Prepaid => c::price("price", &r.price)?,
         CommitmentKind::Postpaid => c::money("price", &r.price)?,
     };
     let minimum_spend = c::money("minimum_spend", &r.minimum_spend)?;

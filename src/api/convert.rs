@@ -134,19 +134,23 @@ pub fn text(field: &'static str, s: String, rule: TextRule) -> Result<String, Le
 
 /// An account's unit: required.
 pub fn unit(s: &str) -> Result<l::Unit, LedgerError> {
-    l::Unit::parse("unit", s)
+    s.parse()
+        .map_err(|e: l::code::InvalidCode| invalid("unit", e.to_string()))
 }
 
 /// A currency; an empty one is USD.
 pub fn currency(s: &str) -> Result<l::Currency, LedgerError> {
-    l::Currency::parse("currency", if s.is_empty() { "USD" } else { s })
+    opt_currency(if s.is_empty() { "USD" } else { s }).map(|c| c.expect("not empty"))
 }
 
 /// A currency the request may leave out (`None` when empty).
 pub fn opt_currency(s: &str) -> Result<Option<l::Currency>, LedgerError> {
     match s {
         "" => Ok(None),
-        s => l::Currency::parse("currency", s).map(Some),
+        s => s
+            .parse()
+            .map(Some)
+            .map_err(|e: l::code::InvalidCode| invalid("currency", e.to_string())),
     }
 }
 
@@ -178,15 +182,21 @@ pub fn meter(s: String) -> Result<String, LedgerError> {
 
 /// A non-negative amount in the account's unit where zero is allowed (credit line limits).
 pub fn unit_amount_or_zero(field: &'static str, s: &str) -> Result<Quantity, LedgerError> {
-    Quantity::parse_or_zero(field, s)
+    Ok(Quantity::parse_or_zero(field, s)?)
 }
 
 pub fn quantity(s: &str) -> Result<Quantity, LedgerError> {
-    Quantity::parse("quantity", s)
+    Ok(Quantity::parse("quantity", s)?)
 }
 
+/// Money where an empty string is zero.
 pub fn money(field: &'static str, s: &str) -> Result<Money, LedgerError> {
-    Money::parse_or_zero(field, s)
+    Ok(Money::parse_or_zero(field, s)?)
+}
+
+/// Money the request must give (a price paid).
+pub fn price(field: &'static str, s: &str) -> Result<Money, LedgerError> {
+    Ok(Money::parse(field, s)?)
 }
 
 /// The protobuf Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.

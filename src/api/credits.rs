@@ -25,7 +25,7 @@ impl CreditsService {
         let quantity = c::quantity(&r.quantity)?;
         let (price, currency) = match kind {
             LotKind::Paid => (
-                Money::parse("price", &r.price)?,
+                c::price("price", &r.price)?,
                 Some(c::currency(&r.currency)?),
             ),
             LotKind::Promotional => (Money::ZERO, None),

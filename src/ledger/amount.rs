@@ -6,8 +6,6 @@ use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::error::LedgerError;
-
 /// Fractional digits kept for money in the books (finer than any currency's minor unit, so that
 /// exports round once, at the end, with the remainders carried).
 pub const MONEY_SCALE: u32 = 8;
@@ -20,6 +18,25 @@ pub const UNIT_SCALE_MAX: u32 = 9;
 /// amounts, so every sum the ledger takes stays exact.
 pub fn amount_max() -> Decimal {
     Decimal::from(1_000_000_000_000_000i64)
+}
+
+/// An amount in a request that is not one. The engine's [`LedgerError`](super::LedgerError)
+/// says the same in its own variants (it converts from this), so a refusal reads alike wherever
+/// the amount was parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmountError {
+    /// Not a plain decimal (or too many digits).
+    Invalid { field: &'static str, reason: String },
+    /// Zero or negative where only a positive amount makes sense, or negative at all.
+    NonPositive { field: &'static str, value: String },
+    /// More fractional digits than allowed.
+    TooManyDecimals {
+        field: &'static str,
+        scale: u32,
+        max_scale: u32,
+    },
+    /// Above [`amount_max`].
+    TooLarge { field: &'static str, max: Decimal },
 }
 
 /// A quantity of an account's unit: never negative. What a command carries is also strictly
@@ -123,10 +140,10 @@ amount_arithmetic!(Money, "money");
 
 impl Quantity {
     /// A command's quantity: strictly positive.
-    pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, AmountError> {
         let value = parse_decimal(field, text)?;
         if value <= Decimal::ZERO {
-            return Err(LedgerError::NonPositiveAmount {
+            return Err(AmountError::NonPositive {
                 field,
                 value: text.to_string(),
             });
@@ -138,13 +155,13 @@ impl Quantity {
 
     /// A quantity where zero makes sense (a credit line limit, a threshold); an empty string is
     /// zero.
-    pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+    pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, AmountError> {
         if text.is_empty() {
             return Ok(Quantity::ZERO);
         }
         let value = parse_decimal(field, text)?;
         if value < Decimal::ZERO {
-            return Err(LedgerError::NonPositiveAmount {
+            return Err(AmountError::NonPositive {
                 field,
                 value: text.to_string(),
             });
@@ -161,17 +178,17 @@ impl Quantity {
     }
 
     /// Refuses a quantity with more fractional digits than the account's unit allows.
-    pub fn check_scale(self, field: &'static str, unit_scale: u32) -> Result<Self, LedgerError> {
+    pub fn check_scale(self, field: &'static str, unit_scale: u32) -> Result<Self, AmountError> {
         check_scale(field, self.0, unit_scale)?;
         Ok(self)
     }
 }
 
 impl Money {
-    pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, AmountError> {
         let value = parse_decimal(field, text)?;
         if value < Decimal::ZERO {
-            return Err(LedgerError::NonPositiveAmount {
+            return Err(AmountError::NonPositive {
                 field,
                 value: text.to_string(),
             });
@@ -181,7 +198,7 @@ impl Money {
     }
 
     /// Like [`Money::parse`], but an empty string means zero.
-    pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+    pub fn parse_or_zero(field: &'static str, text: &str) -> Result<Self, AmountError> {
         if text.is_empty() {
             return Ok(Money::ZERO);
         }
@@ -256,7 +273,7 @@ impl Amount for NetQuantity {
 pub struct Percent(Decimal);
 
 impl Percent {
-    pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, AmountError> {
         Quantity::parse_or_zero(field, text).map(|q| Percent(q.0))
     }
 
@@ -283,8 +300,8 @@ pub const DECIMAL_TEXT_LEN_MAX: usize = 40;
 /// exponent, no `+`, no leading or trailing point, no negative zero. Magnitudes above
 /// [`amount_max`] are refused with the field named. Whether a sign is allowed at all is for the
 /// caller to say (every amount a request carries is positive or zero).
-fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError> {
-    let invalid = |reason: &str| LedgerError::InvalidArgument {
+fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, AmountError> {
+    let invalid = |reason: &str| AmountError::Invalid {
         field,
         reason: format!("{reason}: {:?}", truncated(text)),
     };
@@ -314,7 +331,7 @@ fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, LedgerError
         return Err(invalid("negative zero is not an amount"));
     }
     if value.abs() > amount_max() {
-        return Err(LedgerError::AmountTooLarge {
+        return Err(AmountError::TooLarge {
             field,
             max: amount_max(),
         });
@@ -341,11 +358,11 @@ pub fn truncated(text: &str) -> &str {
 }
 
 /// Refuses a value with more fractional digits than `max_scale` (trailing zeros do not count).
-pub fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<(), LedgerError> {
+pub fn check_scale(field: &'static str, value: Decimal, max_scale: u32) -> Result<(), AmountError> {
     // "1.50" carries a trailing zero that does not make it more precise than the unit allows.
     let scale = value.normalize().scale();
     if scale > max_scale {
-        return Err(LedgerError::TooManyDecimals {
+        return Err(AmountError::TooManyDecimals {
             field,
             scale,
             max_scale,
@@ -406,13 +423,13 @@ mod tests {
         ] {
             let error = Quantity::parse("q", bad).unwrap_err();
             assert!(
-                matches!(error, LedgerError::InvalidArgument { field: "q", .. }),
+                matches!(error, AmountError::Invalid { field: "q", .. }),
                 "{bad:?}: {error:?}"
             );
         }
         assert!(matches!(
             Money::parse_or_zero("m", " "),
-            Err(LedgerError::InvalidArgument { .. })
+            Err(AmountError::Invalid { .. })
         ));
         assert_eq!(Money::parse_or_zero("m", ""), Ok(Money::ZERO));
     }

@@ -7,7 +7,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::amount::truncated;
-use super::error::LedgerError;
 
 /// The longest code.
 pub const CODE_LEN_MAX: usize = 16;
@@ -84,14 +83,6 @@ macro_rules! code_type {
         pub struct $name(Code);
 
         impl $name {
-            /// A code from a request: refused, naming `field`, unless it is one.
-            pub fn parse(field: &'static str, text: &str) -> Result<Self, LedgerError> {
-                text.parse().map_err(|e: InvalidCode| LedgerError::InvalidArgument {
-                    field,
-                    reason: e.to_string(),
-                })
-            }
-
             pub fn as_str(&self) -> &str {
                 self.0.as_str()
             }
@@ -164,12 +155,7 @@ mod tests {
         codes.sort();
         let texts: Vec<&str> = codes.iter().map(Code::as_str).collect();
         assert_eq!(texts, ["A", "EU", "EUR", "EURO", "USD", "_"]);
-        assert!(matches!(
-            Currency::parse("currency", "usd"),
-            Err(LedgerError::InvalidArgument {
-                field: "currency",
-                ..
-            })
-        ));
+        assert!("usd".parse::<Currency>().is_err());
+        assert_eq!("USD".parse::<Currency>().unwrap(), "USD");
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::amount::Quantity;
+use super::amount::{AmountError, Quantity};
 use super::types::{AccountId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
 
 /// An account as a request named it: by our id or by the caller's external id.
@@ -122,6 +122,29 @@ impl LedgerError {
             LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             LedgerError::CommitmentActive { .. } => "COMMITMENT_ACTIVE",
             LedgerError::CommitmentNotFound { .. } => "COMMITMENT_NOT_FOUND",
+        }
+    }
+}
+
+impl From<AmountError> for LedgerError {
+    fn from(error: AmountError) -> Self {
+        match error {
+            AmountError::Invalid { field, reason } => {
+                LedgerError::InvalidArgument { field, reason }
+            }
+            AmountError::NonPositive { field, value } => {
+                LedgerError::NonPositiveAmount { field, value }
+            }
+            AmountError::TooManyDecimals {
+                field,
+                scale,
+                max_scale,
+            } => LedgerError::TooManyDecimals {
+                field,
+                scale,
+                max_scale,
+            },
+            AmountError::TooLarge { field, max } => LedgerError::AmountTooLarge { field, max },
         }
     }
 }

@@ -838,7 +838,7 @@ fn amounts_that_do_not_parse_are_refused_with_the_field() {
     ];
     for (text, expected) in cases {
         assert_eq!(
-            Quantity::parse("quantity", text),
+            Quantity::parse("quantity", text).map_err(LedgerError::from),
             Err(expected),
             "Quantity::parse({text:?})"
         );
@@ -881,7 +881,7 @@ fn amounts_that_do_not_parse_are_refused_with_the_field() {
     ];
     for (text, expected) in money_cases {
         assert_eq!(
-            Money::parse("price", text),
+            Money::parse("price", text).map_err(LedgerError::from),
             Err(expected),
             "Money::parse({text:?})"
         );
