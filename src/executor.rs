@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,14 +85,31 @@ impl Executor {
     ) -> (Executor, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(config.queue_capacity);
         let jobs = Arc::new(Mutex::new(jobs));
+        let counts = Arc::new(Counts::default());
         let workers: Vec<_> = (0..config.workers.max(1))
-            .map(|_| tokio::spawn(run(jobs.clone(), store.clone(), clock.clone(), config)))
+            .map(|_| {
+                let worker = BatchLoop {
+                    store: store.clone(),
+                    conn: BatchConnection::default(),
+                    clock: clock.clone(),
+                    config,
+                    counts: counts.clone(),
+                };
+                tokio::spawn(worker.run(jobs.clone()))
+            })
             .collect();
         let task = tokio::spawn(async move {
             for worker in workers {
                 let _ = worker.await;
             }
-            tracing::info!("executor drained");
+            let batches = counts.batches.load(Ordering::Relaxed);
+            let commands = counts.commands.load(Ordering::Relaxed);
+            tracing::info!(
+                batches,
+                commands,
+                statements = store.batch_statements(),
+                "executor drained"
+            );
         });
         (Executor { queue }, task)
     }
@@ -109,20 +127,120 @@ impl Executor {
     }
 }
 
-/// One batch loop. Several may share the queue: while one waits for its commit, the next takes
-/// what has queued and is ready to go the moment the account locks it needs are free.
-async fn run(
-    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+/// What the batch loops committed, over the executor's life: reported when it drains (the bench
+/// reads the mean batch size and the statements per command from that line).
+#[derive(Default)]
+struct Counts {
+    batches: AtomicU64,
+    commands: AtomicU64,
+}
+
+/// One batch loop and what it keeps between batches. Several may share the queue: while one
+/// waits for its commit, the next takes what has queued and is ready to go the moment the
+/// account locks it needs are free.
+struct BatchLoop {
     store: Store,
+    conn: BatchConnection,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
-) {
-    let mut conn = BatchConnection::default();
-    while let Some(batch) = next_batch(&jobs, config.batch_size_max, config.linger).await {
-        let span = tracing::debug_span!("batch", size = batch.len());
-        process(&store, &mut conn, clock.as_ref(), &config, batch)
-            .instrument(span)
-            .await;
+    counts: Arc<Counts>,
+}
+
+impl BatchLoop {
+    async fn run(mut self, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+        let (max, linger) = (self.config.batch_size_max, self.config.linger);
+        while let Some(batch) = next_batch(&jobs, max, linger).await {
+            let span = tracing::debug_span!("batch", size = batch.len());
+            self.process(batch).instrument(span).await;
+        }
+    }
+
+    async fn process(&mut self, jobs: Vec<Job>) {
+        let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+        match self.run_batch(&commands).await {
+            Ok(results) => answer(jobs, results),
+            Err(error) if error.is_transient() => unavailable(jobs, &error),
+            // Another instance committed something this batch also wrote (an account's external
+            // id, an idempotency key). Run each command on its own so only the one concerned is
+            // refused, now seeing the committed row.
+            Err(StoreError::UniqueViolation { constraint }) => {
+                tracing::info!(%constraint, size = jobs.len(), "unique violation; retrying commands one by one");
+                for job in jobs {
+                    match self.run_batch(&[&job.command]).await {
+                        Ok(results) => answer(vec![job], results),
+                        Err(error) if error.is_transient() => unavailable(vec![job], &error),
+                        Err(error) => offender(job, &error),
+                    }
+                }
+            }
+            Err(error) => self.isolate(jobs, error).await,
+        }
+    }
+
+    /// Finds the command(s) a failed batch failed on. The batch runs again in halves, in order,
+    /// each half its own transaction; a half that fails is split again, down to single
+    /// commands. Whatever commits is answered at once; a single command that still fails is the
+    /// offender and is answered alone. One offender among n commands costs about 2·log2(n) more
+    /// transactions.
+    async fn isolate(&mut self, jobs: Vec<Job>, error: StoreError) {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            size = jobs.len(),
+            "batch failed; isolating the command(s) it failed on"
+        );
+        let mut pending = VecDeque::new();
+        halve(&mut pending, jobs, error);
+        while let Some(jobs) = pending.pop_front() {
+            let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+            match self.run_batch(&commands).await {
+                Ok(results) => answer(jobs, results),
+                Err(error) if error.is_transient() => unavailable(jobs, &error),
+                Err(error) => halve(&mut pending, jobs, error),
+            }
+        }
+    }
+
+    async fn run_batch(
+        &mut self,
+        commands: &[&Command],
+    ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
+        let needs = Needs::of(commands);
+        let result = self.in_transaction(commands, &needs).await;
+        match &result {
+            Ok(_) => {
+                self.counts.batches.fetch_add(1, Ordering::Relaxed);
+                let size = commands.len() as u64;
+                self.counts.commands.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(_) => self.conn.reset(),
+        }
+        result
+    }
+
+    async fn in_transaction(
+        &mut self,
+        commands: &[&Command],
+        needs: &Needs,
+    ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
+        let started = std::time::Instant::now();
+        let mut batch = self.store.batch(&mut self.conn).await?;
+        let now = self.clock.now();
+        let snapshot = batch.load(needs, now).await?;
+        let loaded = started.elapsed();
+        let (results, writes) = apply_guarded(snapshot, now, &self.config, commands)?;
+        let applied = started.elapsed();
+        batch.write(writes).await?;
+        let written = started.elapsed();
+        batch.commit().await?;
+        tracing::debug!(
+            size = commands.len(),
+            load_us = loaded.as_micros() as u64,
+            apply_us = (applied - loaded).as_micros() as u64,
+            write_us = (written - applied).as_micros() as u64,
+            commit_us = (started.elapsed() - written).as_micros() as u64,
+            "batch committed"
+        );
+        Ok(results)
     }
 }
 
@@ -152,64 +270,6 @@ fn drain(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
     }
 }
 
-async fn process(
-    store: &Store,
-    conn: &mut BatchConnection,
-    clock: &dyn Clock,
-    config: &ExecutorConfig,
-    jobs: Vec<Job>,
-) {
-    let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
-    match run_batch(store, conn, clock, config, &commands).await {
-        Ok(results) => answer(jobs, results),
-        Err(error) if error.is_transient() => unavailable(jobs, &error),
-        // Another instance committed something this batch also wrote (an account's external id,
-        // an idempotency key). Run each command on its own so only the one concerned is refused,
-        // now seeing the committed row.
-        Err(StoreError::UniqueViolation { constraint }) => {
-            tracing::info!(%constraint, size = jobs.len(), "unique violation; retrying commands one by one");
-            for job in jobs {
-                let result = run_batch(store, conn, clock, config, &[&job.command]).await;
-                match result {
-                    Ok(results) => answer(vec![job], results),
-                    Err(error) if error.is_transient() => unavailable(vec![job], &error),
-                    Err(error) => offender(job, &error),
-                }
-            }
-        }
-        Err(error) => isolate(store, conn, clock, config, jobs, error).await,
-    }
-}
-
-/// Finds the command(s) a failed batch failed on. The batch runs again in halves, in order,
-/// each half its own transaction; a half that fails is split again, down to single commands.
-/// Whatever commits is answered at once; a single command that still fails is the offender and
-/// is answered alone. One offender among n commands costs about 2·log2(n) more transactions.
-async fn isolate(
-    store: &Store,
-    conn: &mut BatchConnection,
-    clock: &dyn Clock,
-    config: &ExecutorConfig,
-    jobs: Vec<Job>,
-    error: StoreError,
-) {
-    tracing::warn!(
-        error = format!("{error:#}"),
-        size = jobs.len(),
-        "batch failed; isolating the command(s) it failed on"
-    );
-    let mut pending = VecDeque::new();
-    halve(&mut pending, jobs, error);
-    while let Some(jobs) = pending.pop_front() {
-        let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
-        match run_batch(store, conn, clock, config, &commands).await {
-            Ok(results) => answer(jobs, results),
-            Err(error) if error.is_transient() => unavailable(jobs, &error),
-            Err(error) => halve(&mut pending, jobs, error),
-        }
-    }
-}
-
 /// Puts a failed run's two halves at the front of the queue, in order: depth first, so a failed
 /// first half is settled before the second half runs, and each command still sees what the
 /// commands before it in the batch did. A single command is the offender.
@@ -221,50 +281,6 @@ fn halve(pending: &mut VecDeque<Vec<Job>>, mut jobs: Vec<Job>, error: StoreError
     let second = jobs.split_off(jobs.len() / 2);
     pending.push_front(second);
     pending.push_front(jobs);
-}
-
-async fn run_batch(
-    store: &Store,
-    conn: &mut BatchConnection,
-    clock: &dyn Clock,
-    config: &ExecutorConfig,
-    commands: &[&Command],
-) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
-    let needs = Needs::of(commands);
-    let result = in_transaction(store, conn, clock, config, commands, &needs).await;
-    if result.is_err() {
-        conn.reset();
-    }
-    result
-}
-
-async fn in_transaction(
-    store: &Store,
-    conn: &mut BatchConnection,
-    clock: &dyn Clock,
-    config: &ExecutorConfig,
-    commands: &[&Command],
-    needs: &Needs,
-) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
-    let started = std::time::Instant::now();
-    let mut batch = store.batch(conn).await?;
-    let now = clock.now();
-    let snapshot = batch.load(needs, now).await?;
-    let loaded = started.elapsed();
-    let (results, writes) = apply_guarded(snapshot, now, config, commands)?;
-    let applied = started.elapsed();
-    batch.write(writes).await?;
-    let written = started.elapsed();
-    batch.commit().await?;
-    tracing::debug!(
-        size = commands.len(),
-        load_us = loaded.as_micros() as u64,
-        apply_us = (applied - loaded).as_micros() as u64,
-        write_us = (written - applied).as_micros() as u64,
-        commit_us = (started.elapsed() - written).as_micros() as u64,
-        "batch committed"
-    );
-    Ok(results)
 }
 
 /// Runs the engine over the batch. A panic there is a bug; it must cost this batch (rolled back

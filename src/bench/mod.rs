@@ -4,10 +4,12 @@
 
 mod load;
 mod naive;
+mod probe;
 mod report;
 mod scenarios;
 mod target;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,11 +165,20 @@ async fn served(
         .map_or_else(|| server.unwrap_or_default().to_string(), |p| p.url.clone());
     let outcome = measure(args, scenario, &url, timing, settings).await;
     let rss = process.as_ref().and_then(ServerProcess::peak_rss_mb);
-    if let Some(process) = process {
-        process.stop()?;
-    }
+    let counts = match process {
+        Some(process) => process.stop()?,
+        None => None,
+    };
     let mut report = outcome?;
     report.server_peak_rss_mb = rss;
+    report.server = counts;
+    // The server's sessions have ended, so the database's statistics are complete.
+    if let (Some(url), Some(counts)) = (database_url, counts) {
+        if url.starts_with("postgres") && counts.commands > 0 {
+            let rows = crate::store::admin::postgres_rows_written(url).await?;
+            report.rows_per_command = Some(rows as f64 / counts.commands as f64);
+        }
+    }
     Ok(report)
 }
 
@@ -180,8 +191,10 @@ async fn measure(
 ) -> anyhow::Result<Report> {
     let channels = scenarios::channels(url, args.connections).await?;
     if scenario == "ping" {
+        let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));
         let tally = scenarios::ping(channels, args.concurrency, timing).await;
         let mut report = Report::new(settings, &tally, timing.duration);
+        report.cpu_idle_pct = idle.await.ok().flatten();
         report.books = "n/a".into();
         return Ok(report);
     }
@@ -197,11 +210,13 @@ async fn measure(
         run,
     };
     let ledger = Ledger::new(accounts.len());
+    let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));
     let tally = match scenario {
         "authorize-capture-hot" => scenarios::authorize_capture(&load, ledger.clone()).await,
         _ => scenarios::debit(&load, ledger.clone()).await,
     };
     let mut report = Report::new(settings, &tally, timing.duration);
+    report.cpu_idle_pct = idle.await.ok().flatten();
     report.books =
         scenarios::check_books(channels[0].clone(), &accounts, &ledger, &args.amount).await?;
     Ok(report)
@@ -226,6 +241,7 @@ async fn naive_sql(
             .collect::<Vec<_>>(),
     );
     let picker = Arc::new(Picker::new(accounts, args.distribution == "zipfian"));
+    let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));
     let tally = naive::run(
         ledger.clone(),
         picker,
@@ -236,7 +252,13 @@ async fn naive_sql(
     )
     .await;
     let mut report = Report::new(settings, &tally, timing.duration);
+    report.cpu_idle_pct = idle.await.ok().flatten();
     report.books = naive::check_books(&ledger, &acked, amount).await?;
     ledger.close().await;
+    let debits: u64 = acked.iter().map(|a| a.load(Ordering::Relaxed)).sum();
+    if debits > 0 {
+        let rows = crate::store::admin::postgres_rows_written(url).await?;
+        report.rows_per_command = Some(rows as f64 / debits as f64);
+    }
     Ok(report)
 }

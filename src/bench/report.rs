@@ -7,6 +7,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::probe::ServerCounts;
+
 /// One worker's tally; merged at the end of the run.
 pub struct Tally {
     pub latency_us: Histogram<u64>,
@@ -69,6 +71,13 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Peak resident memory of the server process, when the bench started it.
     pub server_peak_rss_mb: Option<f64>,
+    /// The machine's idle CPU share over the measured window, in percent (all cores; the bench
+    /// client, the server and the database share them).
+    pub cpu_idle_pct: Option<f64>,
+    /// The server's executor over its whole run, when the bench started it.
+    pub server: Option<ServerCounts>,
+    /// Rows inserted or updated in the scenario's PostgreSQL database per command committed.
+    pub rows_per_command: Option<f64>,
     pub books: String,
 }
 
@@ -86,6 +95,9 @@ impl Report {
             p999_ms: ms(0.999),
             errors: tally.errors.clone(),
             server_peak_rss_mb: None,
+            cpu_idle_pct: None,
+            server: None,
+            rows_per_command: None,
             books: String::new(),
         }
     }
@@ -93,7 +105,7 @@ impl Report {
 
 pub fn print_table(reports: &[Report]) {
     println!(
-        "{:<22} {:<8} {:>5} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>9}  errors / books",
+        "{:<22} {:<8} {:>5} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>7} {:>7}  errors / books",
         "scenario",
         "store",
         "conc",
@@ -103,16 +115,24 @@ pub fn print_table(reports: &[Report]) {
         "p90 ms",
         "p99 ms",
         "p99.9ms",
-        "rss MB"
+        "rss MB",
+        "idle%",
+        "batch",
+        "stmt/c",
+        "rows/c",
     );
     for r in reports {
         let s = &r.settings;
         let errors: Vec<String> = r.errors.iter().map(|(c, n)| format!("{c}={n}")).collect();
-        let rss = r
-            .server_peak_rss_mb
-            .map_or("-".to_string(), |m| format!("{m:.1}"));
+        let shown =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        let rss = shown(r.server_peak_rss_mb, 1);
+        let statements = r
+            .server
+            .filter(|c| c.commands > 0)
+            .map(|c| c.statements as f64 / c.commands as f64);
         println!(
-            "{:<22} {:<8} {:>5} {:>10} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9}  {} / {}",
+            "{:<22} {:<8} {:>5} {:>10} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>6} {:>7} {:>7}  {} / {}",
             s.scenario,
             s.store,
             s.concurrency,
@@ -123,6 +143,10 @@ pub fn print_table(reports: &[Report]) {
             r.p99_ms,
             r.p999_ms,
             rss,
+            shown(r.cpu_idle_pct, 1),
+            shown(r.server.and_then(|c| c.batch_size()), 1),
+            shown(statements, 2),
+            shown(r.rows_per_command, 2),
             if errors.is_empty() {
                 "none".to_string()
             } else {

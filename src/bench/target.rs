@@ -2,9 +2,11 @@
 //! database on the PostgreSQL server named by the URL) and a `credit-ledger serve` child process
 //! on it, or an existing server given by `--server`.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::probe::ServerCounts;
 use crate::store::admin::{create_postgres_database, drop_postgres_database};
 use anyhow::{bail, Context as _};
 
@@ -62,10 +64,12 @@ impl FreshDatabase {
     }
 }
 
-/// A `credit-ledger serve` child process on a free local port.
+/// A `credit-ledger serve` child process on a free local port. Its log (JSON) is passed through
+/// to ours, and the executor's closing counts are kept from it.
 pub struct ServerProcess {
     child: Child,
     pub url: String,
+    log: Option<std::thread::JoinHandle<Option<ServerCounts>>>,
 }
 
 impl ServerProcess {
@@ -73,20 +77,33 @@ impl ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = Command::new(std::env::current_exe()?)
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        let mut child = Command::new(std::env::current_exe()?)
             .arg("serve")
             .env("CREDIT_LEDGER_DATABASE_URL", database_url)
             .env("CREDIT_LEDGER_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("CREDIT_LEDGER_LOG_FORMAT", "json")
+            .env("RUST_LOG", format!("{filter},credit_ledger::executor=info"))
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .context("starting the server")?;
+        let log = child.stdout.take().map(|stdout| {
+            std::thread::spawn(move || {
+                let mut counts = None;
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    match ServerCounts::from_log_line(&line) {
+                        Some(found) => counts = Some(found),
+                        None => eprintln!("server: {line}"),
+                    }
+                }
+                counts
+            })
+        });
         let server = ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            log,
         };
         server.wait_serving().await?;
         Ok(server)
@@ -126,20 +143,22 @@ impl ServerProcess {
         Some(kb / 1024.0)
     }
 
-    /// Stops the server the way an operator would (SIGTERM) and waits for it.
-    pub fn stop(mut self) -> anyhow::Result<()> {
+    /// Stops the server the way an operator would (SIGTERM), waits for it, and answers what
+    /// its executor reported when it drained.
+    pub fn stop(mut self) -> anyhow::Result<Option<ServerCounts>> {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.child.try_wait()?.is_some() {
-                return Ok(());
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.child.kill()?;
-        Ok(())
+        Ok(self.log.take().and_then(|log| log.join().ok().flatten()))
     }
 }
