@@ -77,13 +77,19 @@ impl ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        // The executor's closing counts are logged at info; a filter that names the executor
+        // already says what the caller wants from it.
+        let filter = match std::env::var("RUST_LOG") {
+            Ok(filter) if filter.contains("credit_ledger::executor") => filter,
+            Ok(filter) => format!("{filter},credit_ledger::executor=info"),
+            Err(_) => "warn,credit_ledger::executor=info".into(),
+        };
         let mut child = Command::new(std::env::current_exe()?)
             .arg("serve")
             .env("CREDIT_LEDGER_DATABASE_URL", database_url)
             .env("CREDIT_LEDGER_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("CREDIT_LEDGER_LOG_FORMAT", "json")
-            .env("RUST_LOG", format!("{filter},credit_ledger::executor=info"))
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

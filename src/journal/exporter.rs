@@ -25,12 +25,12 @@ pub trait ExportSink: Send {
     /// Takes a chunk of whole lines; an error (say, the client went away) ends the export.
     async fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()>;
 
-    /// Whether to count the rows first and report [`ExportSink::progress`] (detail only).
+    /// Whether to count the entries first and report [`ExportSink::progress`] (detail only).
     fn wants_progress(&self) -> bool {
         false
     }
 
-    fn progress(&mut self, _rows_done: u64, _rows_total: u64) {}
+    fn progress(&mut self, _entries_done: u64, _entries_total: u64) {}
 }
 
 /// What an export wrote.
@@ -56,7 +56,7 @@ pub async fn export_journal(
     };
     let mut reader = store.journal_reader().await?;
     let total = match !spec.summary && sink.wants_progress() {
-        true => Some(reader.count_postings(&filter, spec.book).await?),
+        true => Some(reader.count_entries(&filter).await?),
         false => None,
     };
     let columns = spec.columns();
@@ -92,7 +92,7 @@ pub async fn export_journal(
             sink.write(std::mem::take(&mut out).into_bytes()).await?;
         }
         if let Some(total) = total {
-            sink.progress(stats.rows, total);
+            sink.progress(stats.entries, total);
         }
     }
     reader.finish().await?;
@@ -157,9 +157,9 @@ impl ExportSink for WriterSink {
         self.progress.is_some()
     }
 
-    fn progress(&mut self, rows_done: u64, rows_total: u64) {
+    fn progress(&mut self, entries_done: u64, entries_total: u64) {
         if let Some(progress) = &mut self.progress {
-            progress.show(rows_done, rows_total);
+            progress.show(entries_done, entries_total);
         }
     }
 }
@@ -178,7 +178,7 @@ impl Progress {
         }
         self.shown_percent = Some(percent);
         let mut stderr = std::io::stderr().lock();
-        let _ = write!(stderr, "\rexporting: {done}/{total} rows ({percent}%)");
+        let _ = write!(stderr, "\rexporting: {done}/{total} entries ({percent}%)");
         let _ = stderr.flush();
     }
 

@@ -1,4 +1,4 @@
-//! Reads for `credit-ledger verify`: every account, every entry with its postings and every lot,
+//! Reads for `credit-ledger verify`: every account, every entry (postings included) and every lot,
 //! in pages by keyset inside one read-only snapshot. An audit of a big store therefore holds one
 //! page in memory, and it sees one consistent state of the store even while instances keep
 //! writing. A row that cannot be parsed comes back as a [`CorruptRow`] for the report instead of
@@ -38,8 +38,6 @@ pub struct AuditEntry {
     pub account_key: String,
     pub account_seq: i64,
     pub entry: Audited<Entry>,
-    /// Posting rows read for this entry, whether or not they parsed.
-    pub postings_read: u64,
 }
 
 /// A lot with the stored keys that order it.
@@ -69,7 +67,6 @@ pub struct LotCursor {
 pub struct TableTotals {
     pub accounts: u64,
     pub entries: u64,
-    pub postings: u64,
     pub lots: u64,
 }
 
@@ -145,20 +142,13 @@ impl AuditReader {
             .bind(i64::from(limit))
             .fetch_all(&mut *self.tx)
             .await?;
-        let keys = rows
-            .iter()
-            .map(|row| stored_key(row, "id"))
-            .collect::<StoreResult<Vec<_>>>()?;
-        let mut postings = super::journal::postings_of(&mut self.tx, &keys).await?;
         rows.iter()
-            .zip(keys)
-            .map(|(row, key)| {
-                let posting_rows = postings.remove(&key).unwrap_or_default();
+            .map(|row| {
+                let key = stored_key(row, "id")?;
                 Ok(AuditEntry {
                     account_key: stored_key(row, "account_id")?,
                     account_seq: row.try_get::<i64, _>("account_seq")?,
-                    entry: audited("entries", &key, entry_from_rows(row, &posting_rows)),
-                    postings_read: posting_rows.len() as u64,
+                    entry: audited("entries", &key, entry_from_row(row)),
                 })
             })
             .collect()
@@ -200,11 +190,8 @@ impl AuditReader {
     /// Counts the audited tables, so rows no page reached (say, entries of an account that does
     /// not exist) are reported rather than silently skipped.
     pub async fn totals(&mut self) -> StoreResult<TableTotals> {
-        let mut counts = [0u64; 4];
-        for (count, table) in counts
-            .iter_mut()
-            .zip(["accounts", "entries", "postings", "lots"])
-        {
+        let mut counts = [0u64; 3];
+        for (count, table) in counts.iter_mut().zip(["accounts", "entries", "lots"]) {
             let sql = format!("SELECT COUNT(*) AS n FROM {table}");
             let row = select(&sql).fetch_one(&mut *self.tx).await?;
             let n = row.try_get::<i64, _>("n")?;
@@ -212,11 +199,10 @@ impl AuditReader {
                 StoreError::Corrupt(anyhow::anyhow!("COUNT(*) of {table} is {n}: {e}"))
             })?;
         }
-        let [accounts, entries, postings, lots] = counts;
+        let [accounts, entries, lots] = counts;
         Ok(TableTotals {
             accounts,
             entries,
-            postings,
             lots,
         })
     }

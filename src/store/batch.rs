@@ -264,19 +264,9 @@ impl Store {
         Ok(holds.into_values().collect())
     }
 
-    /// Writes everything the batch changed: accounts, lots and holds as upserts by id; entries,
-    /// postings and idempotency records as inserts.
+    /// Writes everything the batch changed: accounts, lots and holds as upserts by id; entries
+    /// (with their postings) and idempotency records as inserts.
     async fn write_batch(&self, tx: &mut Transaction<'_, Any>, writes: Writes) -> StoreResult<()> {
-        let postings = writes
-            .entries
-            .iter()
-            .flat_map(|e| {
-                e.postings
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, p)| posting_values(e, i, p))
-            })
-            .collect();
         let sets = vec![
             upsert(
                 "accounts",
@@ -298,7 +288,6 @@ impl Store {
                 ENTRY_COLUMNS,
                 writes.entries.iter().map(entry_values).collect(),
             ),
-            insert("postings", POSTING_COLUMNS, postings),
             insert(
                 "idempotency",
                 IDEMPOTENCY_COLUMNS,

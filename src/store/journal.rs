@@ -1,20 +1,18 @@
-//! Reads of the journal for listings, exports and reports: entries with their postings, filtered
+//! Reads of the journal for listings, exports and reports: entries (postings included), filtered
 //! by account, effective time and kind, a page at a time in sequence order. Periods are always
 //! of effective time; the sequence only orders the pages. An export or a report reads through a
 //! [`JournalReader`], one read-only snapshot, so a long export sees one state of the store while
 //! instances keep writing, and never holds more than one page in memory.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::rows::*;
 use super::sql::{padded, placeholders, select, Value};
 use super::{Store, StoreError, StoreResult};
-use crate::ledger::{AccountId, Book, Entry, EntryKind};
+use crate::ledger::{AccountId, Entry, EntryKind};
 
 /// Which entries a page holds. Times are of `effective_at`: `from` inclusive, `to` exclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,13 +71,11 @@ impl JournalReader {
         entries_page(&mut self.tx, filter, after, limit).await
     }
 
-    /// How many postings of `book` the filter's entries carry (for a progress line).
-    pub async fn count_postings(&mut self, filter: &EntryFilter, book: Book) -> StoreResult<u64> {
-        let (mut clauses, mut values) = where_clauses(filter);
-        values.push(Value::Text(book.as_str().to_string()));
-        clauses.push(format!("p.book = ${}", values.len()));
+    /// How many entries the filter selects (for a progress line).
+    pub async fn count_entries(&mut self, filter: &EntryFilter) -> StoreResult<u64> {
+        let (clauses, values) = where_clauses(filter);
         let sql = format!(
-            "SELECT COUNT(*) AS n FROM postings p JOIN entries e ON e.id = p.entry_id WHERE {}",
+            "SELECT COUNT(*) AS n FROM entries e WHERE {}",
             clauses.join(" AND ")
         );
         let row = bind_all(select(&sql), values)
@@ -168,49 +164,15 @@ async fn entries_page(
         values.len()
     );
     let rows = bind_all(select(&sql), values).fetch_all(&mut *conn).await?;
-    let ids = rows
-        .iter()
-        .map(|row| Ok(row.try_get::<String, _>("id")?))
-        .collect::<StoreResult<Vec<_>>>()?;
-    let mut postings = postings_of(conn, &ids).await?;
     rows.iter()
-        .zip(ids)
-        .map(|(row, id)| {
-            let posting_rows = postings.remove(&id).unwrap_or_default();
+        .map(|row| {
             Ok(JournalEntry {
                 seq: row.try_get::<i64, _>("seq")?,
                 external_id: row
                     .try_get::<Option<String>, _>("account_external_id")?
                     .unwrap_or_default(),
-                entry: entry_from_rows(row, &posting_rows)?,
+                entry: entry_from_row(row)?,
             })
         })
         .collect()
-}
-
-/// The posting rows of the given entries, grouped by entry id and ordered by idx (the journal
-/// readers and the audit).
-pub(super) async fn postings_of(
-    conn: &mut AnyConnection,
-    entry_ids: &[String],
-) -> StoreResult<HashMap<String, Vec<AnyRow>>> {
-    let mut by_entry: HashMap<String, Vec<AnyRow>> = HashMap::new();
-    if entry_ids.is_empty() {
-        return Ok(by_entry);
-    }
-    let ids = padded(entry_ids);
-    let sql = format!(
-        "SELECT {} FROM postings WHERE entry_id IN ({}) ORDER BY entry_id, idx",
-        POSTING_COLUMNS.join(", "),
-        placeholders(1, ids.len())
-    );
-    let mut query = select(&sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    for row in query.fetch_all(conn).await? {
-        let id = row.try_get::<String, _>("entry_id")?;
-        by_entry.entry(id).or_default().push(row);
-    }
-    Ok(by_entry)
 }

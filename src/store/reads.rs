@@ -126,31 +126,7 @@ impl Store {
             .bind(id.to_string())
             .fetch_all(&self.pool)
             .await?;
-        let sql = format!(
-            "SELECT {} FROM postings p WHERE p.entry_id IN \
-             (SELECT id FROM entries WHERE account_id = $1) ORDER BY p.entry_id, p.idx",
-            POSTING_COLUMNS
-                .iter()
-                .map(|c| format!("p.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let posting_rows = select(&sql)
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        let mut by_entry: std::collections::HashMap<String, Vec<sqlx::any::AnyRow>> =
-            Default::default();
-        for row in posting_rows {
-            let entry: String = row.try_get("entry_id")?;
-            by_entry.entry(entry).or_default().push(row);
-        }
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                entry_from_rows(row, by_entry.get(&id).map_or(&[][..], |v| v.as_slice()))
-            })
-            .collect()
+        rows.iter().map(entry_from_row).collect()
     }
 
     pub async fn commitment(&self, id: CommitmentId) -> StoreResult<Option<Commitment>> {
@@ -266,12 +242,11 @@ impl Store {
 
     /// Counts the rows of one of the ledger's tables, for tests and reports.
     pub async fn count(&self, table: &str) -> StoreResult<i64> {
-        const TABLES: [&str; 8] = [
+        const TABLES: [&str; 7] = [
             "accounts",
             "lots",
             "holds",
             "entries",
-            "postings",
             "idempotency",
             "commitments",
             "events",

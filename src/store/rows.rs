@@ -80,17 +80,7 @@ pub(super) const ENTRY_COLUMNS: &[&str] = &[
     "hold_id",
     "prev_hash",
     "hash",
-];
-pub(super) const POSTING_COLUMNS: &[&str] = &[
-    "entry_id",
-    "idx",
-    "account_id",
-    "book",
-    "ledger_account",
-    "side",
-    "amount",
-    "unit",
-    "lot_id",
+    "postings",
 ];
 pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
     &["scope", "key", "request_hash", "outcome", "created_at"];
@@ -358,38 +348,12 @@ pub(super) fn entry_values(e: &Entry) -> Vec<Value> {
         Value::OptText(e.hold_id.map(|h| h.to_string())),
         Value::Text(e.prev_hash.clone()),
         Value::Text(e.hash.clone()),
+        Value::Text(codec::encode_postings(&e.postings)),
     ]
 }
 
-pub(super) fn posting_values(e: &Entry, idx: usize, p: &Posting) -> Vec<Value> {
-    vec![
-        Value::Text(e.id.to_string()),
-        Value::Int(idx as i64),
-        Value::Text(e.account_id.to_string()),
-        Value::Text(p.book.as_str().into()),
-        Value::Text(p.ledger_account.to_string()),
-        Value::Text(p.side.as_str().into()),
-        Value::Text(p.amount.to_string()),
-        Value::Text(p.unit.to_string()),
-        Value::OptText(p.lot_id.map(|l| l.to_string())),
-    ]
-}
-
-/// Rebuilds an entry from its row and its postings' rows (ordered by idx).
-pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<Entry> {
-    let postings = postings
-        .iter()
-        .map(|p| {
-            Ok(Posting {
-                book: parsed(p, "book")?,
-                ledger_account: parsed(p, "ledger_account")?,
-                side: parsed(p, "side")?,
-                amount: dec(p, "amount")?,
-                unit: parsed(p, "unit")?,
-                lot_id: opt_parsed(p, "lot_id")?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+/// Rebuilds an entry from its row, postings included.
+pub(super) fn entry_from_row(row: &AnyRow) -> StoreResult<Entry> {
     Ok(Entry {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
@@ -401,7 +365,7 @@ pub(super) fn entry_from_rows(row: &AnyRow, postings: &[AnyRow]) -> StoreResult<
         reference: text(row, "reference")?,
         lot_id: opt_parsed(row, "lot_id")?,
         hold_id: opt_parsed(row, "hold_id")?,
-        postings,
+        postings: decoded(row, "postings", codec::decode_postings)?,
         prev_hash: text(row, "prev_hash")?,
         hash: text(row, "hash")?,
     })

@@ -802,7 +802,6 @@ pub async fn state(app: &TestApp) -> String {
         "lots",
         "holds",
         "entries",
-        "postings",
         "idempotency",
         "commitments",
         "events",

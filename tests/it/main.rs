@@ -18,6 +18,7 @@ mod inputs;
 mod instances;
 mod journal;
 mod lifecycle;
+mod migration;
 mod poison;
 mod refusals;
 mod rounding;

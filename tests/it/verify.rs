@@ -2,7 +2,7 @@
 //! posts, and precise about an altered posting, lot row or entry.
 
 use credit_ledger::journal::verify::{verify, Counts, Report, Violation};
-use credit_ledger::ledger::{AccountId, Entry, EntryId, EntryKind, LotId};
+use credit_ledger::ledger::{codec, AccountId, Entry, EntryId, EntryKind, LotId};
 use credit_ledger::proto as p;
 
 use crate::helpers::{by_id, Backend, TestApp};
@@ -133,10 +133,6 @@ async fn busy_store_verifies_clean_and_counts_everything(backend: Backend) {
         lots: 5,
     };
     assert_eq!(report.checked, expected, "{report}");
-    assert_eq!(
-        app.store.count("postings").await.unwrap() as u64,
-        expected.postings
-    );
     assert!(report.trial_balance.iter().all(|l| l.debits == l.credits));
     assert_eq!(report.trial_balance.len(), 3, "CREDIT, TOKENS and USD");
 }
@@ -149,8 +145,10 @@ async fn altered_posting_amount_names_its_entry(backend: Backend) {
         .iter()
         .find(|e| e.kind == EntryKind::Debit)
         .expect("the spender's debit");
-    sqlx::query("UPDATE postings SET amount = $1 WHERE entry_id = $2 AND idx = 0")
-        .bind("51".to_string())
+    let mut forged = debit.postings.clone();
+    forged[0].amount = "51".parse().unwrap();
+    sqlx::query("UPDATE entries SET postings = $1 WHERE id = $2")
+        .bind(codec::encode_postings(&forged))
         .bind(debit.id.to_string())
         .execute(app.store.pool())
         .await

@@ -9,6 +9,9 @@
 //! as decimal strings; times as RFC 3339 in UTC; ids as hyphenated UUIDs. Fields added after the
 //! first release read as their defaults when absent. A change of shape will be version 2, with a
 //! `"v":2` member that version 1 never has, so a reader can tell them apart.
+//!
+//! An entry's postings (`entries.postings`) are not JSON but a compact text with its version in
+//! front (`postings.rs`): they are written once per entry on the hot path.
 
 use std::str::FromStr;
 
@@ -21,7 +24,10 @@ use records::DrawV1;
 
 mod event;
 mod outcome;
+mod postings;
 mod records;
+
+pub use postings::{decode_postings, encode_postings};
 
 /// A stored value that does not read back (a damaged row, or a newer release's).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +38,8 @@ pub enum DecodeError {
     Name(#[from] names::UnknownName),
     #[error("{0} is negative")]
     Negative(&'static str),
+    #[error("not {0}")]
+    Shape(&'static str),
 }
 
 pub(super) type Decoded<T> = Result<T, DecodeError>;

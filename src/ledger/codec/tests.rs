@@ -404,3 +404,79 @@ fn a_damaged_or_unknown_value_is_an_error_not_a_guess() {
             .is_err()
     );
 }
+
+#[test]
+fn postings_are_pinned_and_read_back() {
+    use crate::ledger::entry::ledger_account as gl;
+    let lot = LotId(uuid::Uuid::from_u128(
+        0x0193_0000_0000_7000_8000_0000_0000_0002,
+    ));
+    let posting = |book, ledger_account, side, amount: &str, unit: &str, lot_id| Posting {
+        book,
+        ledger_account,
+        side,
+        amount: amount.parse().unwrap(),
+        unit: unit.parse().unwrap(),
+        lot_id,
+    };
+    let postings = vec![
+        posting(
+            Book::Quantity,
+            gl::lot(lot),
+            Side::Debit,
+            "1.50",
+            "CREDIT",
+            Some(lot),
+        ),
+        posting(
+            Book::Quantity,
+            gl::CONSUMED,
+            Side::Credit,
+            "1.50",
+            "CREDIT",
+            Some(lot),
+        ),
+        posting(
+            Book::Money,
+            gl::DEFERRED_REVENUE,
+            Side::Debit,
+            "0.15",
+            "USD",
+            Some(lot),
+        ),
+        posting(
+            Book::Money,
+            gl::REVENUE_USAGE,
+            Side::Credit,
+            "0.15",
+            "USD",
+            None,
+        ),
+    ];
+    let text = encode_postings(&postings);
+    assert_eq!(
+        text,
+        "1;quantity,lot:01930000-0000-7000-8000-000000000002,debit,1.50,CREDIT,\
+         01930000-0000-7000-8000-000000000002;\
+         quantity,consumed,credit,1.50,CREDIT,01930000-0000-7000-8000-000000000002;\
+         money,deferred_revenue,debit,0.15,USD,01930000-0000-7000-8000-000000000002;\
+         money,revenue_usage,credit,0.15,USD,"
+    );
+    let read = decode_postings(&text).unwrap();
+    assert_eq!(read, postings);
+    // The scale is kept: an entry's hash is over what was written.
+    assert_eq!(read[0].amount.to_string(), "1.50");
+    assert_eq!(decode_postings("1;").unwrap(), Vec::new());
+    for damaged in [
+        "",
+        "2;quantity,consumed,credit,1,CREDIT,",
+        "1;quantity,consumed,credit,1,CREDIT",
+        "1;quantity,consumed,sideways,1,CREDIT,",
+        "1;quantity,nowhere,credit,1,CREDIT,",
+        "1;quantity,consumed,credit,one,CREDIT,",
+        "1;quantity,consumed,credit,1,credit,",
+        "1;quantity,consumed,credit,1,CREDIT,not-a-lot",
+    ] {
+        assert!(decode_postings(damaged).is_err(), "{damaged:?}");
+    }
+}
