@@ -224,6 +224,7 @@ impl BatchLoop {
     ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
         let started = std::time::Instant::now();
         let mut batch = self.store.batch(&mut self.conn).await?;
+        let begun = started.elapsed();
         let now = self.clock.now();
         let snapshot = batch.load(needs, now).await?;
         let loaded = started.elapsed();
@@ -234,7 +235,8 @@ impl BatchLoop {
         batch.commit().await?;
         tracing::debug!(
             size = commands.len(),
-            load_us = loaded.as_micros() as u64,
+            begin_us = begun.as_micros() as u64,
+            load_us = (loaded - begun).as_micros() as u64,
             apply_us = (applied - loaded).as_micros() as u64,
             write_us = (written - applied).as_micros() as u64,
             commit_us = (started.elapsed() - written).as_micros() as u64,

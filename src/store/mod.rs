@@ -24,6 +24,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use batch::{Batch, BatchConnection};
 pub use journal::{EntryFilter, JournalEntry, JournalReader};
+pub use postgres::BATCH_BEGIN as POSTGRES_BATCH_BEGIN;
 pub use rows::StoredEvent;
 
 use crate::config::DatabaseUrl;

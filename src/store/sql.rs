@@ -17,8 +17,9 @@ pub(super) fn select(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
     sqlx::query(sql).persistent(false)
 }
 
-/// A lookup on the batch path: unprepared on PostgreSQL for the reason above; kept prepared on
-/// SQLite, whose planner does not cache plans by table size and where preparing costs time.
+/// A lookup on the batch path, prepared and kept where the dialect says so: on SQLite, whose
+/// planner does not cache plans by table size; on PostgreSQL inside a batch's transaction, which
+/// plans it once with sequential scans off (see `postgres.rs`).
 pub(super) fn lookup(dialect: Dialect, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
     sqlx::query(sql).persistent(ops(dialect).prepare_lookups)
 }

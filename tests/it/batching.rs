@@ -51,3 +51,43 @@ async fn sqlite_queued_debits_commit_as_one_batch() {
 async fn postgres_queued_debits_commit_as_one_batch() {
     queued_debits_commit_as_one_batch(Backend::Postgres).await
 }
+
+/// A batch's lookups on PostgreSQL are prepared and planned once, generically, possibly while
+/// the tables hold a row or two; inside a batch the planner must still choose their indexes, or
+/// a lookup would scan the whole table once it has grown. (Outside a batch's settings, these
+/// same statistics make PostgreSQL choose sequential scans.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batch_lookups_plan_index_scans_on_tiny_tables() {
+    use credit_ledger::store::POSTGRES_BATCH_BEGIN;
+    use sqlx::{Executor, Row};
+
+    let rig = ExecutorRig::start(Backend::Postgres).await;
+    rig.funded_account("tiny", "10").await;
+    let mut conn = rig.store.pool().acquire().await.unwrap();
+    conn.execute("ANALYZE").await.unwrap();
+    conn.execute(POSTGRES_BATCH_BEGIN).await.unwrap();
+    let lookups = [
+        "SELECT id FROM accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE",
+        "SELECT id FROM lots WHERE account_id IN ($1, $2) AND status = 'active'",
+        "SELECT key FROM idempotency WHERE key IN ($1, $2) AND scope IN ($1, $2)",
+        "SELECT id FROM holds WHERE id IN ($1, $2)",
+    ];
+    for (n, lookup) in lookups.iter().enumerate() {
+        conn.execute(format!("PREPARE q{n}(text, text) AS {lookup}").as_str())
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN EXECUTE q{n}('a', 'b')"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{lookup}:\n{plan}");
+        assert!(plan.contains("Index"), "{lookup}:\n{plan}");
+    }
+    conn.execute("ROLLBACK").await.unwrap();
+    drop(conn);
+    rig.stop().await;
+}
