@@ -22,5 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }
+    // `sqlx::migrate!` embeds the migrations at compile time: a migration added or changed
+    // without a change to Rust code must still rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     Ok(())
 }
