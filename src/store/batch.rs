@@ -265,8 +265,35 @@ impl Store {
     }
 
     /// Writes everything the batch changed: accounts, lots and holds as upserts by id; entries
-    /// (with their postings) and idempotency records as inserts.
+    /// (with their postings, and the idempotency record of the command that wrote each) and the
+    /// other idempotency records as inserts.
     async fn write_batch(&self, tx: &mut Transaction<'_, Any>, writes: Writes) -> StoreResult<()> {
+        // A command's record goes into the entry it wrote: the one on the record's account with
+        // the record's key (at most one entry a command; a sweep's entries have keys of their own
+        // and no record).
+        let mut in_entries: HashMap<(AccountId, &str), &IdempotencyRecord> = HashMap::new();
+        let mut apart = Vec::new();
+        let written: BTreeSet<(AccountId, &str)> = writes
+            .entries
+            .iter()
+            .map(|e| (e.account_id, e.idempotency_key.as_str()))
+            .collect();
+        for record in &writes.idempotency {
+            match record.scope {
+                Scope::Account(account) if written.contains(&(account, record.key.as_str())) => {
+                    in_entries.insert((account, record.key.as_str()), record);
+                }
+                _ => apart.push(record),
+            }
+        }
+        let entries = writes
+            .entries
+            .iter()
+            .map(|e| {
+                let record = in_entries.remove(&(e.account_id, e.idempotency_key.as_str()));
+                entry_values(e, record)
+            })
+            .collect();
         let sets = vec![
             upsert(
                 "accounts",
@@ -283,15 +310,11 @@ impl Store {
                 HOLD_COLUMNS,
                 writes.holds.iter().map(hold_values).collect(),
             ),
-            insert(
-                "entries",
-                ENTRY_COLUMNS,
-                writes.entries.iter().map(entry_values).collect(),
-            ),
+            insert("entries", ENTRY_INSERT_COLUMNS, entries),
             insert(
                 "idempotency",
                 IDEMPOTENCY_COLUMNS,
-                writes.idempotency.iter().map(idempotency_values).collect(),
+                apart.into_iter().map(idempotency_values).collect(),
             ),
             upsert(
                 "commitments",
@@ -315,10 +338,11 @@ impl Store {
     }
 }
 
-/// Loads the records of the (scope, key) pairs the batch names. The primary key leads with the
-/// key, so `key IN (…)` probes the index once per key whatever the planner's statistics say (a
-/// plan made when the table was small once turned a lookup into a scan of every key of a hot
-/// account); pairs are matched exactly here.
+/// Loads the records of the (scope, key) pairs the batch names, from `idempotency` and from the
+/// entries that keep their command's record. Both indexes lead with the key, so `key IN (…)`
+/// probes them once per key whatever the planner's statistics say (a plan made when the table
+/// was small once turned a lookup into a scan of every key of a hot account); pairs are matched
+/// exactly here.
 async fn load_idempotency(
     store: &Store,
     conn: &mut AnyConnection,
@@ -343,11 +367,23 @@ async fn load_idempotency(
     let scopes: BTreeSet<String> = pairs.iter().map(|(s, _)| s.to_string()).collect();
     let keys = padded(&keys.into_iter().cloned().collect::<Vec<_>>());
     let scopes = padded(&scopes.into_iter().collect::<Vec<_>>());
-    let sql = format!(
-        "SELECT {} FROM idempotency WHERE key IN ({}) AND scope IN ({})",
-        IDEMPOTENCY_COLUMNS.join(", "),
+    // The records kept apart, and those kept in the entries their commands wrote (an account's
+    // scope is its id), in one statement. `account_id || ''` keeps the account off any index:
+    // the one index an entry's record may be found by is the one that leads with the key (a
+    // plan by `entries (account_id, account_seq)`, made while the table was small, would read
+    // every entry of a hot account).
+    let (keys_in, scopes_in) = (
         placeholders(1, keys.len()),
         placeholders(keys.len() + 1, scopes.len()),
+    );
+    let sql = format!(
+        "SELECT {} FROM idempotency WHERE key IN ({keys_in}) AND scope IN ({scopes_in}) \
+         UNION ALL \
+         SELECT account_id AS scope, idempotency_key AS key, request_hash, outcome, \
+         recorded_at AS created_at FROM entries \
+         WHERE idempotency_key IN ({keys_in}) AND account_id || '' IN ({scopes_in}) \
+         AND outcome IS NOT NULL",
+        IDEMPOTENCY_COLUMNS.join(", "),
     );
     let mut query = sql::lookup(store.dialect, &sql);
     for value in keys.into_iter().chain(scopes) {

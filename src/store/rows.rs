@@ -82,6 +82,25 @@ pub(super) const ENTRY_COLUMNS: &[&str] = &[
     "hash",
     "postings",
 ];
+/// What an entry's insert writes: its columns, then the idempotency record of the command that
+/// wrote it (null when that record is kept in `idempotency`).
+pub(super) const ENTRY_INSERT_COLUMNS: &[&str] = &[
+    "id",
+    "account_id",
+    "account_seq",
+    "kind",
+    "effective_at",
+    "recorded_at",
+    "idempotency_key",
+    "reference",
+    "lot_id",
+    "hold_id",
+    "prev_hash",
+    "hash",
+    "postings",
+    "request_hash",
+    "outcome",
+];
 pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
     &["scope", "key", "request_hash", "outcome", "created_at"];
 pub(super) const COMMITMENT_COLUMNS: &[&str] = &[
@@ -334,7 +353,8 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
     ]
 }
 
-pub(super) fn entry_values(e: &Entry) -> Vec<Value> {
+/// An entry's row, with the idempotency record kept in it, if any.
+pub(super) fn entry_values(e: &Entry, record: Option<&IdempotencyRecord>) -> Vec<Value> {
     vec![
         Value::Text(e.id.to_string()),
         Value::Text(e.account_id.to_string()),
@@ -349,6 +369,8 @@ pub(super) fn entry_values(e: &Entry) -> Vec<Value> {
         Value::Text(e.prev_hash.clone()),
         Value::Text(e.hash.clone()),
         Value::Text(codec::encode_postings(&e.postings)),
+        Value::OptText(record.map(|r| r.request_hash.clone())),
+        Value::OptText(record.map(|r| codec::encode_outcome(&r.outcome))),
     ]
 }
 
