@@ -11,11 +11,11 @@ use crate::helpers::{Backend, ExecutorRig};
 
 /// A batch of debits: three lookups (accounts, lots, idempotency), then the writes. PostgreSQL
 /// sends every table's rows in one statement; SQLite, in-process, one per table (accounts, lots,
-/// entries with their postings, idempotency). BEGIN and COMMIT come on top, once each.
+/// entries with their postings and idempotency records). BEGIN and COMMIT come on top, once each.
 fn statements_per_batch_max(backend: Backend) -> u64 {
     match backend {
         Backend::Postgres => 3 + 1,
-        Backend::Sqlite => 3 + 4,
+        Backend::Sqlite => 3 + 3,
     }
 }
 
