@@ -67,40 +67,31 @@ pub(super) const HOLD_COLUMNS: &[&str] = &[
     "meter",
     "reference",
 ];
-pub(super) const ENTRY_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
-    "account_seq",
-    "kind",
-    "effective_at",
-    "recorded_at",
-    "idempotency_key",
-    "reference",
-    "lot_id",
-    "hold_id",
-    "prev_hash",
-    "hash",
-    "postings",
-];
+/// An entry's columns, then any that follow them in a statement.
+macro_rules! entry_columns {
+    ($($more:literal),*) => {
+        &[
+            "id",
+            "account_id",
+            "account_seq",
+            "kind",
+            "effective_at",
+            "recorded_at",
+            "idempotency_key",
+            "reference",
+            "lot_id",
+            "hold_id",
+            "prev_hash",
+            "hash",
+            "postings",
+            $($more),*
+        ]
+    };
+}
+pub(super) const ENTRY_COLUMNS: &[&str] = entry_columns!();
 /// What an entry's insert writes: its columns, then the idempotency record of the command that
 /// wrote it (null when that record is kept in `idempotency`).
-pub(super) const ENTRY_INSERT_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
-    "account_seq",
-    "kind",
-    "effective_at",
-    "recorded_at",
-    "idempotency_key",
-    "reference",
-    "lot_id",
-    "hold_id",
-    "prev_hash",
-    "hash",
-    "postings",
-    "request_hash",
-    "outcome",
-];
+pub(super) const ENTRY_INSERT_COLUMNS: &[&str] = entry_columns!("request_hash", "outcome");
 pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
     &["scope", "key", "request_hash", "outcome", "created_at"];
 pub(super) const COMMITMENT_COLUMNS: &[&str] = &[
