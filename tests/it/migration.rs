@@ -1,6 +1,7 @@
 //! A store written by an earlier schema reads the same after the migrations of this release:
 //! entries whose postings were rows of their own (before `postings_in_entries`) come back whole,
-//! in order, with their amounts as written and their hashes intact.
+//! in order, with their amounts as written and their hashes intact; and a debit whose record an
+//! earlier release kept in `idempotency` (before `idempotency_in_entries`) is still recognised.
 
 use std::borrow::Cow;
 
@@ -162,4 +163,55 @@ async fn entries_written_before_postings_moved_read_back_whole(backend: Backend)
     store.close().await;
 }
 
-crate::both_stores!(entries_written_before_postings_moved_read_back_whole);
+/// A debit committed by a release before `idempotency_in_entries` kept its record in the
+/// `idempotency` table. Retried after the deploy, it is still answered from that record, exactly,
+/// and charged nothing more; a different request under its key is still a conflict.
+async fn a_retry_of_a_debit_recorded_the_old_way_is_not_charged_again(backend: Backend) {
+    use crate::helpers::ExecutorRig;
+    use credit_ledger::executor::ExecError;
+
+    let rig = ExecutorRig::start(backend).await;
+    let account = rig.funded_account("before-the-deploy", "100").await;
+    let debit = |quantity: &str| {
+        Command::Debit(Debit {
+            idempotency_key: "charged-last-week".into(),
+            account_id: account,
+            quantity: Quantity::parse("quantity", quantity).unwrap(),
+            meter: String::new(),
+            reference: String::new(),
+        })
+    };
+    let recorded = Outcome::Debited {
+        entry_id: EntryId(Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0099)),
+        charged: Quantity::parse("quantity", "7").unwrap(),
+        draws: Vec::new(),
+        available: Quantity::parse("quantity", "93").unwrap(),
+    };
+    sqlx::query(
+        "INSERT INTO idempotency (scope, key, request_hash, outcome, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.to_string())
+    .bind("charged-last-week")
+    .bind(fingerprint(&debit("7")))
+    .bind(codec::encode_outcome(&recorded))
+    .bind(0_i64)
+    .execute(rig.store.pool())
+    .await
+    .expect("a record of the earlier release");
+    let entries = rig.store.count("entries").await.unwrap();
+
+    let retried = rig.executor.submit(debit("7")).await.expect("answered");
+    assert_eq!(retried, recorded, "the outcome first answered, exactly");
+    assert_eq!(rig.store.count("entries").await.unwrap(), entries);
+    assert!(matches!(
+        rig.executor.submit(debit("8")).await,
+        Err(ExecError::Ledger(LedgerError::IdempotencyConflict { .. }))
+    ));
+    rig.stop().await;
+}
+
+crate::both_stores!(
+    entries_written_before_postings_moved_read_back_whole,
+    a_retry_of_a_debit_recorded_the_old_way_is_not_charged_again,
+);
