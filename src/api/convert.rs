@@ -1,6 +1,8 @@
 //! Every conversion between the wire and the domain. Requests are parsed here once, into typed
 //! commands whose values are known good; past this point nothing re-validates the wire.
 
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
@@ -132,25 +134,30 @@ pub fn text(field: &'static str, s: String, rule: TextRule) -> Result<String, Le
     Ok(s)
 }
 
+/// A unit or currency code, by the CODE rule.
+fn code<C: FromStr<Err = l::code::InvalidCode>>(
+    field: &'static str,
+    s: &str,
+) -> Result<C, LedgerError> {
+    s.parse()
+        .map_err(|e: l::code::InvalidCode| invalid(field, e.to_string()))
+}
+
 /// An account's unit: required.
 pub fn unit(s: &str) -> Result<l::Unit, LedgerError> {
-    s.parse()
-        .map_err(|e: l::code::InvalidCode| invalid("unit", e.to_string()))
+    code("unit", s)
 }
 
 /// A currency; an empty one is USD.
 pub fn currency(s: &str) -> Result<l::Currency, LedgerError> {
-    opt_currency(if s.is_empty() { "USD" } else { s }).map(|c| c.expect("not empty"))
+    code("currency", if s.is_empty() { "USD" } else { s })
 }
 
 /// A currency the request may leave out (`None` when empty).
 pub fn opt_currency(s: &str) -> Result<Option<l::Currency>, LedgerError> {
     match s {
         "" => Ok(None),
-        s => s
-            .parse()
-            .map(Some)
-            .map_err(|e: l::code::InvalidCode| invalid("currency", e.to_string())),
+        s => code("currency", s).map(Some),
     }
 }
 

@@ -170,13 +170,6 @@ impl Quantity {
         Ok(Quantity(value.normalize()))
     }
 
-    /// A positive quantity built in code (tests, the bench, the sweeper), under the same bounds
-    /// as a parsed one.
-    pub fn positive(value: Decimal) -> Option<Self> {
-        (value > Decimal::ZERO && value <= amount_max() && value.scale() <= UNIT_SCALE_MAX)
-            .then_some(Quantity(value.normalize()))
-    }
-
     /// Refuses a quantity with more fractional digits than the account's unit allows.
     pub fn check_scale(self, field: &'static str, unit_scale: u32) -> Result<Self, AmountError> {
         check_scale(field, self.0, unit_scale)?;

@@ -117,12 +117,6 @@ macro_rules! code_type {
                 self.as_str() == *other
             }
         }
-
-        impl From<$name> for Code {
-            fn from(value: $name) -> Code {
-                value.0
-            }
-        }
     };
 }
 

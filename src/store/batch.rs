@@ -92,7 +92,7 @@ async fn select_in(
         "{select} WHERE {column} IN ({}){rest}",
         placeholders(1, values.len())
     );
-    let mut query = sql::lookup(store.dialect, &sql);
+    let mut query = sql::lookup(&sql);
     for v in values {
         query = query.bind(v);
     }
@@ -236,7 +236,7 @@ impl Store {
                 HoldStatus::Open,
                 ids.len() + 1
             );
-            let mut query = sql::lookup(self.dialect, &sql);
+            let mut query = sql::lookup(&sql);
             for id in ids {
                 query = query.bind(id);
             }
@@ -271,17 +271,12 @@ impl Store {
         // A command's record goes into the entry it wrote: the one on the record's account with
         // the record's key (at most one entry a command; a sweep's entries have keys of their own
         // and no record).
-        let mut in_entries: HashMap<(AccountId, &str), &IdempotencyRecord> = HashMap::new();
         let mut apart = Vec::new();
-        let written: BTreeSet<(AccountId, &str)> = writes
-            .entries
-            .iter()
-            .map(|e| (e.account_id, e.idempotency_key.as_str()))
-            .collect();
+        let mut by_account: HashMap<(AccountId, &str), &IdempotencyRecord> = HashMap::new();
         for record in &writes.idempotency {
             match record.scope {
-                Scope::Account(account) if written.contains(&(account, record.key.as_str())) => {
-                    in_entries.insert((account, record.key.as_str()), record);
+                Scope::Account(account) => {
+                    by_account.insert((account, record.key.as_str()), record);
                 }
                 _ => apart.push(record),
             }
@@ -290,10 +285,12 @@ impl Store {
             .entries
             .iter()
             .map(|e| {
-                let record = in_entries.remove(&(e.account_id, e.idempotency_key.as_str()));
+                let record = by_account.remove(&(e.account_id, e.idempotency_key.as_str()));
                 entry_values(e, record)
             })
             .collect();
+        // Records whose command wrote no entry are kept apart.
+        apart.extend(by_account.into_values());
         let sets = vec![
             upsert(
                 "accounts",
@@ -385,7 +382,7 @@ async fn load_idempotency(
          AND outcome IS NOT NULL",
         IDEMPOTENCY_COLUMNS.join(", "),
     );
-    let mut query = sql::lookup(store.dialect, &sql);
+    let mut query = sql::lookup(&sql);
     for value in keys.into_iter().chain(scopes) {
         query = query.bind(value);
     }

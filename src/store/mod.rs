@@ -44,8 +44,6 @@ pub(crate) struct DialectOps {
     pub lock_accounts: &'static str,
     /// Taken before a batch that writes events: makes event seq follow commit order.
     pub lock_events: Option<&'static str>,
-    /// Whether the batch's lookups are prepared and kept (see `sql::lookup`).
-    pub prepare_lookups: bool,
     /// Whether a batch's inserts go as one statement (each a data-modifying CTE) or one each.
     pub write_in_one_statement: bool,
     /// `SELECT <one expression per column> FROM <the JSON rows in $param>`, ready for an INSERT

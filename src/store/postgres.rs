@@ -18,7 +18,6 @@ pub(super) static OPS: DialectOps = DialectOps {
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     lock_accounts: " FOR UPDATE",
     lock_events: Some(LOCK_EVENTS),
-    prepare_lookups: true,
     // A batch's writes cost one round trip.
     write_in_one_statement: true,
     select_json_rows,

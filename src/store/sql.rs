@@ -17,11 +17,11 @@ pub(super) fn select(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
     sqlx::query(sql).persistent(false)
 }
 
-/// A lookup on the batch path, prepared and kept where the dialect says so: on SQLite, whose
-/// planner does not cache plans by table size; on PostgreSQL inside a batch's transaction, which
-/// plans it once with sequential scans off (see `postgres.rs`).
-pub(super) fn lookup(dialect: Dialect, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
-    sqlx::query(sql).persistent(ops(dialect).prepare_lookups)
+/// A lookup on the batch path, prepared and kept on both stores: SQLite's planner does not cache
+/// plans by table size, and PostgreSQL plans it once inside a batch's transaction, with
+/// sequential scans off (see `postgres.rs`).
+pub(super) fn lookup(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql)
 }
 
 /// A value bound to a placeholder.

@@ -19,8 +19,6 @@ pub(super) static OPS: DialectOps = DialectOps {
     // One writer at a time: BEGIN IMMEDIATE is the lock.
     lock_accounts: "",
     lock_events: None,
-    // SQLite's planner does not cache plans by table size, and preparing costs time.
-    prepare_lookups: true,
     // In-process: a statement each costs nothing extra.
     write_in_one_statement: false,
     select_json_rows,
