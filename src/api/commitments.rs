@@ -147,7 +147,7 @@ pub async fn get_commitment(
     let not_found = || LedgerError::CommitmentNotFound { commitment_id: id };
     let commitment = s.store.commitment(id).await?.ok_or_else(not_found)?;
     let lot = match commitment.lot_id {
-        Some(lot) => s.store.lot(lot).await?,
+        Some(lot) => s.store.lot(commitment.account_id, lot).await?,
         None => None,
     };
     let account = s.store.account(commitment.account_id).await?;

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::*;
-use super::sql::select;
+use super::sql::{select, Kind};
 use super::{Store, StoreError, StoreResult};
 use crate::ledger::{Account, Entry, Lot};
 
@@ -73,6 +73,7 @@ pub struct TableTotals {
 /// A read-only snapshot of the store that the audit pages through.
 pub struct AuditReader {
     tx: Transaction<'static, Any>,
+    store: Store,
 }
 
 impl Store {
@@ -80,6 +81,7 @@ impl Store {
     pub async fn audit_reader(&self) -> StoreResult<AuditReader> {
         Ok(AuditReader {
             tx: self.snapshot().await?,
+            store: self.clone(),
         })
     }
 }
@@ -103,15 +105,28 @@ impl AuditReader {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AuditAccount>> {
-        let sql = format!(
-            "SELECT {} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
-            ACCOUNT_COLUMNS.join(", ")
-        );
-        let rows = select(&sql)
-            .bind(after.unwrap_or_default().to_string())
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let store = &self.store;
+        let columns = store.columns(ACCOUNT_COLUMNS);
+        let rows = match after {
+            Some(after) => {
+                let sql = format!(
+                    "SELECT {columns} FROM accounts WHERE id > {} ORDER BY id LIMIT $2",
+                    store.param(1, Kind::Id)
+                );
+                select(&sql)
+                    .bind(after.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+            None => {
+                let sql = format!("SELECT {columns} FROM accounts ORDER BY id LIMIT $1");
+                select(&sql)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+        };
         rows.iter()
             .map(|row| {
                 let key = stored_key(row, "id")?;
@@ -129,11 +144,14 @@ impl AuditReader {
         last_account: &str,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>> {
+        let store = &self.store;
         let sql = format!(
             "SELECT {} FROM entries \
-             WHERE (account_id > $1 OR (account_id = $1 AND account_seq > $2)) \
-             AND account_id <= $3 ORDER BY account_id, account_seq LIMIT $4",
-            ENTRY_COLUMNS.join(", ")
+             WHERE (account_id > {account} OR (account_id = {account} AND account_seq > $2)) \
+             AND account_id <= {last} ORDER BY account_id, account_seq LIMIT $4",
+            store.columns(ENTRY_COLUMNS),
+            account = store.param(1, Kind::Id),
+            last = store.param(3, Kind::Id),
         );
         let rows = select(&sql)
             .bind(after.account_key.clone())
@@ -154,19 +172,28 @@ impl AuditReader {
             .collect()
     }
 
-    /// Lots in (account, id) order, strictly after `after` and on accounts up to `last_account`
-    /// inclusive, at most `limit`.
+    /// Lots in (account, id) order, strictly after `after` (from the first of its account when
+    /// its lot key is empty) and on accounts up to `last_account` inclusive, at most `limit`.
     pub async fn lots(
         &mut self,
         after: &LotCursor,
         last_account: &str,
         limit: u32,
     ) -> StoreResult<Vec<AuditLot>> {
+        let store = &self.store;
+        let (account, lot, last) = (
+            store.param(1, Kind::Id),
+            store.param(2, Kind::Id),
+            store.param(3, Kind::Id),
+        );
+        let past = match after.lot_key.is_empty() {
+            true => format!("account_id >= {account} AND $2 = ''"),
+            false => format!("(account_id > {account} OR (account_id = {account} AND id > {lot}))"),
+        };
         let sql = format!(
-            "SELECT {} FROM lots \
-             WHERE (account_id > $1 OR (account_id = $1 AND id > $2)) \
-             AND account_id <= $3 ORDER BY account_id, id LIMIT $4",
-            LOT_COLUMNS.join(", ")
+            "SELECT {} FROM lots WHERE {past} AND account_id <= {last} \
+             ORDER BY account_id, id LIMIT $4",
+            store.columns(LOT_COLUMNS),
         );
         let rows = select(&sql)
             .bind(after.account_key.clone())

@@ -2,7 +2,7 @@
 //! them in id order, load what the engine needs, and write back everything it changed with a
 //! handful of multi-row statements.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
 
 use super::rows::*;
-use super::sql::{self, padded, placeholders, write_all, RowSet, Value};
+use super::sql::{self, padded, param, placeholders, select_list, write_all, Column, Kind};
+use super::sql::{RowSet, Value};
 use super::{ops, Store, StoreError, StoreResult};
 use crate::ledger::*;
 
@@ -30,6 +31,15 @@ impl BatchConnection {
 pub struct Batch<'c> {
     store: &'c Store,
     tx: Transaction<'c, Any>,
+    /// What the load found, so the write knows which accounts and holds are new (and owe a row
+    /// in their directory table).
+    found: Found,
+}
+
+#[derive(Default)]
+struct Found {
+    accounts: HashSet<AccountId>,
+    holds: HashSet<HoldId>,
 }
 
 impl Store {
@@ -51,19 +61,30 @@ impl Store {
             .begin_with(ops(self.dialect).begin_batch)
             .await
             .map_err(|e| StoreError::from(e).before_any_data())?;
-        Ok(Batch { store: self, tx })
+        Ok(Batch {
+            store: self,
+            tx,
+            found: Found::default(),
+        })
     }
 }
 
 impl Batch<'_> {
     /// Locks the batch's accounts (in id order) and loads what the commands need.
     pub async fn load(&mut self, needs: &Needs, now: DateTime<Utc>) -> StoreResult<Snapshot> {
-        self.store.load_batch(&mut self.tx, needs, now).await
+        let snapshot = self.store.load_batch(&mut self.tx, needs, now).await?;
+        self.found = Found {
+            accounts: snapshot.accounts.iter().map(|a| a.id).collect(),
+            holds: snapshot.holds.iter().map(|h| h.id).collect(),
+        };
+        Ok(snapshot)
     }
 
     /// Writes everything the batch changed.
     pub async fn write(&mut self, writes: Writes) -> StoreResult<()> {
-        self.store.write_batch(&mut self.tx, writes).await
+        self.store
+            .write_batch(&mut self.tx, writes, &self.found)
+            .await
     }
 
     pub async fn commit(self) -> StoreResult<()> {
@@ -75,29 +96,54 @@ fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
     values.into_iter().map(|v| v.to_string()).collect()
 }
 
-/// `SELECT {columns} FROM {table} WHERE {column} IN (…)`, padded; returns the rows.
+/// The values a column must be among.
+struct In<'a> {
+    column: Column,
+    values: &'a [String],
+}
+
+/// `{select} WHERE {column} IN (…) AND …{rest}`, each list padded; returns the rows (none when a
+/// list is empty).
 async fn select_in(
     store: &Store,
     conn: &mut AnyConnection,
     select: &str,
-    column: &str,
-    values: &[String],
+    lists: &[In<'_>],
     rest: &str,
 ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
-    if values.is_empty() {
+    if lists.iter().any(|list| list.values.is_empty()) {
         return Ok(Vec::new());
     }
-    let values = padded(values);
-    let sql = format!(
-        "{select} WHERE {column} IN ({}){rest}",
-        placeholders(1, values.len())
-    );
+    let mut clauses = Vec::new();
+    let mut bound = Vec::new();
+    for list in lists {
+        let values = padded(list.values);
+        clauses.push(format!(
+            "{} IN ({})",
+            list.column.name,
+            placeholders(
+                store.dialect,
+                bound.len() + 1,
+                values.len(),
+                list.column.kind
+            )
+        ));
+        bound.extend(values);
+    }
+    let sql = format!("{select} WHERE {}{rest}", clauses.join(" AND "));
     let mut query = sql::lookup(&sql);
-    for v in values {
+    for v in bound {
         query = query.bind(v);
     }
     store.statements.fetch_add(1, Ordering::Relaxed);
     Ok(query.fetch_all(conn).await?)
+}
+
+fn of<'a>(column: &'static str, kind: Kind, values: &'a [String]) -> In<'a> {
+    In {
+        column: sql::col(column, kind),
+        values,
+    }
 }
 
 impl Store {
@@ -109,38 +155,43 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Snapshot> {
         let conn: &mut AnyConnection = tx;
+        let dialect = self.dialect;
         let mut accounts = needs.accounts.clone();
         let mut hold_accounts = HashMap::new();
         let hold_ids = strings(&needs.holds);
+        // A command that names only a hold finds its account in the hold's directory row.
+        let select = format!(
+            "SELECT {} FROM hold_accounts",
+            select_list(dialect, HOLD_ACCOUNT_COLUMNS, "")
+        );
         let hold_rows = select_in(
             self,
             conn,
-            "SELECT id, account_id FROM holds",
-            "id",
-            &hold_ids,
+            &select,
+            &[of("hold_id", Kind::Id, &hold_ids)],
             "",
         )
         .await?;
         for row in &hold_rows {
-            let account: String = row
-                .try_get("account_id")
-                .map_err(super::StoreError::Other)?;
-            let hold: String = row.try_get("id").map_err(super::StoreError::Other)?;
+            let account: String = row.try_get("account_id").map_err(StoreError::Other)?;
+            let hold: String = row.try_get("hold_id").map_err(StoreError::Other)?;
             if let (Ok(hold), Ok(account)) = (hold.parse::<HoldId>(), account.parse::<AccountId>())
             {
                 hold_accounts.insert(hold, account);
                 accounts.insert(account);
             }
         }
-        let lock = ops(self.dialect).lock_accounts;
+        let lock = ops(dialect).lock_accounts;
         let account_ids = strings(&accounts);
-        let select = format!("SELECT {} FROM accounts", ACCOUNT_COLUMNS.join(", "));
+        let select = format!(
+            "SELECT {} FROM accounts",
+            select_list(dialect, ACCOUNT_COLUMNS, "")
+        );
         let rows = select_in(
             self,
             conn,
             &select,
-            "id",
-            &account_ids,
+            &[of("id", Kind::Id, &account_ids)],
             &format!(" ORDER BY id{lock}"),
         )
         .await?;
@@ -160,16 +211,15 @@ impl Store {
             .map(|a| a.id.to_string())
             .collect();
         snapshot.holds = self
-            .load_holds(conn, &holding, &hold_ids, needs, now)
+            .load_holds(conn, &account_ids, &holding, &hold_ids, needs, now)
             .await?;
         snapshot.idempotency = load_idempotency(self, conn, needs, &hold_accounts).await?;
         let external = strings(&needs.external_ids);
         let taken = select_in(
             self,
             conn,
-            "SELECT external_id FROM accounts",
-            "external_id",
-            &external,
+            "SELECT external_id FROM account_external_ids",
+            &[of("external_id", Kind::Text, &external)],
             "",
         )
         .await?;
@@ -177,14 +227,16 @@ impl Store {
             .iter()
             .map(|r| r.try_get::<String, _>("external_id"))
             .collect::<Result<_, _>>()?;
-        let select = format!("SELECT {} FROM commitments", COMMITMENT_COLUMNS.join(", "));
+        let select = format!(
+            "SELECT {} FROM commitments",
+            select_list(dialect, COMMITMENT_COLUMNS, "")
+        );
         let sweeping = strings(&needs.sweeps);
         snapshot.commitments = select_in(
             self,
             conn,
             &select,
-            "account_id",
-            &sweeping,
+            &[of("account_id", Kind::Id, &sweeping)],
             &format!(" AND status = '{}'", CommitmentStatus::Active),
         )
         .await?
@@ -194,26 +246,42 @@ impl Store {
         Ok(snapshot)
     }
 
+    /// The accounts' active lots, and the lots the commands name whatever their status (only
+    /// those of the batch's accounts: a lot of another account is not the named account's).
     async fn load_lots(
         &self,
         conn: &mut AnyConnection,
         account_ids: &[String],
         needs: &Needs,
     ) -> StoreResult<Vec<Lot>> {
-        let select = format!("SELECT {} FROM lots", LOT_COLUMNS.join(", "));
+        let select = format!(
+            "SELECT {} FROM lots",
+            select_list(self.dialect, LOT_COLUMNS, "")
+        );
         let active = LotStatus::Active;
         let mut rows = select_in(
             self,
             conn,
             &select,
-            "account_id",
-            account_ids,
+            &[of("account_id", Kind::Id, account_ids)],
             &format!(" AND status = '{active}'"),
         )
         .await?;
         let named = strings(&needs.named_lots);
         let inactive = format!(" AND status <> '{active}'");
-        rows.extend(select_in(self, conn, &select, "id", &named, &inactive).await?);
+        rows.extend(
+            select_in(
+                self,
+                conn,
+                &select,
+                &[
+                    of("account_id", Kind::Id, account_ids),
+                    of("id", Kind::Id, &named),
+                ],
+                &inactive,
+            )
+            .await?,
+        );
         rows.iter().map(lot_from_row).collect()
     }
 
@@ -221,20 +289,24 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         account_ids: &[String],
+        holding: &[String],
         hold_ids: &[String],
         needs: &Needs,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Hold>> {
-        let select = format!("SELECT {} FROM holds", HOLD_COLUMNS.join(", "));
+        let select = format!(
+            "SELECT {} FROM holds",
+            select_list(self.dialect, HOLD_COLUMNS, "")
+        );
         // Open holds past their expiry must be let go before anything is drawn.
         let mut rows = Vec::new();
-        if !account_ids.is_empty() {
-            let ids = padded(account_ids);
+        if !holding.is_empty() {
+            let ids = padded(holding);
             let sql = format!(
-                "{select} WHERE account_id IN ({}) AND status = '{}' AND expires_at <= ${}",
-                placeholders(1, ids.len()),
+                "{select} WHERE account_id IN ({}) AND status = '{}' AND expires_at <= {}",
+                placeholders(self.dialect, 1, ids.len(), Kind::Id),
                 HoldStatus::Open,
-                ids.len() + 1
+                param(self.dialect, ids.len() + 1, Kind::Time),
             );
             let mut query = sql::lookup(&sql);
             for id in ids {
@@ -243,15 +315,26 @@ impl Store {
             self.statements.fetch_add(1, Ordering::Relaxed);
             rows = query.bind(micros(now)).fetch_all(&mut *conn).await?;
         }
-        rows.extend(select_in(self, conn, &select, "id", hold_ids, "").await?);
+        rows.extend(
+            select_in(
+                self,
+                conn,
+                &select,
+                &[
+                    of("account_id", Kind::Id, account_ids),
+                    of("id", Kind::Id, hold_ids),
+                ],
+                "",
+            )
+            .await?,
+        );
         let voiding = strings(&needs.all_open_holds);
         rows.extend(
             select_in(
                 self,
                 conn,
                 &select,
-                "account_id",
-                &voiding,
+                &[of("account_id", Kind::Id, &voiding)],
                 &format!(" AND status = '{}'", HoldStatus::Open),
             )
             .await?,
@@ -264,21 +347,27 @@ impl Store {
         Ok(holds.into_values().collect())
     }
 
-    /// Writes everything the batch changed: accounts, lots and holds as upserts by id; entries
-    /// (with their postings, and the idempotency record of the command that wrote each) and the
-    /// other idempotency records as inserts.
-    async fn write_batch(&self, tx: &mut Transaction<'_, Any>, writes: Writes) -> StoreResult<()> {
+    /// Writes everything the batch changed: accounts, lots, holds and commitments as upserts by
+    /// key; entries (with their postings, and the idempotency record of the command that wrote
+    /// each), the other idempotency records, events and the directory rows of new accounts and
+    /// holds as inserts.
+    async fn write_batch(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        writes: Writes,
+        found: &Found,
+    ) -> StoreResult<()> {
         // A command's record goes into the entry it wrote: the one on the record's account with
         // the record's key (at most one entry a command; a sweep's entries have keys of their own
         // and no record).
-        let mut apart = Vec::new();
+        let mut creations = Vec::new();
         let mut by_account: HashMap<(AccountId, &str), &IdempotencyRecord> = HashMap::new();
         for record in &writes.idempotency {
             match record.scope {
                 Scope::Account(account) => {
                     by_account.insert((account, record.key.as_str()), record);
                 }
-                _ => apart.push(record),
+                Scope::CreateAccount => creations.push(idempotency_values(record)),
             }
         }
         let entries = writes
@@ -290,32 +379,57 @@ impl Store {
             })
             .collect();
         // Records whose command wrote no entry are kept apart.
-        apart.extend(by_account.into_values());
+        let apart = by_account.into_values().map(idempotency_values).collect();
+        let external_ids = writes
+            .accounts
+            .iter()
+            .filter(|a| !found.accounts.contains(&a.id))
+            .map(|a| {
+                vec![
+                    Value::Text(a.external_id.clone()),
+                    Value::Text(a.id.to_string()),
+                ]
+            })
+            .collect();
+        let hold_accounts = writes
+            .holds
+            .iter()
+            .filter(|h| !found.holds.contains(&h.id))
+            .map(|h| {
+                vec![
+                    Value::Text(h.id.to_string()),
+                    Value::Text(h.account_id.to_string()),
+                ]
+            })
+            .collect();
         let sets = vec![
             upsert(
                 "accounts",
                 ACCOUNT_COLUMNS,
+                &["id"],
                 writes.accounts.iter().map(account_values).collect(),
             ),
+            insert("account_external_ids", EXTERNAL_ID_COLUMNS, external_ids),
+            insert("account_creations", CREATION_COLUMNS, creations),
             upsert(
                 "lots",
                 LOT_COLUMNS,
+                &["account_id", "id"],
                 writes.lots.iter().map(lot_values).collect(),
             ),
             upsert(
                 "holds",
                 HOLD_COLUMNS,
+                &["account_id", "id"],
                 writes.holds.iter().map(hold_values).collect(),
             ),
+            insert("hold_accounts", HOLD_ACCOUNT_COLUMNS, hold_accounts),
             insert("entries", ENTRY_INSERT_COLUMNS, entries),
-            insert(
-                "idempotency",
-                IDEMPOTENCY_COLUMNS,
-                apart.into_iter().map(idempotency_values).collect(),
-            ),
+            insert("idempotency", IDEMPOTENCY_COLUMNS, apart),
             upsert(
                 "commitments",
                 COMMITMENT_COLUMNS,
+                &["account_id", "id"],
                 writes.commitments.iter().map(commitment_values).collect(),
             ),
             insert(
@@ -335,17 +449,19 @@ impl Store {
     }
 }
 
-/// Loads the records of the (scope, key) pairs the batch names, from `idempotency` and from the
-/// entries that keep their command's record. Both indexes lead with the key, so `key IN (…)`
-/// probes them once per key whatever the planner's statistics say (a plan made when the table
-/// was small once turned a lookup into a scan of every key of a hot account); pairs are matched
-/// exactly here.
+/// Loads the records of the (scope, key) pairs the batch names: those of account creations from
+/// `account_creations` by key; those of commands on accounts from `idempotency` and from the
+/// entries that keep their command's record, by key and account. The indexes of both lead with
+/// the key, so `key IN (…)` probes them once per key whatever the planner's statistics say (a
+/// plan made when the table was small once turned a lookup into a scan of every key of a hot
+/// account); pairs are matched exactly here.
 async fn load_idempotency(
     store: &Store,
     conn: &mut AnyConnection,
     needs: &Needs,
     hold_accounts: &HashMap<HoldId, AccountId>,
 ) -> StoreResult<Vec<IdempotencyRecord>> {
+    let dialect = store.dialect;
     let pairs: BTreeSet<(Scope, String)> = needs
         .keys
         .iter()
@@ -357,33 +473,58 @@ async fn load_idempotency(
             Some((scope, key.clone()))
         })
         .collect();
-    if pairs.is_empty() {
+    let mut creation_keys = BTreeSet::new();
+    let mut account_keys = BTreeSet::new();
+    let mut accounts = BTreeSet::new();
+    for (scope, key) in &pairs {
+        match scope {
+            Scope::CreateAccount => {
+                creation_keys.insert(key.clone());
+            }
+            Scope::Account(account) => {
+                account_keys.insert(key.clone());
+                accounts.insert(account.to_string());
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    let mut bound: Vec<String> = Vec::new();
+    let list = |bound: &mut Vec<String>, values: &BTreeSet<String>, kind: Kind| {
+        let values = padded(&values.iter().cloned().collect::<Vec<_>>());
+        let sql = placeholders(dialect, bound.len() + 1, values.len(), kind);
+        bound.extend(values);
+        sql
+    };
+    if !creation_keys.is_empty() {
+        let keys = list(&mut bound, &creation_keys, Kind::Text);
+        parts.push(format!(
+            "SELECT '{}' AS scope, {} FROM account_creations WHERE key IN ({keys})",
+            Scope::CreateAccount,
+            select_list(dialect, CREATION_COLUMNS, ""),
+        ));
+    }
+    if !account_keys.is_empty() {
+        let keys = list(&mut bound, &account_keys, Kind::Text);
+        let ids = list(&mut bound, &accounts, Kind::Id);
+        let read = |column: &str, kind: Kind| (ops(dialect).read)(column, kind);
+        parts.push(format!(
+            "SELECT {} AS scope, {} FROM idempotency WHERE key IN ({keys})              AND account_id IN ({ids})",
+            read("account_id", Kind::Id),
+            select_list(dialect, CREATION_COLUMNS, ""),
+        ));
+        // The records kept in the entries their commands wrote.
+        parts.push(format!(
+            "SELECT {} AS scope, idempotency_key AS key, request_hash, outcome,              {} AS created_at FROM entries              WHERE idempotency_key IN ({keys}) AND account_id IN ({ids})              AND outcome IS NOT NULL",
+            read("account_id", Kind::Id),
+            read("recorded_at", Kind::Time),
+        ));
+    }
+    if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: BTreeSet<&String> = pairs.iter().map(|(_, k)| k).collect();
-    let scopes: BTreeSet<String> = pairs.iter().map(|(s, _)| s.to_string()).collect();
-    let keys = padded(&keys.into_iter().cloned().collect::<Vec<_>>());
-    let scopes = padded(&scopes.into_iter().collect::<Vec<_>>());
-    // The records kept apart, and those kept in the entries their commands wrote (an account's
-    // scope is its id), in one statement. `account_id || ''` keeps the account off any index:
-    // the one index an entry's record may be found by is the one that leads with the key (a
-    // plan by `entries (account_id, account_seq)`, made while the table was small, would read
-    // every entry of a hot account).
-    let (keys_in, scopes_in) = (
-        placeholders(1, keys.len()),
-        placeholders(keys.len() + 1, scopes.len()),
-    );
-    let sql = format!(
-        "SELECT {} FROM idempotency WHERE key IN ({keys_in}) AND scope IN ({scopes_in}) \
-         UNION ALL \
-         SELECT account_id AS scope, idempotency_key AS key, request_hash, outcome, \
-         recorded_at AS created_at FROM entries \
-         WHERE idempotency_key IN ({keys_in}) AND account_id || '' IN ({scopes_in}) \
-         AND outcome IS NOT NULL",
-        IDEMPOTENCY_COLUMNS.join(", "),
-    );
+    let sql = parts.join(" UNION ALL ");
     let mut query = sql::lookup(&sql);
-    for value in keys.into_iter().chain(scopes) {
+    for value in bound {
         query = query.bind(value);
     }
     store.statements.fetch_add(1, Ordering::Relaxed);
@@ -398,7 +539,7 @@ async fn load_idempotency(
         .collect())
 }
 
-fn insert<'a>(table: &'a str, columns: &'a [&'a str], rows: Vec<Vec<Value>>) -> RowSet<'a> {
+fn insert<'a>(table: &'a str, columns: &'a [Column], rows: Vec<Vec<Value>>) -> RowSet<'a> {
     RowSet {
         table,
         columns,
@@ -407,13 +548,24 @@ fn insert<'a>(table: &'a str, columns: &'a [&'a str], rows: Vec<Vec<Value>>) -> 
     }
 }
 
-/// Inserts new rows and overwrites existing ones, keyed by id.
-fn upsert<'a>(table: &'a str, columns: &'a [&'a str], rows: Vec<Vec<Value>>) -> RowSet<'a> {
-    let updates: Vec<String> = columns[1..]
+/// Inserts new rows and overwrites existing ones, keyed by `key` (whose columns stay as they
+/// are).
+fn upsert<'a>(
+    table: &'a str,
+    columns: &'a [Column],
+    key: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> RowSet<'a> {
+    let updates: Vec<String> = columns
         .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
+        .filter(|c| !key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
         .collect();
-    let suffix = format!(" ON CONFLICT (id) DO UPDATE SET {}", updates.join(", "));
+    let suffix = format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        key.join(", "),
+        updates.join(", ")
+    );
     RowSet {
         table,
         columns,

@@ -10,8 +10,8 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::rows::*;
-use super::sql::{padded, placeholders, select, Value};
-use super::{Store, StoreError, StoreResult};
+use super::sql::{padded, param, placeholders, select, select_list, Kind, Value};
+use super::{Dialect, Store, StoreError, StoreResult};
 use crate::ledger::{AccountId, Entry, EntryKind};
 
 /// Which entries a page holds. Times are of `effective_at`: `from` inclusive, `to` exclusive.
@@ -37,6 +37,7 @@ pub struct JournalEntry {
 /// A read-only snapshot of the store that exports and reports page through.
 pub struct JournalReader {
     tx: Transaction<'static, Any>,
+    dialect: Dialect,
 }
 
 impl Store {
@@ -44,6 +45,7 @@ impl Store {
     pub async fn journal_reader(&self) -> StoreResult<JournalReader> {
         Ok(JournalReader {
             tx: self.snapshot().await?,
+            dialect: self.dialect,
         })
     }
 
@@ -56,7 +58,7 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<JournalEntry>> {
         let mut conn = self.pool.acquire().await?;
-        entries_page(&mut conn, filter, after, limit).await
+        entries_page(&mut conn, self.dialect, filter, after, limit).await
     }
 }
 
@@ -68,12 +70,12 @@ impl JournalReader {
         after: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<JournalEntry>> {
-        entries_page(&mut self.tx, filter, after, limit).await
+        entries_page(&mut self.tx, self.dialect, filter, after, limit).await
     }
 
     /// How many entries the filter selects (for a progress line).
     pub async fn count_entries(&mut self, filter: &EntryFilter) -> StoreResult<u64> {
-        let (clauses, values) = where_clauses(filter);
+        let (clauses, values) = where_clauses(self.dialect, filter);
         let sql = format!(
             "SELECT COUNT(*) AS n FROM entries e WHERE {}",
             clauses.join(" AND ")
@@ -94,27 +96,36 @@ impl JournalReader {
 
 /// The filter as SQL conditions on `entries e`, with their values in placeholder order. Always
 /// at least one condition, so callers can join them after a WHERE.
-fn where_clauses(filter: &EntryFilter) -> (Vec<String>, Vec<Value>) {
+fn where_clauses(dialect: Dialect, filter: &EntryFilter) -> (Vec<String>, Vec<Value>) {
     let mut clauses = vec!["1 = 1".to_string()];
     let mut values = Vec::new();
     if let Some(account) = filter.account_id {
         values.push(Value::Text(account.to_string()));
-        clauses.push(format!("e.account_id = ${}", values.len()));
+        clauses.push(format!(
+            "e.account_id = {}",
+            param(dialect, values.len(), Kind::Id)
+        ));
     }
     if let Some(from) = filter.from {
         values.push(Value::Int(micros(from)));
-        clauses.push(format!("e.effective_at >= ${}", values.len()));
+        clauses.push(format!(
+            "e.effective_at >= {}",
+            param(dialect, values.len(), Kind::Time)
+        ));
     }
     if let Some(to) = filter.to {
         values.push(Value::Int(micros(to)));
-        clauses.push(format!("e.effective_at < ${}", values.len()));
+        clauses.push(format!(
+            "e.effective_at < {}",
+            param(dialect, values.len(), Kind::Time)
+        ));
     }
     if !filter.kinds.is_empty() {
         let kinds: Vec<String> = filter.kinds.iter().map(|k| k.as_str().into()).collect();
         let kinds = padded(&kinds);
         clauses.push(format!(
             "e.kind IN ({})",
-            placeholders(values.len() + 1, kinds.len())
+            placeholders(dialect, values.len() + 1, kinds.len(), Kind::Text)
         ));
         values.extend(kinds.into_iter().map(Value::Text));
     }
@@ -138,11 +149,12 @@ fn bind_all<'q>(
 
 async fn entries_page(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     filter: &EntryFilter,
     after: Option<i64>,
     limit: u32,
 ) -> StoreResult<Vec<JournalEntry>> {
-    let (mut clauses, mut values) = where_clauses(filter);
+    let (mut clauses, mut values) = where_clauses(dialect, filter);
     let (direction, past) = match filter.newest_first {
         true => ("DESC", "<"),
         false => ("ASC", ">"),
@@ -155,11 +167,7 @@ async fn entries_page(
     let sql = format!(
         "SELECT e.seq, a.external_id AS account_external_id, {} FROM entries e \
          LEFT JOIN accounts a ON a.id = e.account_id WHERE {} ORDER BY e.seq {direction} LIMIT ${}",
-        ENTRY_COLUMNS
-            .iter()
-            .map(|c| format!("e.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        select_list(dialect, ENTRY_COLUMNS, "e."),
         clauses.join(" AND "),
         values.len()
     );

@@ -1,7 +1,9 @@
-//! The database behind one contract. Both stores keep the same schema in the same
-//! representation (exact decimal strings, microsecond timestamps, UUID strings), so one code path
-//! through sqlx's `Any` driver serves both; what differs between SQLite and PostgreSQL (connection
-//! setup, migrations, how a batch takes its locks) lives in `sqlite.rs` and `postgres.rs`.
+//! The database behind one contract. Both stores keep the same tables and keys, each in the
+//! types that suit it: PostgreSQL in native `uuid`, `numeric`, `timestamptz` and `boolean`
+//! columns, SQLite in text and integers. One code path through sqlx's `Any` driver serves both,
+//! with values crossing it as text and integers (`sql::Kind`); what differs between SQLite and
+//! PostgreSQL (connection setup, migrations, casts, how a batch takes its locks) lives in
+//! `sqlite.rs` and `postgres.rs`.
 
 pub mod admin;
 pub mod audit;
@@ -32,7 +34,7 @@ pub use crate::config::Dialect;
 
 /// Everything that differs between SQLite and PostgreSQL, said once per dialect in `sqlite.rs`
 /// and `postgres.rs`; the rest of the store asks [`ops`] and never matches on the dialect.
-pub(crate) struct DialectOps {
+struct DialectOps {
     /// Fits the pool to the dialect and gives the URL to connect to.
     pub pool_options: fn(AnyPoolOptions, &str) -> (AnyPoolOptions, String),
     pub migrator: fn() -> sqlx::migrate::Migrator,
@@ -47,11 +49,15 @@ pub(crate) struct DialectOps {
     /// Whether a batch's inserts go as one statement (each a data-modifying CTE) or one each.
     pub write_in_one_statement: bool,
     /// `SELECT <one expression per column> FROM <the JSON rows in $param>`, ready for an INSERT
-    /// and an ON CONFLICT clause after it; `integer` says which columns are integers.
-    pub select_json_rows: fn(&[bool], usize) -> String,
+    /// and an ON CONFLICT clause after it, each value cast to its column's kind.
+    pub select_json_rows: fn(&[sql::Kind], usize) -> String,
+    /// A column expression of a kind read as the driver carries it (text or an integer).
+    pub read: fn(&str, sql::Kind) -> String,
+    /// Placeholder `$n` cast to a column of a kind.
+    pub param: fn(usize, sql::Kind) -> String,
 }
 
-pub(crate) fn ops(dialect: Dialect) -> &'static DialectOps {
+fn ops(dialect: Dialect) -> &'static DialectOps {
     match dialect {
         Dialect::Sqlite => &sqlite::OPS,
         Dialect::Postgres => &postgres::OPS,
@@ -185,6 +191,16 @@ impl Store {
     /// COMMIT).
     pub fn batch_statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The columns as a SELECT list in this store's dialect (see `sql::select_list`).
+    fn columns(&self, columns: &[sql::Column]) -> String {
+        sql::select_list(self.dialect, columns, "")
+    }
+
+    /// Placeholder `$n` for a value of a column of `kind`, in this store's dialect.
+    fn param(&self, n: usize, kind: sql::Kind) -> String {
+        sql::param(self.dialect, n, kind)
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -5,6 +5,7 @@
 use sqlx::any::AnyPoolOptions;
 use sqlx::error::DatabaseError;
 
+use super::sql::Kind;
 use super::DialectOps;
 
 pub(super) static OPS: DialectOps = DialectOps {
@@ -21,6 +22,8 @@ pub(super) static OPS: DialectOps = DialectOps {
     // A batch's writes cost one round trip.
     write_in_one_statement: true,
     select_json_rows,
+    read,
+    param,
 };
 
 /// How a batch's transaction begins on PostgreSQL (public so a test can hold the planner to it).
@@ -31,20 +34,48 @@ fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOptions, String) 
     (options, url.to_string())
 }
 
-/// `jsonb_array_elements` unpacks the rows, integers cast back from text.
-fn select_json_rows(integer: &[bool], param: usize) -> String {
-    let columns: Vec<String> = integer
+/// `jsonb_array_elements` unpacks the rows, each value cast to its column's type.
+fn select_json_rows(kinds: &[Kind], param: usize) -> String {
+    let columns: Vec<String> = kinds
         .iter()
         .enumerate()
-        .map(|(i, &int)| match int {
-            true => format!("(r->>{i})::bigint"),
-            false => format!("r->>{i}"),
-        })
+        .map(|(i, &kind)| cast(&format!("(r->>{i})"), kind))
         .collect();
     format!(
         "SELECT {} FROM jsonb_array_elements(${param}::jsonb) AS r",
         columns.join(", ")
     )
+}
+
+/// A value the driver carries (text, or an integer for times and flags) as a column of `kind`.
+/// A time is the epoch plus its microseconds: exact, where `to_timestamp` goes through a float.
+fn cast(value: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Text => value.to_string(),
+        Kind::Int => format!("{value}::int8"),
+        Kind::Bool => format!("{value}::int8 <> 0"),
+        Kind::Id => format!("{value}::uuid"),
+        Kind::Amount => format!("{value}::numeric"),
+        Kind::Time => format!("(TIMESTAMPTZ 'epoch' + {value}::int8 * INTERVAL '1 microsecond')"),
+    }
+}
+
+fn param(n: usize, kind: Kind) -> String {
+    match kind {
+        Kind::Text | Kind::Int => format!("${n}"),
+        kind => cast(&format!("${n}"), kind),
+    }
+}
+
+/// A column as the driver carries it: ids and amounts as text (a numeric's text keeps the scale
+/// it was written with), times as microseconds since the epoch, flags as 0 or 1.
+fn read(column: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Text | Kind::Int => column.to_string(),
+        Kind::Bool => format!("{column}::int4::int8"),
+        Kind::Id | Kind::Amount => format!("{column}::text"),
+        Kind::Time => format!("(EXTRACT(EPOCH FROM {column}) * 1000000)::int8"),
+    }
 }
 
 /// What a retry can cure: class 08 (connection exception), 40 (transaction rollback:

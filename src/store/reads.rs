@@ -5,15 +5,16 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::rows::*;
-use super::sql::select;
+use super::sql::{select, Kind};
 use super::{Store, StoreResult};
 use crate::ledger::*;
 
 impl Store {
     pub async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         let sql = format!(
-            "SELECT {} FROM accounts WHERE id = $1",
-            ACCOUNT_COLUMNS.join(", ")
+            "SELECT {} FROM accounts WHERE id = {}",
+            self.columns(ACCOUNT_COLUMNS),
+            self.param(1, Kind::Id)
         );
         let row = select(&sql)
             .bind(id.to_string())
@@ -22,10 +23,12 @@ impl Store {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    /// The account an external id names, found through the id's directory row.
     pub async fn account_by_external_id(&self, external_id: &str) -> StoreResult<Option<Account>> {
         let sql = format!(
-            "SELECT {} FROM accounts WHERE external_id = $1",
-            ACCOUNT_COLUMNS.join(", ")
+            "SELECT {} FROM accounts WHERE id = \
+             (SELECT account_id FROM account_external_ids WHERE external_id = $1)",
+            self.columns(ACCOUNT_COLUMNS),
         );
         let row = select(&sql)
             .bind(external_id)
@@ -40,16 +43,27 @@ impl Store {
         after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<Account>> {
-        let sql = format!(
-            "SELECT {} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
-            ACCOUNT_COLUMNS.join(", ")
-        );
-        let after = after.map(|a| a.to_string()).unwrap_or_default();
-        let rows = select(&sql)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let columns = self.columns(ACCOUNT_COLUMNS);
+        let rows = match after {
+            Some(after) => {
+                let sql = format!(
+                    "SELECT {columns} FROM accounts WHERE id > {} ORDER BY id LIMIT $2",
+                    self.param(1, Kind::Id)
+                );
+                select(&sql)
+                    .bind(after.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!("SELECT {columns} FROM accounts ORDER BY id LIMIT $1");
+                select(&sql)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         rows.iter().map(account_from_row).collect()
     }
 
@@ -65,14 +79,17 @@ impl Store {
             true => String::new(),
             false => format!(" AND status = '{}'", LotStatus::Active),
         };
+        // From the first lot when there is no cursor (the nil id is below every other).
         let sql = format!(
-            "SELECT {} FROM lots WHERE account_id = $1 AND id > $2{status} ORDER BY id LIMIT $3",
-            LOT_COLUMNS.join(", ")
+            "SELECT {} FROM lots WHERE account_id = {} AND id > {}{status} ORDER BY id LIMIT $3",
+            self.columns(LOT_COLUMNS),
+            self.param(1, Kind::Id),
+            self.param(2, Kind::Id),
         );
-        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let after = after.map(|a| a.0).unwrap_or(uuid::Uuid::nil());
         let rows = select(&sql)
             .bind(account.to_string())
-            .bind(after)
+            .bind(after.to_string())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -91,9 +108,11 @@ impl Store {
         };
         let lots = self.list_lots(id, false, None, u32::MAX).await?;
         let sql = format!(
-            "SELECT {} FROM holds WHERE account_id = $1 AND status = '{}' AND expires_at <= $2",
-            HOLD_COLUMNS.join(", "),
-            HoldStatus::Open
+            "SELECT {} FROM holds WHERE account_id = {} AND status = '{}' AND expires_at <= {}",
+            self.columns(HOLD_COLUMNS),
+            self.param(1, Kind::Id),
+            HoldStatus::Open,
+            self.param(2, Kind::Time),
         );
         let rows = select(&sql)
             .bind(id.to_string())
@@ -104,10 +123,13 @@ impl Store {
         Ok(Some(AccountBook::new(account, lots, holds, now)))
     }
 
+    /// A hold by id, its account found through the hold's directory row.
     pub async fn hold(&self, id: HoldId) -> StoreResult<Option<Hold>> {
         let sql = format!(
-            "SELECT {} FROM holds WHERE id = $1",
-            HOLD_COLUMNS.join(", ")
+            "SELECT {} FROM holds WHERE account_id = \
+             (SELECT account_id FROM hold_accounts WHERE hold_id = {id}) AND id = {id}",
+            self.columns(HOLD_COLUMNS),
+            id = self.param(1, Kind::Id),
         );
         let row = select(&sql)
             .bind(id.to_string())
@@ -119,8 +141,9 @@ impl Store {
     /// Every entry of an account with its postings, in account order.
     pub async fn account_entries(&self, id: AccountId) -> StoreResult<Vec<Entry>> {
         let sql = format!(
-            "SELECT {} FROM entries WHERE account_id = $1 ORDER BY account_seq",
-            ENTRY_COLUMNS.join(", ")
+            "SELECT {} FROM entries WHERE account_id = {} ORDER BY account_seq",
+            self.columns(ENTRY_COLUMNS),
+            self.param(1, Kind::Id),
         );
         let rows = select(&sql)
             .bind(id.to_string())
@@ -129,10 +152,13 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// A commitment by id: a read off the hot path, by an index of its own (on a table
+    /// distributed by account, one probe per shard).
     pub async fn commitment(&self, id: CommitmentId) -> StoreResult<Option<Commitment>> {
         let sql = format!(
-            "SELECT {} FROM commitments WHERE id = $1",
-            COMMITMENT_COLUMNS.join(", ")
+            "SELECT {} FROM commitments WHERE id = {}",
+            self.columns(COMMITMENT_COLUMNS),
+            self.param(1, Kind::Id),
         );
         let row = select(&sql)
             .bind(id.to_string())
@@ -141,10 +167,16 @@ impl Store {
         row.as_ref().map(commitment_from_row).transpose()
     }
 
-    /// A lot by id, whatever its status.
-    pub async fn lot(&self, id: LotId) -> StoreResult<Option<Lot>> {
-        let sql = format!("SELECT {} FROM lots WHERE id = $1", LOT_COLUMNS.join(", "));
+    /// A lot of an account by id, whatever its status.
+    pub async fn lot(&self, account: AccountId, id: LotId) -> StoreResult<Option<Lot>> {
+        let sql = format!(
+            "SELECT {} FROM lots WHERE account_id = {} AND id = {}",
+            self.columns(LOT_COLUMNS),
+            self.param(1, Kind::Id),
+            self.param(2, Kind::Id),
+        );
         let row = select(&sql)
+            .bind(account.to_string())
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -158,12 +190,13 @@ impl Store {
         account: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let columns = format!("seq, {}", EVENT_COLUMNS.join(", "));
+        let columns = format!("seq, {}", self.columns(EVENT_COLUMNS));
         let rows = match account {
             Some(account) => {
                 let sql = format!(
-                    "SELECT {columns} FROM events WHERE account_id = $1 AND seq > $2 \
-                     ORDER BY seq LIMIT $3"
+                    "SELECT {columns} FROM events WHERE account_id = {} AND seq > $2 \
+                     ORDER BY seq LIMIT $3",
+                    self.param(1, Kind::Id)
                 );
                 select(&sql)
                     .bind(account.to_string())
@@ -203,20 +236,26 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
         // The literals match the partial indexes the sweeper reads (see the migrations).
+        let (now_p, notice_p) = (self.param(1, Kind::Time), self.param(2, Kind::Time));
+        let account = format!(
+            "{} AS account_id",
+            (super::ops(self.dialect).read)("account_id", Kind::Id)
+        );
         let queries = [
             format!(
-                "SELECT DISTINCT account_id FROM lots \
-                 WHERE status = '{}' AND expires_at <= $1 LIMIT $3",
+                "SELECT DISTINCT {account} FROM lots \
+                 WHERE status = '{}' AND expires_at <= {now_p} LIMIT $3",
                 LotStatus::Active
             ),
             format!(
-                "SELECT DISTINCT account_id FROM holds \
-                 WHERE status = '{}' AND expires_at <= $1 LIMIT $3",
+                "SELECT DISTINCT {account} FROM holds \
+                 WHERE status = '{}' AND expires_at <= {now_p} LIMIT $3",
                 HoldStatus::Open
             ),
             format!(
-                "SELECT DISTINCT account_id FROM commitments WHERE status = '{}' \
-                 AND (term_end <= $1 OR (notified = 0 AND term_end <= $2)) LIMIT $3",
+                "SELECT DISTINCT {account} FROM commitments WHERE status = '{}' \
+                 AND (term_end <= {now_p} OR (NOT notified AND term_end <= {notice_p})) \
+                 LIMIT $3",
                 CommitmentStatus::Active
             ),
         ];
@@ -242,10 +281,13 @@ impl Store {
 
     /// Counts the rows of one of the ledger's tables, for tests and reports.
     pub async fn count(&self, table: &str) -> StoreResult<i64> {
-        const TABLES: [&str; 7] = [
+        const TABLES: [&str; 10] = [
             "accounts",
+            "account_external_ids",
+            "account_creations",
             "lots",
             "holds",
+            "hold_accounts",
             "entries",
             "idempotency",
             "commitments",

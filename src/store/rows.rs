@@ -9,114 +9,142 @@ use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::Value;
+use super::sql::Kind::*;
+use super::sql::{col, Column, Value};
 use super::{StoreError, StoreResult};
 use crate::ledger::amount::Amount;
 use crate::ledger::codec;
 use crate::ledger::*;
 
-pub(super) const ACCOUNT_COLUMNS: &[&str] = &[
-    "id",
-    "external_id",
-    "unit",
-    "unit_scale",
-    "status",
-    "credit_line_limit",
-    "credit_line_used",
-    "credit_line_held",
-    "credit_line_price",
-    "currency",
-    "open_holds",
-    "entry_seq",
-    "last_hash",
-    "created_at",
-    "low_balance_kind",
-    "low_balance_value",
-    "low_balance_base",
-    "alert_level",
-    "credit_line_spent",
-    "credit_line_until",
+pub(super) const ACCOUNT_COLUMNS: &[Column] = &[
+    col("id", Id),
+    col("external_id", Text),
+    col("unit", Text),
+    col("unit_scale", Int),
+    col("status", Text),
+    col("credit_line_limit", Amount),
+    col("credit_line_used", Amount),
+    col("credit_line_held", Amount),
+    col("credit_line_price", Amount),
+    col("currency", Text),
+    col("open_holds", Int),
+    col("entry_seq", Int),
+    col("last_hash", Text),
+    col("created_at", Time),
+    col("low_balance_kind", Text),
+    col("low_balance_value", Amount),
+    col("low_balance_base", Amount),
+    col("alert_level", Text),
+    col("credit_line_spent", Amount),
+    col("credit_line_until", Time),
 ];
-pub(super) const LOT_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
-    "kind",
-    "status",
-    "priority",
-    "granted",
-    "remaining",
-    "held",
-    "effective_at",
-    "expires_at",
-    "scope",
-    "cost_basis",
-    "money_deferred",
-    "currency",
-    "reference",
-    "created_at",
+pub(super) const LOT_COLUMNS: &[Column] = &[
+    col("id", Id),
+    col("account_id", Id),
+    col("kind", Text),
+    col("status", Text),
+    col("priority", Int),
+    col("granted", Amount),
+    col("remaining", Amount),
+    col("held", Amount),
+    col("effective_at", Time),
+    col("expires_at", Time),
+    col("scope", Text),
+    col("cost_basis", Amount),
+    col("money_deferred", Amount),
+    col("currency", Text),
+    col("reference", Text),
+    col("created_at", Time),
 ];
-pub(super) const HOLD_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
-    "status",
-    "authorized",
-    "captured",
-    "reserved",
-    "expires_at",
-    "created_at",
-    "meter",
-    "reference",
+pub(super) const HOLD_COLUMNS: &[Column] = &[
+    col("id", Id),
+    col("account_id", Id),
+    col("status", Text),
+    col("authorized", Amount),
+    col("captured", Amount),
+    col("reserved", Text),
+    col("expires_at", Time),
+    col("created_at", Time),
+    col("meter", Text),
+    col("reference", Text),
 ];
 /// An entry's columns, then any that follow them in a statement.
 macro_rules! entry_columns {
-    ($($more:literal),*) => {
+    ($($more:expr),*) => {
         &[
-            "id",
-            "account_id",
-            "account_seq",
-            "kind",
-            "effective_at",
-            "recorded_at",
-            "idempotency_key",
-            "reference",
-            "lot_id",
-            "hold_id",
-            "prev_hash",
-            "hash",
-            "postings",
+            col("id", Id),
+            col("account_id", Id),
+            col("account_seq", Int),
+            col("kind", Text),
+            col("effective_at", Time),
+            col("recorded_at", Time),
+            col("idempotency_key", Text),
+            col("reference", Text),
+            col("lot_id", Id),
+            col("hold_id", Id),
+            col("prev_hash", Text),
+            col("hash", Text),
+            col("postings", Text),
             $($more),*
         ]
     };
 }
-pub(super) const ENTRY_COLUMNS: &[&str] = entry_columns!();
+pub(super) const ENTRY_COLUMNS: &[Column] = entry_columns!();
 /// What an entry's insert writes: its columns, then the idempotency record of the command that
 /// wrote it (null when that record is kept in `idempotency`).
-pub(super) const ENTRY_INSERT_COLUMNS: &[&str] = entry_columns!("request_hash", "outcome");
-pub(super) const IDEMPOTENCY_COLUMNS: &[&str] =
-    &["scope", "key", "request_hash", "outcome", "created_at"];
-pub(super) const COMMITMENT_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
-    "kind",
-    "status",
-    "term_start",
-    "term_end",
-    "quantity",
-    "price",
-    "minimum_spend",
-    "currency",
-    "lot_id",
-    "spent_at_start",
-    "used_at_start",
-    "consumed",
-    "shortfall",
-    "true_up_entry_id",
-    "notified",
-    "reference",
-    "created_at",
+pub(super) const ENTRY_INSERT_COLUMNS: &[Column] =
+    entry_columns!(col("request_hash", Text), col("outcome", Text));
+/// The idempotency record of a command on an account that wrote no entry.
+pub(super) const IDEMPOTENCY_COLUMNS: &[Column] = &[
+    col("account_id", Id),
+    col("key", Text),
+    col("request_hash", Text),
+    col("outcome", Text),
+    col("created_at", Time),
+];
+/// The idempotency record of an account's creation, keyed by the key alone (the account does not
+/// exist when a retry comes).
+pub(super) const CREATION_COLUMNS: &[Column] = &[
+    col("key", Text),
+    col("request_hash", Text),
+    col("outcome", Text),
+    col("created_at", Time),
+];
+/// Which account owns an external id; the id's uniqueness lives here.
+pub(super) const EXTERNAL_ID_COLUMNS: &[Column] =
+    &[col("external_id", Text), col("account_id", Id)];
+/// Which account holds a hold, so a capture that names only the hold finds its account by a key
+/// lookup.
+pub(super) const HOLD_ACCOUNT_COLUMNS: &[Column] = &[col("hold_id", Id), col("account_id", Id)];
+pub(super) const COMMITMENT_COLUMNS: &[Column] = &[
+    col("id", Id),
+    col("account_id", Id),
+    col("kind", Text),
+    col("status", Text),
+    col("term_start", Time),
+    col("term_end", Time),
+    col("quantity", Amount),
+    col("price", Amount),
+    col("minimum_spend", Amount),
+    col("currency", Text),
+    col("lot_id", Id),
+    col("spent_at_start", Amount),
+    col("used_at_start", Amount),
+    col("consumed", Amount),
+    col("shortfall", Amount),
+    col("true_up_entry_id", Id),
+    col("notified", Bool),
+    col("reference", Text),
+    col("created_at", Time),
 ];
 /// What is inserted; `seq` is assigned by the database.
-pub(super) const EVENT_COLUMNS: &[&str] = &["id", "account_id", "kind", "occurred_at", "payload"];
+pub(super) const EVENT_COLUMNS: &[Column] = &[
+    col("id", Id),
+    col("account_id", Id),
+    col("kind", Text),
+    col("occurred_at", Time),
+    col("payload", Text),
+];
 
 fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(anyhow!("column {column}: {e}"))
@@ -394,9 +422,17 @@ pub(super) fn idempotency_from_row(row: &AnyRow) -> StoreResult<IdempotencyRecor
     })
 }
 
+/// A record's row: in `idempotency` with its account first, in `account_creations` without.
 pub(super) fn idempotency_values(r: &IdempotencyRecord) -> Vec<Value> {
-    vec![
-        Value::Text(r.scope.to_string()),
+    let account = match r.scope {
+        Scope::Account(account) => Some(Value::Text(account.to_string())),
+        Scope::CreateAccount => None,
+    };
+    account.into_iter().chain(record_values(r)).collect()
+}
+
+fn record_values(r: &IdempotencyRecord) -> [Value; 4] {
+    [
         Value::Text(r.key.clone()),
         Value::Text(r.request_hash.clone()),
         Value::Text(codec::encode_outcome(&r.outcome)),

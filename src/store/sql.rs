@@ -1,13 +1,71 @@
-//! Small helpers for SQL built at run time: `$n` placeholders (understood by both PostgreSQL and
-//! sqlx's SQLite driver), IN lists padded to a power of two, and multi-row inserts that send all
-//! their rows as one JSON parameter, so a busy server prepares a handful of statement shapes
-//! rather than one per batch size.
+//! Small helpers for SQL built at run time: columns that say how they keep their values, `$n`
+//! placeholders (understood by both PostgreSQL and sqlx's SQLite driver) cast to the column's
+//! type where the dialect needs it, IN lists padded to a power of two, and multi-row inserts that
+//! send all their rows as one JSON parameter, so a busy server prepares a handful of statement
+//! shapes rather than one per batch size.
+//!
+//! Values cross sqlx's `Any` driver as text and integers: an id or an amount as its text, a time
+//! as microseconds since the epoch, a flag as 0 or 1. Each dialect says how a column of each
+//! [`Kind`] is read into that shape and how a bound value is cast back (`ops`): PostgreSQL keeps
+//! native `uuid`, `numeric`, `timestamptz` and `boolean` columns, SQLite keeps text and integers.
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::{ops, Dialect, StoreResult};
+
+/// How a column keeps its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Text,
+    Int,
+    Bool,
+    /// A UUID, crossing the driver as its hyphenated lower-case text.
+    Id,
+    /// An exact decimal, crossing the driver as its text with its scale as written.
+    Amount,
+    /// An instant, crossing the driver as microseconds since the Unix epoch.
+    Time,
+}
+
+/// A column of one of the ledger's tables.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+}
+
+pub(super) const fn col(name: &'static str, kind: Kind) -> Column {
+    Column { name, kind }
+}
+
+/// The columns' names, for an INSERT's column list.
+pub(super) fn names(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns as a SELECT list, each read in the shape the driver carries and named as itself;
+/// `qualifier` (e.g. `"e."`) goes before each column.
+pub(super) fn select_list(dialect: Dialect, columns: &[Column], qualifier: &str) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let expr = (ops(dialect).read)(&format!("{qualifier}{}", c.name), c.kind);
+            format!("{expr} AS {}", c.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Placeholder `$n` for a value compared with or written to a column of `kind`.
+pub(super) fn param(dialect: Dialect, n: usize, kind: Kind) -> String {
+    (ops(dialect).param)(n, kind)
+}
 
 /// A lookup, planned afresh with its parameters on every execution (an unnamed statement). A
 /// cached generic plan is made once, often while a table is still nearly empty, and then kept:
@@ -33,10 +91,10 @@ pub(super) enum Value {
     OptInt(Option<i64>),
 }
 
-/// `$start, $start+1, …` for `count` values.
-pub(super) fn placeholders(start: usize, count: usize) -> String {
+/// `$start, $start+1, …` for `count` values of a column of `kind`.
+pub(super) fn placeholders(dialect: Dialect, start: usize, count: usize, kind: Kind) -> String {
     (start..start + count)
-        .map(|i| format!("${i}"))
+        .map(|i| param(dialect, i, kind))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -54,7 +112,7 @@ pub(super) fn padded(values: &[String]) -> Vec<String> {
 /// Rows bound for one table, with what follows the VALUES (e.g. an ON CONFLICT clause).
 pub(super) struct RowSet<'a> {
     pub table: &'a str,
-    pub columns: &'a [&'a str],
+    pub columns: &'a [Column],
     pub suffix: String,
     pub rows: Vec<Vec<Value>>,
 }
@@ -64,15 +122,12 @@ impl RowSet<'_> {
     /// that the database unpacks (`jsonb_array_elements` on PostgreSQL, `json_each` on SQLite),
     /// so each table has one prepared statement whatever the batch size.
     fn insert_sql(&self, dialect: Dialect, param: usize) -> String {
-        let integer: Vec<bool> = self.rows[0]
-            .iter()
-            .map(|v| matches!(v, Value::Int(_) | Value::OptInt(_)))
-            .collect();
+        let kinds: Vec<Kind> = self.columns.iter().map(|c| c.kind).collect();
         format!(
             "INSERT INTO {} ({}) {}{}",
             self.table,
-            self.columns.join(", "),
-            (ops(dialect).select_json_rows)(&integer, param),
+            names(self.columns),
+            (ops(dialect).select_json_rows)(&kinds, param),
             self.suffix
         )
     }

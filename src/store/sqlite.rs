@@ -6,6 +6,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::DatabaseError;
 use sqlx::Executor;
 
+use super::sql::Kind;
 use super::DialectOps;
 
 pub(super) static OPS: DialectOps = DialectOps {
@@ -22,17 +23,28 @@ pub(super) static OPS: DialectOps = DialectOps {
     // In-process: a statement each costs nothing extra.
     write_in_one_statement: false,
     select_json_rows,
+    read,
+    param,
 };
 
-/// `json_each` unpacks the rows; the `WHERE true` lets an ON CONFLICT clause follow.
-fn select_json_rows(integer: &[bool], param: usize) -> String {
-    let columns: Vec<String> = (0..integer.len())
+/// `json_each` unpacks the rows; the `WHERE true` lets an ON CONFLICT clause follow. Every kind
+/// is kept as the driver carries it.
+fn select_json_rows(kinds: &[Kind], param: usize) -> String {
+    let columns: Vec<String> = (0..kinds.len())
         .map(|i| format!("json_extract(r.value, '$[{i}]')"))
         .collect();
     format!(
         "SELECT {} FROM json_each(${param}) AS r WHERE true",
         columns.join(", ")
     )
+}
+
+fn read(column: &str, _: Kind) -> String {
+    column.to_string()
+}
+
+fn param(n: usize, _: Kind) -> String {
+    format!("${n}")
 }
 
 fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOptions, String) {

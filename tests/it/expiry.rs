@@ -64,9 +64,12 @@ fn amount(entry: &Entry, book: Book, account: LedgerAccount, side: Side) -> Deci
         .sum()
 }
 
-async fn lot(app: &TestApp, id: &str) -> credit_ledger::ledger::Lot {
+async fn lot(app: &TestApp, lot: &p::Lot) -> credit_ledger::ledger::Lot {
     app.store
-        .lot(id.parse::<LotId>().unwrap())
+        .lot(
+            lot.account_id.parse().unwrap(),
+            lot.lot_id.parse::<LotId>().unwrap(),
+        )
         .await
         .unwrap()
         .expect("the lot exists")
@@ -82,7 +85,7 @@ async fn expiring_lot_is_unusable_at_once_and_swept_once(backend: Backend) {
     app.debit(by_id(&account), "3", "before")
         .await
         .expect("debit");
-    let deferred_before = lot(&app, &soon.lot_id).await.money_deferred;
+    let deferred_before = lot(&app, &soon).await.money_deferred;
     assert_eq!(deferred_before, dec("2.1"));
 
     app.clock.advance(Duration::hours(1));
@@ -137,7 +140,7 @@ async fn expiring_lot_is_unusable_at_once_and_swept_once(backend: Backend) {
         amount(expiry, Book::Money, gl::REVENUE_BREAKAGE, Side::Credit),
         deferred_before.get()
     );
-    let swept = lot(&app, &soon.lot_id).await;
+    let swept = lot(&app, &soon).await;
     assert!(swept.remaining.is_zero());
     assert!(swept.money_deferred.is_zero());
     assert_eq!(swept.status, credit_ledger::ledger::LotStatus::Expired);

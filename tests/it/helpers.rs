@@ -335,9 +335,13 @@ pub struct ExecutorRig {
 
 impl ExecutorRig {
     pub async fn start(backend: Backend) -> ExecutorRig {
+        ExecutorRig::on(Database::fresh(backend).await).await
+    }
+
+    /// An executor on `db`, migrated to this release first.
+    pub async fn on(db: Database) -> ExecutorRig {
         use credit_ledger::executor::{Executor, ExecutorConfig};
 
-        let db = Database::fresh(backend).await;
         let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
             .await
             .expect("store");

@@ -799,8 +799,11 @@ pub async fn state(app: &TestApp) -> String {
     let mut out = String::new();
     for table in [
         "accounts",
+        "account_external_ids",
+        "account_creations",
         "lots",
         "holds",
+        "hold_accounts",
         "entries",
         "idempotency",
         "commitments",
@@ -811,51 +814,25 @@ pub async fn state(app: &TestApp) -> String {
             app.store.count(table).await.unwrap()
         ));
     }
+    // Every column read as text, whatever type the store keeps it in.
     let pool = app.store.pool();
-    let accounts = sqlx::query(
-        "SELECT id, status, entry_seq, last_hash, credit_line_limit, credit_line_price, \
-         open_holds FROM accounts ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    for r in accounts {
-        out.push_str(&format!(
-            "\n{} {} {} {} {} {} {}",
-            r.get::<String, _>(0),
-            r.get::<String, _>(1),
-            r.get::<i64, _>(2),
-            r.get::<String, _>(3),
-            r.get::<String, _>(4),
-            r.get::<String, _>(5),
-            r.get::<i64, _>(6)
-        ));
-    }
-    let lots = sqlx::query("SELECT id, status, remaining, held FROM lots ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    for r in lots {
-        out.push_str(&format!(
-            "\n{} {} {} {}",
-            r.get::<String, _>(0),
-            r.get::<String, _>(1),
-            r.get::<String, _>(2),
-            r.get::<String, _>(3)
-        ));
-    }
-    let holds = sqlx::query("SELECT id, status, expires_at, reserved FROM holds ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    for r in holds {
-        out.push_str(&format!(
-            "\n{} {} {} {}",
-            r.get::<String, _>(0),
-            r.get::<String, _>(1),
-            r.get::<i64, _>(2),
-            r.get::<String, _>(3)
-        ));
+    let queries = [
+        "SELECT CAST(id AS TEXT), status, CAST(entry_seq AS TEXT), last_hash, \
+         CAST(credit_line_limit AS TEXT), CAST(credit_line_price AS TEXT), \
+         CAST(open_holds AS TEXT) FROM accounts ORDER BY id",
+        "SELECT CAST(id AS TEXT), status, CAST(remaining AS TEXT), CAST(held AS TEXT) \
+         FROM lots ORDER BY id",
+        "SELECT CAST(id AS TEXT), status, CAST(expires_at AS TEXT), reserved \
+         FROM holds ORDER BY id",
+    ];
+    for sql in queries {
+        for r in sqlx::query(sql).fetch_all(pool).await.unwrap() {
+            out.push('\n');
+            for i in 0..r.len() {
+                out.push_str(&r.get::<String, _>(i));
+                out.push(' ');
+            }
+        }
     }
     out
 }

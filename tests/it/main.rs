@@ -22,6 +22,7 @@ mod migration;
 mod poison;
 mod refusals;
 mod rounding;
+mod schema;
 mod spelling;
 mod tieout;
 mod verify;

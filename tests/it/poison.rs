@@ -112,7 +112,7 @@ async fn an_engine_panic_fails_only_its_command(backend: Backend) {
         "[{{\"lot_id\":\"{}\",\"quantity\":\"5\"}}]",
         uuid::Uuid::new_v4()
     );
-    sqlx::query("UPDATE holds SET reserved = $1 WHERE id = $2")
+    sqlx::query("UPDATE holds SET reserved = $1 WHERE CAST(id AS TEXT) = $2")
         .bind(damaged)
         .bind(hold.id.to_string())
         .execute(rig.store.pool())

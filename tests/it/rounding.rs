@@ -56,7 +56,7 @@ async fn ten_thousand_micro_draws_recognize_exactly_one_cent(backend: Backend) {
     assert_eq!(recognized, d("0.01"));
     let stored = app
         .store
-        .lot(lot.lot_id.parse().unwrap())
+        .lot(lot.account_id.parse().unwrap(), lot.lot_id.parse().unwrap())
         .await
         .unwrap()
         .unwrap();

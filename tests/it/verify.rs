@@ -147,7 +147,7 @@ async fn altered_posting_amount_names_its_entry(backend: Backend) {
         .expect("the spender's debit");
     let mut forged = debit.postings.clone();
     forged[0].amount = "51".parse().unwrap();
-    sqlx::query("UPDATE entries SET postings = $1 WHERE id = $2")
+    sqlx::query("UPDATE entries SET postings = $1 WHERE CAST(id AS TEXT) = $2")
         .bind(codec::encode_postings(&forged))
         .bind(debit.id.to_string())
         .execute(app.store.pool())
@@ -173,7 +173,7 @@ async fn altered_posting_amount_names_its_entry(backend: Backend) {
 async fn altered_lot_remaining_names_the_lot(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let busy = busy_store(&app).await;
-    sqlx::query("UPDATE lots SET remaining = $1 WHERE id = $2")
+    sqlx::query("UPDATE lots SET remaining = CAST($1 AS NUMERIC) WHERE CAST(id AS TEXT) = $2")
         .bind("99".to_string())
         .bind(busy.paid_lot.clone())
         .execute(app.store.pool())
@@ -213,7 +213,7 @@ async fn altered_reference_breaks_only_that_entrys_hash(backend: Backend) {
     let busy = busy_store(&app).await;
     let entries = entries_of(&app, &busy.spender).await;
     let top_up: EntryId = entries[0].id;
-    sqlx::query("UPDATE entries SET reference = $1 WHERE id = $2")
+    sqlx::query("UPDATE entries SET reference = $1 WHERE CAST(id AS TEXT) = $2")
         .bind("forged".to_string())
         .bind(top_up.to_string())
         .execute(app.store.pool())
