@@ -1,7 +1,8 @@
 -- The keys of the PostgreSQL schema, kept here too so both stores run the same statements:
 -- a lookup by a key other than the account goes through a directory table of its own
 -- (an account's external id, a hold's account, an account creation's idempotency key), and the
--- rows of an account are upserted by (account_id, id). SQLite keeps its text and integer types.
+-- holds and commitments are upserted by (id, account_id), lots by (account_id, id). SQLite keeps
+-- its text and integer types.
 -- (`accounts.external_id` keeps its inline UNIQUE: dropping it would rebuild the table under the
 -- foreign keys that point at it; the directory's key says the same.)
 
@@ -29,5 +30,5 @@ DELETE FROM idempotency WHERE scope = 'create_account';
 ALTER TABLE idempotency RENAME COLUMN scope TO account_id;
 
 CREATE UNIQUE INDEX lots_account_id_key ON lots (account_id, id);
-CREATE UNIQUE INDEX holds_account_id_key ON holds (account_id, id);
-CREATE UNIQUE INDEX commitments_account_id_key ON commitments (account_id, id);
+CREATE UNIQUE INDEX holds_id_account_key ON holds (id, account_id);
+CREATE UNIQUE INDEX commitments_id_account_key ON commitments (id, account_id);

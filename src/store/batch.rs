@@ -246,8 +246,10 @@ impl Store {
         Ok(snapshot)
     }
 
-    /// The accounts' active lots, and the lots the commands name whatever their status (only
-    /// those of the batch's accounts: a lot of another account is not the named account's).
+    /// The accounts' active lots, and the lots the commands name whatever their status. The
+    /// named ones are found by id alone: with the account offered too, a generic plan reads every
+    /// lot of the account by its primary key and filters the ids. (Only commands that name a lot,
+    /// voids and adjustments, send it; a lot of an account outside the batch is not used.)
     async fn load_lots(
         &self,
         conn: &mut AnyConnection,
@@ -274,10 +276,7 @@ impl Store {
                 self,
                 conn,
                 &select,
-                &[
-                    of("account_id", Kind::Id, account_ids),
-                    of("id", Kind::Id, &named),
-                ],
+                &[of("id", Kind::Id, &named)],
                 &inactive,
             )
             .await?,
@@ -420,7 +419,7 @@ impl Store {
             upsert(
                 "holds",
                 HOLD_COLUMNS,
-                &["account_id", "id"],
+                &["id", "account_id"],
                 writes.holds.iter().map(hold_values).collect(),
             ),
             insert("hold_accounts", HOLD_ACCOUNT_COLUMNS, hold_accounts),
@@ -429,7 +428,7 @@ impl Store {
             upsert(
                 "commitments",
                 COMMITMENT_COLUMNS,
-                &["account_id", "id"],
+                &["id", "account_id"],
                 writes.commitments.iter().map(commitment_values).collect(),
             ),
             insert(
@@ -508,13 +507,21 @@ async fn load_idempotency(
         let ids = list(&mut bound, &accounts, Kind::Id);
         let read = |column: &str, kind: Kind| (ops(dialect).read)(column, kind);
         parts.push(format!(
-            "SELECT {} AS scope, {} FROM idempotency WHERE key IN ({keys})              AND account_id IN ({ids})",
+            "SELECT {} AS scope, {} FROM idempotency \
+             WHERE key IN ({keys}) AND account_id IN ({ids})",
             read("account_id", Kind::Id),
             select_list(dialect, CREATION_COLUMNS, ""),
         ));
-        // The records kept in the entries their commands wrote.
+        // The records kept in the entries their commands wrote. `account_id || ''` (text on
+        // both stores) keeps the account off every index: the one an entry's record may be found
+        // by leads with the key (a plan by an index that leads with the account, made while the
+        // table was small, reads every entry of a hot account every batch).
+        let texts = list(&mut bound, &accounts, Kind::Text);
         parts.push(format!(
-            "SELECT {} AS scope, idempotency_key AS key, request_hash, outcome,              {} AS created_at FROM entries              WHERE idempotency_key IN ({keys}) AND account_id IN ({ids})              AND outcome IS NOT NULL",
+            "SELECT {} AS scope, idempotency_key AS key, request_hash, outcome, \
+             {} AS created_at FROM entries \
+             WHERE idempotency_key IN ({keys}) AND account_id || '' IN ({texts}) \
+             AND outcome IS NOT NULL",
             read("account_id", Kind::Id),
             read("recorded_at", Kind::Time),
         ));

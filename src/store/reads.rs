@@ -152,8 +152,8 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
-    /// A commitment by id: a read off the hot path, by an index of its own (on a table
-    /// distributed by account, one probe per shard).
+    /// A commitment by id: a read off the hot path (on a table distributed by account, one probe
+    /// per shard).
     pub async fn commitment(&self, id: CommitmentId) -> StoreResult<Option<Commitment>> {
         let sql = format!(
             "SELECT {} FROM commitments WHERE id = {}",

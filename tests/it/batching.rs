@@ -105,8 +105,9 @@ async fn postgres_batch_lookups_plan_index_scans_on_tiny_tables() {
     conn.execute(POSTGRES_BATCH_BEGIN).await.unwrap();
     // Each lookup's shape, as a batch of 32 commands on one account sends it ($1 to $32 the
     // batch's keys or ids, $33 the account), and the index it must be found by. (With many keys
-    // and one account, a lookup that also offered the account to an index was planned by
-    // `entries (account_id, account_seq)`: every entry of the hot account, every batch.)
+    // and one account, a lookup that also offered the account to an index was planned by an
+    // index of entries that leads with the account: every entry of the hot account, every batch.
+    // It still is, by the primary key, without `account_id || ''`.)
     let keys = (1..=32)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -157,6 +158,10 @@ async fn postgres_batch_lookups_plan_index_scans_on_tiny_tables() {
             format!("SELECT id FROM holds WHERE account_id IN ($33::uuid) AND id IN ({ids})"),
             "holds_pkey",
         ),
+        (
+            format!("SELECT id FROM lots WHERE id IN ({ids}) AND status <> 'active'"),
+            "lots_id",
+        ),
     ];
     let types = vec!["text"; 33].join(", ");
     // Values that are ids where the lookup wants ids, and keys that look the same elsewhere.
@@ -177,6 +182,13 @@ async fn postgres_batch_lookups_plan_index_scans_on_tiny_tables() {
             .collect();
         let plan = plan.join("\n");
         assert!(!plan.contains("Seq Scan"), "{lookup}:\n{plan}");
+        // Ids are probed, not filtered out of an account's every row.
+        assert!(
+            !plan
+                .lines()
+                .any(|line| line.contains("Filter") && line.contains("(id = ANY")),
+            "{lookup} probes its ids:\n{plan}"
+        );
         assert!(
             index.split('|').any(|index| plan.contains(index)),
             "{lookup} by {index}:\n{plan}"
