@@ -105,28 +105,8 @@ impl AuditReader {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<AuditAccount>> {
-        let store = &self.store;
-        let columns = store.columns(ACCOUNT_COLUMNS);
-        let rows = match after {
-            Some(after) => {
-                let sql = format!(
-                    "SELECT {columns} FROM accounts WHERE id > {} ORDER BY id LIMIT $2",
-                    store.param(1, Kind::Id)
-                );
-                select(&sql)
-                    .bind(after.to_string())
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *self.tx)
-                    .await?
-            }
-            None => {
-                let sql = format!("SELECT {columns} FROM accounts ORDER BY id LIMIT $1");
-                select(&sql)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *self.tx)
-                    .await?
-            }
-        };
+        let after = after.map(str::to_string);
+        let rows = self.store.account_rows(&mut *self.tx, after, limit).await?;
         rows.iter()
             .map(|row| {
                 let key = stored_key(row, "id")?;

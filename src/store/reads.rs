@@ -43,6 +43,19 @@ impl Store {
         after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<Account>> {
+        let after = after.map(|a| a.to_string());
+        let rows = self.account_rows(&self.pool, after, limit).await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// Account rows in id order after the id `after` (from the first when `None`), at most
+    /// `limit`, through `conn` (the pool, or a snapshot's transaction).
+    pub(super) async fn account_rows<'e>(
+        &self,
+        conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        after: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         let columns = self.columns(ACCOUNT_COLUMNS);
         let rows = match after {
             Some(after) => {
@@ -51,20 +64,17 @@ impl Store {
                     self.param(1, Kind::Id)
                 );
                 select(&sql)
-                    .bind(after.to_string())
+                    .bind(after)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(conn)
                     .await?
             }
             None => {
                 let sql = format!("SELECT {columns} FROM accounts ORDER BY id LIMIT $1");
-                select(&sql)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
+                select(&sql).bind(i64::from(limit)).fetch_all(conn).await?
             }
         };
-        rows.iter().map(account_from_row).collect()
+        Ok(rows)
     }
 
     /// An account's lots in creation order (ids are time-ordered) after `after`, at most `limit`.
