@@ -55,11 +55,12 @@ pub struct EntryCursor {
     pub account_seq: i64,
 }
 
-/// Where the next lot page starts: just after this (account, lot id).
+/// Where the next lot page starts: just after this (account, lot id), or at the account's first
+/// lot when there is no lot id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LotCursor {
     pub account_key: String,
-    pub lot_key: String,
+    pub lot_key: Option<String>,
 }
 
 /// How many rows each audited table holds, counted inside the same snapshot.
@@ -152,8 +153,8 @@ impl AuditReader {
             .collect()
     }
 
-    /// Lots in (account, id) order, strictly after `after` (from the first of its account when
-    /// its lot key is empty) and on accounts up to `last_account` inclusive, at most `limit`.
+    /// Lots in (account, id) order, strictly after `after` and on accounts up to `last_account`
+    /// inclusive, at most `limit`.
     pub async fn lots(
         &mut self,
         after: &LotCursor,
@@ -161,27 +162,39 @@ impl AuditReader {
         limit: u32,
     ) -> StoreResult<Vec<AuditLot>> {
         let store = &self.store;
-        let (account, lot, last) = (
-            store.param(1, Kind::Id),
-            store.param(2, Kind::Id),
-            store.param(3, Kind::Id),
-        );
-        let past = match after.lot_key.is_empty() {
-            true => format!("account_id >= {account} AND $2 = ''"),
-            false => format!("(account_id > {account} OR (account_id = {account} AND id > {lot}))"),
+        let columns = store.columns(LOT_COLUMNS);
+        let account = store.param(1, Kind::Id);
+        let rows = match &after.lot_key {
+            Some(lot) => {
+                let sql = format!(
+                    "SELECT {columns} FROM lots \
+                     WHERE (account_id > {account} OR (account_id = {account} AND id > {})) \
+                     AND account_id <= {} ORDER BY account_id, id LIMIT $4",
+                    store.param(2, Kind::Id),
+                    store.param(3, Kind::Id),
+                );
+                select(&sql)
+                    .bind(after.account_key.clone())
+                    .bind(lot.clone())
+                    .bind(last_account.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {columns} FROM lots WHERE account_id >= {account} \
+                     AND account_id <= {} ORDER BY account_id, id LIMIT $3",
+                    store.param(2, Kind::Id),
+                );
+                select(&sql)
+                    .bind(after.account_key.clone())
+                    .bind(last_account.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
         };
-        let sql = format!(
-            "SELECT {} FROM lots WHERE {past} AND account_id <= {last} \
-             ORDER BY account_id, id LIMIT $4",
-            store.columns(LOT_COLUMNS),
-        );
-        let rows = select(&sql)
-            .bind(after.account_key.clone())
-            .bind(after.lot_key.clone())
-            .bind(last_account.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.tx)
-            .await?;
         rows.iter()
             .map(|row| {
                 let key = stored_key(row, "id")?;

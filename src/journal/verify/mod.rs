@@ -148,7 +148,7 @@ async fn check_lots(
 ) -> anyhow::Result<()> {
     let mut cursor = LotCursor {
         account_key: first_account.to_string(),
-        lot_key: String::new(),
+        lot_key: None,
     };
     loop {
         let page = reader
@@ -160,7 +160,7 @@ async fn check_lots(
         };
         cursor = LotCursor {
             account_key: tail.account_key.clone(),
-            lot_key: tail.key.clone(),
+            lot_key: Some(tail.key.clone()),
         };
         for row in &page {
             reached.lots += 1;
