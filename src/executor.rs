@@ -365,25 +365,15 @@ mod tests {
     fn an_engine_panic_fails_the_batch_not_the_executor() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let account = Account {
-            id: AccountId(uuid::Uuid::from_u128(1)),
-            external_id: "x".into(),
-            unit: "CREDIT".parse().unwrap(),
-            unit_scale: 0,
-            status: AccountStatus::Active,
-            credit_line_limit: Quantity::ZERO,
-            credit_line_used: Quantity::ZERO,
-            credit_line_held: Quantity::ZERO,
-            credit_line_price: Money::ZERO,
-            currency: "USD".parse().unwrap(),
-            created_at: now,
             open_holds: 1,
-            entry_seq: 0,
-            last_hash: String::new(),
-            low_balance: LowBalance::None,
-            low_balance_base: Quantity::ZERO,
-            alert_level: AlertLevel::Ok,
-            credit_line_spent: Money::ZERO,
-            credit_line_until: None,
+            ..Account::opened(
+                AccountId(uuid::Uuid::from_u128(1)),
+                "x".into(),
+                "CREDIT".parse().unwrap(),
+                0,
+                "USD".parse().unwrap(),
+                now,
+            )
         };
         let hold = Hold {
             id: HoldId(uuid::Uuid::from_u128(2)),

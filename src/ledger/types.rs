@@ -98,6 +98,39 @@ pub struct Account {
 }
 
 impl Account {
+    /// An account as it is opened: active, with no credit line, nothing used, held or spent, no
+    /// entries yet and no low-balance threshold.
+    pub fn opened(
+        id: AccountId,
+        external_id: String,
+        unit: Unit,
+        unit_scale: u32,
+        currency: Currency,
+        created_at: DateTime<Utc>,
+    ) -> Account {
+        Account {
+            id,
+            external_id,
+            unit,
+            unit_scale,
+            status: AccountStatus::Active,
+            credit_line_limit: Quantity::ZERO,
+            credit_line_used: Quantity::ZERO,
+            credit_line_held: Quantity::ZERO,
+            credit_line_price: Money::ZERO,
+            currency,
+            created_at,
+            open_holds: 0,
+            entry_seq: 0,
+            last_hash: String::new(),
+            low_balance: LowBalance::None,
+            low_balance_base: Quantity::ZERO,
+            alert_level: AlertLevel::Ok,
+            credit_line_spent: Money::ZERO,
+            credit_line_until: None,
+        }
+    }
+
     /// What the credit line can still lend at `now`.
     pub fn credit_line_free(&self, now: DateTime<Utc>) -> Quantity {
         if self.credit_line_until.is_some_and(|until| until <= now) {

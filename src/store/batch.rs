@@ -10,7 +10,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
 
 use super::rows::*;
-use super::sql::{self, padded, param, placeholders, select_list, write_all, Column, Kind};
+use super::sql::{self, padded, placeholders, write_all, Column, Kind};
 use super::sql::{RowSet, Value};
 use super::{ops, Store, StoreError, StoreResult};
 use crate::ledger::*;
@@ -155,14 +155,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Snapshot> {
         let conn: &mut AnyConnection = tx;
-        let dialect = self.dialect;
         let mut accounts = needs.accounts.clone();
         let mut hold_accounts = HashMap::new();
         let hold_ids = strings(&needs.holds);
         // A command that names only a hold finds its account in the hold's directory row.
         let select = format!(
             "SELECT {} FROM hold_accounts",
-            select_list(dialect, HOLD_ACCOUNT_COLUMNS, "")
+            self.columns(HOLD_ACCOUNT_COLUMNS)
         );
         let hold_rows = select_in(
             self,
@@ -181,12 +180,9 @@ impl Store {
                 accounts.insert(account);
             }
         }
-        let lock = ops(dialect).lock_accounts;
+        let lock = ops(self.dialect).lock_accounts;
         let account_ids = strings(&accounts);
-        let select = format!(
-            "SELECT {} FROM accounts",
-            select_list(dialect, ACCOUNT_COLUMNS, "")
-        );
+        let select = format!("SELECT {} FROM accounts", self.columns(ACCOUNT_COLUMNS));
         let rows = select_in(
             self,
             conn,
@@ -229,7 +225,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let select = format!(
             "SELECT {} FROM commitments",
-            select_list(dialect, COMMITMENT_COLUMNS, "")
+            self.columns(COMMITMENT_COLUMNS)
         );
         let sweeping = strings(&needs.sweeps);
         snapshot.commitments = select_in(
@@ -256,10 +252,7 @@ impl Store {
         account_ids: &[String],
         needs: &Needs,
     ) -> StoreResult<Vec<Lot>> {
-        let select = format!(
-            "SELECT {} FROM lots",
-            select_list(self.dialect, LOT_COLUMNS, "")
-        );
+        let select = format!("SELECT {} FROM lots", self.columns(LOT_COLUMNS));
         let active = LotStatus::Active;
         let mut rows = select_in(
             self,
@@ -293,10 +286,7 @@ impl Store {
         needs: &Needs,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Hold>> {
-        let select = format!(
-            "SELECT {} FROM holds",
-            select_list(self.dialect, HOLD_COLUMNS, "")
-        );
+        let select = format!("SELECT {} FROM holds", self.columns(HOLD_COLUMNS));
         // Open holds past their expiry must be let go before anything is drawn.
         let mut rows = Vec::new();
         if !holding.is_empty() {
@@ -305,7 +295,7 @@ impl Store {
                 "{select} WHERE account_id IN ({}) AND status = '{}' AND expires_at <= {}",
                 placeholders(self.dialect, 1, ids.len(), Kind::Id),
                 HoldStatus::Open,
-                param(self.dialect, ids.len() + 1, Kind::Time),
+                self.param(ids.len() + 1, Kind::Time),
             );
             let mut query = sql::lookup(&sql);
             for id in ids {
@@ -383,23 +373,13 @@ impl Store {
             .accounts
             .iter()
             .filter(|a| !found.accounts.contains(&a.id))
-            .map(|a| {
-                vec![
-                    Value::Text(a.external_id.clone()),
-                    Value::Text(a.id.to_string()),
-                ]
-            })
+            .map(external_id_values)
             .collect();
         let hold_accounts = writes
             .holds
             .iter()
             .filter(|h| !found.holds.contains(&h.id))
-            .map(|h| {
-                vec![
-                    Value::Text(h.id.to_string()),
-                    Value::Text(h.account_id.to_string()),
-                ]
-            })
+            .map(hold_account_values)
             .collect();
         let sets = vec![
             upsert(
@@ -499,7 +479,7 @@ async fn load_idempotency(
         parts.push(format!(
             "SELECT '{}' AS scope, {} FROM account_creations WHERE key IN ({keys})",
             Scope::CreateAccount,
-            select_list(dialect, CREATION_COLUMNS, ""),
+            store.columns(CREATION_COLUMNS),
         ));
     }
     if !account_keys.is_empty() {
@@ -510,7 +490,7 @@ async fn load_idempotency(
             "SELECT {} AS scope, {} FROM idempotency \
              WHERE key IN ({keys}) AND account_id IN ({ids})",
             read("account_id", Kind::Id),
-            select_list(dialect, CREATION_COLUMNS, ""),
+            store.columns(CREATION_COLUMNS),
         ));
         // The records kept in the entries their commands wrote. `account_id || ''` (text on
         // both stores) keeps the account off every index: the one an entry's record may be found

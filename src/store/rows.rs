@@ -297,6 +297,14 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
     values
 }
 
+/// A new account's row in `account_external_ids`.
+pub(super) fn external_id_values(a: &Account) -> Vec<Value> {
+    vec![
+        Value::Text(a.external_id.clone()),
+        Value::Text(a.id.to_string()),
+    ]
+}
+
 pub(super) fn lot_from_row(row: &AnyRow) -> StoreResult<Lot> {
     Ok(Lot {
         id: parsed(row, "id")?,
@@ -369,6 +377,14 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
         Value::Int(micros(h.created_at)),
         Value::Text(h.meter.clone()),
         Value::Text(h.reference.clone()),
+    ]
+}
+
+/// A new hold's row in `hold_accounts`.
+pub(super) fn hold_account_values(h: &Hold) -> Vec<Value> {
+    vec![
+        Value::Text(h.id.to_string()),
+        Value::Text(h.account_id.to_string()),
     ]
 }
 

@@ -27,27 +27,14 @@ const NATIVE_TYPES: i64 = 20261128000005;
 fn account() -> Account {
     let id = |n: u128| Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 + n);
     let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
-    Account {
-        id: AccountId(id(1)),
-        external_id: "acme".into(),
-        unit: "CREDIT".parse().unwrap(),
-        unit_scale: 2,
-        status: AccountStatus::Active,
-        credit_line_limit: Quantity::ZERO,
-        credit_line_used: Quantity::ZERO,
-        credit_line_held: Quantity::ZERO,
-        credit_line_price: Money::ZERO,
-        currency: "USD".parse().unwrap(),
-        created_at: at,
-        open_holds: 0,
-        entry_seq: 0,
-        last_hash: String::new(),
-        low_balance: LowBalance::None,
-        low_balance_base: Quantity::ZERO,
-        alert_level: AlertLevel::Ok,
-        credit_line_spent: Money::ZERO,
-        credit_line_until: None,
-    }
+    Account::opened(
+        AccountId(id(1)),
+        "acme".into(),
+        "CREDIT".parse().unwrap(),
+        2,
+        "USD".parse().unwrap(),
+        at,
+    )
 }
 
 /// Two chained entries of one account as the engine seals them: a top-up (both books) and a

@@ -9,8 +9,8 @@ use super::{Checker, Counts, Report, Violation, VIOLATIONS_KEPT_MAX};
 use crate::ledger::amount::Amount;
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::EntryDraft;
-use crate::ledger::{Account, AccountId, AlertLevel, Book, Entry, EntryId, Lot, LotId, LowBalance};
-use crate::ledger::{AccountStatus, EntryKind, LotKind, LotStatus};
+use crate::ledger::{Account, AccountId, Book, Entry, EntryId, Lot, LotId};
+use crate::ledger::{EntryKind, LotKind, LotStatus};
 use crate::ledger::{Money, Quantity};
 
 /// A decimal, or a quantity or money, as the place it goes says.
@@ -19,27 +19,14 @@ fn dec<A: Amount>(text: &str) -> A {
 }
 
 fn account() -> Account {
-    Account {
-        id: AccountId(Uuid::from_u128(1)),
-        external_id: "acme".into(),
-        unit: "CREDIT".parse().unwrap(),
-        unit_scale: 0,
-        status: AccountStatus::Active,
-        credit_line_limit: Quantity::ZERO,
-        credit_line_used: Quantity::ZERO,
-        credit_line_held: Quantity::ZERO,
-        credit_line_price: Money::ZERO,
-        currency: "USD".parse().unwrap(),
-        created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-        open_holds: 0,
-        entry_seq: 0,
-        last_hash: String::new(),
-        low_balance: LowBalance::None,
-        low_balance_base: Quantity::ZERO,
-        alert_level: AlertLevel::Ok,
-        credit_line_spent: Money::ZERO,
-        credit_line_until: None,
-    }
+    Account::opened(
+        AccountId(Uuid::from_u128(1)),
+        "acme".into(),
+        "CREDIT".parse().unwrap(),
+        0,
+        "USD".parse().unwrap(),
+        Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+    )
 }
 
 /// A lot of 100 bought for 10 USD, after 30 were consumed (3 USD) and the rest voided.

@@ -1,7 +1,5 @@
 //! Opening and changing accounts.
 
-use crate::ledger::amount::{Money, Quantity};
-
 use super::checks::{check_low_balance, check_open, check_price, check_unit_amount, invalid};
 use super::Ledger;
 use crate::ledger::amount::UNIT_SCALE_MAX;
@@ -24,25 +22,17 @@ impl Ledger {
             });
         }
         let account = Account {
-            id: AccountId(self.ids.next_id()),
-            external_id: c.external_id.clone(),
-            unit: c.unit,
-            unit_scale: c.unit_scale,
-            status: AccountStatus::Active,
             credit_line_limit: c.credit_line_limit,
-            credit_line_used: Quantity::ZERO,
-            credit_line_held: Quantity::ZERO,
             credit_line_price: c.credit_line_price,
-            currency: c.currency,
-            created_at: self.now,
-            open_holds: 0,
-            entry_seq: 0,
-            last_hash: String::new(),
             low_balance: c.low_balance,
-            low_balance_base: Quantity::ZERO,
-            alert_level: AlertLevel::Ok,
-            credit_line_spent: Money::ZERO,
-            credit_line_until: None,
+            ..Account::opened(
+                AccountId(self.ids.next_id()),
+                c.external_id.clone(),
+                c.unit,
+                c.unit_scale,
+                c.currency,
+                self.now,
+            )
         };
         self.external_ids.insert(c.external_id.clone());
         let mut book = AccountBook::new(account, Vec::new(), Vec::new(), self.now);
