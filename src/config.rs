@@ -108,7 +108,8 @@ pub struct Config {
     pub db_acquire_timeout_ms: u64,
     pub queue_capacity: usize,
     pub batch_size_max: usize,
-    /// Batch loops sharing the queue on PostgreSQL (SQLite has one writer, so always one).
+    /// Batch loops sharing the queue on PostgreSQL (SQLite has one writer, so always one). Each
+    /// keeps two connections: one batch commits on one while the next is applied on the other.
     pub executor_workers: usize,
     /// How long a batch that is not full waits for more commands (0: not at all).
     pub batch_linger_us: u64,
@@ -205,6 +206,12 @@ impl Config {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");
+        }
+        if u64::from(self.db_connections_max) <= 2 * self.executor_workers as u64 {
+            bail!(
+                "db_connections_max must be more than twice executor_workers: each batch loop \
+                 keeps two connections, and reads need one more"
+            );
         }
         if self.batch_size_max > 4_096 {
             bail!("batch_size_max must be at most 4096");

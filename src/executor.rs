@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::ledger::{
     Command, IdSource, Ledger, LedgerError, Limits, Needs, Outcome, Snapshot, Writes,
 };
-use crate::store::{BatchConnection, Store, StoreError};
+use crate::store::{Basis, BatchConnection, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ExecutorConfig {
@@ -73,6 +73,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Executor {
     queue: mpsc::Sender<Job>,
+    counts: Arc<Counts>,
 }
 
 impl Executor {
@@ -90,7 +91,6 @@ impl Executor {
             .map(|_| {
                 let worker = BatchLoop {
                     store: store.clone(),
-                    conn: BatchConnection::default(),
                     clock: clock.clone(),
                     config,
                     counts: counts.clone(),
@@ -98,20 +98,32 @@ impl Executor {
                 tokio::spawn(worker.run(jobs.clone()))
             })
             .collect();
+        let drained = counts.clone();
         let task = tokio::spawn(async move {
             for worker in workers {
                 let _ = worker.await;
             }
-            let batches = counts.batches.load(Ordering::Relaxed);
-            let commands = counts.commands.load(Ordering::Relaxed);
+            let ExecutorCounts {
+                batches,
+                commands,
+                carried,
+                redone,
+            } = drained.read();
             tracing::info!(
                 batches,
                 commands,
+                carried,
+                redone,
                 statements = store.batch_statements(),
                 "executor drained"
             );
         });
-        (Executor { queue }, task)
+        (Executor { queue, counts }, task)
+    }
+
+    /// What the executor has done so far.
+    pub fn counts(&self) -> ExecutorCounts {
+        self.counts.read()
     }
 
     /// Queues a command and waits for its committed outcome.
@@ -133,29 +145,208 @@ impl Executor {
 struct Counts {
     batches: AtomicU64,
     commands: AtomicU64,
+    /// Batches written on the state the previous batch left, while it committed.
+    carried: AtomicU64,
+    /// Batches applied to carried state that had to be applied again from the store.
+    redone: AtomicU64,
 }
 
-/// One batch loop and what it keeps between batches. Several may share the queue: while one
-/// waits for its commit, the next takes what has queued and is ready to go the moment the
-/// account locks it needs are free.
+/// What the executor has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorCounts {
+    pub batches: u64,
+    pub commands: u64,
+    pub carried: u64,
+    pub redone: u64,
+}
+
+impl Counts {
+    fn read(&self) -> ExecutorCounts {
+        ExecutorCounts {
+            batches: self.batches.load(Ordering::Relaxed),
+            commands: self.commands.load(Ordering::Relaxed),
+            carried: self.carried.load(Ordering::Relaxed),
+            redone: self.redone.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One batch loop. It takes what has queued and starts it as a batch on one of its two
+/// connections; as soon as that batch is applied (its writes known, not yet sent) it takes the
+/// next, which is applied to the state the first one leaves while the first commits:
+///
+/// - The carried batch looks up only what that state lacks (records and holds the store already
+///   had), without locks, and is applied.
+/// - Once the batch before it has committed exactly what it was applied to, it locks its
+///   accounts and checks their versions. Every batch that changes an account's book raises its
+///   version, so equal versions mean nothing was written to them since: not by this instance,
+///   nor by another. Then it writes and commits, and only then answers.
+/// - Otherwise (the batch before failed or was itself applied again, another instance wrote to
+///   an account, a command reaches an account the state lacks) it rolls back and runs the
+///   ordinary way, from the store under the accounts' locks.
+///
+/// So no batch is written on a state that was not committed, and nobody is answered before the
+/// commit that holds their change.
 struct BatchLoop {
     store: Store,
-    conn: BatchConnection,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
     counts: Arc<Counts>,
 }
 
+/// The batch before: the state it leaves (if it got as far as applying its commands), and
+/// whether it committed exactly that.
+struct Previous {
+    leaves: Option<Arc<Snapshot>>,
+    committed: oneshot::Receiver<bool>,
+}
+
 impl BatchLoop {
-    async fn run(mut self, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    async fn run(self, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
         let (max, linger) = (self.config.batch_size_max, self.config.linger);
+        let mut spare = vec![BatchConnection::default(), BatchConnection::default()];
+        let mut running: VecDeque<JoinHandle<BatchConnection>> = VecDeque::new();
+        let mut previous: Option<Previous> = None;
         while let Some(batch) = next_batch(&jobs, max, linger).await {
+            let conn = match spare.pop() {
+                Some(conn) => conn,
+                // A batch task that panicked lost its connection; the next one takes a fresh one.
+                None => match running.pop_front() {
+                    Some(task) => task.await.unwrap_or_default(),
+                    None => BatchConnection::default(),
+                },
+            };
+            let (applied, leaves) = oneshot::channel();
+            let (committed, settled) = oneshot::channel();
+            let worker = BatchWorker {
+                store: self.store.clone(),
+                conn,
+                clock: self.clock.clone(),
+                config: self.config,
+                counts: self.counts.clone(),
+                previous: None,
+                applied: Some(applied),
+                committed: Some(committed),
+            };
             let span = tracing::debug_span!("batch", size = batch.len());
-            self.process(batch).instrument(span).await;
+            let task = worker.process(batch, previous.take()).instrument(span);
+            running.push_back(tokio::spawn(task));
+            previous = Some(Previous {
+                leaves: leaves.await.ok().flatten(),
+                committed: settled,
+            });
+        }
+        for task in running {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One batch, on one of its loop's connections (given back when the batch is done).
+struct BatchWorker {
+    store: Store,
+    conn: BatchConnection,
+    clock: Arc<dyn Clock>,
+    config: ExecutorConfig,
+    counts: Arc<Counts>,
+    /// Whether the batch before committed what it was applied to, until awaited.
+    previous: Option<oneshot::Receiver<bool>>,
+    /// Where the state this batch leaves goes, once (the loop waits for it before it starts the
+    /// next batch; dropped unsent, the next batch runs the ordinary way).
+    applied: Option<oneshot::Sender<Option<Arc<Snapshot>>>>,
+    /// Where it says whether it committed exactly the state it sent (dropped unsent: no).
+    committed: Option<oneshot::Sender<bool>>,
+}
+
+impl BatchWorker {
+    async fn process(mut self, jobs: Vec<Job>, previous: Option<Previous>) -> BatchConnection {
+        let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+        let mut carried = None;
+        if let Some(previous) = previous {
+            self.previous = Some(previous.committed);
+            carried = previous.leaves;
+        }
+        if let Some(carried) = carried {
+            match self.on_carried(&commands, &carried).await {
+                Ok(Some(results)) => {
+                    answer(jobs, results);
+                    return self.conn;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(error = format!("{error:#}"), "carried batch failed");
+                    self.conn.reset();
+                }
+            }
+            self.counts.redone.fetch_add(1, Ordering::Relaxed);
+            // Sent and then not written: the batch after must not build on it. (Not sent: the
+            // loop is still waiting, for what the ordinary run below sends.)
+            if self.applied.is_none() {
+                self.settle(false);
+            }
+        }
+        self.previous_settled().await;
+        self.process_fresh(jobs).await;
+        self.conn
+    }
+
+    /// Runs the batch on the state the batch before leaves. `None` (and nothing written) when
+    /// it has to run the ordinary way.
+    async fn on_carried(
+        &mut self,
+        commands: &[&Command],
+        carried: &Snapshot,
+    ) -> Result<Option<Vec<Result<Outcome, LedgerError>>>, StoreError> {
+        let needs = Needs::of(commands);
+        let now = self.clock.now();
+        let mut lookups = self.store.lookups(&mut self.conn).await?;
+        let snapshot = lookups.load_onto(&needs, now, carried).await?;
+        lookups.commit().await?;
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
+        let basis = Basis::of(&snapshot);
+        let (results, writes, leaves) = apply_guarded(snapshot, now, &self.config, commands)?;
+        if !self.previous_settled().await {
+            return Ok(None);
+        }
+        let mut batch = self.store.batch(&mut self.conn).await?;
+        if !batch.confirm(&basis).await? {
+            return Ok(None);
+        }
+        // Only now, with the accounts locked at the versions it was applied to, is the state it
+        // leaves certain (short of a failed write): had it been sent before, every batch after a
+        // redone one would have started from a state that was never written, and been redone
+        // in turn.
+        send_once(&mut self.applied, Some(Arc::new(leaves)));
+        batch.write(writes).await?;
+        batch.commit().await?;
+        self.settle(true);
+        self.counts.carried.fetch_add(1, Ordering::Relaxed);
+        self.count(commands.len());
+        Ok(Some(results))
+    }
+
+    /// Waits for the batch before to be settled: whether it committed what it was applied to.
+    async fn previous_settled(&mut self) -> bool {
+        match self.previous.take() {
+            Some(committed) => committed.await.unwrap_or(false),
+            None => true,
         }
     }
 
-    async fn process(&mut self, jobs: Vec<Job>) {
+    fn settle(&mut self, committed: bool) {
+        send_once(&mut self.committed, committed);
+    }
+
+    fn count(&self, size: usize) {
+        self.counts.batches.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .commands
+            .fetch_add(size as u64, Ordering::Relaxed);
+    }
+
+    async fn process_fresh(&mut self, jobs: Vec<Job>) {
         let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
         match self.run_batch(&commands).await {
             Ok(results) => answer(jobs, results),
@@ -207,16 +398,20 @@ impl BatchLoop {
         let needs = Needs::of(commands);
         let result = self.in_transaction(commands, &needs).await;
         match &result {
-            Ok(_) => {
-                self.counts.batches.fetch_add(1, Ordering::Relaxed);
-                let size = commands.len() as u64;
-                self.counts.commands.fetch_add(size, Ordering::Relaxed);
+            Ok(_) => self.count(commands.len()),
+            Err(_) => {
+                // The next batch runs the ordinary way, once this one's first try is over.
+                send_once(&mut self.applied, None);
+                self.settle(false);
+                self.conn.reset();
             }
-            Err(_) => self.conn.reset(),
         }
         result
     }
 
+    /// The ordinary way: lock and load from the store, apply, write, commit. The first run of a
+    /// batch sends the state it leaves to the loop, and says once committed that the state
+    /// stands.
     async fn in_transaction(
         &mut self,
         commands: &[&Command],
@@ -228,11 +423,16 @@ impl BatchLoop {
         let now = self.clock.now();
         let snapshot = batch.load(needs, now).await?;
         let loaded = started.elapsed();
-        let (results, writes) = apply_guarded(snapshot, now, &self.config, commands)?;
+        let (results, writes, leaves) = apply_guarded(snapshot, now, &self.config, commands)?;
+        let publishing = self.applied.is_some();
+        send_once(&mut self.applied, Some(Arc::new(leaves)));
         let applied = started.elapsed();
         batch.write(writes).await?;
         let written = started.elapsed();
         batch.commit().await?;
+        if publishing {
+            self.settle(true);
+        }
         tracing::debug!(
             size = commands.len(),
             begin_us = begun.as_micros() as u64,
@@ -243,6 +443,13 @@ impl BatchLoop {
             "batch committed"
         );
         Ok(results)
+    }
+}
+
+/// Sends on a channel that is used once; later sends are dropped.
+fn send_once<T>(slot: &mut Option<oneshot::Sender<T>>, value: T) {
+    if let Some(sender) = slot.take() {
+        let _ = sender.send(value);
     }
 }
 
@@ -285,6 +492,9 @@ fn halve(pending: &mut VecDeque<Vec<Job>>, mut jobs: Vec<Job>, error: StoreError
     pending.push_front(jobs);
 }
 
+/// The engine's answers, what to write, and the state the batch leaves.
+type Applied = (Vec<Result<Outcome, LedgerError>>, Writes, Snapshot);
+
 /// Runs the engine over the batch. A panic there is a bug; it must cost this batch (rolled back
 /// and answered INTERNAL), not the write path of the whole service.
 fn apply_guarded(
@@ -292,11 +502,12 @@ fn apply_guarded(
     now: DateTime<Utc>,
     config: &ExecutorConfig,
     commands: &[&Command],
-) -> Result<(Vec<Result<Outcome, LedgerError>>, Writes), StoreError> {
+) -> Result<Applied, StoreError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
         let results = commands.iter().map(|c| ledger.apply(c)).collect();
-        (results, ledger.writes())
+        let writes = ledger.writes();
+        (results, writes, ledger.leaves())
     }))
     .map_err(|_| StoreError::Corrupt(anyhow::anyhow!("the engine panicked on this batch")))
 }
@@ -403,7 +614,7 @@ mod tests {
         assert!(
             matches!(result, Err(StoreError::Corrupt(_))),
             "{:?}",
-            result.map(|(r, _)| r)
+            result.map(|(r, _, _)| r)
         );
     }
 }

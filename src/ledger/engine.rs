@@ -244,20 +244,60 @@ impl Ledger {
                 .collect(),
             ..Writes::default()
         };
+        // Every account whose book changed in any way is written with its version raised.
+        let named: HashSet<AccountId> = writes
+            .entries
+            .iter()
+            .map(|e| e.account_id)
+            .chain(writes.idempotency.iter().filter_map(|r| match r.scope {
+                Scope::Account(id) => Some(id),
+                Scope::CreateAccount => None,
+            }))
+            .chain(writes.commitments.iter().map(|c| c.account_id))
+            .chain(writes.events.iter().map(|e| e.account_id))
+            .collect();
         for book in self.books.values_mut() {
-            if std::mem::take(&mut book.account_dirty) {
+            let lots = std::mem::take(&mut book.dirty_lots);
+            let holds = std::mem::take(&mut book.dirty_holds);
+            let changed = std::mem::take(&mut book.account_dirty)
+                || !lots.is_empty()
+                || !holds.is_empty()
+                || named.contains(&book.account.id);
+            if changed {
+                book.account.version += 1;
                 writes.accounts.push(book.account.clone());
             }
-            for id in std::mem::take(&mut book.dirty_lots) {
+            for id in lots {
                 writes
                     .lots
                     .extend(book.lots.iter().find(|l| l.id == id).cloned());
             }
-            for id in std::mem::take(&mut book.dirty_holds) {
+            for id in holds {
                 writes.holds.extend(book.holds.get(&id).cloned());
             }
         }
         writes
+    }
+
+    /// The state the batch leaves its accounts in, once `writes` has been taken: each account
+    /// (with its raised version), its active lots, the holds the batch loaded or wrote, and the
+    /// idempotency records it loaded or made. A snapshot like the store's, so the next batch can
+    /// be applied to it while this one commits.
+    pub fn leaves(self) -> Snapshot {
+        let mut snapshot = Snapshot {
+            idempotency: self.idempotency.into_values().collect(),
+            ..Snapshot::default()
+        };
+        for book in self.books.into_values() {
+            snapshot.accounts.push(book.account);
+            let active = book
+                .lots
+                .into_iter()
+                .filter(|l| l.status == LotStatus::Active);
+            snapshot.lots.extend(active);
+            snapshot.holds.extend(book.holds.into_values());
+        }
+        snapshot
     }
 
     fn book_mut(&mut self, id: AccountId) -> Result<&mut AccountBook, LedgerError> {

@@ -95,6 +95,10 @@ pub struct Account {
     pub credit_line_spent: Money,
     /// The end of an active postpaid commitment's term: from then on the line lends nothing new.
     pub credit_line_until: Option<DateTime<Utc>>,
+    /// Raised by one with every batch that changes anything in the account's book (the account,
+    /// its lots or holds, an entry, a record, a commitment or an event): a batch applied to the
+    /// state another batch left is written only if the version is still the one it started from.
+    pub version: i64,
 }
 
 impl Account {
@@ -128,6 +132,7 @@ impl Account {
             alert_level: AlertLevel::Ok,
             credit_line_spent: Money::ZERO,
             credit_line_until: None,
+            version: 0,
         }
     }
 

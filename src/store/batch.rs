@@ -2,7 +2,7 @@
 //! them in id order, load what the engine needs, and write back everything it changed with a
 //! handful of multi-row statements.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
@@ -31,15 +31,31 @@ impl BatchConnection {
 pub struct Batch<'c> {
     store: &'c Store,
     tx: Transaction<'c, Any>,
-    /// What the load found, so the write knows which accounts and holds are new (and owe a row
-    /// in their directory table).
-    found: Found,
+    /// What the commands were applied to, so the write knows which accounts and holds are new
+    /// (and owe a row in their directory table).
+    found: Basis,
 }
 
-#[derive(Default)]
-struct Found {
-    accounts: HashSet<AccountId>,
+/// What a batch was applied to: its accounts, at their versions, and the holds that already
+/// existed. A batch applied to the state the previous one leaves is written only if its accounts
+/// still have these versions once locked.
+#[derive(Debug, Clone, Default)]
+pub struct Basis {
+    accounts: BTreeMap<AccountId, i64>,
     holds: HashSet<HoldId>,
+}
+
+impl Basis {
+    pub fn of(snapshot: &Snapshot) -> Basis {
+        Basis {
+            accounts: snapshot
+                .accounts
+                .iter()
+                .map(|a| (a.id, a.version))
+                .collect(),
+            holds: snapshot.holds.iter().map(|h| h.id).collect(),
+        }
+    }
 }
 
 impl Store {
@@ -47,6 +63,21 @@ impl Store {
     /// write lock up front, so a batch never has to upgrade a read lock (and fail) halfway. A
     /// failure here is before any of the batch's data was sent: it is always worth a retry.
     pub async fn batch<'c>(&'c self, conn: &'c mut BatchConnection) -> StoreResult<Batch<'c>> {
+        self.begin(conn, ops(self.dialect).begin_batch).await
+    }
+
+    /// Starts the lookups of a batch that is applied to the state the previous batch leaves
+    /// (see [`Batch::load_onto`]): a transaction that takes no write lock, so it runs while the
+    /// previous batch commits. Committing it writes nothing.
+    pub async fn lookups<'c>(&'c self, conn: &'c mut BatchConnection) -> StoreResult<Batch<'c>> {
+        self.begin(conn, ops(self.dialect).begin_lookups).await
+    }
+
+    async fn begin<'c>(
+        &'c self,
+        conn: &'c mut BatchConnection,
+        begin: &'static str,
+    ) -> StoreResult<Batch<'c>> {
         let conn = match &mut conn.0 {
             Some(conn) => conn,
             slot => slot.insert(
@@ -58,13 +89,13 @@ impl Store {
         };
         let conn: &'c mut AnyConnection = conn;
         let tx = conn
-            .begin_with(ops(self.dialect).begin_batch)
+            .begin_with(begin)
             .await
             .map_err(|e| StoreError::from(e).before_any_data())?;
         Ok(Batch {
             store: self,
             tx,
-            found: Found::default(),
+            found: Basis::default(),
         })
     }
 }
@@ -72,12 +103,57 @@ impl Store {
 impl Batch<'_> {
     /// Locks the batch's accounts (in id order) and loads what the commands need.
     pub async fn load(&mut self, needs: &Needs, now: DateTime<Utc>) -> StoreResult<Snapshot> {
-        let snapshot = self.store.load_batch(&mut self.tx, needs, now).await?;
-        self.found = Found {
-            accounts: snapshot.accounts.iter().map(|a| a.id).collect(),
-            holds: snapshot.holds.iter().map(|h| h.id).collect(),
-        };
+        let snapshot = self
+            .store
+            .load_batch(&mut self.tx, needs, now, None)
+            .await?;
+        let snapshot = snapshot.expect("a locked load covers every account");
+        self.found = Basis::of(&snapshot);
         Ok(snapshot)
+    }
+
+    /// Loads what the commands need on top of `carried`, the state the previous batch leaves
+    /// (not committed yet): its accounts and their active lots come from it, and what the
+    /// lookups return of its holds and records gives way to its own. Nothing is locked; the
+    /// versions are checked by [`Batch::confirm`] before the write. `None` when a command
+    /// reaches an account the carry lacks, or needs what only the locked load reads (named lots,
+    /// external ids, commitments): such a batch runs the ordinary way.
+    pub async fn load_onto(
+        &mut self,
+        needs: &Needs,
+        now: DateTime<Utc>,
+        carried: &Snapshot,
+    ) -> StoreResult<Option<Snapshot>> {
+        self.store
+            .load_batch(&mut self.tx, needs, now, Some(carried))
+            .await
+    }
+
+    /// Locks the accounts a batch was applied to (in id order, as every batch does) and says
+    /// whether each still has the version it was applied to: whether nothing was written to
+    /// their books since the state the batch started from. Once it has said yes, the write and
+    /// commit go on under those locks.
+    pub async fn confirm(&mut self, basis: &Basis) -> StoreResult<bool> {
+        let ids = strings(basis.accounts.keys());
+        let lock = ops(self.store.dialect).lock_accounts;
+        let select = format!(
+            "SELECT {}, version FROM accounts",
+            self.store.columns(&[sql::col("id", Kind::Id)])
+        );
+        let rows = select_in(
+            self.store,
+            &mut self.tx,
+            &select,
+            &[of("id", Kind::Id, &ids)],
+            &format!(" ORDER BY id{lock}"),
+        )
+        .await?;
+        let mut stored = BTreeMap::new();
+        for row in &rows {
+            stored.insert(parsed(row, "id")?, int(row, "version")?);
+        }
+        self.found = basis.clone();
+        Ok(stored == basis.accounts)
     }
 
     /// Writes everything the batch changed.
@@ -147,18 +223,37 @@ fn of<'a>(column: &'static str, kind: Kind, values: &'a [String]) -> In<'a> {
 }
 
 impl Store {
-    /// Locks the batch's accounts (in id order) and loads its snapshot.
+    /// Locks the batch's accounts (in id order) and loads its snapshot; or, given the state the
+    /// previous batch leaves, loads only what that state lacks, without locks (see
+    /// [`Batch::load_onto`]).
     async fn load_batch(
         &self,
         tx: &mut Transaction<'_, Any>,
         needs: &Needs,
         now: DateTime<Utc>,
-    ) -> StoreResult<Snapshot> {
+        carried: Option<&Snapshot>,
+    ) -> StoreResult<Option<Snapshot>> {
         let conn: &mut AnyConnection = tx;
+        if carried.is_some()
+            && !(needs.named_lots.is_empty()
+                && needs.external_ids.is_empty()
+                && needs.sweeps.is_empty())
+        {
+            return Ok(None);
+        }
         let mut accounts = needs.accounts.clone();
         let mut hold_accounts = HashMap::new();
-        let hold_ids = strings(&needs.holds);
-        // A command that names only a hold finds its account in the hold's directory row.
+        // A command that names only a hold finds its account in the hold's directory row, or in
+        // the carried state for a hold the previous batch made.
+        let mut unknown = Vec::new();
+        for id in &needs.holds {
+            match carried.and_then(|c| c.holds.iter().find(|h| h.id == *id)) {
+                Some(hold) => {
+                    hold_accounts.insert(hold.id, hold.account_id);
+                }
+                None => unknown.push(id.to_string()),
+            }
+        }
         let select = format!(
             "SELECT {} FROM hold_accounts",
             self.columns(HOLD_ACCOUNT_COLUMNS)
@@ -167,7 +262,7 @@ impl Store {
             self,
             conn,
             &select,
-            &[of("hold_id", Kind::Id, &hold_ids)],
+            &[of("hold_id", Kind::Id, &unknown)],
             "",
         )
         .await?;
@@ -177,28 +272,36 @@ impl Store {
             if let (Ok(hold), Ok(account)) = (hold.parse::<HoldId>(), account.parse::<AccountId>())
             {
                 hold_accounts.insert(hold, account);
-                accounts.insert(account);
             }
         }
-        let lock = ops(self.dialect).lock_accounts;
+        accounts.extend(hold_accounts.values().copied());
         let account_ids = strings(&accounts);
-        let select = format!("SELECT {} FROM accounts", self.columns(ACCOUNT_COLUMNS));
-        let rows = select_in(
-            self,
-            conn,
-            &select,
-            &[of("id", Kind::Id, &account_ids)],
-            &format!(" ORDER BY id{lock}"),
-        )
-        .await?;
-        let mut snapshot = Snapshot {
-            accounts: rows
-                .iter()
-                .map(account_from_row)
-                .collect::<StoreResult<_>>()?,
-            ..Snapshot::default()
+        let mut snapshot = match carried {
+            Some(carried) => match carried_accounts(carried, &accounts) {
+                Some(snapshot) => snapshot,
+                None => return Ok(None),
+            },
+            None => {
+                let lock = ops(self.dialect).lock_accounts;
+                let select = format!("SELECT {} FROM accounts", self.columns(ACCOUNT_COLUMNS));
+                let rows = select_in(
+                    self,
+                    conn,
+                    &select,
+                    &[of("id", Kind::Id, &account_ids)],
+                    &format!(" ORDER BY id{lock}"),
+                )
+                .await?;
+                Snapshot {
+                    accounts: rows
+                        .iter()
+                        .map(account_from_row)
+                        .collect::<StoreResult<_>>()?,
+                    lots: self.load_lots(conn, &account_ids, needs).await?,
+                    ..Snapshot::default()
+                }
+            }
         };
-        snapshot.lots = self.load_lots(conn, &account_ids, needs).await?;
         // Only accounts with open holds can have holds past their expiry to let go.
         let holding: Vec<String> = snapshot
             .accounts
@@ -206,10 +309,15 @@ impl Store {
             .filter(|a| a.open_holds > 0)
             .map(|a| a.id.to_string())
             .collect();
+        let hold_ids = strings(&needs.holds);
         snapshot.holds = self
             .load_holds(conn, &account_ids, &holding, &hold_ids, needs, now)
             .await?;
-        snapshot.idempotency = load_idempotency(self, conn, needs, &hold_accounts).await?;
+        let pairs = key_pairs(needs, &hold_accounts);
+        snapshot.idempotency = load_idempotency(self, conn, &pairs).await?;
+        if let Some(carried) = carried {
+            overlay(&mut snapshot, carried, needs, &pairs, now);
+        }
         let external = strings(&needs.external_ids);
         let taken = select_in(
             self,
@@ -239,7 +347,7 @@ impl Store {
         .iter()
         .map(commitment_from_row)
         .collect::<StoreResult<_>>()?;
-        Ok(snapshot)
+        Ok(Some(snapshot))
     }
 
     /// The accounts' active lots, and the lots the commands name whatever their status. The
@@ -344,7 +452,7 @@ impl Store {
         &self,
         tx: &mut Transaction<'_, Any>,
         writes: Writes,
-        found: &Found,
+        found: &Basis,
     ) -> StoreResult<()> {
         // A command's record goes into the entry it wrote: the one on the record's account with
         // the record's key (at most one entry a command; a sweep's entries have keys of their own
@@ -372,7 +480,7 @@ impl Store {
         let external_ids = writes
             .accounts
             .iter()
-            .filter(|a| !found.accounts.contains(&a.id))
+            .filter(|a| !found.accounts.contains_key(&a.id))
             .map(external_id_values)
             .collect();
         let hold_accounts = writes
@@ -437,25 +545,13 @@ impl Store {
 async fn load_idempotency(
     store: &Store,
     conn: &mut AnyConnection,
-    needs: &Needs,
-    hold_accounts: &HashMap<HoldId, AccountId>,
+    pairs: &BTreeSet<(Scope, String)>,
 ) -> StoreResult<Vec<IdempotencyRecord>> {
     let dialect = store.dialect;
-    let pairs: BTreeSet<(Scope, String)> = needs
-        .keys
-        .iter()
-        .filter_map(|(scope, key)| {
-            let scope = match scope {
-                KeyScope::Known(scope) => *scope,
-                KeyScope::HoldOf(id) => Scope::Account(*hold_accounts.get(id)?),
-            };
-            Some((scope, key.clone()))
-        })
-        .collect();
     let mut creation_keys = BTreeSet::new();
     let mut account_keys = BTreeSet::new();
     let mut accounts = BTreeSet::new();
-    for (scope, key) in &pairs {
+    for (scope, key) in pairs {
         match scope {
             Scope::CreateAccount => {
                 creation_keys.insert(key.clone());
@@ -524,6 +620,98 @@ async fn load_idempotency(
         .into_iter()
         .filter(|r| pairs.contains(&(r.scope, r.key.clone())))
         .collect())
+}
+
+/// The (scope, key) pairs of the batch's keyed commands, a capture's scope being its hold's
+/// account (a key whose hold is not found has no record to find).
+fn key_pairs(
+    needs: &Needs,
+    hold_accounts: &HashMap<HoldId, AccountId>,
+) -> BTreeSet<(Scope, String)> {
+    needs
+        .keys
+        .iter()
+        .filter_map(|(scope, key)| {
+            let scope = match scope {
+                KeyScope::Known(scope) => *scope,
+                KeyScope::HoldOf(id) => Scope::Account(*hold_accounts.get(id)?),
+            };
+            Some((scope, key.clone()))
+        })
+        .collect()
+}
+
+/// The carried accounts and their active lots, if the carry holds every account the batch
+/// reaches.
+fn carried_accounts(carried: &Snapshot, accounts: &BTreeSet<AccountId>) -> Option<Snapshot> {
+    let found: Vec<Account> = carried
+        .accounts
+        .iter()
+        .filter(|a| accounts.contains(&a.id))
+        .cloned()
+        .collect();
+    if found.len() != accounts.len() {
+        return None;
+    }
+    Some(Snapshot {
+        accounts: found,
+        lots: carried
+            .lots
+            .iter()
+            .filter(|l| accounts.contains(&l.account_id))
+            .cloned()
+            .collect(),
+        ..Snapshot::default()
+    })
+}
+
+/// Lays the carried state over what the lookups returned, which is what was committed before
+/// the previous batch: the carry's holds and records win, and the holds kept are those the
+/// locked load would return from the state the previous batch leaves (named, past their expiry
+/// on an account that has open holds, or every open one of an account a command voids from).
+fn overlay(
+    snapshot: &mut Snapshot,
+    carried: &Snapshot,
+    needs: &Needs,
+    pairs: &BTreeSet<(Scope, String)>,
+    now: DateTime<Utc>,
+) {
+    // The batch's accounts, and whether each has open holds.
+    let holding: HashMap<AccountId, bool> = snapshot
+        .accounts
+        .iter()
+        .map(|a| (a.id, a.open_holds > 0))
+        .collect();
+    let mut holds: HashMap<HoldId, Hold> = std::mem::take(&mut snapshot.holds)
+        .into_iter()
+        .map(|h| (h.id, h))
+        .collect();
+    for hold in &carried.holds {
+        if holding.contains_key(&hold.account_id) {
+            holds.insert(hold.id, hold.clone());
+        }
+    }
+    snapshot.holds = holds
+        .into_values()
+        .filter(|h| {
+            let open = h.status == HoldStatus::Open;
+            needs.holds.contains(&h.id)
+                || open && needs.all_open_holds.contains(&h.account_id)
+                || open && h.expires_at <= now && holding.get(&h.account_id) == Some(&true)
+        })
+        .collect();
+    let mut records: HashMap<(Scope, String), IdempotencyRecord> =
+        std::mem::take(&mut snapshot.idempotency)
+            .into_iter()
+            .map(|r| ((r.scope, r.key.clone()), r))
+            .collect();
+    for record in &carried.idempotency {
+        let pair = (record.scope, record.key.clone());
+        if pairs.contains(&pair) {
+            records.insert(pair, record.clone());
+        }
+    }
+    snapshot.idempotency = records.into_values().collect();
 }
 
 fn insert<'a>(table: &'a str, columns: &'a [Column], rows: Vec<Vec<Value>>) -> RowSet<'a> {

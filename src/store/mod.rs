@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
 
-pub use batch::{Batch, BatchConnection};
+pub use batch::{Basis, Batch, BatchConnection};
 pub use journal::{EntryFilter, JournalEntry, JournalReader};
 pub use postgres::BATCH_BEGIN as POSTGRES_BATCH_BEGIN;
 pub use rows::StoredEvent;
@@ -40,6 +40,9 @@ struct DialectOps {
     pub migrator: fn() -> sqlx::migrate::Migrator,
     /// How a batch's transaction begins.
     pub begin_batch: &'static str,
+    /// How the lookups of a batch applied to carried state begin: without the write lock, so
+    /// they run while the previous batch commits.
+    pub begin_lookups: &'static str,
     /// How a read-only view of one moment begins.
     pub begin_snapshot: &'static str,
     /// Appended to the query that loads a batch's accounts: locks them, in id order.

@@ -37,6 +37,7 @@ pub(super) const ACCOUNT_COLUMNS: &[Column] = &[
     col("alert_level", Text),
     col("credit_line_spent", Amount),
     col("credit_line_until", Time),
+    col("version", Int),
 ];
 pub(super) const LOT_COLUMNS: &[Column] = &[
     col("id", Id),
@@ -160,12 +161,12 @@ fn opt_text(row: &AnyRow, column: &str) -> StoreResult<Option<String>> {
         .map_err(|e| corrupt(column, e))
 }
 
-fn int(row: &AnyRow, column: &str) -> StoreResult<i64> {
+pub(super) fn int(row: &AnyRow, column: &str) -> StoreResult<i64> {
     row.try_get::<i64, _>(column)
         .map_err(|e| corrupt(column, e))
 }
 
-fn parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
+pub(super) fn parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
 where
     T::Err: std::fmt::Display,
 {
@@ -245,6 +246,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         alert_level: parsed(row, "alert_level")?,
         credit_line_spent: amount(row, "credit_line_spent")?,
         credit_line_until: opt_time(row, "credit_line_until")?,
+        version: int(row, "version")?,
     })
 }
 
@@ -293,6 +295,7 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Text(a.alert_level.as_str().into()),
         amount_value(a.credit_line_spent),
         Value::OptInt(a.credit_line_until.map(micros)),
+        Value::Int(a.version),
     ]);
     values
 }

@@ -342,7 +342,7 @@ impl ExecutorRig {
     pub async fn on(db: Database) -> ExecutorRig {
         use credit_ledger::executor::{Executor, ExecutorConfig};
 
-        let store = Store::connect(&db.database_url(), 2, std::time::Duration::from_secs(5))
+        let store = Store::connect(&db.database_url(), 4, std::time::Duration::from_secs(5))
             .await
             .expect("store");
         store.migrate().await.expect("migrations");
@@ -410,6 +410,11 @@ impl ExecutorRig {
             .await
             .expect("funded");
         account.id
+    }
+
+    /// A second instance: its own store and executor on the same database.
+    pub async fn second(&self) -> ExecutorRig {
+        ExecutorRig::on(self._db.same()).await
     }
 
     /// Drops the executor's handle and waits for its loop to drain.

@@ -19,6 +19,7 @@ mod instances;
 mod journal;
 mod lifecycle;
 mod migration;
+mod overlap;
 mod poison;
 mod refusals;
 mod rounding;

@@ -47,13 +47,14 @@ const TEXT_COLUMNS: [&str; 20] = [
 ];
 
 /// The columns that are counts or sequence numbers.
-const INTEGER_COLUMNS: [&str; 6] = [
+const INTEGER_COLUMNS: [&str; 7] = [
     "unit_scale",
     "open_holds",
     "entry_seq",
     "priority",
     "account_seq",
     "seq",
+    "version",
 ];
 
 async fn rows(store: &Store, sql: &str) -> Vec<sqlx::any::AnyRow> {

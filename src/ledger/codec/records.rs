@@ -162,6 +162,8 @@ impl TryFrom<AccountV1> for Account {
             alert_level: name(&a.alert_level)?,
             credit_line_spent: a.credit_line_spent,
             credit_line_until: a.credit_line_until,
+            // An outcome's account is an answer, never state a batch starts from.
+            version: 0,
         })
     }
 }

@@ -46,6 +46,8 @@ mod samples {
             alert_level: AlertLevel::Low,
             credit_line_spent: d("0.625"),
             credit_line_until: Some(at(86_400_000_001)),
+            // Not encoded: the round trip gives 0 back.
+            version: 0,
         }
     }
 

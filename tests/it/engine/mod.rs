@@ -51,8 +51,8 @@ use credit_ledger::ledger::{
     Commitment, CommitmentId, CommitmentKind, CommitmentStatus, CreateAccount, CreateCommitment,
     Debit, Entry, EntryKind, Event, EventData, ExtendHold, Grant, Hold, HoldId, HoldStatus,
     IdSource, IdempotencyRecord, Ledger, LedgerError, Limits, Lot, LotId, LotKind, LotStatus,
-    LowBalance, Money, Outcome, Overage, Quantity, Release, Side, Snapshot, Sweep, SweepSummary,
-    UpdateAccount, VoidGrant, Writes,
+    LowBalance, Money, Outcome, Overage, Quantity, Release, Scope, Side, Snapshot, Sweep,
+    SweepSummary, UpdateAccount, VoidGrant, Writes,
 };
 use rust_decimal::Decimal;
 
@@ -234,6 +234,7 @@ impl Changed {
 
 impl Store {
     fn absorb(&mut self, writes: Writes) -> Changed {
+        self.check_versions(&writes);
         let changed = Changed {
             accounts: writes.accounts.len(),
             lots: writes.lots.len(),
@@ -254,6 +255,31 @@ impl Store {
         self.entries.extend(writes.entries);
         self.idempotency.extend(writes.idempotency);
         changed
+    }
+
+    /// Every account that any written row belongs to is written too, its version one above the
+    /// stored one: what lets a batch applied to carried state see that anything of an account's
+    /// book changed since.
+    fn check_versions(&self, writes: &Writes) {
+        let named = (writes.lots.iter().map(|l| l.account_id))
+            .chain(writes.holds.iter().map(|h| h.account_id))
+            .chain(writes.entries.iter().map(|e| e.account_id))
+            .chain(writes.commitments.iter().map(|c| c.account_id))
+            .chain(writes.events.iter().map(|e| e.account_id))
+            .chain(writes.idempotency.iter().filter_map(|r| match r.scope {
+                Scope::Account(id) => Some(id),
+                Scope::CreateAccount => None,
+            }));
+        for id in named {
+            assert!(
+                writes.accounts.iter().any(|a| a.id == id),
+                "a row of account {id} was written without the account"
+            );
+        }
+        for account in &writes.accounts {
+            let stored = self.accounts.get(&account.id).map_or(0, |a| a.version);
+            assert_eq!(account.version, stored + 1, "version of {}", account.id);
+        }
     }
 
     /// What the executor would load for a batch: every account, its live lots, every hold and
