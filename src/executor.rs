@@ -1,7 +1,8 @@
 //! The batch loop. Callers put commands on a bounded queue; the loop takes whatever has queued
 //! (up to `batch_size_max`) and runs it as one database transaction: lock the accounts in id
 //! order, load, apply each command with the pure engine, write, commit. Only then is anyone
-//! answered.
+//! answered. While one batch commits, the next is applied to the state the first leaves, and
+//! written only if its accounts' versions say nothing changed in between (see [`BatchLoop`]).
 //!
 //! One command never fails another. A command the engine refuses changes nothing and the others
 //! go on. A batch that the database cannot take for a reason a retry would cure (the database
@@ -172,8 +173,9 @@ impl Counts {
 }
 
 /// One batch loop. It takes what has queued and starts it as a batch on one of its two
-/// connections; as soon as that batch is applied (its writes known, not yet sent) it takes the
-/// next, which is applied to the state the first one leaves while the first commits:
+/// connections. As soon as the state that batch leaves is certain (an ordinary batch: applied
+/// under its accounts' locks; a carried one: its versions confirmed), it takes the next, which is
+/// applied to that state while the first writes and commits:
 ///
 /// - The carried batch looks up only what that state lacks (records and holds the store already
 ///   had), without locks, and is applied.
@@ -285,7 +287,7 @@ impl BatchWorker {
                 self.settle(false);
             }
         }
-        self.previous_settled().await;
+        settled(&mut self.previous).await;
         self.process_fresh(jobs).await;
         self.conn
     }
@@ -297,42 +299,47 @@ impl BatchWorker {
         commands: &[&Command],
         carried: &Snapshot,
     ) -> Result<Option<Vec<Result<Outcome, LedgerError>>>, StoreError> {
+        let started = std::time::Instant::now();
         let needs = Needs::of(commands);
         let now = self.clock.now();
-        let mut lookups = self.store.lookups(&mut self.conn).await?;
-        let snapshot = lookups.load_onto(&needs, now, carried).await?;
-        lookups.commit().await?;
-        let Some(snapshot) = snapshot else {
+        let mut batch = self.store.carried_batch(&mut self.conn).await?;
+        let Some(snapshot) = batch.load_onto(&needs, now, carried).await? else {
             return Ok(None);
         };
+        let looked_up = started.elapsed();
         let basis = Basis::of(&snapshot);
         let (results, writes, leaves) = apply_guarded(snapshot, now, &self.config, commands)?;
-        if !self.previous_settled().await {
+        let applied = started.elapsed();
+        if !settled(&mut self.previous).await {
             return Ok(None);
         }
-        let mut batch = self.store.batch(&mut self.conn).await?;
+        let waited = started.elapsed();
         if !batch.confirm(&basis).await? {
             return Ok(None);
         }
+        let confirmed = started.elapsed();
         // Only now, with the accounts locked at the versions it was applied to, is the state it
         // leaves certain (short of a failed write): had it been sent before, every batch after a
         // redone one would have started from a state that was never written, and been redone
         // in turn.
         send_once(&mut self.applied, Some(Arc::new(leaves)));
         batch.write(writes).await?;
+        let written = started.elapsed();
         batch.commit().await?;
         self.settle(true);
+        tracing::debug!(
+            size = commands.len(),
+            lookups_us = looked_up.as_micros() as u64,
+            apply_us = (applied - looked_up).as_micros() as u64,
+            wait_us = (waited - applied).as_micros() as u64,
+            confirm_us = (confirmed - waited).as_micros() as u64,
+            write_us = (written - confirmed).as_micros() as u64,
+            commit_us = (started.elapsed() - written).as_micros() as u64,
+            "carried batch committed"
+        );
         self.counts.carried.fetch_add(1, Ordering::Relaxed);
         self.count(commands.len());
         Ok(Some(results))
-    }
-
-    /// Waits for the batch before to be settled: whether it committed what it was applied to.
-    async fn previous_settled(&mut self) -> bool {
-        match self.previous.take() {
-            Some(committed) => committed.await.unwrap_or(false),
-            None => true,
-        }
     }
 
     fn settle(&mut self, committed: bool) {
@@ -443,6 +450,14 @@ impl BatchWorker {
             "batch committed"
         );
         Ok(results)
+    }
+}
+
+/// Waits for the batch before to be settled: whether it committed what it was applied to.
+async fn settled(previous: &mut Option<oneshot::Receiver<bool>>) -> bool {
+    match previous.take() {
+        Some(committed) => committed.await.unwrap_or(false),
+        None => true,
     }
 }
 

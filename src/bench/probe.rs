@@ -49,6 +49,10 @@ pub struct ServerCounts {
     pub commands: u64,
     /// Loads and writes sent inside batches (not BEGIN or COMMIT).
     pub statements: u64,
+    /// Batches written on the state the previous batch left, while it committed.
+    pub carried: u64,
+    /// Batches applied to carried state that had to be applied again from the store.
+    pub redone: u64,
 }
 
 impl ServerCounts {
@@ -64,11 +68,18 @@ impl ServerCounts {
             batches: count("batches")?,
             commands: count("commands")?,
             statements: count("statements")?,
+            carried: count("carried").unwrap_or(0),
+            redone: count("redone").unwrap_or(0),
         })
     }
 
     pub fn batch_size(&self) -> Option<f64> {
         (self.batches > 0).then(|| self.commands as f64 / self.batches as f64)
+    }
+
+    /// The share of batches written on carried state, in percent.
+    pub fn carried_pct(&self) -> Option<f64> {
+        (self.batches > 0).then(|| 100.0 * self.carried as f64 / self.batches as f64)
     }
 }
 
@@ -78,17 +89,20 @@ mod tests {
 
     #[test]
     fn the_drained_line_is_read_and_others_are_not() {
-        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"executor drained","batches":10,"commands":320,"statements":50},"target":"credit_ledger::executor"}"#;
+        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"executor drained","batches":10,"commands":320,"carried":6,"redone":1,"statements":50},"target":"credit_ledger::executor"}"#;
         let counts = ServerCounts::from_log_line(line).unwrap();
         assert_eq!(
             counts,
             ServerCounts {
                 batches: 10,
                 commands: 320,
-                statements: 50
+                statements: 50,
+                carried: 6,
+                redone: 1,
             }
         );
         assert_eq!(counts.batch_size(), Some(32.0));
+        assert_eq!(counts.carried_pct(), Some(60.0));
         let other = line.replace("executor drained", "stopped");
         assert_eq!(ServerCounts::from_log_line(&other), None);
         assert_eq!(ServerCounts::from_log_line("not json"), None);

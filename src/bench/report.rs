@@ -105,7 +105,7 @@ impl Report {
 
 pub fn print_table(reports: &[Report]) {
     println!(
-        "{:<22} {:<8} {:>5} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>7} {:>7}  errors / books",
+        "{:<22} {:<8} {:>5} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} {:>7} {:>7}  errors / books",
         "scenario",
         "store",
         "conc",
@@ -118,6 +118,7 @@ pub fn print_table(reports: &[Report]) {
         "rss MB",
         "idle%",
         "batch",
+        "carry%",
         "stmt/c",
         "rows/c",
     );
@@ -132,7 +133,7 @@ pub fn print_table(reports: &[Report]) {
             .filter(|c| c.commands > 0)
             .map(|c| c.statements as f64 / c.commands as f64);
         println!(
-            "{:<22} {:<8} {:>5} {:>10} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>6} {:>7} {:>7}  {} / {}",
+            "{:<22} {:<8} {:>5} {:>10} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>6} {:>6} {:>7} {:>7}  {} / {}",
             s.scenario,
             s.store,
             s.concurrency,
@@ -145,6 +146,7 @@ pub fn print_table(reports: &[Report]) {
             rss,
             shown(r.cpu_idle_pct, 1),
             shown(r.server.and_then(|c| c.batch_size()), 1),
+            shown(r.server.and_then(|c| c.carried_pct()), 0),
             shown(statements, 2),
             shown(r.rows_per_command, 2),
             if errors.is_empty() {
@@ -168,6 +170,7 @@ fn print_ratios(reports: &[Report]) {
     };
     let pairs = [
         ("debit-hot", "naive-sql", 10.0),
+        ("authorize-capture-hot", "debit-hot", 0.5),
         ("debit-hot", "ping", 0.5),
         ("debit-spread", "ping", 0.5),
         ("authorize-capture-hot", "ping", 0.25),

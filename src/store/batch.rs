@@ -12,7 +12,7 @@ use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
 use super::rows::*;
 use super::sql::{self, padded, placeholders, write_all, Column, Kind};
 use super::sql::{RowSet, Value};
-use super::{ops, Store, StoreError, StoreResult};
+use super::{ops, Dialect, Store, StoreError, StoreResult};
 use crate::ledger::*;
 
 /// The connection a batch loop keeps across batches, rather than taking one from the pool (and
@@ -30,7 +30,7 @@ impl BatchConnection {
 /// commit. Dropping it without committing rolls it back.
 pub struct Batch<'c> {
     store: &'c Store,
-    tx: Transaction<'c, Any>,
+    stage: Stage<'c>,
     /// What the commands were applied to, so the write knows which accounts and holds are new
     /// (and owe a row in their directory table).
     found: Basis,
@@ -43,6 +43,16 @@ pub struct Batch<'c> {
 pub struct Basis {
     accounts: BTreeMap<AccountId, i64>,
     holds: HashSet<HoldId>,
+}
+
+/// Where a batch is on its connection.
+enum Stage<'c> {
+    /// Looking up, before its transaction: SQLite's batch on carried state, whose transaction
+    /// would take the write lock and so wait for the batch before it.
+    Before(&'c mut AnyConnection),
+    In(Transaction<'c, Any>),
+    /// Its transaction failed to begin.
+    Failed,
 }
 
 impl Basis {
@@ -63,21 +73,38 @@ impl Store {
     /// write lock up front, so a batch never has to upgrade a read lock (and fail) halfway. A
     /// failure here is before any of the batch's data was sent: it is always worth a retry.
     pub async fn batch<'c>(&'c self, conn: &'c mut BatchConnection) -> StoreResult<Batch<'c>> {
-        self.begin(conn, ops(self.dialect).begin_batch).await
+        let conn = self.connection(conn).await?;
+        Ok(Batch {
+            store: self,
+            stage: Stage::In(begin_batch(self.dialect, conn).await?),
+            found: Basis::default(),
+        })
     }
 
-    /// Starts the lookups of a batch that is applied to the state the previous batch leaves
-    /// (see [`Batch::load_onto`]): a transaction that takes no write lock, so it runs while the
-    /// previous batch commits. Committing it writes nothing.
-    pub async fn lookups<'c>(&'c self, conn: &'c mut BatchConnection) -> StoreResult<Batch<'c>> {
-        self.begin(conn, ops(self.dialect).begin_lookups).await
-    }
-
-    async fn begin<'c>(
+    /// Starts a batch that is applied to the state the previous batch leaves (see
+    /// [`Batch::load_onto`]). Its lookups take no lock, so they run while the previous batch
+    /// commits: on PostgreSQL inside the batch's transaction, on SQLite before it (its
+    /// transaction begins with the write lock, at [`Batch::confirm`]).
+    pub async fn carried_batch<'c>(
         &'c self,
         conn: &'c mut BatchConnection,
-        begin: &'static str,
     ) -> StoreResult<Batch<'c>> {
+        let conn = self.connection(conn).await?;
+        let stage = match ops(self.dialect).lookups_before_transaction {
+            true => Stage::Before(conn),
+            false => Stage::In(begin_batch(self.dialect, conn).await?),
+        };
+        Ok(Batch {
+            store: self,
+            stage,
+            found: Basis::default(),
+        })
+    }
+
+    async fn connection<'c>(
+        &'c self,
+        conn: &'c mut BatchConnection,
+    ) -> StoreResult<&'c mut AnyConnection> {
         let conn = match &mut conn.0 {
             Some(conn) => conn,
             slot => slot.insert(
@@ -87,25 +114,25 @@ impl Store {
                     .map_err(|e| StoreError::from(e).before_any_data())?,
             ),
         };
-        let conn: &'c mut AnyConnection = conn;
-        let tx = conn
-            .begin_with(begin)
-            .await
-            .map_err(|e| StoreError::from(e).before_any_data())?;
-        Ok(Batch {
-            store: self,
-            tx,
-            found: Basis::default(),
-        })
+        Ok(conn)
     }
 }
 
-impl Batch<'_> {
+async fn begin_batch(
+    dialect: Dialect,
+    conn: &mut AnyConnection,
+) -> StoreResult<Transaction<'_, Any>> {
+    conn.begin_with(ops(dialect).begin_batch)
+        .await
+        .map_err(|e| StoreError::from(e).before_any_data())
+}
+
+impl<'c> Batch<'c> {
     /// Locks the batch's accounts (in id order) and loads what the commands need.
     pub async fn load(&mut self, needs: &Needs, now: DateTime<Utc>) -> StoreResult<Snapshot> {
         let snapshot = self
             .store
-            .load_batch(&mut self.tx, needs, now, None)
+            .load_batch(self.conn()?, needs, now, None)
             .await?;
         let snapshot = snapshot.expect("a locked load covers every account");
         self.found = Basis::of(&snapshot);
@@ -125,7 +152,7 @@ impl Batch<'_> {
         carried: &Snapshot,
     ) -> StoreResult<Option<Snapshot>> {
         self.store
-            .load_batch(&mut self.tx, needs, now, Some(carried))
+            .load_batch(self.conn()?, needs, now, Some(carried))
             .await
     }
 
@@ -140,9 +167,10 @@ impl Batch<'_> {
             "SELECT {}, version FROM accounts",
             self.store.columns(&[sql::col("id", Kind::Id)])
         );
+        let store = self.store;
         let rows = select_in(
-            self.store,
-            &mut self.tx,
+            store,
+            self.tx().await?,
             &select,
             &[of("id", Kind::Id, &ids)],
             &format!(" ORDER BY id{lock}"),
@@ -158,14 +186,45 @@ impl Batch<'_> {
 
     /// Writes everything the batch changed.
     pub async fn write(&mut self, writes: Writes) -> StoreResult<()> {
-        self.store
-            .write_batch(&mut self.tx, writes, &self.found)
-            .await
+        let (store, found) = (self.store, std::mem::take(&mut self.found));
+        store.write_batch(self.tx().await?, writes, &found).await
+    }
+
+    /// The connection the lookups run on, in the transaction or before it.
+    fn conn(&mut self) -> StoreResult<&mut AnyConnection> {
+        match &mut self.stage {
+            Stage::Before(conn) => Ok(conn),
+            Stage::In(tx) => Ok(tx),
+            Stage::Failed => Err(not_begun()),
+        }
+    }
+
+    /// The batch's transaction, begun now if its lookups ran before it.
+    async fn tx(&mut self) -> StoreResult<&mut Transaction<'c, Any>> {
+        if let Stage::Before(_) = self.stage {
+            let Stage::Before(conn) = std::mem::replace(&mut self.stage, Stage::Failed) else {
+                unreachable!("matched above")
+            };
+            self.stage = Stage::In(begin_batch(self.store.dialect, conn).await?);
+        }
+        match &mut self.stage {
+            Stage::In(tx) => Ok(tx),
+            _ => Err(not_begun()),
+        }
     }
 
     pub async fn commit(self) -> StoreResult<()> {
-        Ok(self.tx.commit().await?)
+        match self.stage {
+            Stage::In(tx) => Ok(tx.commit().await?),
+            _ => Err(not_begun()),
+        }
     }
+}
+
+fn not_begun() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Protocol(
+        "the batch's transaction did not begin".into(),
+    ))
 }
 
 fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
@@ -228,12 +287,11 @@ impl Store {
     /// [`Batch::load_onto`]).
     async fn load_batch(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        conn: &mut AnyConnection,
         needs: &Needs,
         now: DateTime<Utc>,
         carried: Option<&Snapshot>,
     ) -> StoreResult<Option<Snapshot>> {
-        let conn: &mut AnyConnection = tx;
         if carried.is_some()
             && !(needs.named_lots.is_empty()
                 && needs.external_ids.is_empty()

@@ -40,9 +40,10 @@ struct DialectOps {
     pub migrator: fn() -> sqlx::migrate::Migrator,
     /// How a batch's transaction begins.
     pub begin_batch: &'static str,
-    /// How the lookups of a batch applied to carried state begin: without the write lock, so
-    /// they run while the previous batch commits.
-    pub begin_lookups: &'static str,
+    /// Whether a batch applied to carried state runs its lookups before its transaction begins
+    /// (SQLite: the transaction takes the write lock, which waits for the batch before) rather
+    /// than inside it (PostgreSQL: nothing is locked until the batch confirms its accounts).
+    pub lookups_before_transaction: bool,
     /// How a read-only view of one moment begins.
     pub begin_snapshot: &'static str,
     /// Appended to the query that loads a batch's accounts: locks them, in id order.

@@ -16,7 +16,7 @@ pub(super) static OPS: DialectOps = DialectOps {
     // batch: every lookup has an index, and a generic plan made while a table was still nearly
     // empty once turned key lookups into scans of the whole table. One round trip with BEGIN.
     begin_batch: BATCH_BEGIN,
-    begin_lookups: BATCH_BEGIN,
+    lookups_before_transaction: false,
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     lock_accounts: " FOR UPDATE",
     lock_events: Some(LOCK_EVENTS),

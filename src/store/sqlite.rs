@@ -16,7 +16,7 @@ pub(super) static OPS: DialectOps = DialectOps {
     begin_batch: "BEGIN IMMEDIATE",
     // In WAL mode a deferred transaction fixes its snapshot at its first read and keeps it to
     // the end, without blocking writers.
-    begin_lookups: "BEGIN",
+    lookups_before_transaction: true,
     begin_snapshot: "BEGIN",
     // One writer at a time: BEGIN IMMEDIATE is the lock.
     lock_accounts: "",
