@@ -97,6 +97,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether calls must carry an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Required unless the server listens on a loopback address only.
+    Auto,
+    Required,
+    /// Not required, on any address: the server warns at every start when it listens beyond
+    /// loopback.
+    Off,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -124,6 +136,12 @@ pub struct Config {
     pub concurrency_per_connection_max: usize,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// `auto` (API keys required unless the listen address is loopback), `required` or `off`.
+    /// A key that is sent is checked whatever the mode.
+    pub auth: AuthMode,
+    /// How often the server reloads its API keys: a new key works, and a revoked one stops
+    /// working, within this long.
+    pub auth_refresh_ms: u64,
     /// How often the sweeper posts what time has made due (lot expiry, hold expiry, the end of
     /// commitment terms); 0 turns it off. Safe with several instances on one database.
     pub sweep_interval_ms: u64,
@@ -162,6 +180,8 @@ impl Default for Config {
             request_timeout_ms: 10_000,
             concurrency_per_connection_max: 1_024,
             log_format: LogFormat::Text,
+            auth: AuthMode::Auto,
+            auth_refresh_ms: 2_000,
             sweep_interval_ms: 60_000,
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,
@@ -203,6 +223,7 @@ impl Config {
             ("message_size_max_bytes", self.message_size_max_bytes as u64),
             ("sweep_accounts_max", self.sweep_accounts_max as u64),
             ("events_poll_ms", self.events_poll_ms),
+            ("auth_refresh_ms", self.auth_refresh_ms),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");
@@ -224,6 +245,15 @@ impl Config {
         }
         validate_gl_codes(&self.gl_codes)?;
         Ok(())
+    }
+
+    /// Whether calls must carry an API key at this listen address.
+    pub fn auth_required(&self) -> bool {
+        match self.auth {
+            AuthMode::Auto => !self.listen_addr.ip().is_loopback(),
+            AuthMode::Required => true,
+            AuthMode::Off => false,
+        }
     }
 
     /// The limits the engine enforces.

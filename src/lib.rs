@@ -11,9 +11,13 @@
 //!   spelling of every stored enum (`ledger/names.rs`) and ledger account
 //!   (`ledger/accounts.rs`); the versioned encodings of outcomes and events kept in the store
 //!   (`ledger/codec/`). No I/O and no clock; the domain types derive no serde.
+//! - [`auth`]: API keys and roles, pure: the key format and its hash, and the one table of
+//!   which role may call which RPC. `store/keys.rs` keeps the keys, `api/auth.rs` checks them.
+//! - [`keys`]: the `key` commands (create, list, revoke), straight on the database.
 //! - [`executor`]: the batch loop. A bounded queue feeds batches; each batch is one database
-//!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit; a
-//!   batch that fails for its content is split down to the offending command.
+//!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit; the
+//!   next batch is applied to the state the previous one leaves while that one commits; a batch
+//!   that fails for its content is split down to the offending command.
 //! - [`store`]: the database behind one contract, SQLite (embedded default) and PostgreSQL, with
 //!   what differs said once in `store/sqlite.rs` and `store/postgres.rs`. The only module that
 //!   names sqlx; it also holds the SQL of the bench's naive baseline (`store/naive.rs`), which the
@@ -38,12 +42,14 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod executor;
 pub mod journal;
+pub mod keys;
 pub mod ledger;
 pub mod server;
 pub mod store;

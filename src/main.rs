@@ -51,10 +51,37 @@ enum Cmd {
     /// Export one book's journal of an effective-time period [from, to) straight from the
     /// database (no server), as CSV or JSON Lines, to stdout or a file.
     Export(ExportArgs),
+    /// Create, list or revoke API keys, straight on the database (no server needed).
+    Key {
+        #[arg(long, env = "CREDIT_LEDGER_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeyCmd,
+    },
     /// Load generator: runs scenarios against a fresh server and checks the books.
     Bench(credit_ledger::bench::BenchArgs),
     #[command(flatten)]
     Client(ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create a key and print it. It is shown this once; the database keeps only its hash.
+    Create {
+        /// admin, gateway, billing, support, finance, reader or account.
+        #[arg(long)]
+        role: credit_ledger::auth::Role,
+        /// Who or what holds it, e.g. edge-1.
+        #[arg(long)]
+        name: String,
+        /// The account an account-scoped key may read (its id).
+        #[arg(long)]
+        account: Option<credit_ledger::ledger::AccountId>,
+    },
+    /// List every key: prefix, role, created, state, name, account.
+    List,
+    /// Revoke the key with this prefix; servers stop taking it within auth_refresh_ms.
+    Revoke { prefix: String },
 }
 
 #[derive(clap::Args)]
@@ -148,6 +175,39 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn key(config: Option<PathBuf>, command: KeyCmd) -> anyhow::Result<()> {
+    use credit_ledger::keys;
+
+    let config = Config::load(config.as_deref())?;
+    let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
+    let store = Store::connect(&config.database_url, 1, timeout).await?;
+    store.migrate().await?;
+    let now = truncate_micros(Utc::now());
+    let result = match command {
+        KeyCmd::Create {
+            role,
+            name,
+            account,
+        } => keys::create(&store, role, &name, account, now)
+            .await
+            .map(|(key, secret)| {
+                eprintln!(
+                    "created {} ({}); the key is shown this once:",
+                    key.prefix, key.role
+                );
+                println!("{}", secret.expose());
+            }),
+        KeyCmd::List => store.keys().await.map_err(Into::into).map(|all| {
+            for key in &all {
+                println!("{}", keys::line(key));
+            }
+        }),
+        KeyCmd::Revoke { prefix } => keys::revoke(&store, &prefix, now).await,
+    };
+    store.close().await;
+    result
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run(Cli::parse()).await {
@@ -191,6 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Export(args) => export(args).await,
+        Cmd::Key { config, command } => key(config, command).await,
         Cmd::Bench(args) => credit_ledger::bench::run(args, cli.server).await,
         Cmd::Client(command) => {
             let server = cli

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::api::auth::{AuthLayer, KeyCache};
 use crate::api::transport::{serve, Transport};
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, events::EventsService,
@@ -111,6 +112,12 @@ impl Application {
         } = self;
         let sweeper_task = tokio::spawn(sweeper.run(stop.subscribe()));
         let store = services.store.clone();
+        let auth = auth_layer(&config, &store).await?;
+        let keys_task = tokio::spawn(auth.keys.clone().refresh(
+            store.clone(),
+            Duration::from_millis(config.auth_refresh_ms),
+            stop.subscribe(),
+        ));
         let (health, health_service) = tonic_health::server::health_reporter();
         set_serving(&health, true).await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -157,7 +164,8 @@ impl Application {
             request_timeout: Duration::from_millis(config.request_timeout_ms),
             concurrency_per_connection_max: config.concurrency_per_connection_max,
         };
-        serve(listener, routes, transport, stopping).await;
+        serve(listener, routes, transport, auth, stopping).await;
+        let _ = keys_task.await;
         sweeper_task.await.context("sweeper task")?;
         // Every executor handle went with the services and the sweeper; the loop ends after its
         // last batch.
@@ -166,6 +174,29 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The key check, with the keys loaded. Says in the log whether calls need a key, and warns at
+/// every start when they do not on an address beyond loopback.
+async fn auth_layer(config: &Config, store: &Store) -> anyhow::Result<AuthLayer> {
+    let keys = KeyCache::default();
+    let count = keys.reload(store).await.context("loading the API keys")?;
+    let required = config.auth_required();
+    let addr = config.listen_addr;
+    match (required, addr.ip().is_loopback()) {
+        (true, _) => tracing::info!(keys = count, "API keys required"),
+        (false, true) => tracing::info!(
+            keys = count,
+            "API keys not required: listening on loopback only (a key that is sent is checked)"
+        ),
+        (false, false) => tracing::warn!(
+            keys = count,
+            %addr,
+            "API keys NOT required on an address beyond loopback (auth = \"off\"): anyone who \
+             can reach it can move credit"
+        ),
+    }
+    Ok(AuthLayer { keys, required })
 }
 
 /// The executor's settings. SQLite has one writer, so it always gets one batch loop.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Caller;
 use tonic::{Request, Response, Status};
 
 use super::convert as c;
@@ -130,11 +131,16 @@ impl p::credits_server::Credits for CreditsService {
         &self,
         request: Request<p::ListLotsRequest>,
     ) -> Result<Response<p::ListLotsResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let account = c::account_ref("account", r.account)?;
         let size = self.0.page_size(r.page_size);
         let after = c::page_token(&r.page_token)?;
-        let account_id = self.0.resolve_existing(account).await?;
+        let account_id = self
+            .0
+            .resolve_for(caller.as_ref(), Some(account), true)
+            .await?;
+        let account_id = account_id.expect("an account was named");
         let lots = self
             .0
             .store

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::auth::Caller;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -34,6 +35,7 @@ impl p::events_server::Events for EventsService {
         &self,
         request: Request<p::SubscribeRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let services = self.0.clone();
         let account = match r.account {
@@ -55,10 +57,7 @@ impl p::events_server::Events for EventsService {
             field: "after_seq",
             reason: format!("at most {}", i64::MAX),
         })?;
-        let account = match account {
-            Some(account) => Some(services.resolve_existing(account).await?),
-            None => None,
-        };
+        let account = services.resolve_for(caller.as_ref(), account, true).await?;
         let mut cursor = match r.from_now {
             true => services.store.events_head().await?,
             false => after_seq,

@@ -3,6 +3,7 @@
 //! lives here.
 
 pub mod accounts;
+pub mod auth;
 pub mod commitments;
 pub mod convert;
 pub mod credits;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use tonic::Status;
 
+use crate::auth::Caller;
 use crate::clock::Clock;
 use crate::executor::Executor;
 use crate::ledger::{AccountId, AccountName, Command, LedgerError, Outcome};
@@ -76,6 +78,39 @@ impl Services {
             tracing::debug!(command = name, %error, "refused");
         }
         Ok(result?)
+    }
+
+    /// Resolves the account a read names, for `caller`. An account-scoped key is refused any
+    /// other account before anything is looked up, so the answer does not say whether another
+    /// account exists; `None` (a read across accounts) is refused it too.
+    pub async fn resolve_for(
+        &self,
+        caller: Option<&Caller>,
+        account: Option<AccountRef>,
+        existing: bool,
+    ) -> Result<Option<AccountId>, Status> {
+        if let Some(own) = caller.and_then(|c| c.account) {
+            let same = match &account {
+                None => false,
+                Some(AccountRef::Id(id)) => *id == own,
+                Some(AccountRef::External(external)) => {
+                    (self.store.account(own).await?).is_some_and(|a| a.external_id == *external)
+                }
+            };
+            if !same {
+                return Err(status::with_metadata(
+                    tonic::Code::PermissionDenied,
+                    "ACCOUNT_NOT_ALLOWED",
+                    "this key may read only its own account, and must name it",
+                    &[("account", own.to_string())],
+                ));
+            }
+        }
+        match (account, existing) {
+            (None, _) => Ok(None),
+            (Some(account), true) => self.resolve_existing(account).await.map(Some),
+            (Some(account), false) => self.resolve(account).await.map(Some),
+        }
     }
 
     pub fn page_size(&self, requested: u32) -> u32 {

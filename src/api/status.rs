@@ -147,7 +147,21 @@ impl From<LedgerError> for Status {
 
 /// A status with an `ErrorInfo` carrying a stable reason and no numbers.
 pub fn with_reason(code: Code, reason: &str, message: &str) -> Status {
-    let details = ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new());
+    with_metadata(code, reason, message, &[])
+}
+
+/// A status with a reason and metadata in its `ErrorInfo`.
+pub fn with_metadata(
+    code: Code,
+    reason: &str,
+    message: &str,
+    metadata: &[(&str, String)],
+) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
     Status::with_error_details(code, message, details)
 }
 

@@ -1,5 +1,5 @@
 //! The HTTP/2 server under the services: the accept loop, one hyper connection per client, the
-//! edge layer in front of the routes, and a graceful shutdown that stops accepting and lets
+//! edge layer and the key check in front of the routes, and a graceful shutdown that stops accepting and lets
 //! every connection finish what it has in flight.
 //!
 //! tonic's own server would do this too, but it wraps every service in a deadline timer of its
@@ -22,6 +22,7 @@ use tower::limit::ConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower::ServiceExt as _;
 
+use super::auth::AuthLayer;
 use super::edge::EdgeLayer;
 
 /// How connections are served.
@@ -39,12 +40,14 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     transport: Transport,
+    auth: AuthLayer,
     shutdown: impl Future<Output = ()>,
 ) {
     let service = ServiceBuilder::new()
         .layer(EdgeLayer {
             request_timeout: transport.request_timeout,
         })
+        .layer(auth)
         .service(routes.prepare());
     let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
     builder.http2().timer(TokioTimer::new());

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Caller;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
@@ -199,10 +200,15 @@ impl p::usage_server::Usage for UsageService {
         &self,
         request: Request<p::GetBalanceRequest>,
     ) -> Result<Response<p::GetBalanceResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let account = c::account_ref("account", r.account)?;
         let as_of = c::opt_time("as_of", r.as_of)?;
-        let account_id = self.0.resolve(account).await?;
+        let account_id = self
+            .0
+            .resolve_for(caller.as_ref(), Some(account), false)
+            .await?;
+        let account_id = account_id.expect("an account was named");
         let now = self.0.clock.now();
         if let Some(as_of) = as_of {
             return self.past_balance(account_id, as_of, now).await;

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 mod batch;
 pub mod journal;
+mod keys;
 pub mod naive;
 mod postgres;
 mod reads;

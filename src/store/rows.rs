@@ -547,3 +547,25 @@ pub(super) fn event_from_row(row: &AnyRow) -> StoreResult<StoredEvent> {
         },
     })
 }
+
+pub(super) const KEY_COLUMNS: &[Column] = &[
+    col("prefix", Text),
+    col("secret_hash", Text),
+    col("role", Text),
+    col("name", Text),
+    col("account_id", Id),
+    col("created_at", Time),
+    col("revoked_at", Time),
+];
+
+pub(super) fn key_from_row(row: &AnyRow) -> StoreResult<crate::auth::ApiKey> {
+    Ok(crate::auth::ApiKey {
+        prefix: text(row, "prefix")?,
+        secret_hash: text(row, "secret_hash")?,
+        role: parsed(row, "role")?,
+        name: text(row, "name")?,
+        account: opt_parsed(row, "account_id")?,
+        created_at: time(row, "created_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}

@@ -123,8 +123,22 @@ impl TestApp {
         Self::start(Database::fresh(backend).await, clock).await
     }
 
+    /// A server whose test configuration `tweak` changes first.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap());
+        let db = Database::fresh(backend).await;
+        let mut config = test_config(&db.url);
+        tweak(&mut config);
+        Self::start_with(db, clock, config).await
+    }
+
     pub async fn start(db: Database, clock: ManualClock) -> TestApp {
-        let app = Application::build(test_config(&db.url), Arc::new(clock.clone()))
+        let config = test_config(&db.url);
+        Self::start_with(db, clock, config).await
+    }
+
+    async fn start_with(db: Database, clock: ManualClock, config: Config) -> TestApp {
+        let app = Application::build(config, Arc::new(clock.clone()))
             .await
             .expect("application builds");
         let addr = format!("http://{}", app.local_addr());
@@ -171,7 +185,7 @@ impl TestApp {
         }
     }
 
-    async fn channel(&self) -> Channel {
+    pub async fn channel(&self) -> Channel {
         Channel::from_shared(self.addr.clone())
             .unwrap()
             .connect()

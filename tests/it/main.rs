@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounting;
 mod accounts_credits;
+mod auth;
 mod batching;
 mod commitments;
 mod edge;

@@ -12,18 +12,23 @@ use sqlx::Row;
 use crate::helpers::{Backend, Database};
 
 /// Tables keyed by something other than the account, looked up by that key alone: each can be
-/// distributed by its key (or kept as a reference table). Every other table holds one account's
-/// rows and is distributed by `account_id` (`accounts` by its `id`).
-const DIRECTORIES: [(&str, &str); 3] = [
+/// distributed by its key (or kept as a reference table, as the API keys would be). Every other
+/// table holds one account's rows and is distributed by `account_id` (`accounts` by its `id`).
+const DIRECTORIES: [(&str, &str); 4] = [
     ("account_external_ids", "external_id"),
     ("hold_accounts", "hold_id"),
     ("account_creations", "key"),
+    ("api_keys", "prefix"),
 ];
 
 /// The columns whose values are text: names, codes, statuses, the store's own encodings,
 /// hashes, keys and references. Any other column kept as text is an amount, a time or an id that
 /// should have its own type.
-const TEXT_COLUMNS: [&str; 20] = [
+const TEXT_COLUMNS: [&str; 24] = [
+    "prefix",
+    "secret_hash",
+    "role",
+    "name",
     "external_id",
     "unit",
     "status",

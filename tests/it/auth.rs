@@ -1,0 +1,247 @@
+//! API keys and roles, through the real server with keys required: every RPC of the API is
+//! refused without a key and with a key of each role its rule does not name, and let through with
+//! one it does (a table generated from the services the server registers and from `auth::RULES`,
+//! so neither can drift); an account-scoped key reads only its account; a revoked key stops
+//! working within the reload interval.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use credit_ledger::auth::{allowed, Role, Secret, RULES};
+use credit_ledger::config::AuthMode;
+use credit_ledger::keys;
+use credit_ledger::ledger::AccountId;
+use credit_ledger::proto as p;
+use prost::Message as _;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::helpers::{by_id, reason, Backend, TestApp};
+
+/// Every method of the API as the server registers it: its path, and whether it streams.
+fn methods() -> Vec<(String, bool)> {
+    let set = prost_types::FileDescriptorSet::decode(p::FILE_DESCRIPTOR_SET).unwrap();
+    let mut methods = Vec::new();
+    for file in set.file.iter().filter(|f| f.package() == "creditledger.v1") {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/creditledger.v1.{}/{}", service.name(), method.name());
+                methods.push((path, method.server_streaming()));
+            }
+        }
+    }
+    methods.sort();
+    methods
+}
+
+/// Calls `path` with an empty request (every field unset) under `key`, and returns the status
+/// it was answered with (OK when it was answered with a message or a stream).
+async fn call(channel: &Channel, path: &str, streaming: bool, key: Option<&str>) -> Status {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("ready");
+    let mut request = tonic::Request::new(());
+    if let Some(key) = key {
+        let value: MetadataValue<_> = format!("Bearer {key}").parse().unwrap();
+        request.metadata_mut().insert("authorization", value);
+    }
+    let path = PathAndQuery::try_from(path.to_string()).unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let answer = match streaming {
+        true => grpc
+            .server_streaming(request, path, codec)
+            .await
+            .map(|_| ()),
+        false => grpc.unary(request, path, codec).await.map(|_| ()),
+    };
+    answer.err().unwrap_or_else(|| Status::ok(""))
+}
+
+async fn keyed_app(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |config| {
+        config.auth = AuthMode::Required;
+        config.auth_refresh_ms = 20;
+    })
+    .await
+}
+
+async fn key(app: &TestApp, role: Role, account: Option<AccountId>) -> Secret {
+    let name = format!("test-{role}");
+    let (_, secret) = keys::create(&app.store, role, &name, account, Utc::now())
+        .await
+        .expect("key created");
+    secret
+}
+
+/// Waits, a bounded while, until `key` is taken (or, with `taken` false, refused) on a call
+/// that needs a valid key of any role, and returns how long that took.
+async fn until(app: &TestApp, key: &Secret, taken: bool) -> Duration {
+    let channel = app.channel().await;
+    let started = Instant::now();
+    for _ in 0..250 {
+        let status = call(
+            &channel,
+            "/creditledger.v1.Usage/GetBalance",
+            false,
+            Some(key.expose()),
+        )
+        .await;
+        if (status.code() != Code::Unauthenticated) == taken {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "key {key:?} was not {}",
+        if taken { "taken" } else { "refused" }
+    );
+}
+
+async fn every_method_takes_exactly_the_roles_its_rule_names(backend: Backend) {
+    let app = keyed_app(backend).await;
+    let methods = methods();
+    let listed: Vec<String> = {
+        let mut paths: Vec<String> = RULES.iter().map(|r| r.path.to_string()).collect();
+        paths.sort();
+        paths
+    };
+    let served: Vec<String> = methods.iter().map(|(path, _)| path.clone()).collect();
+    assert_eq!(listed, served, "auth::RULES and the services disagree");
+    let account = AccountId(uuid::Uuid::now_v7());
+    let mut secrets = Vec::new();
+    for role in Role::ALL {
+        let scope = (role == Role::Account).then_some(account);
+        let secret = match scope {
+            // An account-scoped key is tied to an account that exists: make one with admin.
+            Some(_) => None,
+            None => Some(key(&app, role, None).await),
+        };
+        secrets.push((role, secret));
+    }
+    let admin = secrets[0].1.clone().expect("admin first");
+    until(&app, &admin, true).await;
+    let owned = open_account(&app, &admin, "owned").await;
+    let scoped = key(&app, Role::Account, Some(owned)).await;
+    secrets[6].1 = Some(scoped.clone());
+    until(&app, &scoped, true).await;
+    let channel = app.channel().await;
+    let mut checked = 0;
+    for (path, streaming) in &methods {
+        let status = call(&channel, path, *streaming, None).await;
+        assert_eq!(
+            (status.code(), reason(&status).as_str()),
+            (Code::Unauthenticated, "API_KEY_MISSING"),
+            "{path} without a key"
+        );
+        let forged = format!("cl_{}_{}", "0".repeat(12), "0".repeat(64));
+        let status = call(&channel, path, *streaming, Some(&forged)).await;
+        assert_eq!(
+            (status.code(), reason(&status).as_str()),
+            (Code::Unauthenticated, "API_KEY_INVALID"),
+            "{path} with an unknown key"
+        );
+        for (role, secret) in &secrets {
+            let secret = secret.as_ref().expect("every role has a key");
+            let status = call(&channel, path, *streaming, Some(secret.expose())).await;
+            let refused = reason(&status) == "ROLE_NOT_ALLOWED";
+            assert_eq!(
+                refused,
+                !allowed(*role, path),
+                "{path} as {role}: {status:?}"
+            );
+            match refused {
+                true => assert_eq!(status.code(), Code::PermissionDenied),
+                false => assert_ne!(status.code(), Code::Unauthenticated, "{path} as {role}"),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, methods.len() * Role::ALL.len());
+    // Health and reflection are open.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest::default();
+    assert!(health.check(request).await.is_ok());
+}
+
+async fn open_account(app: &TestApp, admin: &Secret, name: &str) -> AccountId {
+    let mut accounts = p::accounts_client::AccountsClient::new(app.channel().await);
+    let mut request = tonic::Request::new(p::CreateAccountRequest {
+        idempotency_key: format!("create-{name}"),
+        external_id: name.into(),
+        unit: "CREDIT".parse().unwrap(),
+        ..Default::default()
+    });
+    let value: MetadataValue<_> = format!("Bearer {}", admin.expose()).parse().unwrap();
+    request.metadata_mut().insert("authorization", value);
+    let account = accounts.create_account(request).await.expect("account");
+    let id = account.into_inner().account.unwrap().account_id;
+    id.parse().unwrap()
+}
+
+/// A customer-facing key sees its own account's balance and nothing of another's, by id or by
+/// external id, whether or not the other exists.
+async fn an_account_key_reads_only_its_account(backend: Backend) {
+    let app = keyed_app(backend).await;
+    let admin = key(&app, Role::Admin, None).await;
+    until(&app, &admin, true).await;
+    let own = open_account(&app, &admin, "own").await;
+    let other = open_account(&app, &admin, "other").await;
+    let scoped = key(&app, Role::Account, Some(own)).await;
+    until(&app, &scoped, true).await;
+    let mut usage = p::usage_client::UsageClient::new(app.channel().await);
+    let balance = |account: p::AccountRef| {
+        let mut request = tonic::Request::new(p::GetBalanceRequest {
+            account: Some(account),
+            as_of: None,
+        });
+        let value: MetadataValue<_> = format!("Bearer {}", scoped.expose()).parse().unwrap();
+        request.metadata_mut().insert("authorization", value);
+        request
+    };
+    let external = |id: &str| p::AccountRef {
+        r#ref: Some(p::account_ref::Ref::ExternalId(id.into())),
+    };
+    assert!(usage
+        .get_balance(balance(by_id(&own.to_string())))
+        .await
+        .is_ok());
+    assert!(usage.get_balance(balance(external("own"))).await.is_ok());
+    let missing = AccountId(uuid::Uuid::now_v7()).to_string();
+    for account in [
+        by_id(&other.to_string()),
+        external("other"),
+        by_id(&missing),
+        external("nobody"),
+    ] {
+        let status = usage.get_balance(balance(account)).await.unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status).as_str()),
+            (Code::PermissionDenied, "ACCOUNT_NOT_ALLOWED")
+        );
+    }
+}
+
+/// A revoked key stops working within the reload interval; keys are never read per request.
+async fn a_revoked_key_is_refused_within_the_reload_interval(backend: Backend) {
+    let app = keyed_app(backend).await;
+    let gateway = key(&app, Role::Gateway, None).await;
+    until(&app, &gateway, true).await;
+    keys::revoke(&app.store, gateway.prefix(), Utc::now())
+        .await
+        .unwrap();
+    let took = until(&app, &gateway, false).await;
+    // Reloads every 20 ms here; the bound allows for a slow machine, not for no reload at all.
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let listed = app.store.keys().await.unwrap();
+    assert!(listed[0].revoked_at.is_some());
+    assert!(keys::revoke(&app.store, gateway.prefix(), Utc::now())
+        .await
+        .is_err());
+}
+
+crate::both_stores!(
+    every_method_takes_exactly_the_roles_its_rule_names,
+    an_account_key_reads_only_its_account,
+    a_revoked_key_is_refused_within_the_reload_interval,
+);
