@@ -142,6 +142,9 @@ pub struct Config {
     /// How often the server reloads its API keys: a new key works, and a revoked one stops
     /// working, within this long.
     pub auth_refresh_ms: u64,
+    /// On SIGTERM or ctrl-c, how long health answers NOT_SERVING while calls are still served,
+    /// so load balancers stop sending before the listener closes.
+    pub shutdown_grace_ms: u64,
     /// How often the sweeper posts what time has made due (lot expiry, hold expiry, the end of
     /// commitment terms); 0 turns it off. Safe with several instances on one database.
     pub sweep_interval_ms: u64,
@@ -182,6 +185,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             auth: AuthMode::Auto,
             auth_refresh_ms: 2_000,
+            shutdown_grace_ms: 5_000,
             sweep_interval_ms: 60_000,
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,

@@ -120,10 +120,16 @@ impl Application {
         ));
         let (health, health_service) = tonic_health::server::health_reporter();
         set_serving(&health, true).await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
+        // Both reflection versions: older grpcurl, Postman and Python's reflection client speak
+        // only v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().context("building reflection")?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
             .context("building reflection")?;
         let size = config.message_size_max_bytes;
         let accounts =
@@ -145,16 +151,23 @@ impl Application {
         let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
+        let grace = Duration::from_millis(config.shutdown_grace_ms);
         let stopping = async move {
             shutdown.await;
-            tracing::info!("shutting down: not serving, draining requests in flight");
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "shutting down: health not serving, calls still served for the grace period"
+            );
             set_serving(&health, false).await;
+            tokio::time::sleep(grace).await;
+            tracing::info!("closing the listener, draining requests in flight");
             // Ends the sweeper and the event subscriptions, which would otherwise hold the
             // server open.
             let _ = stop.send(true);
         };
         let routes = tonic::service::Routes::new(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(accounts)
             .add_service(credits)
             .add_service(usage)

@@ -89,6 +89,8 @@ impl ServerProcess {
             .env("CREDIT_LEDGER_DATABASE_URL", database_url)
             .env("CREDIT_LEDGER_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("CREDIT_LEDGER_LOG_FORMAT", "json")
+            // The bench's own server has no load balancer to tell.
+            .env("CREDIT_LEDGER_SHUTDOWN_GRACE_MS", "0")
             .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

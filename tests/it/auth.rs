@@ -245,3 +245,49 @@ crate::both_stores!(
     an_account_key_reads_only_its_account,
     a_revoked_key_is_refused_within_the_reload_interval,
 );
+
+/// Server reflection answers in both versions, without a key: older tools speak only v1alpha.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_answers_in_v1_and_v1alpha_without_a_key() {
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let app = keyed_app(Backend::Sqlite).await;
+    let list = || v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut old =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel().await);
+    let request = tokio_stream::iter([list()]);
+    let mut answers = old
+        .server_reflection_info(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().expect("an answer");
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(listed)) =
+        answer.message_response
+    else {
+        panic!("not a service list: {answer:?}")
+    };
+    let names: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"creditledger.v1.Usage".to_string()),
+        "{names:?}"
+    );
+    let mut new = v1::server_reflection_client::ServerReflectionClient::new(app.channel().await);
+    let request = tokio_stream::iter([v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    }]);
+    let mut answers = new
+        .server_reflection_info(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answers.message().await.unwrap().is_some());
+}

@@ -113,6 +113,8 @@ pub fn test_config(url: &str) -> Config {
         // Tests sweep when they choose to (`TestApp::sweep`), on their manual clock.
         sweep_interval_ms: 0,
         events_poll_ms: 20,
+        // Tests stop at once; one test sets a grace period to watch it.
+        shutdown_grace_ms: 0,
         ..Config::default()
     }
 }
@@ -171,6 +173,13 @@ impl TestApp {
             },
         );
         Self::start(db, self.clock.clone()).await
+    }
+
+    /// Sends the server its shutdown signal without waiting for it to stop.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     pub async fn shutdown(&mut self) {

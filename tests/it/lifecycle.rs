@@ -278,3 +278,41 @@ async fn postgres_outage_fails_unavailable_and_recovers() {
     let entries = app.store.count("entries").await.unwrap();
     assert_eq!(entries, 42, "one top-up and 41 debits, none twice");
 }
+
+/// On shutdown, health says NOT_SERVING for the grace period while calls are still answered;
+/// then the listener closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_serving_through_the_grace_period_with_health_not_serving() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+
+    let mut app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.shutdown_grace_ms = 3_000;
+    })
+    .await;
+    let account = app.account("graceful", 0).await;
+    let channel = app.channel().await;
+    let mut health = HealthClient::new(channel.clone());
+    let status = || async {
+        let request = HealthCheckRequest::default();
+        let answer = HealthClient::new(channel.clone()).check(request).await;
+        answer.map(|r| r.into_inner().status())
+    };
+    assert_eq!(status().await.unwrap(), ServingStatus::Serving);
+    app.signal_shutdown();
+    let mut seen = false;
+    for _ in 0..100 {
+        if status().await.unwrap() == ServingStatus::NotServing {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(seen, "health never said NOT_SERVING");
+    // Still inside the grace period: calls are answered.
+    app.top_up(&account, "5", "1", "during-grace").await;
+    assert_eq!(app.balance(&account).await.available, "5");
+    app.shutdown().await;
+    let after = health.check(HealthCheckRequest::default()).await;
+    assert!(after.is_err(), "the listener should be closed: {after:?}");
+}
