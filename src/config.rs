@@ -145,6 +145,8 @@ pub struct Config {
     /// On SIGTERM or ctrl-c, how long health answers NOT_SERVING while calls are still served,
     /// so load balancers stop sending before the listener closes.
     pub shutdown_grace_ms: u64,
+    /// Where Prometheus scrapes `GET /metrics`; off unless set.
+    pub metrics_listen_addr: Option<SocketAddr>,
     /// How often the sweeper posts what time has made due (lot expiry, hold expiry, the end of
     /// commitment terms); 0 turns it off. Safe with several instances on one database.
     pub sweep_interval_ms: u64,
@@ -186,6 +188,7 @@ impl Default for Config {
             auth: AuthMode::Auto,
             auth_refresh_ms: 2_000,
             shutdown_grace_ms: 5_000,
+            metrics_listen_addr: None,
             sweep_interval_ms: 60_000,
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,

@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::ledger::{
     Command, IdSource, Ledger, LedgerError, Limits, Needs, Outcome, Snapshot, Writes,
 };
+use crate::metrics::Metrics;
 use crate::store::{Basis, BatchConnection, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +76,7 @@ struct Job {
 pub struct Executor {
     queue: mpsc::Sender<Job>,
     counts: Arc<Counts>,
+    metrics: Arc<Metrics>,
 }
 
 impl Executor {
@@ -84,6 +86,7 @@ impl Executor {
         store: Store,
         clock: Arc<dyn Clock>,
         config: ExecutorConfig,
+        metrics: Arc<Metrics>,
     ) -> (Executor, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(config.queue_capacity);
         let jobs = Arc::new(Mutex::new(jobs));
@@ -92,6 +95,7 @@ impl Executor {
             .map(|_| {
                 let worker = BatchLoop {
                     store: store.clone(),
+                    metrics: metrics.clone(),
                     clock: clock.clone(),
                     config,
                     counts: counts.clone(),
@@ -119,7 +123,17 @@ impl Executor {
                 "executor drained"
             );
         });
-        (Executor { queue, counts }, task)
+        let executor = Executor {
+            queue,
+            counts,
+            metrics,
+        };
+        (executor, task)
+    }
+
+    /// The metrics the executor and what submits to it update.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// What the executor has done so far.
@@ -191,6 +205,7 @@ impl Counts {
 /// commit that holds their change.
 struct BatchLoop {
     store: Store,
+    metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
     counts: Arc<Counts>,
@@ -209,7 +224,7 @@ impl BatchLoop {
         let mut spare = vec![BatchConnection::default(), BatchConnection::default()];
         let mut running: VecDeque<JoinHandle<BatchConnection>> = VecDeque::new();
         let mut previous: Option<Previous> = None;
-        while let Some(batch) = next_batch(&jobs, max, linger).await {
+        while let Some(batch) = next_batch(&jobs, max, linger, &self.metrics).await {
             let conn = match spare.pop() {
                 Some(conn) => conn,
                 // A batch task that panicked lost its connection; the next one takes a fresh one.
@@ -222,6 +237,7 @@ impl BatchLoop {
             let (committed, settled) = oneshot::channel();
             let worker = BatchWorker {
                 store: self.store.clone(),
+                metrics: self.metrics.clone(),
                 conn,
                 clock: self.clock.clone(),
                 config: self.config,
@@ -247,6 +263,7 @@ impl BatchLoop {
 /// One batch, on one of its loop's connections (given back when the batch is done).
 struct BatchWorker {
     store: Store,
+    metrics: Arc<Metrics>,
     conn: BatchConnection,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
@@ -277,10 +294,12 @@ impl BatchWorker {
                 Ok(None) => {}
                 Err(error) => {
                     tracing::debug!(error = format!("{error:#}"), "carried batch failed");
+                    self.store_error(&error);
                     self.conn.reset();
                 }
             }
             self.counts.redone.fetch_add(1, Ordering::Relaxed);
+            self.metrics.batches_redone.inc();
             // Sent and then not written: the batch after must not build on it. (Not sent: the
             // loop is still waiting, for what the ordinary run below sends.)
             if self.applied.is_none() {
@@ -338,6 +357,10 @@ impl BatchWorker {
             "carried batch committed"
         );
         self.counts.carried.fetch_add(1, Ordering::Relaxed);
+        self.metrics.count(&self.metrics.batches, "carried");
+        self.metrics
+            .commit_seconds
+            .observe((started.elapsed() - confirmed).as_secs_f64());
         self.count(commands.len());
         Ok(Some(results))
     }
@@ -346,7 +369,19 @@ impl BatchWorker {
         send_once(&mut self.committed, committed);
     }
 
+    fn store_error(&self, error: &StoreError) {
+        let kind = match error {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::UniqueViolation { .. } => "unique_violation",
+            StoreError::Refused(_) => "refused",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Other(_) => "other",
+        };
+        self.metrics.count(&self.metrics.store_errors, kind);
+    }
+
     fn count(&self, size: usize) {
+        self.metrics.batch_commands.observe(size as f64);
         self.counts.batches.fetch_add(1, Ordering::Relaxed);
         self.counts
             .commands
@@ -367,7 +402,7 @@ impl BatchWorker {
                     match self.run_batch(&[&job.command]).await {
                         Ok(results) => answer(vec![job], results),
                         Err(error) if error.is_transient() => unavailable(vec![job], &error),
-                        Err(error) => offender(job, &error),
+                        Err(error) => offender(job, &error, &self.metrics),
                     }
                 }
             }
@@ -387,13 +422,13 @@ impl BatchWorker {
             "batch failed; isolating the command(s) it failed on"
         );
         let mut pending = VecDeque::new();
-        halve(&mut pending, jobs, error);
+        halve(&mut pending, jobs, error, &self.metrics);
         while let Some(jobs) = pending.pop_front() {
             let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
             match self.run_batch(&commands).await {
                 Ok(results) => answer(jobs, results),
                 Err(error) if error.is_transient() => unavailable(jobs, &error),
-                Err(error) => halve(&mut pending, jobs, error),
+                Err(error) => halve(&mut pending, jobs, error, &self.metrics),
             }
         }
     }
@@ -405,8 +440,12 @@ impl BatchWorker {
         let needs = Needs::of(commands);
         let result = self.in_transaction(commands, &needs).await;
         match &result {
-            Ok(_) => self.count(commands.len()),
-            Err(_) => {
+            Ok(_) => {
+                self.metrics.count(&self.metrics.batches, "ordinary");
+                self.count(commands.len());
+            }
+            Err(error) => {
+                self.store_error(error);
                 // The next batch runs the ordinary way, once this one's first try is over.
                 send_once(&mut self.applied, None);
                 self.settle(false);
@@ -440,6 +479,9 @@ impl BatchWorker {
         if publishing {
             self.settle(true);
         }
+        self.metrics
+            .commit_seconds
+            .observe((started.elapsed() - applied).as_secs_f64());
         tracing::debug!(
             size = commands.len(),
             begin_us = begun.as_micros() as u64,
@@ -473,6 +515,7 @@ async fn next_batch(
     jobs: &Mutex<mpsc::Receiver<Job>>,
     max: usize,
     linger: Duration,
+    metrics: &Metrics,
 ) -> Option<Vec<Job>> {
     let mut jobs = jobs.lock().await;
     let mut batch = Vec::with_capacity(max);
@@ -482,6 +525,7 @@ async fn next_batch(
         tokio::time::sleep(linger).await;
         drain(&mut jobs, &mut batch, max);
     }
+    metrics.queue_depth.set(jobs.len() as i64);
     Some(batch)
 }
 
@@ -497,9 +541,14 @@ fn drain(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
 /// Puts a failed run's two halves at the front of the queue, in order: depth first, so a failed
 /// first half is settled before the second half runs, and each command still sees what the
 /// commands before it in the batch did. A single command is the offender.
-fn halve(pending: &mut VecDeque<Vec<Job>>, mut jobs: Vec<Job>, error: StoreError) {
+fn halve(
+    pending: &mut VecDeque<Vec<Job>>,
+    mut jobs: Vec<Job>,
+    error: StoreError,
+    metrics: &Metrics,
+) {
     if jobs.len() == 1 {
-        offender(jobs.pop().expect("one job"), &error);
+        offender(jobs.pop().expect("one job"), &error, metrics);
         return;
     }
     let second = jobs.split_off(jobs.len() / 2);
@@ -551,7 +600,8 @@ fn unavailable(jobs: Vec<Job>, error: &StoreError) {
 /// refused its data, or the engine or a damaged row failed on it (a bug, logged with its cause).
 /// A unique violation on its own is another instance's commit racing this one, which a retry
 /// settles.
-fn offender(job: Job, error: &StoreError) {
+fn offender(job: Job, error: &StoreError, metrics: &Metrics) {
+    metrics.offenders.inc();
     let answer = match error {
         StoreError::UniqueViolation { .. } => ExecError::Unavailable,
         error if error.is_content() => ExecError::Unstorable,

@@ -36,6 +36,8 @@
 //!   `journal::verify` audits invariants 1, 3 and 6.
 //! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server
 //!   processes, driving the service and the naive one-transaction-per-request baseline alike.
+//! - [`metrics`]: the Prometheus metrics, updated where things happen and served on their own
+//!   listener.
 //! - [`sweeper`]: posts what time makes due (lot and hold expiry, commitment terms) through the
 //!   executor, on an interval.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
@@ -51,6 +53,7 @@ pub mod executor;
 pub mod journal;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod sweeper;

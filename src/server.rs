@@ -23,6 +23,7 @@ use crate::config::Dialect;
 use crate::executor::Executor;
 use crate::executor::ExecutorConfig;
 use crate::journal::export::GlCodes;
+use crate::metrics::Metrics;
 use crate::proto;
 use crate::store::Store;
 use crate::sweeper::Sweeper;
@@ -31,6 +32,7 @@ use crate::sweeper::SweeperConfig;
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    metrics_listener: Option<TcpListener>,
     services: Arc<Services>,
     executor_task: JoinHandle<()>,
     sweeper: Sweeper,
@@ -50,12 +52,21 @@ impl Application {
         )
         .await?;
         store.migrate().await?;
-        let (executor, executor_task) =
-            Executor::spawn(store.clone(), clock.clone(), executor_config(&config));
+        let metrics = Arc::new(Metrics::new());
+        let (executor, executor_task) = Executor::spawn(
+            store.clone(),
+            clock.clone(),
+            executor_config(&config),
+            metrics,
+        );
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
         let local_addr = listener.local_addr()?;
+        let metrics_listener = crate::metrics::bind(config.metrics_listen_addr).await?;
+        if let Some(metrics) = &metrics_listener {
+            tracing::info!(addr = %metrics.local_addr()?, "metrics at GET /metrics");
+        }
         tracing::info!(%local_addr, database = %config.database_url.redacted(), "credit-ledger ready");
         let sweeper = Sweeper::new(
             store.clone(),
@@ -76,6 +87,7 @@ impl Application {
         Ok(Application {
             listener,
             local_addr,
+            metrics_listener,
             services,
             executor_task,
             sweeper,
@@ -86,6 +98,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `GET /metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn store(&self) -> Store {
@@ -103,6 +122,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            metrics_listener,
             services,
             executor_task,
             sweeper,
@@ -112,7 +132,15 @@ impl Application {
         } = self;
         let sweeper_task = tokio::spawn(sweeper.run(stop.subscribe()));
         let store = services.store.clone();
-        let auth = auth_layer(&config, &store).await?;
+        let metrics = services.executor.metrics().clone();
+        let auth = auth_layer(&config, &store, metrics.clone()).await?;
+        let metrics_task = metrics_listener.map(|listener| {
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                metrics.clone(),
+                stop.subscribe(),
+            ))
+        });
         let keys_task = tokio::spawn(auth.keys.clone().refresh(
             store.clone(),
             Duration::from_millis(config.auth_refresh_ms),
@@ -177,8 +205,11 @@ impl Application {
             request_timeout: Duration::from_millis(config.request_timeout_ms),
             concurrency_per_connection_max: config.concurrency_per_connection_max,
         };
-        serve(listener, routes, transport, auth, stopping).await;
+        serve(listener, routes, transport, auth, metrics, stopping).await;
         let _ = keys_task.await;
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         sweeper_task.await.context("sweeper task")?;
         // Every executor handle went with the services and the sweeper; the loop ends after its
         // last batch.
@@ -191,8 +222,12 @@ impl Application {
 
 /// The key check, with the keys loaded. Says in the log whether calls need a key, and warns at
 /// every start when they do not on an address beyond loopback.
-async fn auth_layer(config: &Config, store: &Store) -> anyhow::Result<AuthLayer> {
-    let keys = KeyCache::default();
+async fn auth_layer(
+    config: &Config,
+    store: &Store,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<AuthLayer> {
+    let keys = KeyCache::new(metrics);
     let count = keys.reload(store).await.context("loading the API keys")?;
     let required = config.auth_required();
     let addr = config.listen_addr;

@@ -115,6 +115,11 @@ impl Sweeper {
                 break;
             }
         }
+        let metrics = self.executor.metrics();
+        metrics.sweeper_runs.inc();
+        let r = &report;
+        let postings = r.lots_expired + r.holds_expired + r.commitments_ended + r.notices;
+        metrics.sweeper_postings.inc_by(postings);
         Ok(report)
     }
 

@@ -25,18 +25,28 @@ use tower::{Layer, Service};
 
 use super::status::with_metadata;
 use crate::auth::{allowed, is_open, roles_for, ApiKey, Caller, Role, Secret};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 
 /// The keys that are not revoked, by prefix.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct KeyCache {
     keys: Arc<RwLock<HashMap<String, ApiKey>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// What an unknown prefix is compared against: no key hashes to it, and comparing costs the same.
 const NO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl KeyCache {
+    /// An empty cache; [`KeyCache::reload`] fills it.
+    pub fn new(metrics: Arc<Metrics>) -> KeyCache {
+        KeyCache {
+            keys: Arc::default(),
+            metrics,
+        }
+    }
+
     /// Reloads every key that is not revoked.
     pub async fn reload(&self, store: &Store) -> StoreResult<usize> {
         let keys: HashMap<String, ApiKey> = store
@@ -80,7 +90,10 @@ impl KeyCache {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let key = keys.get(secret.prefix());
         let matches = secret.matches(key.map_or(NO_HASH, |k| k.secret_hash.as_str()));
-        let key = key.filter(|_| matches)?;
+        let key = key.filter(|_| matches);
+        let kind = if key.is_some() { "valid" } else { "invalid" };
+        self.metrics.count(&self.metrics.key_checks, kind);
+        let key = key?;
         Some(Caller {
             prefix: key.prefix.clone(),
             role: key.role,

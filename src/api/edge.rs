@@ -16,18 +16,22 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use super::status::with_reason;
+use crate::metrics::{Call, Method, Metrics};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct EdgeLayer {
     /// The longest any call may take, whatever its own deadline.
     pub request_timeout: Duration,
+    /// Every call is counted by method and code, and timed.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<S> Layer<S> for EdgeLayer {
@@ -37,14 +41,16 @@ impl<S> Layer<S> for EdgeLayer {
         Edge {
             inner,
             request_timeout: self.request_timeout,
+            metrics: self.metrics.clone(),
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
     request_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 type Response = http::Response<tonic::body::Body>;
@@ -65,15 +71,42 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let deadline = deadline(request.headers(), self.request_timeout);
+        let method = request.uri().path().to_string();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         let call = self.inner.call(request);
         Box::pin(async move {
-            match tokio::time::timeout(deadline, call).await {
+            let answer = match tokio::time::timeout(deadline, call).await {
                 Ok(Ok(response)) => Ok(contract(response)),
                 Ok(Err(error)) => Err(error),
                 Err(_) => Ok(deadline_exceeded().into_http()),
+            };
+            if let Ok(response) = &answer {
+                record(&metrics, method, response, started);
             }
+            answer
         })
     }
+}
+
+/// Counts a call by its method and the code its answer's headers carry: an error answered
+/// before any message carries its code there; a call answered with messages carries it in the
+/// trailers, which come later, and is counted `OK` (a stream that fails midway included).
+fn record(metrics: &Metrics, method: String, response: &Response, started: Instant) {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(Code::Ok, Code::from_i32);
+    metrics
+        .request_seconds
+        .get_or_create(&Method {
+            method: method.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    let code = crate::metrics::code_name(code).to_string();
+    metrics.requests.get_or_create(&Call { method, code }).inc();
 }
 
 /// How long a call may take: its `grpc-timeout`, capped by the server's limit.

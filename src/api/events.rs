@@ -64,7 +64,12 @@ impl p::events_server::Events for EventsService {
         };
         let (tx, rx) = mpsc::channel(PAGE as usize);
         let mut shutdown = services.shutdown.clone();
+        let metrics = services.executor.metrics().clone();
         tokio::spawn(async move {
+            metrics.subscriptions.inc();
+            let _open = OnDrop(|| {
+                metrics.subscriptions.dec();
+            });
             loop {
                 if *shutdown.borrow() {
                     return;
@@ -87,6 +92,10 @@ impl p::events_server::Events for EventsService {
                     if tx.send(Ok(event)).await.is_err() {
                         return;
                     }
+                    metrics.events_sent.inc();
+                    let lag = services.clock.now() - stored.event.occurred_at;
+                    let lag = lag.to_std().unwrap_or_default().as_secs_f64();
+                    metrics.event_lag_seconds.observe(lag);
                 }
                 if full {
                     continue;
@@ -168,5 +177,14 @@ fn event(stored: &StoredEvent) -> p::Event {
         account_id: e.account_id.to_string(),
         occurred_at: Some(c::timestamp(e.occurred_at)),
         detail: Some(detail),
+    }
+}
+
+/// Runs its closure when dropped: a subscription's task is counted out however it ends.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
     }
 }

@@ -9,6 +9,7 @@
 //! `DEADLINE_EXCEEDED`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -24,6 +25,7 @@ use tower::ServiceExt as _;
 
 use super::auth::AuthLayer;
 use super::edge::EdgeLayer;
+use crate::metrics::Metrics;
 
 /// How connections are served.
 #[derive(Debug, Clone, Copy)]
@@ -41,11 +43,13 @@ pub async fn serve(
     routes: Routes,
     transport: Transport,
     auth: AuthLayer,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     let service = ServiceBuilder::new()
         .layer(EdgeLayer {
             request_timeout: transport.request_timeout,
+            metrics,
         })
         .layer(auth)
         .service(routes.prepare());

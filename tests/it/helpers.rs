@@ -94,6 +94,8 @@ impl Database {
 
 pub struct TestApp {
     pub addr: String,
+    /// Where `GET /metrics` is served, when the test's configuration asked for it.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub clock: ManualClock,
     pub store: Store,
     pub db: Database,
@@ -144,6 +146,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let addr = format!("http://{}", app.local_addr());
+        let metrics_addr = app.metrics_addr();
         let store = app.store();
         let sweeper = app.sweeper();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -152,6 +155,7 @@ impl TestApp {
         }));
         TestApp {
             addr,
+            metrics_addr,
             clock,
             store,
             db,
@@ -379,7 +383,7 @@ impl ExecutorRig {
             linger: std::time::Duration::ZERO,
             limits: credit_ledger::ledger::Limits::default(),
         };
-        let (executor, task) = Executor::spawn(store.clone(), clock, config);
+        let (executor, task) = Executor::spawn(store.clone(), clock, config, Default::default());
         ExecutorRig {
             store,
             executor,

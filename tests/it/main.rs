@@ -19,6 +19,7 @@ mod inputs;
 mod instances;
 mod journal;
 mod lifecycle;
+mod metrics;
 mod migration;
 mod overlap;
 mod poison;
