@@ -371,7 +371,7 @@ impl BatchWorker {
 
     fn store_error(&self, error: &StoreError) {
         let kind = match error {
-            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Unavailable(_) | StoreError::NotBegun(_) => "unavailable",
             StoreError::UniqueViolation { .. } => "unique_violation",
             StoreError::Refused(_) => "refused",
             StoreError::Corrupt(_) => "corrupt",
@@ -438,7 +438,17 @@ impl BatchWorker {
         commands: &[&Command],
     ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
         let needs = Needs::of(commands);
-        let result = self.in_transaction(commands, &needs).await;
+        let kept = self.conn.is_kept();
+        let result = match self.in_transaction(commands, &needs).await {
+            // The connection kept from an earlier batch died while idle (the database restarted,
+            // or ended the session): nothing was sent, so once, at once, on a fresh one.
+            Err(StoreError::NotBegun(error)) if kept => {
+                tracing::debug!(%error, "kept connection failed at BEGIN; taking a fresh one");
+                self.conn.reset();
+                self.in_transaction(commands, &needs).await
+            }
+            result => result,
+        };
         match &result {
             Ok(_) => {
                 self.metrics.count(&self.metrics.batches, "ordinary");

@@ -197,7 +197,7 @@ impl From<ExecError> for Status {
 impl From<StoreError> for Status {
     fn from(error: StoreError) -> Status {
         match error {
-            StoreError::Unavailable(_) => {
+            StoreError::Unavailable(_) | StoreError::NotBegun(_) => {
                 tracing::warn!(error = %error, "read failed");
                 Status::unavailable("storage unavailable; retry")
             }

@@ -52,6 +52,16 @@ pub struct BenchArgs {
     /// Print one JSON object per scenario instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// The API key to send on every call, for a `--server` that requires one.
+    #[arg(long, env = "CREDIT_LEDGER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The bench's own server requires API keys: an admin key is made in its fresh database
+    /// before it starts, and sent on every call.
+    #[arg(long)]
+    pub auth: bool,
+    /// The bench's own server serves Prometheus metrics (on a free local port).
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 const SCENARIOS: [&str; 5] = [
@@ -113,9 +123,18 @@ async fn run_scenario(
         Some(_) if scenario != "naive-sql" => None,
         _ => Some(FreshDatabase::create(&args.database_url).await?),
     };
+    let mut store = database.as_ref().map_or("remote", |d| d.store).to_string();
+    if server.is_none() && scenario != "naive-sql" {
+        if args.auth {
+            store.push_str("+auth");
+        }
+        if args.metrics {
+            store.push_str("+metrics");
+        }
+    }
     let settings = Settings {
         scenario: scenario.to_string(),
-        store: database.as_ref().map_or("remote", |d| d.store).to_string(),
+        store,
         concurrency: args.concurrency,
         connections: args.connections,
         duration_s: args.duration_s,
@@ -156,14 +175,24 @@ async fn served(
     timing: Timing,
     settings: Settings,
 ) -> anyhow::Result<Report> {
+    let mut key = args.api_key.clone();
+    let mut env = Vec::new();
+    if args.metrics {
+        env.push(("metrics_listen_addr", "127.0.0.1:0".to_string()));
+    }
+    if let (true, Some(url)) = (args.auth, database_url) {
+        key = Some(admin_key(url).await?);
+        env.push(("auth", "required".to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let process = match database_url {
-        Some(url) => Some(ServerProcess::start(url).await?),
+        Some(url) => Some(ServerProcess::start(url, &env).await?),
         None => None,
     };
     let url = process
         .as_ref()
         .map_or_else(|| server.unwrap_or_default().to_string(), |p| p.url.clone());
-    let outcome = measure(args, scenario, &url, timing, settings).await;
+    let outcome = measure(args, scenario, &url, key.as_deref(), timing, settings).await;
     let rss = process.as_ref().and_then(ServerProcess::peak_rss_mb);
     let counts = match process {
         Some(process) => process.stop()?,
@@ -182,14 +211,26 @@ async fn served(
     Ok(report)
 }
 
+/// Makes an admin key in the scenario's fresh database, before its server starts.
+async fn admin_key(database_url: &str) -> anyhow::Result<String> {
+    let url = crate::config::DatabaseUrl::parse(database_url)?;
+    let store = crate::store::Store::connect(&url, 1, Duration::from_secs(10)).await?;
+    store.migrate().await?;
+    let now = crate::clock::truncate_micros(chrono::Utc::now());
+    let made = crate::keys::create(&store, crate::auth::Role::Admin, "bench", None, now).await;
+    store.close().await;
+    Ok(made?.1.expose().to_string())
+}
+
 async fn measure(
     args: &BenchArgs,
     scenario: &str,
     url: &str,
+    key: Option<&str>,
     timing: Timing,
     settings: Settings,
 ) -> anyhow::Result<Report> {
-    let channels = scenarios::channels(url, args.connections).await?;
+    let channels = scenarios::channels(url, args.connections, key).await?;
     if scenario == "ping" {
         let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));
         let tally = scenarios::ping(channels, args.concurrency, timing).await;

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
 use rust_decimal::Decimal;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -32,22 +34,46 @@ fn is_unknown(code: Code) -> bool {
     )
 }
 
-pub async fn channels(url: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
+/// A connection to the server that sends the bench's API key, if it has one, on every call.
+pub type Conn = InterceptedService<Channel, WithKey>;
+
+/// Puts `authorization: Bearer <key>` on every request.
+#[derive(Clone)]
+pub struct WithKey(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for WithKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub async fn channels(url: &str, count: usize, key: Option<&str>) -> anyhow::Result<Vec<Conn>> {
+    let key = key
+        .map(|k| format!("Bearer {k}").parse())
+        .transpose()
+        .context("the API key is not valid header text")?;
     let mut channels = Vec::with_capacity(count);
     for _ in 0..count {
         let endpoint = Channel::from_shared(url.to_string())?.tcp_nodelay(true);
-        channels.push(
-            endpoint
-                .connect()
-                .await
-                .with_context(|| format!("connecting to {url}"))?,
-        );
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        channels.push(InterceptedService::new(channel, WithKey(key.clone())));
     }
     Ok(channels)
 }
 
 /// Creates `n` accounts and tops each up with [`START_BALANCE`]; returns their ids.
-pub async fn seed(channels: &[Channel], n: usize, run: &str) -> anyhow::Result<Vec<String>> {
+pub async fn seed(channels: &[Conn], n: usize, run: &str) -> anyhow::Result<Vec<String>> {
     let calls = (0..n).map(|i| {
         let channel = channels[i % channels.len()].clone();
         let run = run.to_string();
@@ -84,7 +110,7 @@ pub async fn seed(channels: &[Channel], n: usize, run: &str) -> anyhow::Result<V
     ids.into_iter().collect()
 }
 
-pub async fn ping(channels: Vec<Channel>, concurrency: usize, timing: Timing) -> Tally {
+pub async fn ping(channels: Vec<Conn>, concurrency: usize, timing: Timing) -> Tally {
     let clients: Vec<_> = channels
         .into_iter()
         .map(tonic_health::pb::health_client::HealthClient::new)
@@ -149,7 +175,7 @@ impl Ledger {
 }
 
 pub struct Load {
-    pub channels: Vec<Channel>,
+    pub channels: Vec<Conn>,
     pub accounts: Arc<Vec<String>>,
     pub picker: Arc<Picker>,
     pub amount: String,
@@ -159,7 +185,7 @@ pub struct Load {
 }
 
 pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
-    let clients: Vec<UsageClient<Channel>> = load
+    let clients: Vec<UsageClient<Conn>> = load
         .channels
         .iter()
         .cloned()
@@ -191,7 +217,7 @@ pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
 
 /// Authorize twice the amount, then capture the amount with `final`: one pair is one operation.
 pub async fn authorize_capture(load: &Load, ledger: Arc<Ledger>) -> Tally {
-    let clients: Vec<UsageClient<Channel>> = load
+    let clients: Vec<UsageClient<Conn>> = load
         .channels
         .iter()
         .cloned()
@@ -240,7 +266,7 @@ pub async fn authorize_capture(load: &Load, ledger: Arc<Ledger>) -> Tally {
 /// Replays every call whose outcome was unknown until it answers, then compares each account's
 /// posted balance with its start minus what was acknowledged.
 pub async fn check_books(
-    channel: Channel,
+    channel: Conn,
     accounts: &[String],
     ledger: &Ledger,
     amount: &str,
@@ -294,7 +320,7 @@ pub async fn check_books(
 }
 
 /// Resends a charge until it gives a definite answer: `true` if it was applied.
-async fn replay(usage: &UsageClient<Channel>, charge: &Charge) -> anyhow::Result<bool> {
+async fn replay(usage: &UsageClient<Conn>, charge: &Charge) -> anyhow::Result<bool> {
     for _ in 0..100 {
         let mut usage = usage.clone();
         let result = match charge.clone() {

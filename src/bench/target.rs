@@ -73,7 +73,12 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    pub async fn start(database_url: &str) -> anyhow::Result<ServerProcess> {
+    /// Starts the server on `database_url`, with `settings` as extra `CREDIT_LEDGER_*`
+    /// variables.
+    pub async fn start(
+        database_url: &str,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -84,7 +89,14 @@ impl ServerProcess {
             Ok(filter) => format!("{filter},credit_ledger::executor=info"),
             Err(_) => "warn,credit_ledger::executor=info".into(),
         };
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        for (name, value) in settings {
+            command.env(
+                format!("CREDIT_LEDGER_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let mut child = command
             .arg("serve")
             .env("CREDIT_LEDGER_DATABASE_URL", database_url)
             .env("CREDIT_LEDGER_LISTEN_ADDR", format!("127.0.0.1:{port}"))

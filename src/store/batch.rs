@@ -24,6 +24,11 @@ impl BatchConnection {
     pub fn reset(&mut self) {
         self.0 = None;
     }
+
+    /// Whether it holds a connection kept from an earlier batch.
+    pub fn is_kept(&self) -> bool {
+        self.0.is_some()
+    }
 }
 
 /// One batch's transaction: load what the commands need, write what the engine changed,
@@ -222,7 +227,7 @@ impl<'c> Batch<'c> {
 }
 
 fn not_begun() -> StoreError {
-    StoreError::Unavailable(sqlx::Error::Protocol(
+    StoreError::NotBegun(sqlx::Error::Protocol(
         "the batch's transaction did not begin".into(),
     ))
 }

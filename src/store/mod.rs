@@ -75,6 +75,11 @@ pub enum StoreError {
     /// The database could not be reached or the connection broke: retry later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// A batch's connection or transaction could not be had: nothing of the batch was sent.
+    /// Retry later; a connection kept across batches that died while idle fails so on its first
+    /// use, and is worth one retry at once on a fresh one.
+    #[error("the batch could not begin: {0}")]
+    NotBegun(#[source] sqlx::Error),
     /// A unique constraint refused a write (another instance got there first).
     #[error("constraint {constraint} violated")]
     UniqueViolation { constraint: String },
@@ -93,7 +98,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether a retry of the same work can succeed: the database was unreachable or busy.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::NotBegun(_))
     }
 
     /// Whether the database refused the data itself.
@@ -106,7 +111,9 @@ impl StoreError {
     /// that refuses connections answers 55000, for one.)
     pub fn before_any_data(self) -> StoreError {
         match self {
-            StoreError::Refused(e) | StoreError::Other(e) => StoreError::Unavailable(e),
+            StoreError::Unavailable(e) | StoreError::Refused(e) | StoreError::Other(e) => {
+                StoreError::NotBegun(e)
+            }
             other => other,
         }
     }

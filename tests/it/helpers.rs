@@ -439,6 +439,11 @@ impl ExecutorRig {
         account.id
     }
 
+    /// The PostgreSQL database's name, for tests that act on its sessions.
+    pub fn pg_name(&self) -> Option<String> {
+        self._db.pg_name.clone()
+    }
+
     /// A second instance: its own store and executor on the same database.
     pub async fn second(&self) -> ExecutorRig {
         ExecutorRig::on(self._db.same()).await

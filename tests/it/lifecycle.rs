@@ -316,3 +316,56 @@ async fn shutdown_keeps_serving_through_the_grace_period_with_health_not_serving
     let after = health.check(HealthCheckRequest::default()).await;
     assert!(after.is_err(), "the listener should be closed: {after:?}");
 }
+
+/// The executor keeps its batch connections between batches. PostgreSQL ending their sessions
+/// while they are idle must cost no call an UNAVAILABLE once the database takes connections
+/// again: a batch on a dead kept connection fails at BEGIN, before anything was sent, and runs
+/// again at once on a fresh one. (A carried batch recovers by running the ordinary way; here
+/// the batch before failed, so the next one is an ordinary one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_connections_that_died_while_idle_cost_no_call() {
+    use credit_ledger::ledger::{Command, Debit, Quantity};
+
+    let rig = crate::helpers::ExecutorRig::start(Backend::Postgres).await;
+    let account = rig.funded_account("idle", "100").await;
+    let debit = |key: String| {
+        Command::Debit(Debit {
+            idempotency_key: key,
+            account_id: account,
+            quantity: Quantity::parse("quantity", "1").unwrap(),
+            meter: String::new(),
+            reference: String::new(),
+        })
+    };
+    let name = rig.pg_name().expect("a PostgreSQL database");
+    let mut admin = pg_admin().await;
+    let sql = |sql: String| async move {
+        let mut admin = pg_admin().await;
+        sqlx::query(&sql).execute(&mut admin).await.unwrap();
+    };
+    for round in 0..3 {
+        // Both of the loop's connections have been used and are kept.
+        for i in 0..2 {
+            let answer = rig
+                .executor
+                .submit(debit(format!("warm-{round}-{i}")))
+                .await;
+            answer.unwrap();
+        }
+        sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+        let ended: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind(&name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(!ended.is_empty());
+        let refused = rig.executor.submit(debit(format!("down-{round}"))).await;
+        assert!(refused.is_err(), "{refused:?}");
+        sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+        let answer = rig.executor.submit(debit(format!("back-{round}"))).await;
+        assert!(answer.is_ok(), "round {round}: {answer:?}");
+    }
+    rig.stop().await;
+}
