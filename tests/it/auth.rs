@@ -76,7 +76,7 @@ async fn key(app: &TestApp, role: Role, account: Option<AccountId>) -> Secret {
 
 /// Waits, a bounded while, until `key` is taken (or, with `taken` false, refused) on a call
 /// that needs a valid key of any role, and returns how long that took.
-async fn until(app: &TestApp, key: &Secret, taken: bool) -> Duration {
+pub(crate) async fn until(app: &TestApp, key: &Secret, taken: bool) -> Duration {
     let channel = app.channel().await;
     let started = Instant::now();
     for _ in 0..250 {

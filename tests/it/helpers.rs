@@ -117,6 +117,8 @@ pub fn test_config(url: &str) -> Config {
         events_poll_ms: 20,
         // Tests stop at once; one test sets a grace period to watch it.
         shutdown_grace_ms: 0,
+        // A key made during a test is taken within a few polls.
+        auth_refresh_ms: 20,
         ..Config::default()
     }
 }

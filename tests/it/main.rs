@@ -23,6 +23,7 @@ mod metrics;
 mod migration;
 mod overlap;
 mod poison;
+mod python;
 mod refusals;
 mod rounding;
 mod schema;
