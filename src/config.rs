@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
@@ -147,6 +147,11 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Where Prometheus scrapes `GET /metrics`; off unless set.
     pub metrics_listen_addr: Option<SocketAddr>,
+    /// TLS: the server's certificate chain and key (PEM files). Both or neither.
+    pub tls_cert_path: Option<PathBuf>,
+    pub tls_key_path: Option<PathBuf>,
+    /// Mutual TLS: the CA (PEM) that must have signed every client's certificate.
+    pub tls_client_ca_path: Option<PathBuf>,
     /// How often the sweeper posts what time has made due (lot expiry, hold expiry, the end of
     /// commitment terms); 0 turns it off. Safe with several instances on one database.
     pub sweep_interval_ms: u64,
@@ -189,6 +194,9 @@ impl Default for Config {
             auth_refresh_ms: 2_000,
             shutdown_grace_ms: 5_000,
             metrics_listen_addr: None,
+            tls_cert_path: None,
+            tls_key_path: None,
+            tls_client_ca_path: None,
             sweep_interval_ms: 60_000,
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,
@@ -240,6 +248,17 @@ impl Config {
                 "db_connections_max must be more than twice executor_workers: each batch loop \
                  keeps two connections, and reads need one more"
             );
+        }
+        match (
+            &self.tls_cert_path,
+            &self.tls_key_path,
+            &self.tls_client_ca_path,
+        ) {
+            (Some(_), Some(_), _) | (None, None, None) => {}
+            (None, None, Some(_)) => {
+                bail!("tls_client_ca_path needs tls_cert_path and tls_key_path")
+            }
+            _ => bail!("tls_cert_path and tls_key_path go together"),
         }
         if self.batch_size_max > 4_096 {
             bail!("batch_size_max must be at most 4096");

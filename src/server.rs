@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::auth::{AuthLayer, KeyCache};
+use crate::api::tls::TlsFiles;
 use crate::api::transport::{serve, Transport};
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, events::EventsService,
@@ -28,9 +29,11 @@ use crate::proto;
 use crate::store::Store;
 use crate::sweeper::Sweeper;
 use crate::sweeper::SweeperConfig;
+use tokio_rustls::TlsAcceptor;
 
 pub struct Application {
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
     metrics_listener: Option<TcpListener>,
     services: Arc<Services>,
@@ -52,6 +55,14 @@ impl Application {
         )
         .await?;
         store.migrate().await?;
+        let tls = match (&config.tls_cert_path, &config.tls_key_path) {
+            (Some(cert), Some(key)) => Some(crate::api::tls::acceptor(&TlsFiles {
+                cert,
+                key,
+                client_ca: config.tls_client_ca_path.as_deref(),
+            })?),
+            _ => None,
+        };
         let metrics = Arc::new(Metrics::new());
         let (executor, executor_task) = Executor::spawn(
             store.clone(),
@@ -67,7 +78,13 @@ impl Application {
         if let Some(metrics) = &metrics_listener {
             tracing::info!(addr = %metrics.local_addr()?, "metrics at GET /metrics");
         }
-        tracing::info!(%local_addr, database = %config.database_url.redacted(), "credit-ledger ready");
+        tracing::info!(
+            %local_addr,
+            database = %config.database_url.redacted(),
+            tls = tls.is_some(),
+            mutual_tls = config.tls_client_ca_path.is_some(),
+            "credit-ledger ready"
+        );
         let sweeper = Sweeper::new(
             store.clone(),
             executor.clone(),
@@ -86,6 +103,7 @@ impl Application {
         });
         Ok(Application {
             listener,
+            tls,
             local_addr,
             metrics_listener,
             services,
@@ -122,6 +140,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            tls,
             metrics_listener,
             services,
             executor_task,
@@ -202,6 +221,7 @@ impl Application {
             .add_service(events)
             .add_service(journal);
         let transport = Transport {
+            tls,
             request_timeout: Duration::from_millis(config.request_timeout_ms),
             concurrency_per_connection_max: config.concurrency_per_connection_max,
         };

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod events;
 pub mod journal;
 pub mod status;
+pub mod tls;
 pub mod transport;
 pub mod usage;
 

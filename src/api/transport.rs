@@ -26,15 +26,21 @@ use tower::ServiceExt as _;
 use super::auth::AuthLayer;
 use super::edge::EdgeLayer;
 use crate::metrics::Metrics;
+use tokio_rustls::TlsAcceptor;
 
 /// How connections are served.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Transport {
+    /// TLS on every connection, when set.
+    pub tls: Option<TlsAcceptor>,
     /// The longest any call may take, whatever its own deadline.
     pub request_timeout: Duration,
     /// Calls one connection may have in flight; more wait.
     pub concurrency_per_connection_max: usize,
 }
+
+/// The longest a client may take to complete its TLS handshake.
+const HANDSHAKE_MAX: Duration = Duration::from_secs(10);
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// the open connections to finish their calls.
@@ -78,15 +84,34 @@ pub async fn serve(
             ))
             .service(service.clone())
             .map_request(|request: http::Request<Incoming>| request.map(tonic::body::Body::new));
-        let connection = builder
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(per_connection),
-            )
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(per_connection);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let tls = transport.tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Some(tls) => {
+                    // A client that opens a connection and says nothing is let go.
+                    let handshake = tokio::time::timeout(HANDSHAKE_MAX, tls.accept(stream));
+                    let stream = match handshake.await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(error = %error, %peer, "connection ended with an error");
             }
         });

@@ -29,5 +29,6 @@ mod rounding;
 mod schema;
 mod spelling;
 mod tieout;
+mod tls;
 mod verify;
 mod wire;
