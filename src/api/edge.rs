@@ -24,7 +24,9 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use super::status::with_reason;
+use super::trace;
 use crate::metrics::{Call, Method, Metrics};
+use tracing::Instrument as _;
 
 #[derive(Clone)]
 pub struct EdgeLayer {
@@ -74,8 +76,14 @@ where
         let method = request.uri().path().to_string();
         let metrics = self.metrics.clone();
         let started = Instant::now();
-        let call = self.inner.call(request);
-        Box::pin(async move {
+        let trace_id = (request.headers().get("traceparent"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(trace::from_traceparent)
+            .unwrap_or_else(trace::new_id);
+        let span = tracing::info_span!("call", method = %method, trace_id = %trace_id);
+        let inner = &mut self.inner;
+        let call = span.in_scope(|| trace::sync_scope(trace_id.clone(), || inner.call(request)));
+        let answered = async move {
             let answer = match tokio::time::timeout(deadline, call).await {
                 Ok(Ok(response)) => Ok(contract(response)),
                 Ok(Err(error)) => Err(error),
@@ -85,7 +93,8 @@ where
                 record(&metrics, method, response, started);
             }
             answer
-        })
+        };
+        Box::pin(trace::scope(trace_id, answered).instrument(span))
     }
 }
 

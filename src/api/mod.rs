@@ -12,6 +12,7 @@ pub mod events;
 pub mod journal;
 pub mod status;
 pub mod tls;
+pub mod trace;
 pub mod transport;
 pub mod usage;
 

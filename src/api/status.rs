@@ -16,11 +16,20 @@ use crate::store::StoreError;
 
 const DOMAIN: &str = "creditledger.v1";
 
-fn info(code: Code, error: &LedgerError, metadata: &[(&str, String)]) -> Status {
-    let metadata: HashMap<String, String> = metadata
+/// ErrorInfo metadata: the given pairs, and the trace id of the call being answered.
+fn metadata_of(pairs: &[(&str, String)]) -> HashMap<String, String> {
+    let mut metadata: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
+    if let Some(trace_id) = super::trace::current() {
+        metadata.insert("trace_id".into(), trace_id);
+    }
+    metadata
+}
+
+fn info(code: Code, error: &LedgerError, metadata: &[(&str, String)]) -> Status {
+    let metadata = metadata_of(metadata);
     let details = ErrorDetails::with_error_info(error.reason(), DOMAIN, metadata);
     Status::with_error_details(code, error.to_string(), details)
 }
@@ -30,7 +39,7 @@ fn bad_request(error: &LedgerError, field: &str) -> Status {
     details.set_error_info(
         error.reason(),
         DOMAIN,
-        HashMap::from([("field".into(), field.into())]),
+        metadata_of(&[("field", field.into())]),
     );
     Status::with_error_details(Code::InvalidArgument, error.to_string(), details)
 }
@@ -157,11 +166,7 @@ pub fn with_metadata(
     message: &str,
     metadata: &[(&str, String)],
 ) -> Status {
-    let metadata: HashMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    let details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
+    let details = ErrorDetails::with_error_info(reason, DOMAIN, metadata_of(metadata));
     Status::with_error_details(code, message, details)
 }
 

@@ -8,6 +8,7 @@ mod probe;
 mod report;
 mod scenarios;
 mod target;
+mod tls;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub struct BenchArgs {
     /// The bench's own server serves Prometheus metrics (on a free local port).
     #[arg(long)]
     pub metrics: bool,
+    /// The bench's own server speaks TLS, with a certificate made for the run.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 const SCENARIOS: [&str; 5] = [
@@ -131,6 +135,9 @@ async fn run_scenario(
         if args.metrics {
             store.push_str("+metrics");
         }
+        if args.tls {
+            store.push_str("+tls");
+        }
     }
     let settings = Settings {
         scenario: scenario.to_string(),
@@ -184,15 +191,27 @@ async fn served(
         key = Some(admin_key(url).await?);
         env.push(("auth", "required".to_string()));
     }
+    let tls = match (args.tls, database_url) {
+        (true, Some(_)) => Some(tls::BenchTls::generate()?),
+        _ => None,
+    };
+    if let Some(tls) = &tls {
+        env.extend(tls.server_settings()?);
+    }
+    let client_tls = tls.as_ref().map(tls::BenchTls::client);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let process = match database_url {
-        Some(url) => Some(ServerProcess::start(url, &env).await?),
+        Some(url) => Some(ServerProcess::start(url, &env, client_tls.clone()).await?),
         None => None,
     };
     let url = process
         .as_ref()
         .map_or_else(|| server.unwrap_or_default().to_string(), |p| p.url.clone());
-    let outcome = measure(args, scenario, &url, key.as_deref(), timing, settings).await;
+    let client = Client {
+        key: key.as_deref(),
+        tls: client_tls,
+    };
+    let outcome = measure(args, scenario, &url, &client, timing, settings).await;
     let rss = process.as_ref().and_then(ServerProcess::peak_rss_mb);
     let counts = match process {
         Some(process) => process.stop()?,
@@ -222,15 +241,21 @@ async fn admin_key(database_url: &str) -> anyhow::Result<String> {
     Ok(made?.1.expose().to_string())
 }
 
+/// How the bench's clients call: with which key, over TLS or not.
+pub struct Client<'a> {
+    pub key: Option<&'a str>,
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
+}
+
 async fn measure(
     args: &BenchArgs,
     scenario: &str,
     url: &str,
-    key: Option<&str>,
+    client: &Client<'_>,
     timing: Timing,
     settings: Settings,
 ) -> anyhow::Result<Report> {
-    let channels = scenarios::channels(url, args.connections, key).await?;
+    let channels = scenarios::channels(url, args.connections, client).await?;
     if scenario == "ping" {
         let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));
         let tally = scenarios::ping(channels, args.concurrency, timing).await;

@@ -55,14 +55,19 @@ impl tonic::service::Interceptor for WithKey {
     }
 }
 
-pub async fn channels(url: &str, count: usize, key: Option<&str>) -> anyhow::Result<Vec<Conn>> {
-    let key = key
+pub async fn channels(
+    url: &str,
+    count: usize,
+    client: &super::Client<'_>,
+) -> anyhow::Result<Vec<Conn>> {
+    let key = client
+        .key
         .map(|k| format!("Bearer {k}").parse())
         .transpose()
         .context("the API key is not valid header text")?;
     let mut channels = Vec::with_capacity(count);
     for _ in 0..count {
-        let endpoint = Channel::from_shared(url.to_string())?.tcp_nodelay(true);
+        let endpoint = endpoint(url, client.tls.clone())?;
         let channel = endpoint
             .connect()
             .await
@@ -70,6 +75,18 @@ pub async fn channels(url: &str, count: usize, key: Option<&str>) -> anyhow::Res
         channels.push(InterceptedService::new(channel, WithKey(key.clone())));
     }
     Ok(channels)
+}
+
+/// A connection's settings: no Nagle delay, and TLS when asked for.
+pub fn endpoint(
+    url: &str,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> anyhow::Result<tonic::transport::Endpoint> {
+    let endpoint = Channel::from_shared(url.to_string())?.tcp_nodelay(true);
+    Ok(match tls {
+        Some(tls) => endpoint.tls_config(tls)?,
+        None => endpoint,
+    })
 }
 
 /// Creates `n` accounts and tops each up with [`START_BALANCE`]; returns their ids.

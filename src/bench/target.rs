@@ -78,6 +78,7 @@ impl ServerProcess {
     pub async fn start(
         database_url: &str,
         settings: &[(&str, &str)],
+        tls: Option<tonic::transport::ClientTlsConfig>,
     ) -> anyhow::Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -120,19 +121,22 @@ impl ServerProcess {
                 counts
             })
         });
-        let server = ServerProcess {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
         };
-        server.wait_serving().await?;
+        let server = ServerProcess { child, url, log };
+        server.wait_serving(tls).await?;
         Ok(server)
     }
 
-    async fn wait_serving(&self) -> anyhow::Result<()> {
+    async fn wait_serving(
+        &self,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let channel = tonic::transport::Channel::from_shared(self.url.clone())?
+            let channel = super::scenarios::endpoint(&self.url, tls.clone())?
                 .connect()
                 .await;
             if let Ok(mut health) = channel.map(tonic_health::pb::health_client::HealthClient::new)

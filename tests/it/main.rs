@@ -30,5 +30,6 @@ mod schema;
 mod spelling;
 mod tieout;
 mod tls;
+mod trace;
 mod verify;
 mod wire;
