@@ -67,7 +67,29 @@ type Reply = oneshot::Sender<Result<Outcome, ExecError>>;
 
 struct Job {
     command: Command,
+    /// Who the command is for (an API key's prefix, or empty): its entries record it.
+    actor: String,
     reply: Reply,
+}
+
+/// A command of a batch, and who it is for.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    command: &'a Command,
+    actor: &'a str,
+}
+
+fn work(jobs: &[Job]) -> Vec<Work<'_>> {
+    jobs.iter()
+        .map(|j| Work {
+            command: &j.command,
+            actor: &j.actor,
+        })
+        .collect()
+}
+
+fn just_commands<'a>(work: &[Work<'a>]) -> Vec<&'a Command> {
+    work.iter().map(|w| w.command).collect()
 }
 
 /// A handle for submitting commands; cheap to clone. The loop ends once every handle is dropped
@@ -143,9 +165,18 @@ impl Executor {
 
     /// Queues a command and waits for its committed outcome.
     pub async fn submit(&self, command: Command) -> Result<Outcome, ExecError> {
+        self.submit_as(command, String::new()).await
+    }
+
+    /// Queues a command for `actor` (an API key's prefix), whom its entries record.
+    pub async fn submit_as(&self, command: Command, actor: String) -> Result<Outcome, ExecError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Job { command, reply })
+            .try_send(Job {
+                command,
+                actor,
+                reply,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ExecError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => ExecError::ShuttingDown,
@@ -279,7 +310,7 @@ struct BatchWorker {
 
 impl BatchWorker {
     async fn process(mut self, jobs: Vec<Job>, previous: Option<Previous>) -> BatchConnection {
-        let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+        let commands = work(&jobs);
         let mut carried = None;
         if let Some(previous) = previous {
             self.previous = Some(previous.committed);
@@ -315,11 +346,11 @@ impl BatchWorker {
     /// it has to run the ordinary way.
     async fn on_carried(
         &mut self,
-        commands: &[&Command],
+        commands: &[Work<'_>],
         carried: &Snapshot,
     ) -> Result<Option<Vec<Result<Outcome, LedgerError>>>, StoreError> {
         let started = std::time::Instant::now();
-        let needs = Needs::of(commands);
+        let needs = Needs::of(&just_commands(commands));
         let now = self.clock.now();
         let mut batch = self.store.carried_batch(&mut self.conn).await?;
         let Some(snapshot) = batch.load_onto(&needs, now, carried).await? else {
@@ -389,7 +420,7 @@ impl BatchWorker {
     }
 
     async fn process_fresh(&mut self, jobs: Vec<Job>) {
-        let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+        let commands = work(&jobs);
         match self.run_batch(&commands).await {
             Ok(results) => answer(jobs, results),
             Err(error) if error.is_transient() => unavailable(jobs, &error),
@@ -399,7 +430,7 @@ impl BatchWorker {
             Err(StoreError::UniqueViolation { constraint }) => {
                 tracing::info!(%constraint, size = jobs.len(), "unique violation; retrying commands one by one");
                 for job in jobs {
-                    match self.run_batch(&[&job.command]).await {
+                    match self.run_batch(&work(std::slice::from_ref(&job))).await {
                         Ok(results) => answer(vec![job], results),
                         Err(error) if error.is_transient() => unavailable(vec![job], &error),
                         Err(error) => offender(job, &error, &self.metrics),
@@ -424,7 +455,7 @@ impl BatchWorker {
         let mut pending = VecDeque::new();
         halve(&mut pending, jobs, error, &self.metrics);
         while let Some(jobs) = pending.pop_front() {
-            let commands: Vec<&Command> = jobs.iter().map(|j| &j.command).collect();
+            let commands = work(&jobs);
             match self.run_batch(&commands).await {
                 Ok(results) => answer(jobs, results),
                 Err(error) if error.is_transient() => unavailable(jobs, &error),
@@ -435,9 +466,9 @@ impl BatchWorker {
 
     async fn run_batch(
         &mut self,
-        commands: &[&Command],
+        commands: &[Work<'_>],
     ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
-        let needs = Needs::of(commands);
+        let needs = Needs::of(&just_commands(commands));
         let kept = self.conn.is_kept();
         let result = match self.in_transaction(commands, &needs).await {
             // The connection kept from an earlier batch died while idle (the database restarted,
@@ -470,7 +501,7 @@ impl BatchWorker {
     /// stands.
     async fn in_transaction(
         &mut self,
-        commands: &[&Command],
+        commands: &[Work<'_>],
         needs: &Needs,
     ) -> Result<Vec<Result<Outcome, LedgerError>>, StoreError> {
         let started = std::time::Instant::now();
@@ -575,11 +606,13 @@ fn apply_guarded(
     snapshot: Snapshot,
     now: DateTime<Utc>,
     config: &ExecutorConfig,
-    commands: &[&Command],
+    commands: &[Work<'_>],
 ) -> Result<Applied, StoreError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
-        let results = commands.iter().map(|c| ledger.apply(c)).collect();
+        let results = (commands.iter())
+            .map(|w| ledger.apply_as(w.command, w.actor))
+            .collect();
         let writes = ledger.writes();
         (results, writes, ledger.leaves())
     }))
@@ -685,7 +718,11 @@ mod tests {
             idempotency_key: "k".into(),
             hold_id: hold.id,
         });
-        let result = apply_guarded(snapshot, now, &config(), &[&release]);
+        let work = [Work {
+            command: &release,
+            actor: "",
+        }];
+        let result = apply_guarded(snapshot, now, &config(), &work);
         assert!(
             matches!(result, Err(StoreError::Corrupt(_))),
             "{:?}",

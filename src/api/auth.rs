@@ -28,6 +28,16 @@ use crate::auth::{allowed, is_open, roles_for, ApiKey, Caller, Role, Secret};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 
+tokio::task_local! {
+    /// The actor of the call being served: its key's prefix, or empty.
+    static ACTOR: String;
+}
+
+/// The prefix of the key of the call being served; empty without a key (or outside a call).
+pub fn current_actor() -> String {
+    ACTOR.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// The keys that are not revoked, by prefix.
 #[derive(Clone)]
 pub struct KeyCache {
@@ -146,22 +156,28 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         match self.admit(&mut request) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(actor) => {
+                let inner = &mut self.inner;
+                let call = ACTOR.sync_scope(actor.clone(), || inner.call(request));
+                Box::pin(ACTOR.scope(actor, call))
+            }
             Err(status) => Box::pin(async move { Ok(status.into_http()) }),
         }
     }
 }
 
 impl<S> Auth<S> {
-    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+    /// Lets the call through, or answers why not; returns the actor its entries will record
+    /// (the key's prefix; empty without a key).
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<String, Status> {
         let path = request.uri().path();
         if is_open(path) {
-            return Ok(());
+            return Ok(String::new());
         }
         let Some(header) = request.headers().get(http::header::AUTHORIZATION) else {
             return match self.required {
                 true => Err(missing()),
-                false => Ok(()),
+                false => Ok(String::new()),
             };
         };
         let caller = bearer(header)
@@ -170,8 +186,9 @@ impl<S> Auth<S> {
         if !allowed(caller.role, path) {
             return Err(denied(caller.role, path));
         }
+        let actor = caller.prefix.clone();
         request.extensions_mut().insert(caller);
-        Ok(())
+        Ok(actor)
     }
 }
 

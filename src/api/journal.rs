@@ -358,6 +358,7 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
         hold_id: e.hold_id.map(|h| h.to_string()).unwrap_or_default(),
         prev_hash: e.prev_hash.clone(),
         hash: e.hash.clone(),
+        actor: e.actor.clone(),
         postings,
     }
 }

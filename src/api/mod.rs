@@ -75,7 +75,9 @@ impl Services {
 
     pub async fn submit(&self, command: Command) -> Result<Outcome, Status> {
         let name = command.name();
-        let result = self.executor.submit(command).await;
+        let result = (self.executor)
+            .submit_as(command, auth::current_actor())
+            .await;
         if let Err(error) = &result {
             tracing::debug!(command = name, %error, "refused");
         }

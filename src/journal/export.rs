@@ -87,6 +87,7 @@ pub const DETAIL_COLUMNS: &[&str] = &[
     "hold_id",
     "reference",
     "idempotency_key",
+    "actor",
 ];
 pub const SUMMARY_COLUMNS: &[&str] = &[
     "period",
@@ -168,6 +169,7 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         e.hold_id.map(|h| h.to_string()),
         Some(e.reference.clone()),
         Some(e.idempotency_key.clone()),
+        Some(e.actor.clone()),
     ]
 }
 

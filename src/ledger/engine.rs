@@ -110,6 +110,8 @@ pub struct Ledger {
     commitments: BTreeMap<CommitmentId, Commitment>,
     dirty_commitments: BTreeSet<CommitmentId>,
     events: Vec<Event>,
+    /// Who the command being applied is for: its entries record it.
+    actor: String,
 }
 
 impl Ledger {
@@ -160,6 +162,7 @@ impl Ledger {
                 .collect(),
             dirty_commitments: BTreeSet::new(),
             events: Vec::new(),
+            actor: String::new(),
         }
     }
 
@@ -169,6 +172,16 @@ impl Ledger {
 
     pub fn book(&self, id: AccountId) -> Option<&AccountBook> {
         self.books.get(&id)
+    }
+
+    /// Applies one command for `actor` (an API key's prefix, or empty), whom the entries it
+    /// writes record. The actor is not part of the request: a retry under another key is the
+    /// same request, answered from the first.
+    pub fn apply_as(&mut self, command: &Command, actor: &str) -> Result<Outcome, LedgerError> {
+        actor.clone_into(&mut self.actor);
+        let result = self.apply(command);
+        self.actor.clear();
+        result
     }
 
     /// Applies one command. Idempotency is checked before anything else: the same key with the
@@ -321,7 +334,7 @@ impl Ledger {
             .books
             .get_mut(&account)
             .expect("entries are posted to loaded accounts");
-        let entry = draft.seal(id, book.touch_account(), now);
+        let entry = draft.seal(id, book.touch_account(), now, self.actor.clone());
         self.entries.push(entry);
         id
     }

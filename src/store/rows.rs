@@ -86,6 +86,7 @@ macro_rules! entry_columns {
             col("prev_hash", Text),
             col("hash", Text),
             col("postings", Text),
+            col("actor", Text),
             $($more),*
         ]
     };
@@ -407,6 +408,7 @@ pub(super) fn entry_values(e: &Entry, record: Option<&IdempotencyRecord>) -> Vec
         Value::Text(e.prev_hash.clone()),
         Value::Text(e.hash.clone()),
         Value::Text(codec::encode_postings(&e.postings)),
+        Value::Text(e.actor.clone()),
         Value::OptText(record.map(|r| r.request_hash.clone())),
         Value::OptText(record.map(|r| codec::encode_outcome(&r.outcome))),
     ]
@@ -428,6 +430,7 @@ pub(super) fn entry_from_row(row: &AnyRow) -> StoreResult<Entry> {
         postings: decoded(row, "postings", codec::decode_postings)?,
         prev_hash: text(row, "prev_hash")?,
         hash: text(row, "hash")?,
+        actor: text(row, "actor")?,
     })
 }
 

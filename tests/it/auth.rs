@@ -241,6 +241,7 @@ async fn a_revoked_key_is_refused_within_the_reload_interval(backend: Backend) {
 }
 
 crate::both_stores!(
+    entries_record_the_key_that_caused_them,
     every_method_takes_exactly_the_roles_its_rule_names,
     an_account_key_reads_only_its_account,
     a_revoked_key_is_refused_within_the_reload_interval,
@@ -290,4 +291,113 @@ async fn reflection_answers_in_v1_and_v1alpha_without_a_key() {
         .unwrap()
         .into_inner();
     assert!(answers.message().await.unwrap().is_some());
+}
+
+fn keyed<T>(message: T, key: &Secret) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value: MetadataValue<_> = format!("Bearer {}", key.expose()).parse().unwrap();
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+/// Each entry records the key that caused it, in ListEntries, in the export and under its hash;
+/// a retry under another key is the same request, answered from the first.
+async fn entries_record_the_key_that_caused_them(backend: Backend) {
+    let app = keyed_app(backend).await;
+    let billing = key(&app, Role::Billing, None).await;
+    let gateway = key(&app, Role::Gateway, None).await;
+    let admin = key(&app, Role::Admin, None).await;
+    for key in [&billing, &gateway, &admin] {
+        until(&app, key, true).await;
+    }
+    let channel = app.channel().await;
+    let mut accounts = p::accounts_client::AccountsClient::new(channel.clone());
+    let created = accounts
+        .create_account(keyed(
+            p::CreateAccountRequest {
+                idempotency_key: "create".into(),
+                external_id: "audited".into(),
+                unit: "CREDIT".parse().unwrap(),
+                ..Default::default()
+            },
+            &billing,
+        ))
+        .await
+        .unwrap();
+    let account = created.into_inner().account.unwrap().account_id;
+    let mut credits = p::credits_client::CreditsClient::new(channel.clone());
+    let top_up = p::TopUpRequest {
+        idempotency_key: "pay".into(),
+        account: Some(by_id(&account)),
+        quantity: "10".into(),
+        price: "1".into(),
+        currency: "USD".parse().unwrap(),
+        ..Default::default()
+    };
+    credits.top_up(keyed(top_up, &billing)).await.unwrap();
+    let mut usage = p::usage_client::UsageClient::new(channel.clone());
+    let debit = p::DebitRequest {
+        idempotency_key: "use".into(),
+        account: Some(by_id(&account)),
+        quantity: "3".into(),
+        ..Default::default()
+    };
+    let first = usage.debit(keyed(debit.clone(), &gateway)).await.unwrap();
+    // The same debit again, under the admin key: the first answer, and no second entry.
+    let again = usage.debit(keyed(debit, &admin)).await.unwrap();
+    assert_eq!(first.into_inner(), again.into_inner());
+    let mut journal = p::journal_client::JournalClient::new(channel);
+    let listed = journal
+        .list_entries(keyed(p::ListEntriesRequest::default(), &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let actors: Vec<&str> = listed.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, [billing.prefix(), gateway.prefix()]);
+    // And in the export: a line per posting, each with its entry's actor.
+    let at = |month: u32| prost_types::Timestamp {
+        seconds: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, month, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp(),
+        nanos: 0,
+    };
+    let request = p::ExportJournalRequest {
+        from: Some(at(1)),
+        to: Some(at(2)),
+        format: p::ExportFormat::Csv as i32,
+        ..Default::default()
+    };
+    let mut chunks = journal
+        .export_journal(keyed(request, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv_text = Vec::new();
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        csv_text.extend(chunk.data);
+    }
+    let mut reader = csv::Reader::from_reader(csv_text.as_slice());
+    let actor = reader.headers().unwrap().iter().position(|h| h == "actor");
+    let actor = actor.expect("an actor column");
+    let exported: std::collections::BTreeSet<String> = reader
+        .records()
+        .map(|r| r.unwrap()[actor].to_string())
+        .collect();
+    let expected = [billing.prefix(), gateway.prefix()].map(String::from);
+    assert_eq!(exported, expected.into_iter().collect());
+    let report = credit_ledger::journal::verify::verify(&app.store)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+    // The actor is under the hash: changed in the store, the chain no longer verifies.
+    let forged = format!("UPDATE entries SET actor = '{}'", admin.prefix());
+    sqlx::query(&forged)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let report = credit_ledger::journal::verify::verify(&app.store)
+        .await
+        .unwrap();
+    assert!(!report.is_clean(), "a changed actor went unseen");
 }

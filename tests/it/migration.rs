@@ -67,8 +67,8 @@ fn entries() -> Vec<Entry> {
         Some(lot),
     );
     vec![
-        top_up.seal(EntryId(id(3)), &mut account, at),
-        debit.seal(EntryId(id(4)), &mut account, at),
+        top_up.seal(EntryId(id(3)), &mut account, at, String::new()),
+        debit.seal(EntryId(id(4)), &mut account, at, String::new()),
     ]
 }
 

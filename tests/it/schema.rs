@@ -24,7 +24,8 @@ const DIRECTORIES: [(&str, &str); 4] = [
 /// The columns whose values are text: names, codes, statuses, the store's own encodings,
 /// hashes, keys and references. Any other column kept as text is an amount, a time or an id that
 /// should have its own type.
-const TEXT_COLUMNS: [&str; 24] = [
+const TEXT_COLUMNS: [&str; 25] = [
+    "actor",
     "prefix",
     "secret_hash",
     "role",

@@ -90,7 +90,7 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
         draft.quantity_pair(q_debit, q_credit, dec(q), account.unit, Some(lot.id));
         draft.money_pair(m_debit, m_credit, dec(m), account.currency, Some(lot.id));
         let id = EntryId(Uuid::from_u128(100 + n as u128));
-        entries.push(draft.seal(id, account, at));
+        entries.push(draft.seal(id, account, at, String::new()));
     }
     entries
 }
