@@ -1,16 +1,33 @@
-//! The `credit-ledger key` commands: create, list and revoke API keys straight on the database,
-//! so the first key needs no running server. A running server picks a change up at its next key
-//! reload (`auth_refresh_ms`).
+//! Creating, listing and revoking API keys, straight on the database: for the `credit-ledger
+//! key` commands (so the first key needs no running server) and the admin-only Keys service. A
+//! running server picks a change up at its next key reload (`auth_refresh_ms`).
 
-use anyhow::{bail, ensure, Context as _};
 use chrono::{DateTime, Utc};
 
-use crate::auth::{hash_of, ApiKey, Role, Secret};
+use crate::auth::{hash_of, ApiKey, Role, Secret, SecretError};
 use crate::ledger::AccountId;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The longest name a key may have.
 pub const NAME_LEN_MAX: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("a key's name is 1 to {NAME_LEN_MAX} characters, none of them control characters")]
+    InvalidName,
+    #[error("an account-scoped key needs an account")]
+    AccountRequired,
+    #[error("only a key with role account is tied to an account")]
+    AccountNotAllowed,
+    #[error("no account {0}")]
+    AccountNotFound(AccountId),
+    #[error("no active key with prefix {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Creates a key and returns it with its secret, which is shown this once and kept nowhere.
 pub async fn create(
@@ -19,21 +36,18 @@ pub async fn create(
     name: &str,
     account: Option<AccountId>,
     now: DateTime<Utc>,
-) -> anyhow::Result<(ApiKey, Secret)> {
-    ensure!(
-        !name.is_empty() && name.len() <= NAME_LEN_MAX && !name.chars().any(char::is_control),
-        "a key's name is 1 to {NAME_LEN_MAX} characters, none of them control characters"
-    );
+) -> Result<(ApiKey, Secret), KeyError> {
+    if name.is_empty() || name.len() > NAME_LEN_MAX || name.chars().any(char::is_control) {
+        return Err(KeyError::InvalidName);
+    }
     match (role, account) {
-        (Role::Account, None) => bail!("an account-scoped key needs --account"),
+        (Role::Account, None) => return Err(KeyError::AccountRequired),
         (Role::Account, Some(account)) => {
-            let found = store
-                .account(account)
-                .await
-                .context("reading the account")?;
-            ensure!(found.is_some(), "no account {account}");
+            if store.account(account).await?.is_none() {
+                return Err(KeyError::AccountNotFound(account));
+            }
         }
-        (_, Some(_)) => bail!("only a key with role account is tied to an account"),
+        (_, Some(_)) => return Err(KeyError::AccountNotAllowed),
         (_, None) => {}
     }
     let secret = Secret::generate()?;
@@ -46,11 +60,11 @@ pub async fn create(
         created_at: now,
         revoked_at: None,
     };
-    store.create_key(&key).await.context("storing the key")?;
+    store.create_key(&key).await?;
     Ok((key, secret))
 }
 
-/// One line of `key list`: prefix, role, state, name, account.
+/// One line of `key list`: prefix, role, created, state, name, account.
 pub fn line(key: &ApiKey) -> String {
     let state = match key.revoked_at {
         Some(at) => format!("revoked {}", at.to_rfc3339()),
@@ -68,8 +82,9 @@ pub fn line(key: &ApiKey) -> String {
     )
 }
 
-pub async fn revoke(store: &Store, prefix: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let revoked = store.revoke_key(prefix, now).await?;
-    ensure!(revoked, "no active key with prefix {prefix:?}");
-    Ok(())
+pub async fn revoke(store: &Store, prefix: &str, now: DateTime<Utc>) -> Result<(), KeyError> {
+    match store.revoke_key(prefix, now).await? {
+        true => Ok(()),
+        false => Err(KeyError::NotFound(prefix.to_string())),
+    }
 }

@@ -205,7 +205,7 @@ async fn key(config: Option<PathBuf>, command: KeyCmd) -> anyhow::Result<()> {
         KeyCmd::Revoke { prefix } => keys::revoke(&store, &prefix, now).await,
     };
     store.close().await;
-    result
+    Ok(result?)
 }
 
 #[tokio::main]

@@ -16,7 +16,7 @@ use crate::api::tls::TlsFiles;
 use crate::api::transport::{serve, Transport};
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, events::EventsService,
-    journal::JournalService, usage::UsageService, Services,
+    journal::JournalService, keys::KeysService, usage::UsageService, Services,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -195,6 +195,9 @@ impl Application {
         ))
         .max_decoding_message_size(size)
         .max_encoding_message_size(size);
+        let keys = proto::keys_server::KeysServer::new(KeysService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
         let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
@@ -219,7 +222,8 @@ impl Application {
             .add_service(credits)
             .add_service(usage)
             .add_service(events)
-            .add_service(journal);
+            .add_service(journal)
+            .add_service(keys);
         let transport = Transport {
             tls,
             request_timeout: Duration::from_millis(config.request_timeout_ms),

@@ -10,6 +10,7 @@ pub mod credits;
 pub mod edge;
 pub mod events;
 pub mod journal;
+pub mod keys;
 pub mod status;
 pub mod tls;
 pub mod trace;

@@ -85,6 +85,9 @@ pub const RULES: &[Rule] = &[
     rule("/creditledger.v1.Journal/GetTrialBalance", &[F]),
     rule("/creditledger.v1.Journal/GetRevenueReport", &[F]),
     rule("/creditledger.v1.Events/Subscribe", &[R, A]),
+    rule("/creditledger.v1.Keys/CreateKey", &[]),
+    rule("/creditledger.v1.Keys/ListKeys", &[]),
+    rule("/creditledger.v1.Keys/RevokeKey", &[]),
 ];
 
 /// Paths anyone may call: health checks (load balancers have no key) and server reflection

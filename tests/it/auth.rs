@@ -240,7 +240,73 @@ async fn a_revoked_key_is_refused_within_the_reload_interval(backend: Backend) {
         .is_err());
 }
 
+/// The Keys service does what the `key` commands do, for an admin key.
+async fn an_admin_makes_lists_and_revokes_keys_over_the_api(backend: Backend) {
+    let app = keyed_app(backend).await;
+    let admin = key(&app, Role::Admin, None).await;
+    until(&app, &admin, true).await;
+    let mut keys = p::keys_client::KeysClient::new(app.channel().await);
+    let request = |role: &str, account: Option<p::AccountRef>| p::CreateKeyRequest {
+        role: role.into(),
+        name: "edge-2".into(),
+        account,
+    };
+    let made = keys
+        .create_key(keyed(request("gateway", None), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let secret = Secret::parse(&made.secret).expect("a key");
+    let made = made.key.unwrap();
+    assert_eq!(
+        (made.role.as_str(), made.prefix.as_str()),
+        ("gateway", secret.prefix())
+    );
+    until(&app, &secret, true).await;
+    let listed = keys
+        .list_keys(keyed(p::ListKeysRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let mut prefixes: Vec<&str> = listed.iter().map(|k| k.prefix.as_str()).collect();
+    prefixes.sort();
+    let mut expected = [admin.prefix(), secret.prefix()];
+    expected.sort();
+    assert_eq!(prefixes, expected);
+    let revoke = || p::RevokeKeyRequest {
+        prefix: secret.prefix().into(),
+    };
+    keys.revoke_key(keyed(revoke(), &admin)).await.unwrap();
+    until(&app, &secret, false).await;
+    let again = keys.revoke_key(keyed(revoke(), &admin)).await.unwrap_err();
+    assert_eq!(
+        (again.code(), reason(&again).as_str()),
+        (Code::NotFound, "API_KEY_NOT_FOUND")
+    );
+    for (bad, field) in [
+        (request("owner", None), "role"),
+        (request("account", None), "account"),
+        (
+            request("gateway", Some(by_id(&uuid::Uuid::now_v7().to_string()))),
+            "account",
+        ),
+    ] {
+        let refused = keys.create_key(keyed(bad, &admin)).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::InvalidArgument,
+            "{field}: {refused:?}"
+        );
+        assert_eq!(crate::helpers::metadata(&refused, "field"), field);
+    }
+    let missing = request("account", Some(by_id(&uuid::Uuid::now_v7().to_string())));
+    let refused = keys.create_key(keyed(missing, &admin)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+}
+
 crate::both_stores!(
+    an_admin_makes_lists_and_revokes_keys_over_the_api,
     entries_record_the_key_that_caused_them,
     every_method_takes_exactly_the_roles_its_rule_names,
     an_account_key_reads_only_its_account,
