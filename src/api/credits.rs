@@ -136,11 +136,8 @@ impl p::credits_server::Credits for CreditsService {
         let account = c::account_ref("account", r.account)?;
         let size = self.0.page_size(r.page_size);
         let after = c::page_token(&r.page_token)?;
-        let account_id = self
-            .0
-            .resolve_for(caller.as_ref(), Some(account), true)
-            .await?;
-        let account_id = account_id.expect("an account was named");
+        self.0.scope(caller.as_ref(), Some(&account)).await?;
+        let account_id = self.0.resolve_existing(account).await?;
         let lots = self
             .0
             .store

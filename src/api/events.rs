@@ -57,7 +57,11 @@ impl p::events_server::Events for EventsService {
             field: "after_seq",
             reason: format!("at most {}", i64::MAX),
         })?;
-        let account = services.resolve_for(caller.as_ref(), account, true).await?;
+        services.scope(caller.as_ref(), account.as_ref()).await?;
+        let account = match account {
+            Some(account) => Some(services.resolve_existing(account).await?),
+            None => None,
+        };
         let mut cursor = match r.from_now {
             true => services.store.events_head().await?,
             false => after_seq,

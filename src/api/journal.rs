@@ -65,9 +65,13 @@ impl p::journal_server::Journal for JournalService {
         let newest_first = order(r.order)?;
         let size = self.services.page_size(r.page_size);
         let after = seq_token(&r.page_token)?;
-        let account_id = (self.services)
-            .resolve_for(caller.as_ref(), account, true)
+        (self.services)
+            .scope(caller.as_ref(), account.as_ref())
             .await?;
+        let account_id = match account {
+            Some(account) => Some(self.services.resolve_existing(account).await?),
+            None => None,
+        };
         let filter = EntryFilter {
             account_id,
             from,

@@ -85,36 +85,32 @@ impl Services {
         Ok(result?)
     }
 
-    /// Resolves the account a read names, for `caller`. An account-scoped key is refused any
-    /// other account before anything is looked up, so the answer does not say whether another
-    /// account exists; `None` (a read across accounts) is refused it too.
-    pub async fn resolve_for(
+    /// Refuses an account-scoped caller any account but its own, before anything is looked
+    /// up, so the answer does not say whether another account exists; a read across accounts
+    /// (`None`) is refused it too. Every other caller may read any account.
+    pub async fn scope(
         &self,
         caller: Option<&Caller>,
-        account: Option<AccountRef>,
-        existing: bool,
-    ) -> Result<Option<AccountId>, Status> {
-        if let Some(own) = caller.and_then(|c| c.account) {
-            let same = match &account {
-                None => false,
-                Some(AccountRef::Id(id)) => *id == own,
-                Some(AccountRef::External(external)) => {
-                    (self.store.account(own).await?).is_some_and(|a| a.external_id == *external)
-                }
-            };
-            if !same {
-                return Err(status::with_metadata(
-                    tonic::Code::PermissionDenied,
-                    "ACCOUNT_NOT_ALLOWED",
-                    "this key may read only its own account, and must name it",
-                    &[("account", own.to_string())],
-                ));
+        account: Option<&AccountRef>,
+    ) -> Result<(), Status> {
+        let Some(own) = caller.and_then(|c| c.account) else {
+            return Ok(());
+        };
+        let same = match account {
+            None => false,
+            Some(AccountRef::Id(id)) => *id == own,
+            Some(AccountRef::External(external)) => {
+                (self.store.account(own).await?).is_some_and(|a| a.external_id == *external)
             }
-        }
-        match (account, existing) {
-            (None, _) => Ok(None),
-            (Some(account), true) => self.resolve_existing(account).await.map(Some),
-            (Some(account), false) => self.resolve(account).await.map(Some),
+        };
+        match same {
+            true => Ok(()),
+            false => Err(status::with_metadata(
+                tonic::Code::PermissionDenied,
+                "ACCOUNT_NOT_ALLOWED",
+                "this key may read only its own account, and must name it",
+                &[("account", own.to_string())],
+            )),
         }
     }
 

@@ -204,11 +204,8 @@ impl p::usage_server::Usage for UsageService {
         let r = request.into_inner();
         let account = c::account_ref("account", r.account)?;
         let as_of = c::opt_time("as_of", r.as_of)?;
-        let account_id = self
-            .0
-            .resolve_for(caller.as_ref(), Some(account), false)
-            .await?;
-        let account_id = account_id.expect("an account was named");
+        self.0.scope(caller.as_ref(), Some(&account)).await?;
+        let account_id = self.0.resolve(account).await?;
         let now = self.0.clock.now();
         if let Some(as_of) = as_of {
             return self.past_balance(account_id, as_of, now).await;
