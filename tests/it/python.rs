@@ -91,4 +91,76 @@ async fn the_python_gateway_charges_each_call_once_through_retries(backend: Back
     assert_eq!(app.balance(&account).await.available, available.to_string());
 }
 
+/// The same gateway over TLS: it trusts the CA named by `CREDIT_LEDGER_TLS_CA`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_gateway_speaks_tls() {
+    use credit_ledger::proto as p;
+
+    let python = python().await;
+    let pki = crate::tls::Pki::new();
+    let app = crate::tls::tls_app(Backend::Sqlite, &pki, false).await;
+    let port = app.addr.rsplit(':').next().unwrap().to_string();
+    let channel = tonic::transport::Channel::from_shared(format!("https://localhost:{port}"))
+        .unwrap()
+        .tls_config(crate::tls::trusting(&pki))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    // On loopback no key is required for the set-up; the gateway sends its own.
+    p::accounts_client::AccountsClient::new(channel.clone())
+        .create_account(p::CreateAccountRequest {
+            idempotency_key: "create".into(),
+            external_id: "tls-customer".into(),
+            unit: "CREDIT".parse().unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    p::credits_client::CreditsClient::new(channel)
+        .top_up(p::TopUpRequest {
+            idempotency_key: "pay".into(),
+            account: Some(p::AccountRef {
+                r#ref: Some(p::account_ref::Ref::ExternalId("tls-customer".into())),
+            }),
+            quantity: "100".into(),
+            price: "1".into(),
+            currency: "USD".parse().unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (_, key) = keys::create(&app.store, Role::Gateway, "python-tls", None, Utc::now())
+        .await
+        .unwrap();
+    let stubs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-stubs-tls");
+    let mut taken = false;
+    for _ in 0..100 {
+        // The key is taken at the server's next reload (every 20 ms in tests).
+        let out = Command::new(python)
+            .arg(repo().join("examples/python/gateway.py"))
+            .args(["tls-customer", "3"])
+            .env("CREDIT_LEDGER_SERVER", format!("localhost:{port}"))
+            .env("CREDIT_LEDGER_API_KEY", key.expose())
+            .env("CREDIT_LEDGER_TLS_CA", pki.path("ca.pem"))
+            .env("CREDIT_LEDGER_STUBS", &stubs)
+            .output()
+            .await
+            .expect("Python runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && stderr.contains("UNAUTHENTICATED") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        assert!(out.status.success(), "{stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Calls 0, 1 and 2 use 3, 4 and 5.
+        assert_eq!(summary["charged"], 12, "{summary}");
+        assert_eq!(summary["available"], "88", "{summary}");
+        taken = true;
+        break;
+    }
+    assert!(taken, "the gateway key was never taken");
+}
+
 crate::both_stores!(the_python_gateway_charges_each_call_once_through_retries);

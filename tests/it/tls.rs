@@ -45,7 +45,7 @@ fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, names: &[&str], client: bool
     }
 }
 
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
     ca: String,
     client: Pem,
@@ -53,7 +53,7 @@ struct Pki {
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let ca = ca("credit-ledger test CA");
         let server = leaf(&ca, &["localhost", "127.0.0.1"], false);
@@ -71,12 +71,12 @@ impl Pki {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
 
-async fn tls_app(backend: Backend, pki: &Pki, mutual: bool) -> TestApp {
+pub(crate) async fn tls_app(backend: Backend, pki: &Pki, mutual: bool) -> TestApp {
     let (cert, key, ca) = (
         pki.path("server.pem"),
         pki.path("server.key"),
@@ -121,7 +121,7 @@ async fn reaches(app: &TestApp, tls: Option<ClientTlsConfig>) -> bool {
     }
 }
 
-fn trusting(pki: &Pki) -> ClientTlsConfig {
+pub(crate) fn trusting(pki: &Pki) -> ClientTlsConfig {
     ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&pki.ca))
         .domain_name("localhost")
