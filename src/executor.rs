@@ -14,7 +14,6 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use crate::clock::Clock;
 use crate::ledger::{
     Command, IdSource, Ledger, LedgerError, Limits, Needs, Outcome, Snapshot, Writes,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{Kind, Metrics};
 use crate::store::{Basis, BatchConnection, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +96,6 @@ fn just_commands<'a>(work: &[Work<'a>]) -> Vec<&'a Command> {
 #[derive(Clone)]
 pub struct Executor {
     queue: mpsc::Sender<Job>,
-    counts: Arc<Counts>,
     metrics: Arc<Metrics>,
 }
 
@@ -112,7 +110,6 @@ impl Executor {
     ) -> (Executor, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(config.queue_capacity);
         let jobs = Arc::new(Mutex::new(jobs));
-        let counts = Arc::new(Counts::default());
         let workers: Vec<_> = (0..config.workers.max(1))
             .map(|_| {
                 let worker = BatchLoop {
@@ -120,12 +117,11 @@ impl Executor {
                     metrics: metrics.clone(),
                     clock: clock.clone(),
                     config,
-                    counts: counts.clone(),
                 };
                 tokio::spawn(worker.run(jobs.clone()))
             })
             .collect();
-        let drained = counts.clone();
+        let drained = metrics.clone();
         let task = tokio::spawn(async move {
             for worker in workers {
                 let _ = worker.await;
@@ -135,7 +131,7 @@ impl Executor {
                 commands,
                 carried,
                 redone,
-            } = drained.read();
+            } = counts(&drained);
             tracing::info!(
                 batches,
                 commands,
@@ -145,12 +141,7 @@ impl Executor {
                 "executor drained"
             );
         });
-        let executor = Executor {
-            queue,
-            counts,
-            metrics,
-        };
-        (executor, task)
+        (Executor { queue, metrics }, task)
     }
 
     /// The metrics the executor and what submits to it update.
@@ -160,7 +151,7 @@ impl Executor {
 
     /// What the executor has done so far.
     pub fn counts(&self) -> ExecutorCounts {
-        self.counts.read()
+        counts(&self.metrics)
     }
 
     /// Queues a command and waits for its committed outcome.
@@ -185,18 +176,6 @@ impl Executor {
     }
 }
 
-/// What the batch loops committed, over the executor's life: reported when it drains (the bench
-/// reads the mean batch size and the statements per command from that line).
-#[derive(Default)]
-struct Counts {
-    batches: AtomicU64,
-    commands: AtomicU64,
-    /// Batches written on the state the previous batch left, while it committed.
-    carried: AtomicU64,
-    /// Batches applied to carried state that had to be applied again from the store.
-    redone: AtomicU64,
-}
-
 /// What the executor has done so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecutorCounts {
@@ -206,14 +185,16 @@ pub struct ExecutorCounts {
     pub redone: u64,
 }
 
-impl Counts {
-    fn read(&self) -> ExecutorCounts {
-        ExecutorCounts {
-            batches: self.batches.load(Ordering::Relaxed),
-            commands: self.commands.load(Ordering::Relaxed),
-            carried: self.carried.load(Ordering::Relaxed),
-            redone: self.redone.load(Ordering::Relaxed),
-        }
+/// What the batch loops committed so far, read from their metrics (the bench reads the mean
+/// batch size and the statements per command from the line logged when the executor drains).
+fn counts(metrics: &Metrics) -> ExecutorCounts {
+    let batches = |kind| metrics.batches.get_or_create(&Kind { kind }).get();
+    let carried = batches("carried");
+    ExecutorCounts {
+        batches: batches("ordinary") + carried,
+        commands: metrics.commands.get(),
+        carried,
+        redone: metrics.batches_redone.get(),
     }
 }
 
@@ -239,7 +220,6 @@ struct BatchLoop {
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
-    counts: Arc<Counts>,
 }
 
 /// The batch before: the state it leaves (if it got as far as applying its commands), and
@@ -272,7 +252,6 @@ impl BatchLoop {
                 conn,
                 clock: self.clock.clone(),
                 config: self.config,
-                counts: self.counts.clone(),
                 previous: None,
                 applied: Some(applied),
                 committed: Some(committed),
@@ -298,7 +277,6 @@ struct BatchWorker {
     conn: BatchConnection,
     clock: Arc<dyn Clock>,
     config: ExecutorConfig,
-    counts: Arc<Counts>,
     /// Whether the batch before committed what it was applied to, until awaited.
     previous: Option<oneshot::Receiver<bool>>,
     /// Where the state this batch leaves goes, once (the loop waits for it before it starts the
@@ -311,11 +289,10 @@ struct BatchWorker {
 impl BatchWorker {
     async fn process(mut self, jobs: Vec<Job>, previous: Option<Previous>) -> BatchConnection {
         let commands = work(&jobs);
-        let mut carried = None;
-        if let Some(previous) = previous {
+        let carried = previous.and_then(|previous| {
             self.previous = Some(previous.committed);
-            carried = previous.leaves;
-        }
+            previous.leaves
+        });
         if let Some(carried) = carried {
             match self.on_carried(&commands, &carried).await {
                 Ok(Some(results)) => {
@@ -329,7 +306,6 @@ impl BatchWorker {
                     self.conn.reset();
                 }
             }
-            self.counts.redone.fetch_add(1, Ordering::Relaxed);
             self.metrics.batches_redone.inc();
             // Sent and then not written: the batch after must not build on it. (Not sent: the
             // loop is still waiting, for what the ordinary run below sends.)
@@ -387,7 +363,6 @@ impl BatchWorker {
             commit_us = (started.elapsed() - written).as_micros() as u64,
             "carried batch committed"
         );
-        self.counts.carried.fetch_add(1, Ordering::Relaxed);
         self.metrics.count(&self.metrics.batches, "carried");
         self.metrics
             .commit_seconds
@@ -413,10 +388,7 @@ impl BatchWorker {
 
     fn count(&self, size: usize) {
         self.metrics.batch_commands.observe(size as f64);
-        self.counts.batches.fetch_add(1, Ordering::Relaxed);
-        self.counts
-            .commands
-            .fetch_add(size as u64, Ordering::Relaxed);
+        self.metrics.commands.inc_by(size as u64);
     }
 
     async fn process_fresh(&mut self, jobs: Vec<Job>) {
@@ -511,15 +483,13 @@ impl BatchWorker {
         let snapshot = batch.load(needs, now).await?;
         let loaded = started.elapsed();
         let (results, writes, leaves) = apply_guarded(snapshot, now, &self.config, commands)?;
-        let publishing = self.applied.is_some();
         send_once(&mut self.applied, Some(Arc::new(leaves)));
         let applied = started.elapsed();
         batch.write(writes).await?;
         let written = started.elapsed();
         batch.commit().await?;
-        if publishing {
-            self.settle(true);
-        }
+        // A no-op unless this is the batch's first run: a failed run has already said no.
+        self.settle(true);
         self.metrics
             .commit_seconds
             .observe((started.elapsed() - applied).as_secs_f64());

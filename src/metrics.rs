@@ -48,6 +48,8 @@ pub struct Metrics {
     pub request_seconds: Family<Method, Histogram, fn() -> Histogram>,
     pub queue_depth: Gauge,
     pub batch_commands: Histogram,
+    /// Commands committed (a refused one too: it is answered from its committed batch).
+    pub commands: Counter,
     pub commit_seconds: Histogram,
     /// Batches committed, by `kind`: `ordinary` or `carried`.
     pub batches: Family<Kind, Counter>,
@@ -75,12 +77,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("credit_ledger");
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(seconds),
             queue_depth: Gauge::default(),
             batch_commands: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            commands: Counter::default(),
             commit_seconds: seconds(),
             batches: Family::default(),
             batches_redone: Counter::default(),
@@ -92,9 +94,9 @@ impl Metrics {
             events_sent: Counter::default(),
             event_lag_seconds: seconds(),
             key_checks: Family::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("credit_ledger"),
         };
-        let r = &mut registry;
+        let r = &mut metrics.registry;
         r.register(
             "requests",
             "gRPC calls answered, by method and code",
@@ -114,6 +116,11 @@ impl Metrics {
             "batch_commands",
             "commands per committed batch",
             metrics.batch_commands.clone(),
+        );
+        r.register(
+            "commands",
+            "commands committed in batches",
+            metrics.commands.clone(),
         );
         r.register(
             "batch_commit_duration_seconds",
@@ -171,10 +178,7 @@ impl Metrics {
             "the running build",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
+        metrics
     }
 
     pub fn count(&self, family: &Family<Kind, Counter>, kind: &'static str) {

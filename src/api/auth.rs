@@ -1,7 +1,8 @@
 //! The key check in front of every service: a tower layer that reads `authorization: Bearer
 //! <key>`, finds the key in a cache the server reloads every `auth_refresh_ms`, and lets the call
-//! through only if the key's role may call the method (`auth::RULES`). The caller goes into the
-//! request's extensions, where the services read an account-scoped key's account.
+//! through only if the key's role may call the method (`auth::RULES`). The caller is the
+//! task-local [`current_caller`] while the call is served: the services read an account-scoped
+//! key's account from it, and the actor their entries record.
 //!
 //! - No key where one is required: `UNAUTHENTICATED`, reason `API_KEY_MISSING`.
 //! - A key that is malformed, unknown or revoked: `UNAUTHENTICATED`, reason `API_KEY_INVALID`.
@@ -29,13 +30,13 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreResult};
 
 tokio::task_local! {
-    /// The actor of the call being served: its key's prefix, or empty.
-    static ACTOR: String;
+    /// The caller of the call being served; `None` for a call without a key.
+    static CALLER: Option<Caller>;
 }
 
-/// The prefix of the key of the call being served; empty without a key (or outside a call).
-pub fn current_actor() -> String {
-    ACTOR.try_with(Clone::clone).unwrap_or_default()
+/// The caller of the call being served: `None` without a key (or outside a call).
+pub fn current_caller() -> Option<Caller> {
+    CALLER.try_with(Clone::clone).ok().flatten()
 }
 
 /// The keys that are not revoked, by prefix.
@@ -154,12 +155,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match self.admit(&mut request) {
-            Ok(actor) => {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match self.admit(&request) {
+            Ok(caller) => {
                 let inner = &mut self.inner;
-                let call = ACTOR.sync_scope(actor.clone(), || inner.call(request));
-                Box::pin(ACTOR.scope(actor, call))
+                let call = CALLER.sync_scope(caller.clone(), || inner.call(request));
+                Box::pin(CALLER.scope(caller, call))
             }
             Err(status) => Box::pin(async move { Ok(status.into_http()) }),
         }
@@ -167,17 +168,16 @@ where
 }
 
 impl<S> Auth<S> {
-    /// Lets the call through, or answers why not; returns the actor its entries will record
-    /// (the key's prefix; empty without a key).
-    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<String, Status> {
+    /// Lets the call through, with its caller (`None` without a key), or answers why not.
+    fn admit<B>(&self, request: &http::Request<B>) -> Result<Option<Caller>, Status> {
         let path = request.uri().path();
         if is_open(path) {
-            return Ok(String::new());
+            return Ok(None);
         }
         let Some(header) = request.headers().get(http::header::AUTHORIZATION) else {
             return match self.required {
                 true => Err(missing()),
-                false => Ok(String::new()),
+                false => Ok(None),
             };
         };
         let caller = bearer(header)
@@ -186,9 +186,7 @@ impl<S> Auth<S> {
         if !allowed(caller.role, path) {
             return Err(denied(caller.role, path));
         }
-        let actor = caller.prefix.clone();
-        request.extensions_mut().insert(caller);
-        Ok(actor)
+        Ok(Some(caller))
     }
 }
 

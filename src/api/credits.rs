@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::auth::Caller;
 use tonic::{Request, Response, Status};
 
 use super::convert as c;
@@ -131,12 +130,11 @@ impl p::credits_server::Credits for CreditsService {
         &self,
         request: Request<p::ListLotsRequest>,
     ) -> Result<Response<p::ListLotsResponse>, Status> {
-        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let account = c::account_ref("account", r.account)?;
         let size = self.0.page_size(r.page_size);
         let after = c::page_token(&r.page_token)?;
-        self.0.scope(caller.as_ref(), Some(&account)).await?;
+        self.0.scope(Some(&account)).await?;
         let account_id = self.0.resolve_existing(account).await?;
         let lots = self
             .0

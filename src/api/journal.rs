@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::auth::Caller;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
@@ -51,7 +50,6 @@ impl p::journal_server::Journal for JournalService {
         &self,
         request: Request<p::ListEntriesRequest>,
     ) -> Result<Response<p::ListEntriesResponse>, Status> {
-        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let account = r
             .account
@@ -65,9 +63,7 @@ impl p::journal_server::Journal for JournalService {
         let newest_first = order(r.order)?;
         let size = self.services.page_size(r.page_size);
         let after = seq_token(&r.page_token)?;
-        (self.services)
-            .scope(caller.as_ref(), account.as_ref())
-            .await?;
+        (self.services).scope(account.as_ref()).await?;
         let account_id = match account {
             Some(account) => Some(self.services.resolve_existing(account).await?),
             None => None,

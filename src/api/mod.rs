@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use tonic::Status;
 
-use crate::auth::Caller;
 use crate::clock::Clock;
 use crate::executor::Executor;
 use crate::ledger::{AccountId, AccountName, Command, LedgerError, Outcome};
@@ -76,9 +75,7 @@ impl Services {
 
     pub async fn submit(&self, command: Command) -> Result<Outcome, Status> {
         let name = command.name();
-        let result = (self.executor)
-            .submit_as(command, auth::current_actor())
-            .await;
+        let result = (self.executor).submit_as(command, actor()).await;
         if let Err(error) = &result {
             tracing::debug!(command = name, %error, "refused");
         }
@@ -88,12 +85,8 @@ impl Services {
     /// Refuses an account-scoped caller any account but its own, before anything is looked
     /// up, so the answer does not say whether another account exists; a read across accounts
     /// (`None`) is refused it too. Every other caller may read any account.
-    pub async fn scope(
-        &self,
-        caller: Option<&Caller>,
-        account: Option<&AccountRef>,
-    ) -> Result<(), Status> {
-        let Some(own) = caller.and_then(|c| c.account) else {
+    pub async fn scope(&self, account: Option<&AccountRef>) -> Result<(), Status> {
+        let Some(own) = auth::current_caller().and_then(|c| c.account) else {
             return Ok(());
         };
         let same = match account {
@@ -117,6 +110,13 @@ impl Services {
     pub fn page_size(&self, requested: u32) -> u32 {
         convert::page_size(requested, self.page_size_default, self.page_size_max)
     }
+}
+
+/// Who the entries of the call being served record: its key's prefix, or empty without a key.
+fn actor() -> String {
+    auth::current_caller()
+        .map(|caller| caller.prefix)
+        .unwrap_or_default()
 }
 
 /// An outcome of the wrong kind for the command means the engine and the API disagree.

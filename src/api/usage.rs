@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use crate::auth::Caller;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
@@ -200,11 +199,10 @@ impl p::usage_server::Usage for UsageService {
         &self,
         request: Request<p::GetBalanceRequest>,
     ) -> Result<Response<p::GetBalanceResponse>, Status> {
-        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let account = c::account_ref("account", r.account)?;
         let as_of = c::opt_time("as_of", r.as_of)?;
-        self.0.scope(caller.as_ref(), Some(&account)).await?;
+        self.0.scope(Some(&account)).await?;
         let account_id = self.0.resolve(account).await?;
         let now = self.0.clock.now();
         if let Some(as_of) = as_of {

@@ -31,18 +31,10 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// The caller of a request, once its key has been checked: put in the request's extensions for
-/// the services.
+/// The caller of a request, once its key has been checked (see `api::auth::current_caller`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub prefix: String,
     pub role: Role,
     pub account: Option<AccountId>,
-}
-
-impl Caller {
-    /// Whether this caller may see `account`: any account, unless the key is tied to one.
-    pub fn may_see(&self, account: AccountId) -> bool {
-        self.account.is_none_or(|own| own == account)
-    }
 }
