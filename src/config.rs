@@ -147,6 +147,9 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Where Prometheus scrapes `GET /metrics`; off unless set.
     pub metrics_listen_addr: Option<SocketAddr>,
+    /// Where traces go: an OpenTelemetry collector's OTLP/gRPC endpoint, e.g.
+    /// `http://127.0.0.1:4317`; off unless set. A call's span is a child of its `traceparent`.
+    pub otlp_endpoint: Option<String>,
     /// TLS: the server's certificate chain and key (PEM files). Both or neither.
     pub tls_cert_path: Option<PathBuf>,
     pub tls_key_path: Option<PathBuf>,
@@ -194,6 +197,7 @@ impl Default for Config {
             auth_refresh_ms: 2_000,
             shutdown_grace_ms: 5_000,
             metrics_listen_addr: None,
+            otlp_endpoint: None,
             tls_cert_path: None,
             tls_key_path: None,
             tls_client_ca_path: None,
@@ -269,6 +273,9 @@ impl Config {
         if self.page_size_default > self.page_size_max {
             bail!("page_size_default must not exceed page_size_max");
         }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            validate_otlp_endpoint(endpoint)?;
+        }
         validate_gl_codes(&self.gl_codes)?;
         Ok(())
     }
@@ -339,6 +346,19 @@ fn env_overrides(
         out.insert(field, value);
     }
     Ok(serde_json::Value::Object(out))
+}
+
+/// An OTLP endpoint is an http or https URL with a host, checked at boot rather than found
+/// wrong at the first export.
+fn validate_otlp_endpoint(endpoint: &str) -> anyhow::Result<()> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .with_context(|| format!("otlp_endpoint {endpoint:?} is not a URL"))?;
+    let scheme = uri.scheme_str();
+    if !matches!(scheme, Some("http" | "https")) || uri.host().is_none() {
+        bail!("otlp_endpoint {endpoint:?} must be an http:// or https:// URL with a host");
+    }
+    Ok(())
 }
 
 /// A code for an account that does not exist is a typo that would silently export the
@@ -462,6 +482,30 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://me:secret@db/ledger").unwrap();
         assert_eq!(url.redacted(), "postgres://me:***@db/ledger");
         assert_eq!(format!("{url:?}"), "postgres://me:***@db/ledger");
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_an_http_url_with_a_host() {
+        for good in ["http://127.0.0.1:4317", "https://collector.internal:4317"] {
+            let config = Config {
+                otlp_endpoint: Some(good.into()),
+                ..Config::default()
+            };
+            config.validate().unwrap();
+        }
+        for bad in [
+            "127.0.0.1:4317",
+            "grpc://collector:4317",
+            "http://",
+            "not a url",
+        ] {
+            let config = Config {
+                otlp_endpoint: Some(bad.into()),
+                ..Config::default()
+            };
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("otlp_endpoint"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@
 //!   listener.
 //! - [`sweeper`]: posts what time makes due (lot and hold expiry, commitment terms) through the
 //!   executor, on an interval.
+//! - [`telemetry`]: where logs and traces go: stdout, and an OpenTelemetry collector when one
+//!   is configured.
 //! - [`clock`]: the time source the executor passes to the engine (system or manual in tests).
 #![forbid(unsafe_code)]
 
@@ -57,6 +59,7 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod sweeper;
+pub mod telemetry;
 
 pub mod proto {
     #![allow(clippy::all)]

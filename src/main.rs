@@ -223,13 +223,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Serve { config } => {
             let config = Config::load(config.as_deref())?;
-            init_tracing(config.log_format);
-            let app = Application::build(config, Arc::new(SystemClock)).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            let telemetry =
+                credit_ledger::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
+            let app = Application::build(config, Arc::new(SystemClock)).await;
+            let stopped = match app {
+                Ok(app) => app.run_until_stopped(shutdown_signal()).await,
+                Err(error) => Err(error),
+            };
+            telemetry.shutdown();
+            stopped
         }
         Cmd::Migrate { config } => {
             let config = Config::load(config.as_deref())?;
-            init_tracing(config.log_format);
+            let _logs = init_tracing(config.log_format)?;
             let store =
                 Store::connect(&config.database_url, 1, std::time::Duration::from_secs(10)).await?;
             store.migrate().await?;
@@ -239,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Verify { config } => {
             let config = Config::load(config.as_deref())?;
-            init_tracing(config.log_format);
+            let _logs = init_tracing(config.log_format)?;
             let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
             let store = Store::connect(&config.database_url, 1, timeout).await?;
             let report = credit_ledger::journal::verify::verify(&store).await;
@@ -262,16 +268,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a person at a terminal, never in a file or a log collector.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+fn init_tracing(format: LogFormat) -> anyhow::Result<credit_ledger::telemetry::Telemetry> {
+    credit_ledger::telemetry::init(format, None)
 }

@@ -76,11 +76,9 @@ where
         let method = request.uri().path().to_string();
         let metrics = self.metrics.clone();
         let started = Instant::now();
-        let trace_id = (request.headers().get("traceparent"))
-            .and_then(|v| v.to_str().ok())
-            .and_then(trace::from_traceparent)
-            .unwrap_or_else(trace::new_id);
-        let span = tracing::info_span!("call", method = %method, trace_id = %trace_id);
+        let parent = trace::parent(request.headers());
+        let span = tracing::info_span!("call", method = %method, trace_id = tracing::field::Empty);
+        let trace_id = trace::adopt(&span, parent);
         let inner = &mut self.inner;
         let call = span.in_scope(|| trace::sync_scope(trace_id.clone(), || inner.call(request)));
         let answered = async move {
