@@ -14,6 +14,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod names;
 pub mod needs;
+pub mod rating;
 pub mod types;
 
 pub use accounts::LedgerAccount;
