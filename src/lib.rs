@@ -14,6 +14,8 @@
 //! - [`auth`]: API keys and roles, pure: the key format and its hash, and the one table of
 //!   which role may call which RPC. `store/keys.rs` keeps the keys, `api/auth.rs` checks them.
 //! - [`keys`]: the `key` commands (create, list, revoke), straight on the database.
+//! - [`rates`]: the `rates` commands: price book versions published from TOML or CSV files and
+//!   read back, straight on the database.
 //! - [`executor`]: the batch loop. A bounded queue feeds batches; each batch is one database
 //!   transaction (lock, load, apply, write, commit) and nobody is answered before its commit; the
 //!   next batch is applied to the state the previous one leaves while that one commits; a batch
@@ -56,6 +58,7 @@ pub mod journal;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
+pub mod rates;
 pub mod server;
 pub mod store;
 pub mod sweeper;

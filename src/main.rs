@@ -58,6 +58,13 @@ enum Cmd {
         #[command(subcommand)]
         command: KeyCmd,
     },
+    /// Publish price book versions from a file, and read them back, straight on the database.
+    Rates {
+        #[arg(long, env = "CREDIT_LEDGER_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RatesCmd,
+    },
     /// Load generator: runs scenarios against a fresh server and checks the books.
     Bench(credit_ledger::bench::BenchArgs),
     #[command(flatten)]
@@ -82,6 +89,41 @@ enum KeyCmd {
     List,
     /// Revoke the key with this prefix; servers stop taking it within auth_refresh_ms.
     Revoke { prefix: String },
+}
+
+#[derive(Subcommand)]
+enum RatesCmd {
+    /// Publish the rates of a TOML or CSV file (see examples/rates.toml) as the book's next
+    /// version. Publishing the same file again gets the same version back.
+    Publish {
+        #[arg(long, default_value = credit_ledger::ledger::rating::DEFAULT_BOOK)]
+        book: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// When the version applies (RFC 3339); the file's effective_at, or now.
+        #[arg(long, value_parser = parse_time)]
+        effective_at: Option<DateTime<Utc>>,
+        /// A meter (or meter/dimension) of the version in force to drop on purpose; repeat.
+        #[arg(long)]
+        retire: Vec<String>,
+        /// The publish's idempotency key; by default the SHA-256 of the file and the options.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// List the versions of every book (or of one).
+    List {
+        #[arg(long)]
+        book: Option<String>,
+    },
+    /// Show a version's prices: the one in force now (or at --at), or --version N.
+    Show {
+        #[arg(long, default_value = credit_ledger::ledger::rating::DEFAULT_BOOK)]
+        book: String,
+        #[arg(long, conflicts_with = "at")]
+        version: Option<u32>,
+        #[arg(long, value_parser = parse_time)]
+        at: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -208,6 +250,74 @@ async fn key(config: Option<PathBuf>, command: KeyCmd) -> anyhow::Result<()> {
     Ok(result?)
 }
 
+async fn rates(config: Option<PathBuf>, command: RatesCmd) -> anyhow::Result<()> {
+    use credit_ledger::ledger::rating::Catalog;
+    use credit_ledger::rates;
+    use sha2::Digest as _;
+
+    let config = Config::load(config.as_deref())?;
+    let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
+    let store = Store::connect(&config.database_url, 1, timeout).await?;
+    store.migrate().await?;
+    let now = truncate_micros(Utc::now());
+    let result: anyhow::Result<()> = async {
+        match command {
+            RatesCmd::Publish {
+                book,
+                file,
+                effective_at,
+                retire,
+                key,
+            } => {
+                let read = rates::read_file(&file)?;
+                let mut retired = read.retired;
+                for text in &retire {
+                    retired.push(rates::retired(text)?);
+                }
+                let effective_at = effective_at.or(read.effective_at);
+                let key = key.unwrap_or_else(|| {
+                    let mut hash = sha2::Sha256::new();
+                    hash.update(std::fs::read(&file).unwrap_or_default());
+                    hash.update(format!("{book}\n{effective_at:?}\n{retire:?}"));
+                    format!("file:{}", &hex::encode(hash.finalize())[..32])
+                });
+                let request = rates::Request {
+                    book,
+                    idempotency_key: key,
+                    effective_at,
+                    rates: read.rates,
+                    retired,
+                };
+                let version = rates::publish(&store, request, now).await?;
+                println!("{}", rates::line(&version));
+            }
+            RatesCmd::List { book } => {
+                for version in store.price_versions().await? {
+                    if book.as_ref().is_none_or(|b| *b == version.book) {
+                        println!("{}", rates::line(&version));
+                    }
+                }
+            }
+            RatesCmd::Show { book, version, at } => {
+                let mut catalog = Catalog::default();
+                for v in store.price_versions().await? {
+                    catalog.add(v);
+                }
+                let found = match version {
+                    Some(number) => catalog.version(&book, number),
+                    None => catalog.in_force(&book, at.unwrap_or(now)),
+                };
+                let found = found.ok_or_else(|| anyhow::anyhow!("no such version of {book:?}"))?;
+                println!("{}", rates::shown(found));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run(Cli::parse()).await {
@@ -258,6 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Export(args) => export(args).await,
         Cmd::Key { config, command } => key(config, command).await,
+        Cmd::Rates { config, command } => rates(config, command).await,
         Cmd::Bench(args) => credit_ledger::bench::run(args, cli.server).await,
         Cmd::Client(command) => {
             let server = cli

@@ -293,7 +293,7 @@ pub const DECIMAL_TEXT_LEN_MAX: usize = 40;
 /// exponent, no `+`, no leading or trailing point, no negative zero. Magnitudes above
 /// [`amount_max`] are refused with the field named. Whether a sign is allowed at all is for the
 /// caller to say (every amount a request carries is positive or zero).
-fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, AmountError> {
+pub fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, AmountError> {
     let invalid = |reason: &str| AmountError::Invalid {
         field,
         reason: format!("{reason}: {:?}", truncated(text)),

@@ -57,6 +57,8 @@ pub struct Retired {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
     pub book: String,
+    /// The publish's own key: a retry with it gets the version it published.
+    pub idempotency_key: String,
     pub effective_at: DateTime<Utc>,
     pub rates: Vec<(String, Rate)>,
     pub retired: Vec<Retired>,
@@ -66,6 +68,7 @@ pub struct Draft {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     pub book: String,
+    pub idempotency_key: String,
     /// 1, 2, … within its book, in publishing order.
     pub version: u32,
     pub effective_at: DateTime<Utc>,
@@ -192,6 +195,7 @@ pub fn publish(
     rates.sort_by(|a, b| (&a.meter, &a.dimension, a.unit).cmp(&(&b.meter, &b.dimension, b.unit)));
     Ok(Version {
         book: draft.book,
+        idempotency_key: draft.idempotency_key,
         version: number,
         effective_at: draft.effective_at,
         published_at,
@@ -292,7 +296,12 @@ pub enum RatingError {
 
 /// Rates `usage` of `meter` in `unit` by `version`. Every dimension of the usage must be priced
 /// (a zero amount too: a misspelt dimension is a mistake, not a free one).
-pub fn rate(version: &Version, meter: &str, unit: Unit, usage: &Usage) -> Result<Rated, RatingError> {
+pub fn rate(
+    version: &Version,
+    meter: &str,
+    unit: Unit,
+    usage: &Usage,
+) -> Result<Rated, RatingError> {
     if usage.is_empty() {
         return Err(RatingError::NoUsage);
     }
@@ -325,7 +334,7 @@ pub fn rate(version: &Version, meter: &str, unit: Unit, usage: &Usage) -> Result
         if let Some(c) = &rate.cost {
             let spent = per_block(amount, rate.block, c.amount);
             let total = cost.get_or_insert((c.currency, Decimal::ZERO));
-            total.1 += spent;
+            total.1 = (total.1 + spent).normalize();
         }
         lines.push(RatedLine {
             dimension: dimension.clone(),
@@ -338,7 +347,7 @@ pub fn rate(version: &Version, meter: &str, unit: Unit, usage: &Usage) -> Result
     Ok(Rated {
         book: version.book.clone(),
         version: version.version,
-        value: lines.iter().map(|l| l.value).sum(),
+        value: lines.iter().map(|l| l.value).sum::<Decimal>().normalize(),
         lines,
         cost,
     })
@@ -353,7 +362,9 @@ fn per_block(amount: Decimal, block: u64, price: Decimal) -> Decimal {
         Some(product) => product / block,
         None => amount / block * price,
     };
-    value.round_dp_with_strategy(RATED_SCALE, RoundingStrategy::MidpointNearestEven)
+    value
+        .round_dp_with_strategy(RATED_SCALE, RoundingStrategy::MidpointNearestEven)
+        .normalize()
 }
 
 /// What a rated value charges an account whose unit allows `scale` decimals, given what was

@@ -12,6 +12,7 @@ pub mod journal;
 mod keys;
 pub mod naive;
 mod postgres;
+mod prices;
 mod reads;
 mod rows;
 mod sql;

@@ -572,3 +572,85 @@ pub(super) fn key_from_row(row: &AnyRow) -> StoreResult<crate::auth::ApiKey> {
         revoked_at: opt_time(row, "revoked_at")?,
     })
 }
+
+pub(super) const PRICE_VERSION_COLUMNS: &[Column] = &[
+    col("book", Text),
+    col("version", Int),
+    col("effective_at", Time),
+    col("published_at", Time),
+    col("idempotency_key", Text),
+];
+
+pub(super) fn price_version_values(v: &rating::Version) -> Vec<Value> {
+    vec![
+        Value::Text(v.book.clone()),
+        Value::Int(i64::from(v.version)),
+        Value::Int(micros(v.effective_at)),
+        Value::Int(micros(v.published_at)),
+        Value::Text(v.idempotency_key.clone()),
+    ]
+}
+
+/// A version without its prices, which are rows of their own.
+pub(super) fn price_version_from_row(row: &AnyRow) -> StoreResult<rating::Version> {
+    let version = int(row, "version")?;
+    Ok(rating::Version {
+        book: text(row, "book")?,
+        version: u32::try_from(version).map_err(|e| corrupt("version", e))?,
+        effective_at: time(row, "effective_at")?,
+        published_at: time(row, "published_at")?,
+        idempotency_key: text(row, "idempotency_key")?,
+        rates: Vec::new(),
+    })
+}
+
+pub(super) const PRICE_COLUMNS: &[Column] = &[
+    col("book", Text),
+    col("version", Int),
+    col("meter", Text),
+    col("dimension", Text),
+    col("unit", Text),
+    col("block", Int),
+    col("price", Amount),
+    col("cost", Amount),
+    col("currency", Text),
+];
+
+pub(super) fn price_values(v: &rating::Version, r: &rating::Rate) -> Vec<Value> {
+    let block = i64::try_from(r.block).expect("a block is at most rating::BLOCK_MAX");
+    vec![
+        Value::Text(v.book.clone()),
+        Value::Int(i64::from(v.version)),
+        Value::Text(r.meter.clone()),
+        Value::Text(r.dimension.clone()),
+        Value::Text(r.unit.to_string()),
+        Value::Int(block),
+        Value::Text(r.price.to_string()),
+        Value::OptText(r.cost.as_ref().map(|c| c.amount.to_string())),
+        Value::OptText(r.cost.as_ref().map(|c| c.currency.to_string())),
+    ]
+}
+
+/// One price row: its book, its version's number, and the rate.
+pub(super) fn price_from_row(row: &AnyRow) -> StoreResult<(String, i64, rating::Rate)> {
+    let block = int(row, "block")?;
+    let cost = match (opt_parsed(row, "cost")?, opt_parsed(row, "currency")?) {
+        (Some(amount), Some(currency)) => Some(rating::Cost { currency, amount }),
+        (None, None) => None,
+        _ => {
+            return Err(corrupt(
+                "cost",
+                "a cost without its currency, or the reverse",
+            ))
+        }
+    };
+    let rate = rating::Rate {
+        meter: text(row, "meter")?,
+        dimension: text(row, "dimension")?,
+        unit: parsed(row, "unit")?,
+        block: u64::try_from(block).map_err(|e| corrupt("block", e))?,
+        price: dec(row, "price")?,
+        cost,
+    };
+    Ok((text(row, "book")?, int(row, "version")?, rate))
+}

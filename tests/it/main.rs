@@ -24,6 +24,7 @@ mod migration;
 mod overlap;
 mod poison;
 mod python;
+mod rates;
 mod refusals;
 mod rounding;
 mod schema;

@@ -14,17 +14,21 @@ use crate::helpers::{Backend, Database};
 /// Tables keyed by something other than the account, looked up by that key alone: each can be
 /// distributed by its key (or kept as a reference table, as the API keys would be). Every other
 /// table holds one account's rows and is distributed by `account_id` (`accounts` by its `id`).
-const DIRECTORIES: [(&str, &str); 4] = [
+const DIRECTORIES: [(&str, &str); 6] = [
     ("account_external_ids", "external_id"),
     ("hold_accounts", "hold_id"),
     ("account_creations", "key"),
     ("api_keys", "prefix"),
+    ("price_versions", "book"),
+    ("prices", "book"),
 ];
 
 /// The columns whose values are text: names, codes, statuses, the store's own encodings,
 /// hashes, keys and references. Any other column kept as text is an amount, a time or an id that
 /// should have its own type.
-const TEXT_COLUMNS: [&str; 25] = [
+const TEXT_COLUMNS: [&str; 27] = [
+    "book",
+    "dimension",
     "actor",
     "prefix",
     "secret_hash",
@@ -53,7 +57,8 @@ const TEXT_COLUMNS: [&str; 25] = [
 ];
 
 /// The columns that are counts or sequence numbers.
-const INTEGER_COLUMNS: [&str; 7] = [
+const INTEGER_COLUMNS: [&str; 8] = [
+    "block",
     "unit_scale",
     "open_holds",
     "entry_seq",
@@ -130,21 +135,30 @@ async fn migrated_postgres() -> (Database, Store) {
 fn keys_without_the_distribution_column(
     keys: &BTreeMap<String, Vec<(String, Vec<String>)>>,
 ) -> Vec<String> {
+    let column_of = |table: &str| match DIRECTORIES.iter().find(|(t, _)| *t == table) {
+        Some((_, key)) => *key,
+        None if table == "accounts" => "id",
+        None => "account_id",
+    };
     let mut broken = Vec::new();
     for (table, table_keys) in keys {
-        let column = match DIRECTORIES.iter().find(|(t, _)| t == table) {
-            Some((_, key)) => *key,
-            None if table == "accounts" => "id",
-            None => "account_id",
-        };
+        let column = column_of(table);
         if !table_keys.iter().any(|(name, _)| name.ends_with("_pkey")) {
             broken.push(format!("{table} has no primary key"));
         }
         for (name, columns) in table_keys {
-            // A foreign key's columns read `referencing -> referenced`: the account on both sides.
-            let holds = match name.contains(" -> ") {
-                true => columns.join(",") == format!("{column} -> id"),
-                false => columns.iter().any(|c| c == column),
+            // A foreign key's columns read `referencing -> referenced`: it holds the distribution
+            // column on this side and the referenced table's own on the other (the account's
+            // id, or the directory's key), so both rows live on one shard.
+            let holds = match name.split_once(" -> ") {
+                Some((_, referenced)) => {
+                    let joined = columns.join(",");
+                    let (from, to) = joined.split_once(" -> ").unwrap_or_default();
+                    let (from, to): (Vec<&str>, Vec<&str>) =
+                        (from.split(',').collect(), to.split(',').collect());
+                    from.contains(&column) && to.contains(&column_of(referenced))
+                }
+                None => columns.iter().any(|c| c == column),
             };
             if !holds {
                 broken.push(format!(

@@ -1,5 +1,5 @@
-use chrono::TimeZone;
 use super::*;
+use chrono::TimeZone;
 
 /// A decimal from its text, for tables that read like the price lists they test.
 fn dec(text: &str) -> Decimal {
@@ -31,6 +31,7 @@ fn line(meter: &str, dimension: &str, block: u64, price: &str, cost: Option<&str
 fn draft(rates: Vec<Rate>) -> Draft {
     Draft {
         book: DEFAULT_BOOK.into(),
+        idempotency_key: "publish".into(),
         effective_at: at(1),
         rates: (rates.into_iter().enumerate())
             .map(|(i, r)| (format!("rates[{i}]"), r))
@@ -42,7 +43,13 @@ fn draft(rates: Vec<Rate>) -> Draft {
 fn chat() -> Version {
     let rates = vec![
         line("chat:large", "input_tokens", 1_000_000, "2.5", Some("1.25")),
-        line("chat:large", "cached_input_tokens", 1_000_000, "0.25", Some("0.125")),
+        line(
+            "chat:large",
+            "cached_input_tokens",
+            1_000_000,
+            "0.25",
+            Some("0.125"),
+        ),
         line("chat:large", "output_tokens", 1_000_000, "10", Some("5")),
         line("image:xl", "images", 1, "0.04", None),
         line("audio:rt", "seconds", 60, "0.06", None),
@@ -84,10 +91,7 @@ fn each_dimension_is_priced_per_block_and_summed() {
         ]
     );
     // 1234 × 1.25 / 10^6 + 567 × 5 / 10^6.
-    assert_eq!(
-        rated.cost,
-        Some(("USD".parse().unwrap(), dec("0.0043775")))
-    );
+    assert_eq!(rated.cost, Some(("USD".parse().unwrap(), dec("0.0043775"))));
     assert_eq!((rated.book.as_str(), rated.version), (DEFAULT_BOOK, 1));
 }
 
@@ -144,16 +148,28 @@ fn a_malformed_version_is_refused_at_the_rate_that_is_wrong() {
         line("chat:large", "input_tokens", 1_000_000, "2", None),
     ]);
     assert_eq!(error.at, "rates[2]");
-    assert!(error.reason.contains("priced twice (first at rates[0])"), "{error}");
+    assert!(
+        error.reason.contains("priced twice (first at rates[0])"),
+        "{error}"
+    );
     let error = refused(vec![line("m", "d", 0, "1", None)]);
     assert_eq!(error.at, "rates[0]");
     assert!(error.reason.contains("block"), "{error}");
-    let error = refused(vec![line("m", "d", 1, "1", None), line("m", "e", 1, "-1", None)]);
-    assert_eq!((error.at.as_str(), error.reason.contains("negative")), ("rates[1]", true));
+    let error = refused(vec![
+        line("m", "d", 1, "1", None),
+        line("m", "e", 1, "-1", None),
+    ]);
+    assert_eq!(
+        (error.at.as_str(), error.reason.contains("negative")),
+        ("rates[1]", true)
+    );
     let error = refused(vec![line("m", "d", 1, "0.0000000001", None)]);
     assert!(error.reason.contains("more than 9 decimals"), "{error}");
     let error = refused(vec![line("m", "d", 1, "1", Some("0.000000001"))]);
-    assert!(error.reason.contains("cost") && error.reason.contains("8 decimals"), "{error}");
+    assert!(
+        error.reason.contains("cost") && error.reason.contains("8 decimals"),
+        "{error}"
+    );
     let mut euro = line("m", "e", 1, "1", Some("1"));
     euro.cost.as_mut().unwrap().currency = "EUR".parse().unwrap();
     let error = refused(vec![line("m", "d", 1, "1", Some("1")), euro]);
@@ -161,14 +177,21 @@ fn a_malformed_version_is_refused_at_the_rate_that_is_wrong() {
     assert!(error.reason.contains("one currency"), "{error}");
     assert_eq!(refused(Vec::new()).at, "rates");
     // A free dimension is fine.
-    publish(draft(vec![line("m", "d", 1, "0", Some("0"))]), None, 1, at(1)).unwrap();
+    publish(
+        draft(vec![line("m", "d", 1, "0", Some("0"))]),
+        None,
+        1,
+        at(1),
+    )
+    .unwrap();
 }
 
 #[test]
 fn what_the_version_in_force_prices_is_kept_unless_retired_on_purpose() {
     let current = chat();
     let mut next = draft(current.rates.clone());
-    next.rates.retain(|(_, r)| r.meter != "image:xl" && r.dimension != "cached_input_tokens");
+    next.rates
+        .retain(|(_, r)| r.meter != "image:xl" && r.dimension != "cached_input_tokens");
     let error = publish(next.clone(), Some(&current), 2, at(2)).unwrap_err();
     assert!(error.reason.contains("missing here"), "{error}");
     next.retired = vec![
@@ -197,7 +220,10 @@ fn what_the_version_in_force_prices_is_kept_unless_retired_on_purpose() {
         dimension: "input_tokens".into(),
     });
     let error = publish(next, Some(&current), 2, at(2)).unwrap_err();
-    assert!(error.reason.contains("retired and priced at once"), "{error}");
+    assert!(
+        error.reason.contains("retired and priced at once"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -214,9 +240,14 @@ fn the_version_in_force_is_the_one_effective_last() {
     assert_eq!(catalog.in_force(DEFAULT_BOOK, at(1)).unwrap().version, 1);
     assert_eq!(catalog.in_force(DEFAULT_BOOK, at(9)).unwrap().version, 1);
     assert_eq!(catalog.in_force(DEFAULT_BOOK, at(10)).unwrap().version, 2);
-    assert!(catalog.in_force(DEFAULT_BOOK, at(1) - chrono::Duration::seconds(1)).is_none());
+    assert!(catalog
+        .in_force(DEFAULT_BOOK, at(1) - chrono::Duration::seconds(1))
+        .is_none());
     assert!(catalog.in_force("negotiated", at(10)).is_none());
-    assert_eq!(catalog.version(DEFAULT_BOOK, 2).unwrap().effective_at, at(10));
+    assert_eq!(
+        catalog.version(DEFAULT_BOOK, 2).unwrap().effective_at,
+        at(10)
+    );
     assert_eq!(catalog.next_number(DEFAULT_BOOK), 3);
     assert_eq!(catalog.next_number("negotiated"), 1);
     assert!(catalog.prices_unit(DEFAULT_BOOK, credit()));
@@ -238,7 +269,12 @@ fn ten_thousand_one_token_charges_pay_what_ten_thousand_tokens_cost() {
     // 10,000 × 2.5 / 10^6 = 0.025: 0.02 charged, 0.005 carried, nothing lost.
     assert_eq!(paid, dec("0.02"));
     assert_eq!(paid + carried, dec("0.025"));
-    let whole = rate(&version, "chat:large", credit(), &usage(&[("input_tokens", "10000")]));
+    let whole = rate(
+        &version,
+        "chat:large",
+        credit(),
+        &usage(&[("input_tokens", "10000")]),
+    );
     assert_eq!(paid + carried, whole.unwrap().value);
 }
 
@@ -246,5 +282,8 @@ fn ten_thousand_one_token_charges_pay_what_ten_thousand_tokens_cost() {
 fn a_hold_reserves_the_estimate_rounded_up() {
     assert_eq!(reserve(dec("0.008755"), 2), dec("0.01"));
     assert_eq!(reserve(dec("0.02"), 2), dec("0.02"));
-    assert_eq!(charge(dec("0.008755"), dec("0.001245"), 2), (dec("0.01"), dec("0")));
+    assert_eq!(
+        charge(dec("0.008755"), dec("0.001245"), 2),
+        (dec("0.01"), dec("0"))
+    );
 }
