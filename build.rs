@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/creditledger/v1/events.proto",
         "proto/creditledger/v1/journal.proto",
         "proto/creditledger/v1/keys.proto",
+        "proto/creditledger/v1/pricing.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

@@ -142,6 +142,9 @@ pub struct Config {
     /// How often the server reloads its API keys: a new key works, and a revoked one stops
     /// working, within this long.
     pub auth_refresh_ms: u64,
+    /// How often the server reloads the price books: a version published on another instance
+    /// is rated by this one within this long (a version published here, at once).
+    pub rates_refresh_ms: u64,
     /// On SIGTERM or ctrl-c, how long health answers NOT_SERVING while calls are still served,
     /// so load balancers stop sending before the listener closes.
     pub shutdown_grace_ms: u64,
@@ -195,6 +198,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             auth: AuthMode::Auto,
             auth_refresh_ms: 2_000,
+            rates_refresh_ms: 2_000,
             shutdown_grace_ms: 5_000,
             metrics_listen_addr: None,
             otlp_endpoint: None,
@@ -243,6 +247,7 @@ impl Config {
             ("sweep_accounts_max", self.sweep_accounts_max as u64),
             ("events_poll_ms", self.events_poll_ms),
             ("auth_refresh_ms", self.auth_refresh_ms),
+            ("rates_refresh_ms", self.rates_refresh_ms),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             bail!("{name} must be positive");

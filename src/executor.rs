@@ -29,7 +29,7 @@ use crate::ledger::{
 use crate::metrics::{Kind, Metrics};
 use crate::store::{Basis, BatchConnection, Store, StoreError};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     pub queue_capacity: usize,
     pub batch_size_max: usize,
@@ -38,6 +38,8 @@ pub struct ExecutorConfig {
     /// How long a batch that is not full waits for more commands before it starts.
     pub linger: Duration,
     pub limits: Limits,
+    /// The price books usage is rated by, in memory.
+    pub prices: crate::rates::Prices,
 }
 
 /// Why a command got no ledger answer.
@@ -116,7 +118,7 @@ impl Executor {
                     store: store.clone(),
                     metrics: metrics.clone(),
                     clock: clock.clone(),
-                    config,
+                    config: config.clone(),
                 };
                 tokio::spawn(worker.run(jobs.clone()))
             })
@@ -251,7 +253,7 @@ impl BatchLoop {
                 metrics: self.metrics.clone(),
                 conn,
                 clock: self.clock.clone(),
-                config: self.config,
+                config: self.config.clone(),
                 previous: None,
                 applied: Some(applied),
                 committed: Some(committed),
@@ -579,7 +581,8 @@ fn apply_guarded(
     commands: &[Work<'_>],
 ) -> Result<Applied, StoreError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random);
+        let mut ledger = Ledger::new(snapshot, now, config.limits, IdSource::Random)
+            .with_catalog(config.prices.current());
         let results = (commands.iter())
             .map(|w| ledger.apply_as(w.command, w.actor))
             .collect();
@@ -645,6 +648,7 @@ mod tests {
             workers: 1,
             linger: Duration::ZERO,
             limits: Limits::default(),
+            prices: Default::default(),
         }
     }
 
@@ -678,6 +682,7 @@ mod tests {
             created_at: now,
             meter: String::new(),
             reference: String::new(),
+            price: None,
         };
         let snapshot = Snapshot {
             accounts: vec![account],

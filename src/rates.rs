@@ -3,6 +3,8 @@
 //! version up at its next catalog reload.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -16,9 +18,8 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RatesError {
-    /// The file or request is not a version: the message names the line.
-    #[error("{0}")]
-    Malformed(String),
+    /// The file or request is not a version, or not one that may follow the version in force:
+    /// `at` names the line, the price or the field that is wrong.
     #[error(transparent)]
     Refused(#[from] DraftError),
     #[error("key {key:?} already published version {version} of book {book:?} with other prices")]
@@ -31,6 +32,61 @@ pub enum RatesError {
     Raced(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The catalog a server rates by, in memory: the executor takes the current one for each batch,
+/// so rating never reads the database. Replaced whole when the store holds versions it lacks
+/// (`refresh`), and at once with a version this server publishes.
+#[derive(Debug, Clone, Default)]
+pub struct Prices(Arc<RwLock<Arc<Catalog>>>);
+
+impl Prices {
+    pub fn current(&self) -> Arc<Catalog> {
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Adds a version this server just published.
+    pub fn add(&self, version: Version) {
+        let mut held = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut catalog = Catalog::clone(&held);
+        catalog.add(version);
+        *held = Arc::new(catalog);
+    }
+
+    /// Loads every version when the store holds more than the catalog; answers how many are held.
+    pub async fn reload(&self, store: &Store) -> Result<usize, StoreError> {
+        let stored = store.price_version_count().await?;
+        let held = self.current().len();
+        if usize::try_from(stored).is_ok_and(|n| n == held) {
+            return Ok(held);
+        }
+        let mut catalog = Catalog::default();
+        for version in store.price_versions().await? {
+            catalog.add(version);
+        }
+        let count = catalog.len();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        Ok(count)
+    }
+
+    /// Reloads every `every` until `stop`: a version published on another instance is rated by
+    /// this one within that long.
+    pub async fn refresh(
+        self,
+        store: Store,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(error) = self.reload(&store).await {
+                tracing::warn!(%error, "reloading the price books failed; keeping the ones held");
+            }
+        }
+    }
 }
 
 /// What a request or a file asks to publish, before it is checked against the book.
@@ -79,9 +135,10 @@ pub async fn publish(
     }
     let effective_at = request.effective_at.unwrap_or(now);
     if effective_at < now {
-        return Err(RatesError::Malformed(format!(
-            "effective_at {effective_at} is in the past: a version applies from now on"
-        )));
+        return Err(refused(
+            "effective_at",
+            format!("{effective_at} is in the past: a version applies from now on"),
+        ));
     }
     let in_force = catalog.in_force(book, effective_at).cloned();
     let draft = Draft {
@@ -99,12 +156,19 @@ pub async fn publish(
     }
 }
 
+fn refused(at: &str, reason: impl Into<String>) -> RatesError {
+    RatesError::Refused(DraftError {
+        at: at.to_string(),
+        reason: reason.into(),
+    })
+}
+
 /// A book name, a meter or a dimension: an identifier (1 to 256 bytes, no control characters,
 /// no padding).
 fn ident(at: &str, field: &'static str, value: &str) -> Result<(), RatesError> {
     TextRule::ID
         .check(field, value)
-        .map_err(|e| RatesError::Malformed(format!("{at}: {e}")))
+        .map_err(|e| refused(at, e.to_string()))
 }
 
 /// One rate as a file or request spells it, each field as text.
@@ -125,7 +189,7 @@ pub struct RateText {
 impl RateText {
     /// The rate, or what is wrong with it, named by `at`.
     pub fn parse(&self, at: &str) -> Result<Rate, RatesError> {
-        let bad = |reason: String| RatesError::Malformed(format!("{at}: {reason}"));
+        let bad = |reason: String| refused(at, reason);
         ident(at, "meter", &self.meter)?;
         ident(at, "dimension", &self.dimension)?;
         let unit = (self.unit.parse()).map_err(|e| bad(format!("unit: {e}")))?;
@@ -194,7 +258,7 @@ pub struct FileRates {
 /// rate a line) or otherwise TOML.
 pub fn read_file(path: &Path) -> Result<FileRates, RatesError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| RatesError::Malformed(format!("{}: {e}", path.display())))?;
+        .map_err(|e| refused(&path.display().to_string(), e.to_string()))?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("csv") => from_csv(&text),
         _ => from_toml(&text),
@@ -202,7 +266,7 @@ pub fn read_file(path: &Path) -> Result<FileRates, RatesError> {
 }
 
 pub fn from_toml(text: &str) -> Result<FileRates, RatesError> {
-    let file: TomlFile = toml::from_str(text).map_err(|e| RatesError::Malformed(e.to_string()))?;
+    let file: TomlFile = toml::from_str(text).map_err(|e| refused("file", e.to_string()))?;
     let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
     let rates = (file.rates.iter())
         .map(|spanned| {
@@ -216,7 +280,10 @@ pub fn from_toml(text: &str) -> Result<FileRates, RatesError> {
             DateTime::parse_from_rfc3339(&at.to_string())
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|e| {
-                    RatesError::Malformed(format!("effective_at {at}: not an RFC 3339 time ({e})"))
+                    refused(
+                        "effective_at",
+                        format!("{at} is not an RFC 3339 time ({e})"),
+                    )
                 })?,
         ),
     };
@@ -233,14 +300,13 @@ pub fn from_csv(text: &str) -> Result<FileRates, RatesError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers =
-        (reader.headers().cloned()).map_err(|e| RatesError::Malformed(format!("line 1: {e}")))?;
+    let headers = (reader.headers().cloned()).map_err(|e| refused("line 1", e.to_string()))?;
     let mut rates = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| RatesError::Malformed(e.to_string()))?;
+        let record = record.map_err(|e| refused("file", e.to_string()))?;
         let at = format!("line {}", record.position().map_or(0, |p| p.line()));
-        let row: RateText = (record.deserialize(Some(&headers)))
-            .map_err(|e| RatesError::Malformed(format!("{at}: {e}")))?;
+        let row: RateText =
+            (record.deserialize(Some(&headers))).map_err(|e| refused(&at, e.to_string()))?;
         rates.push((at.clone(), row.parse(&at)?));
     }
     Ok(FileRates {

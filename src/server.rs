@@ -16,7 +16,8 @@ use crate::api::tls::TlsFiles;
 use crate::api::transport::{serve, Transport};
 use crate::api::{
     accounts::AccountsService, credits::CreditsService, events::EventsService,
-    journal::JournalService, keys::KeysService, usage::UsageService, Services,
+    journal::JournalService, keys::KeysService, pricing::PricingService, usage::UsageService,
+    Services,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -26,6 +27,7 @@ use crate::executor::ExecutorConfig;
 use crate::journal::export::GlCodes;
 use crate::metrics::Metrics;
 use crate::proto;
+use crate::rates::Prices;
 use crate::store::Store;
 use crate::sweeper::Sweeper;
 use crate::sweeper::SweeperConfig;
@@ -64,10 +66,13 @@ impl Application {
             _ => None,
         };
         let metrics = Arc::new(Metrics::new());
+        let prices = Prices::default();
+        let versions = (prices.reload(&store).await).context("loading the price books")?;
+        tracing::info!(versions, "price books loaded");
         let (executor, executor_task) = Executor::spawn(
             store.clone(),
             clock.clone(),
-            executor_config(&config),
+            executor_config(&config, prices.clone()),
             metrics,
         );
         let listener = TcpListener::bind(config.listen_addr)
@@ -100,6 +105,7 @@ impl Application {
             page_size_max: config.page_size_max,
             shutdown,
             events_poll: Duration::from_millis(config.events_poll_ms),
+            prices,
         });
         Ok(Application {
             listener,
@@ -165,6 +171,11 @@ impl Application {
             Duration::from_millis(config.auth_refresh_ms),
             stop.subscribe(),
         ));
+        let prices_task = tokio::spawn(services.prices.clone().refresh(
+            store.clone(),
+            Duration::from_millis(config.rates_refresh_ms),
+            stop.subscribe(),
+        ));
         let (health, health_service) = tonic_health::server::health_reporter();
         set_serving(&health, true).await;
         // Both reflection versions: older grpcurl, Postman and Python's reflection client speak
@@ -198,6 +209,9 @@ impl Application {
         let keys = proto::keys_server::KeysServer::new(KeysService(services.clone()))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
+        let pricing = proto::pricing_server::PricingServer::new(PricingService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
         let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
@@ -223,7 +237,8 @@ impl Application {
             .add_service(usage)
             .add_service(events)
             .add_service(journal)
-            .add_service(keys);
+            .add_service(keys)
+            .add_service(pricing);
         let transport = Transport {
             tls,
             request_timeout: Duration::from_millis(config.request_timeout_ms),
@@ -231,6 +246,7 @@ impl Application {
         };
         serve(listener, routes, transport, auth, metrics, stopping).await;
         let _ = keys_task.await;
+        let _ = prices_task.await;
         if let Some(task) = metrics_task {
             let _ = task.await;
         }
@@ -272,7 +288,7 @@ async fn auth_layer(
 }
 
 /// The executor's settings. SQLite has one writer, so it always gets one batch loop.
-fn executor_config(config: &Config) -> ExecutorConfig {
+fn executor_config(config: &Config, prices: Prices) -> ExecutorConfig {
     ExecutorConfig {
         queue_capacity: config.queue_capacity,
         batch_size_max: config.batch_size_max,
@@ -282,6 +298,7 @@ fn executor_config(config: &Config) -> ExecutorConfig {
         },
         linger: Duration::from_micros(config.batch_linger_us),
         limits: config.limits(),
+        prices,
     }
 }
 

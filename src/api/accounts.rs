@@ -75,6 +75,7 @@ impl p::accounts_server::Accounts for AccountsService {
             .transpose()?;
         let status = c::account_status(r.status)?;
         let low_balance = r.low_balance.map(|t| c::low_balance(Some(t))).transpose()?;
+        let price_book = r.price_book.map(c::price_book).transpose()?;
         let command = Command::UpdateAccount(UpdateAccount {
             idempotency_key,
             account_id: self.0.resolve(account).await?,
@@ -82,6 +83,7 @@ impl p::accounts_server::Accounts for AccountsService {
             credit_line_price,
             status,
             low_balance,
+            price_book,
         });
         match self.0.submit(command).await? {
             Outcome::Account(a) => Ok(Response::new(p::UpdateAccountResponse {

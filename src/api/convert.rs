@@ -196,6 +196,98 @@ pub fn quantity(s: &str) -> Result<Quantity, LedgerError> {
     Ok(Quantity::parse("quantity", s)?)
 }
 
+/// A price book's name (IDENT); empty or "default" is the default book, kept as empty.
+pub fn price_book(name: String) -> Result<String, LedgerError> {
+    match name.as_str() {
+        "" | l::rating::DEFAULT_BOOK => Ok(String::new()),
+        _ => text("price_book", name, TextRule::ID),
+    }
+}
+
+/// The most dimensions one usage may name.
+pub const USAGE_DIMENSIONS_MAX: usize = 64;
+
+/// What a request charges or holds: its `quantity`, or its `usage` to rate (USAGE), never both.
+/// With usage, the quantity is zero until the engine rates it.
+pub fn quantity_or_usage(
+    quantity_text: &str,
+    usage: std::collections::HashMap<String, String>,
+) -> Result<(Quantity, Option<l::rating::Usage>), LedgerError> {
+    if usage.is_empty() {
+        return Ok((quantity(quantity_text)?, None));
+    }
+    if !quantity_text.is_empty() {
+        return Err(invalid(
+            "quantity",
+            "give either quantity or usage, not both",
+        ));
+    }
+    Ok((Quantity::ZERO, Some(usage_of(usage)?)))
+}
+
+/// A usage (USAGE): 1 to 64 dimensions, each an identifier mapped to an amount of zero or more.
+pub fn usage_of(
+    usage: std::collections::HashMap<String, String>,
+) -> Result<l::rating::Usage, LedgerError> {
+    if usage.is_empty() {
+        return Err(invalid("usage", "required: at least one dimension"));
+    }
+    if usage.len() > USAGE_DIMENSIONS_MAX {
+        return Err(invalid(
+            "usage",
+            format!(
+                "at most {USAGE_DIMENSIONS_MAX} dimensions, got {}",
+                usage.len()
+            ),
+        ));
+    }
+    let mut out = l::rating::Usage::new();
+    for (dimension, amount) in usage {
+        TextRule::ID.check("usage", &dimension)?;
+        let value = Quantity::parse_or_zero("usage", &amount).map_err(|e| {
+            invalid(
+                "usage",
+                format!(
+                    "{}: {}",
+                    l::amount::truncated(&dimension),
+                    LedgerError::from(e)
+                ),
+            )
+        })?;
+        if amount.is_empty() {
+            return Err(invalid(
+                "usage",
+                format!(
+                    "{}: an amount is required",
+                    l::amount::truncated(&dimension)
+                ),
+            ));
+        }
+        out.insert(dimension, value.get());
+    }
+    Ok(out)
+}
+
+/// How a usage was rated, on the wire.
+pub fn rating(r: &l::rating::Rated) -> p::Rating {
+    p::Rating {
+        book: r.book.clone(),
+        version: r.version,
+        value: amount(r.value),
+        dimensions: (r.lines.iter())
+            .map(|line| p::RatedDimension {
+                dimension: line.dimension.clone(),
+                amount: amount(line.amount),
+                block: line.block,
+                price: amount(line.price),
+                value: amount(line.value),
+            })
+            .collect(),
+        cost: r.cost.map(|(_, cost)| amount(cost)).unwrap_or_default(),
+        cost_currency: r.cost.map(|(c, _)| c.to_string()).unwrap_or_default(),
+    }
+}
+
 /// Money where an empty string is zero.
 pub fn money(field: &'static str, s: &str) -> Result<Money, LedgerError> {
     Ok(Money::parse_or_zero(field, s)?)
@@ -310,6 +402,7 @@ pub fn account(a: &l::Account) -> p::Account {
         low_balance: Some(low_balance_out(a.low_balance)),
         credit_line_spent: amount(a.credit_line_spent),
         credit_line_until: a.credit_line_until.map(timestamp),
+        price_book: a.book().to_string(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod events;
 pub mod journal;
 pub mod keys;
+pub mod pricing;
 pub mod status;
 pub mod tls;
 pub mod trace;
@@ -37,6 +38,8 @@ pub struct Services {
     /// Turns true when the server shuts down: long-lived streams end on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub events_poll: std::time::Duration,
+    /// The price books, in memory: what the executor rates by, and what Quote reads.
+    pub prices: crate::rates::Prices,
 }
 
 impl Services {

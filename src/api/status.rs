@@ -11,6 +11,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use super::convert::amount;
 use crate::executor::ExecError;
+use crate::ledger::rating::RatingError;
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
 
@@ -65,6 +66,54 @@ impl From<LedgerError> for Status {
                 Code::NotFound,
                 &error,
                 &[("commitment_id", commitment_id.to_string())],
+            ),
+            E::NotPriced(RatingError::NoUsage) => bad_request(&error, "usage"),
+            E::NotPriced(RatingError::NoVersion { book, at }) => info(
+                Code::FailedPrecondition,
+                &error,
+                &[("book", book.clone()), ("at", at.to_rfc3339())],
+            ),
+            E::NotPriced(RatingError::UnknownMeter {
+                book,
+                version,
+                meter,
+                unit,
+            }) => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("book", book.clone()),
+                    ("version", version.to_string()),
+                    ("meter", meter.clone()),
+                    ("unit", unit.to_string()),
+                ],
+            ),
+            E::NotPriced(RatingError::UnknownDimension {
+                book,
+                version,
+                meter,
+                dimension,
+                unit,
+            }) => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("book", book.clone()),
+                    ("version", version.to_string()),
+                    ("meter", meter.clone()),
+                    ("dimension", dimension.clone()),
+                    ("unit", unit.to_string()),
+                ],
+            ),
+            E::PriceVersionNotLoaded { book, version } => info(
+                Code::Unavailable,
+                &error,
+                &[("book", book.clone()), ("version", version.to_string())],
+            ),
+            E::PriceBookUnit { book, unit } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[("book", book.clone()), ("unit", unit.to_string())],
             ),
             E::CommitmentActive {
                 account_id,

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert as c;
 use super::{unexpected, Services};
 use crate::journal::balance::balance_as_of;
+use crate::ledger::rating::{self, RatingError};
 use crate::ledger::{
     AccountId, Authorize, Capture, Command, Debit, ExtendHold, LedgerError, Outcome, Release,
 };
@@ -71,21 +72,27 @@ impl p::usage_server::Usage for UsageService {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
         let account = c::account_ref("account", r.account)?;
-        let quantity = c::quantity(&r.quantity)?;
+        let (quantity, usage) = c::quantity_or_usage(&r.quantity, r.usage)?;
         let meter = c::meter(r.meter)?;
         let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
         let command = Command::Authorize(Authorize {
             idempotency_key,
             account_id: self.0.resolve(account).await?,
             quantity,
+            usage,
             ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
             meter,
             reference,
         });
         match self.0.submit(command).await? {
-            Outcome::Authorized { hold, available } => Ok(Response::new(p::AuthorizeResponse {
+            Outcome::Authorized {
+                hold,
+                available,
+                rated,
+            } => Ok(Response::new(p::AuthorizeResponse {
                 hold: Some(c::hold(&hold)),
                 available: c::amount(available),
+                rating: rated.as_ref().map(c::rating),
             })),
             other => Err(unexpected(other)),
         }
@@ -97,10 +104,14 @@ impl p::usage_server::Usage for UsageService {
         request: Request<p::CaptureRequest>,
     ) -> Result<Response<p::CaptureResponse>, Status> {
         let r = request.into_inner();
+        let idempotency_key = c::key(r.idempotency_key)?;
+        let hold_id = c::id_of("hold_id", &r.hold_id)?;
+        let (quantity, usage) = c::quantity_or_usage(&r.quantity, r.usage)?;
         let command = Command::Capture(Capture {
-            idempotency_key: c::key(r.idempotency_key)?,
-            hold_id: c::id_of("hold_id", &r.hold_id)?,
-            quantity: c::quantity(&r.quantity)?,
+            idempotency_key,
+            hold_id,
+            quantity,
+            usage,
             is_final: r.r#final,
             overage: c::overage(r.overage)?,
         });
@@ -111,12 +122,14 @@ impl p::usage_server::Usage for UsageService {
                 charged,
                 draws,
                 released,
+                rated,
             } => Ok(Response::new(p::CaptureResponse {
                 hold: Some(c::hold(&hold)),
                 entry_id: entry_id.map(|e| e.to_string()).unwrap_or_default(),
                 charged: c::amount(charged),
                 draws: c::draws(&draws),
                 released: c::amount(released),
+                rating: rated.as_ref().map(c::rating),
             })),
             other => Err(unexpected(other)),
         }
@@ -168,13 +181,14 @@ impl p::usage_server::Usage for UsageService {
         let r = request.into_inner();
         let idempotency_key = c::key(r.idempotency_key)?;
         let account = c::account_ref("account", r.account)?;
-        let quantity = c::quantity(&r.quantity)?;
+        let (quantity, usage) = c::quantity_or_usage(&r.quantity, r.usage)?;
         let meter = c::meter(r.meter)?;
         let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
         let command = Command::Debit(Debit {
             idempotency_key,
             account_id: self.0.resolve(account).await?,
             quantity,
+            usage,
             meter,
             reference,
         });
@@ -184,14 +198,46 @@ impl p::usage_server::Usage for UsageService {
                 charged,
                 draws,
                 available,
+                rated,
             } => Ok(Response::new(p::DebitResponse {
                 entry_id: entry_id.to_string(),
                 charged: c::amount(charged),
                 draws: c::draws(&draws),
                 available: c::amount(available),
+                rating: rated.as_ref().map(c::rating),
             })),
             other => Err(unexpected(other)),
         }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn quote(
+        &self,
+        request: Request<p::QuoteRequest>,
+    ) -> Result<Response<p::QuoteResponse>, Status> {
+        let r = request.into_inner();
+        let account = c::account_ref("account", r.account)?;
+        let meter = c::text("meter", r.meter, c::TextRule::ID)?;
+        let usage = c::usage_of(r.usage)?;
+        let at = c::opt_time("at", r.at)?;
+        let account_id = self.0.resolve(account).await?;
+        let a = (self.0.store.account(account_id).await?).ok_or(LedgerError::AccountNotFound {
+            account: account_id.into(),
+        })?;
+        let at = at.unwrap_or_else(|| self.0.clock.now());
+        let catalog = self.0.prices.current();
+        let version = catalog.in_force(a.book(), at).ok_or_else(|| {
+            LedgerError::NotPriced(RatingError::NoVersion {
+                book: a.book().to_string(),
+                at,
+            })
+        })?;
+        let rated =
+            rating::rate(version, &meter, a.unit, &usage).map_err(LedgerError::NotPriced)?;
+        Ok(Response::new(p::QuoteResponse {
+            rating: Some(c::rating(&rated)),
+            quantity: c::amount(rating::reserve(rated.value, a.unit_scale)),
+        }))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]

@@ -80,6 +80,13 @@ pub const RULES: &[Rule] = &[
     rule("/creditledger.v1.Usage/ExtendHold", &[G]),
     rule("/creditledger.v1.Usage/Debit", &[G]),
     rule("/creditledger.v1.Usage/GetBalance", &[G, B, S, F, R, A]),
+    rule("/creditledger.v1.Usage/Quote", &[G, B, S, F, R]),
+    rule("/creditledger.v1.Pricing/PublishPriceVersion", &[B]),
+    rule("/creditledger.v1.Pricing/GetPriceVersion", &[G, B, S, F, R]),
+    rule(
+        "/creditledger.v1.Pricing/ListPriceVersions",
+        &[G, B, S, F, R],
+    ),
     rule("/creditledger.v1.Journal/ListEntries", &[S, F, R, A]),
     rule("/creditledger.v1.Journal/ExportJournal", &[F]),
     rule("/creditledger.v1.Journal/GetTrialBalance", &[F]),

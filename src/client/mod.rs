@@ -62,6 +62,8 @@ pub enum ClientCommand {
     Debit(DebitArgs),
     /// Show an account's balance and usable lots.
     Balance(BalanceArgs),
+    /// Rate a usage for an account by its price book, holding and charging nothing.
+    Quote(QuoteArgs),
     /// A support adjustment: give credit or take it back, with a reason.
     Adjust(lifecycle::AdjustArgs),
     /// Create or show a commitment.
@@ -159,6 +161,9 @@ pub struct UpdateAccountArgs {
     /// New account status.
     #[arg(long, value_enum)]
     status: Option<StatusArg>,
+    /// The price book to rate the account's usage by ("default" for the default book).
+    #[arg(long, value_name = "BOOK")]
+    price_book: Option<String>,
     #[command(flatten)]
     low_balance: LowBalanceArgs,
     #[command(flatten)]
@@ -280,8 +285,12 @@ pub struct AuthorizeArgs {
     /// Account UUID, or your external id.
     account: String,
     /// Credit to reserve, as a decimal string.
-    #[arg(long, value_name = "Q")]
-    quantity: String,
+    #[arg(long, value_name = "Q", required_unless_present = "usage")]
+    quantity: Option<String>,
+    /// Usage to rate instead of a quantity, as dimension=amount; repeat for each dimension
+    /// (e.g. --usage input_tokens=1234 --usage output_tokens=4096). Needs --meter.
+    #[arg(long, value_name = "D=N", value_parser = usage_item, conflicts_with = "quantity")]
+    usage: Vec<(String, String)>,
     /// Time to live of the hold in milliseconds (the server uses 30 s when omitted).
     #[arg(long, value_name = "N")]
     ttl_ms: Option<u64>,
@@ -300,8 +309,12 @@ pub struct CaptureArgs {
     /// The hold to charge against.
     hold_id: String,
     /// Credit to charge, as a decimal string.
-    #[arg(long, value_name = "Q")]
-    quantity: String,
+    #[arg(long, value_name = "Q", required_unless_present = "usage")]
+    quantity: Option<String>,
+    /// Usage to rate instead of a quantity, as dimension=amount; repeat for each dimension
+    /// (e.g. --usage input_tokens=1234 --usage output_tokens=4096).
+    #[arg(long, value_name = "D=N", value_parser = usage_item, conflicts_with = "quantity")]
+    usage: Vec<(String, String)>,
     /// Release what is left of the hold after this capture.
     #[arg(long = "final")]
     r#final: bool,
@@ -347,8 +360,12 @@ pub struct DebitArgs {
     /// Account UUID, or your external id.
     account: String,
     /// Credit to charge, as a decimal string.
-    #[arg(long, value_name = "Q")]
-    quantity: String,
+    #[arg(long, value_name = "Q", required_unless_present = "usage")]
+    quantity: Option<String>,
+    /// Usage to rate instead of a quantity, as dimension=amount; repeat for each dimension
+    /// (e.g. --usage input_tokens=1234 --usage output_tokens=4096). Needs --meter.
+    #[arg(long, value_name = "D=N", value_parser = usage_item, conflicts_with = "quantity")]
+    usage: Vec<(String, String)>,
     /// Meter being charged; only lots whose scope allows it are drawn.
     #[arg(long, value_name = "M")]
     meter: Option<String>,
@@ -390,6 +407,7 @@ pub async fn run(args: ClientArgs) -> Result<()> {
         ClientCommand::Extend(a) => extend(UsageClient::new(channel), a).await,
         ClientCommand::Debit(a) => debit(UsageClient::new(channel), a).await,
         ClientCommand::Balance(a) => balance(UsageClient::new(channel), a).await,
+        ClientCommand::Quote(a) => quote(UsageClient::new(channel), a).await,
         ClientCommand::Adjust(a) => lifecycle::adjust(CreditsClient::new(channel), a).await,
         ClientCommand::Commitment(cmd) => {
             lifecycle::commitment(CreditsClient::new(channel), cmd).await
@@ -481,10 +499,11 @@ async fn update_account(mut client: AccountsClient<Channel>, a: UpdateAccountArg
         && a.credit_line_price.is_none()
         && a.status.is_none()
         && low_balance.is_none()
+        && a.price_book.is_none()
     {
         anyhow::bail!(
-            "nothing to update: pass --credit-line-limit, --credit-line-price, --status or a \
-             low-balance threshold"
+            "nothing to update: pass --credit-line-limit, --credit-line-price, --status, \
+             --price-book or a low-balance threshold"
         );
     }
     let status = a.status.map(|s| match s {
@@ -499,6 +518,7 @@ async fn update_account(mut client: AccountsClient<Channel>, a: UpdateAccountArg
         credit_line_price: a.credit_line_price,
         status: status.unwrap_or(proto::AccountStatus::Unspecified) as i32,
         low_balance,
+        price_book: a.price_book,
     };
     let resp = client.update_account(req).await.rpc()?;
     print_fields(&account_fields(resp.account.as_ref().context(NO_ACCOUNT)?));
@@ -606,14 +626,16 @@ async fn authorize(mut client: UsageClient<Channel>, a: AuthorizeArgs) -> Result
     let req = proto::AuthorizeRequest {
         idempotency_key: a.key.resolve(),
         account: Some(account_ref(&a.account)),
-        quantity: a.quantity,
+        quantity: a.quantity.unwrap_or_default(),
         ttl_ms: a.ttl_ms.unwrap_or(0),
         meter: a.meter.unwrap_or_default(),
         reference: a.reference.unwrap_or_default(),
+        usage: a.usage.into_iter().collect(),
     };
     let resp = client.authorize(req).await.rpc()?;
     let mut fields = hold_fields(resp.hold.as_ref().context(NO_HOLD)?);
     fields.push(("available", resp.available));
+    fields.extend(rating_fields(resp.rating.as_ref()));
     print_fields(&fields);
     Ok(())
 }
@@ -627,12 +649,14 @@ async fn capture(mut client: UsageClient<Channel>, a: CaptureArgs) -> Result<()>
     let req = proto::CaptureRequest {
         idempotency_key: a.key.resolve(),
         hold_id: a.hold_id,
-        quantity: a.quantity,
+        quantity: a.quantity.unwrap_or_default(),
         r#final: a.r#final,
         overage: overage as i32,
+        usage: a.usage.into_iter().collect(),
     };
     let resp = client.capture(req).await.rpc()?;
     let mut fields = vec![("charged", resp.charged)];
+    fields.extend(rating_fields(resp.rating.as_ref()));
     fields.extend(resp.draws.iter().map(|d| ("drawn", draw_line(d))));
     if a.r#final {
         fields.push(("released", resp.released));
@@ -670,12 +694,14 @@ async fn debit(mut client: UsageClient<Channel>, a: DebitArgs) -> Result<()> {
     let req = proto::DebitRequest {
         idempotency_key: a.key.resolve(),
         account: Some(account_ref(&a.account)),
-        quantity: a.quantity,
+        quantity: a.quantity.unwrap_or_default(),
         meter: a.meter.unwrap_or_default(),
         reference: a.reference.unwrap_or_default(),
+        usage: a.usage.into_iter().collect(),
     };
     let resp = client.debit(req).await.rpc()?;
     let mut fields = vec![("charged", resp.charged)];
+    fields.extend(rating_fields(resp.rating.as_ref()));
     fields.extend(resp.draws.iter().map(|d| ("drawn", draw_line(d))));
     fields.push(("available", resp.available));
     fields.push(("entry id", resp.entry_id));
@@ -716,6 +742,64 @@ const NO_HOLD: &str = "the server's response carried no hold";
 
 /// A block of output lines, printed as aligned `key: value` pairs.
 type Fields = Vec<(&'static str, String)>;
+
+#[derive(Debug, Args)]
+pub struct QuoteArgs {
+    /// Account UUID, or your external id.
+    account: String,
+    /// The meter the usage is of.
+    #[arg(long, value_name = "M")]
+    meter: String,
+    /// Usage to rate instead of a quantity, as dimension=amount; repeat for each dimension
+    /// (e.g. --usage input_tokens=1234 --usage output_tokens=4096).
+    #[arg(long, value_name = "D=N", value_parser = usage_item, required = true)]
+    usage: Vec<(String, String)>,
+}
+
+async fn quote(mut client: UsageClient<Channel>, a: QuoteArgs) -> Result<()> {
+    let req = proto::QuoteRequest {
+        account: Some(account_ref(&a.account)),
+        meter: a.meter,
+        usage: a.usage.into_iter().collect(),
+        at: None,
+    };
+    let resp = client.quote(req).await.rpc()?;
+    let mut fields = vec![("would hold", resp.quantity)];
+    fields.extend(rating_fields(resp.rating.as_ref()));
+    print_fields(&fields);
+    Ok(())
+}
+
+/// `dimension=amount`, for --usage.
+fn usage_item(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(d, n)| (d.to_string(), n.to_string()))
+        .ok_or_else(|| format!("expected dimension=amount, got {text:?}"))
+}
+
+/// How a usage was rated: the version, the value, and a line per dimension.
+fn rating_fields(rating: Option<&proto::Rating>) -> Vec<(&'static str, String)> {
+    let Some(r) = rating else {
+        return Vec::new();
+    };
+    let mut fields = vec![
+        ("rated by", format!("{} v{}", r.book, r.version)),
+        ("rated value", r.value.clone()),
+    ];
+    for d in &r.dimensions {
+        fields.push((
+            "dimension",
+            format!(
+                "{} {} x {} per {} = {}",
+                d.dimension, d.amount, d.price, d.block, d.value
+            ),
+        ));
+    }
+    if !r.cost.is_empty() {
+        fields.push(("upstream cost", format!("{} {}", r.cost, r.cost_currency)));
+    }
+    fields
+}
 
 fn print_fields(fields: &[(&str, String)]) {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::amount::{Money, Quantity};
 use super::code::{Currency, Unit};
 use super::names::named;
+use super::rating::{Rated, Usage};
 use super::types::{
     Account, AccountId, AccountStatus, Commitment, CommitmentKind, Draw, EntryId, Hold, HoldId,
     Lot, LotId, LotKind, LowBalance,
@@ -115,6 +116,8 @@ pub struct UpdateAccount {
     pub credit_line_price: Option<Money>,
     pub status: Option<AccountStatus>,
     pub low_balance: Option<LowBalance>,
+    /// The price book to rate the account's usage by; empty for the default book.
+    pub price_book: Option<String>,
 }
 
 /// A top-up (paid, with a price) or a promotional grant (price zero).
@@ -147,7 +150,11 @@ pub struct VoidGrant {
 pub struct Authorize {
     pub idempotency_key: String,
     pub account_id: AccountId,
+    /// Zero when `usage` says what to hold.
     pub quantity: Quantity,
+    /// The estimate to rate, at the version in force, instead of a quantity; the hold pins the
+    /// version.
+    pub usage: Option<Usage>,
     /// `None`: the server's default TTL.
     pub ttl_ms: Option<u64>,
     pub meter: String,
@@ -168,7 +175,11 @@ named!(Overage { Reject => "reject", Clamp => "clamp", DrawAvailable => "draw_av
 pub struct Capture {
     pub idempotency_key: String,
     pub hold_id: HoldId,
+    /// Zero when `usage` says what to charge.
     pub quantity: Quantity,
+    /// The actual usage, rated at the hold's pinned version (the version in force for a hold
+    /// authorized by quantity).
+    pub usage: Option<Usage>,
     pub is_final: bool,
     pub overage: Overage,
 }
@@ -190,7 +201,10 @@ pub struct ExtendHold {
 pub struct Debit {
     pub idempotency_key: String,
     pub account_id: AccountId,
+    /// Zero when `usage` says what to charge.
     pub quantity: Quantity,
+    /// The usage to rate at the version in force, instead of a quantity.
+    pub usage: Option<Usage>,
     pub meter: String,
     pub reference: String,
 }
@@ -267,6 +281,8 @@ pub enum Outcome {
     Authorized {
         hold: Hold,
         available: Quantity,
+        /// How the usage of a rated authorization was rated.
+        rated: Option<Rated>,
     },
     Captured {
         hold: Hold,
@@ -275,6 +291,7 @@ pub enum Outcome {
         charged: Quantity,
         draws: Vec<Draw>,
         released: Quantity,
+        rated: Option<Rated>,
     },
     Released {
         hold: Hold,
@@ -288,6 +305,7 @@ pub enum Outcome {
         charged: Quantity,
         draws: Vec<Draw>,
         available: Quantity,
+        rated: Option<Rated>,
     },
     Adjusted {
         entry_id: EntryId,

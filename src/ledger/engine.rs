@@ -3,6 +3,7 @@
 //! which cannot fail. So a refused command changes nothing and the others in its batch go on.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -13,6 +14,7 @@ use super::entry::{Entry, EntryDraft};
 use super::error::LedgerError;
 use super::fingerprint::fingerprint;
 use super::needs::Scope;
+use super::rating::Catalog;
 use super::types::*;
 
 mod accounts;
@@ -112,6 +114,8 @@ pub struct Ledger {
     events: Vec<Event>,
     /// Who the command being applied is for: its entries record it.
     actor: String,
+    /// The price books usage is rated by.
+    catalog: Arc<Catalog>,
 }
 
 impl Ledger {
@@ -163,7 +167,14 @@ impl Ledger {
             dirty_commitments: BTreeSet::new(),
             events: Vec::new(),
             actor: String::new(),
+            catalog: Arc::default(),
         }
+    }
+
+    /// Rates usage by `catalog` (no price book at all until set).
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {

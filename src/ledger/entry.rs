@@ -116,6 +116,24 @@ pub struct Entry {
     /// Who caused the entry: the prefix of the API key of the call that wrote it; empty when
     /// the call carried no key (a server on loopback) or time did (the sweeper).
     pub actor: String,
+    /// How a charge rated from usage was rated.
+    pub rating: Option<Rating>,
+}
+
+/// How a charge was rated: from any journal line of its entry back to the request's usage and
+/// the prices that rated it. What it charged is `value + carried_in - carried_out`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    pub meter: String,
+    pub usage: crate::ledger::rating::Usage,
+    pub book: String,
+    pub version: u32,
+    /// The usage's value at the version, to `rating::RATED_SCALE` decimals.
+    pub value: Decimal,
+    /// What earlier charges of the meter left below the account's scale, taken into this one.
+    pub carried_in: Decimal,
+    /// What this charge leaves below the scale for the next.
+    pub carried_out: Decimal,
 }
 
 impl Entry {
@@ -156,6 +174,11 @@ impl Entry {
         if !self.actor.is_empty() {
             let _ = write!(text, "|actor|{}|{}", self.actor.len(), self.actor);
         }
+        // Likewise the rating of a rated charge, in its stored encoding.
+        if let Some(rating) = &self.rating {
+            let rating = crate::ledger::codec::encode_rating(rating);
+            let _ = write!(text, "|rating|{}|{}", rating.len(), rating);
+        }
         hex::encode(Sha256::digest(text.as_bytes()))
     }
 
@@ -183,6 +206,7 @@ pub struct EntryDraft {
     pub lot_id: Option<LotId>,
     pub hold_id: Option<HoldId>,
     pub postings: Vec<Posting>,
+    pub rating: Option<Rating>,
 }
 
 impl EntryDraft {
@@ -195,6 +219,7 @@ impl EntryDraft {
             lot_id: None,
             hold_id: None,
             postings: Vec::new(),
+            rating: None,
         }
     }
 
@@ -285,6 +310,7 @@ impl EntryDraft {
             prev_hash: std::mem::take(&mut account.last_hash),
             hash: String::new(),
             actor,
+            rating: self.rating,
         };
         entry.hash = entry.compute_hash();
         account.last_hash = entry.hash.clone();
@@ -317,6 +343,7 @@ mod tests {
             prev_hash: String::new(),
             hash: String::new(),
             actor: actor.into(),
+            rating: None,
         }
     }
 

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::amount::{AmountError, Quantity};
+use super::code::Unit;
+use super::rating::RatingError;
 use super::types::{AccountId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
 
 /// An account as a request named it: by our id or by the caller's external id.
@@ -94,6 +96,15 @@ pub enum LedgerError {
     },
     #[error("commitment {commitment_id} not found")]
     CommitmentNotFound { commitment_id: CommitmentId },
+    /// The usage names what no price version in force prices.
+    #[error(transparent)]
+    NotPriced(RatingError),
+    /// A hold's pinned version is not in this server's catalog yet (published on another
+    /// instance moments ago): nothing was done, and a retry will find it.
+    #[error("price book {book:?} version {version} is not loaded on this server yet")]
+    PriceVersionNotLoaded { book: String, version: u32 },
+    #[error("price book {book:?} prices nothing in {unit}, the account's unit")]
+    PriceBookUnit { book: String, unit: Unit },
 }
 
 impl LedgerError {
@@ -122,6 +133,12 @@ impl LedgerError {
             LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             LedgerError::CommitmentActive { .. } => "COMMITMENT_ACTIVE",
             LedgerError::CommitmentNotFound { .. } => "COMMITMENT_NOT_FOUND",
+            LedgerError::NotPriced(RatingError::NoVersion { .. }) => "NO_PRICE_VERSION",
+            LedgerError::NotPriced(RatingError::UnknownMeter { .. }) => "METER_NOT_PRICED",
+            LedgerError::NotPriced(RatingError::UnknownDimension { .. }) => "DIMENSION_NOT_PRICED",
+            LedgerError::NotPriced(RatingError::NoUsage) => "INVALID_ARGUMENT",
+            LedgerError::PriceVersionNotLoaded { .. } => "PRICE_VERSION_NOT_LOADED",
+            LedgerError::PriceBookUnit { .. } => "PRICE_BOOK_UNIT",
         }
     }
 }

@@ -58,6 +58,9 @@ pub fn document(command: &Command) -> String {
             if let Some(threshold) = c.low_balance {
                 o.raw("low_balance", &low_balance(threshold));
             }
+            if let Some(book) = &c.price_book {
+                o.text("price_book", book);
+            }
             "UpdateAccount"
         }
         Command::Grant(c) => {
@@ -90,6 +93,10 @@ pub fn document(command: &Command) -> String {
             o.raw("ttl_ms", &c.ttl_ms.map_or("null".into(), |t| t.to_string()));
             o.text("meter", &c.meter);
             o.text("reference", &c.reference);
+            // Left out when rated by quantity: those requests keep their identity.
+            if let Some(u) = &c.usage {
+                o.raw("usage", &usage(u));
+            }
             "Authorize"
         }
         Command::Capture(c) => {
@@ -98,6 +105,9 @@ pub fn document(command: &Command) -> String {
             o.decimal("quantity", c.quantity.get());
             o.raw("is_final", &c.is_final.to_string());
             o.text("overage", c.overage.as_str());
+            if let Some(u) = &c.usage {
+                o.raw("usage", &usage(u));
+            }
             "Capture"
         }
         Command::Release(c) => {
@@ -117,6 +127,9 @@ pub fn document(command: &Command) -> String {
             o.decimal("quantity", c.quantity.get());
             o.text("meter", &c.meter);
             o.text("reference", &c.reference);
+            if let Some(u) = &c.usage {
+                o.raw("usage", &usage(u));
+            }
             "Debit"
         }
         Command::Adjust(c) => {
@@ -240,6 +253,14 @@ fn string(value: &str) -> String {
 fn texts(values: &[String]) -> String {
     let items: Vec<String> = values.iter().map(|v| string(v)).collect();
     format!("[{}]", items.join(","))
+}
+
+/// A usage: an object of dimension to amount (as parsed: `1.50` is `1.5`), in dimension order.
+fn usage(usage: &crate::ledger::rating::Usage) -> String {
+    let items: Vec<String> = (usage.iter())
+        .map(|(dimension, amount)| format!("{}:{}", string(dimension), string(&amount.to_string())))
+        .collect();
+    format!("{{{}}}", items.join(","))
 }
 
 fn low_balance(threshold: LowBalance) -> String {

@@ -1,9 +1,11 @@
 //! The ledger's nouns: accounts, lots, holds and their identifiers.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::amount::{Money, Percent, Quantity};
@@ -99,9 +101,22 @@ pub struct Account {
     /// its lots or holds, an entry, a record, a commitment or an event): a batch applied to the
     /// state another batch left is written only if the version is still the one it started from.
     pub version: i64,
+    /// The price book the account's usage is rated by; empty for the default book.
+    pub price_book: String,
+    /// Per meter, what rating left below the account's unit scale, to be charged with the
+    /// meter's next charge (`rating::charge`): always less than one unit of the scale.
+    pub carries: BTreeMap<String, Decimal>,
 }
 
 impl Account {
+    /// The price book the account is rated by.
+    pub fn book(&self) -> &str {
+        match self.price_book.as_str() {
+            "" => crate::ledger::rating::DEFAULT_BOOK,
+            book => book,
+        }
+    }
+
     /// An account as it is opened: active, with no credit line, nothing used, held or spent, no
     /// entries yet and no low-balance threshold.
     pub fn opened(
@@ -133,6 +148,8 @@ impl Account {
             credit_line_spent: Money::ZERO,
             credit_line_until: None,
             version: 0,
+            price_book: String::new(),
+            carries: BTreeMap::new(),
         }
     }
 
@@ -286,6 +303,16 @@ pub struct Hold {
     pub created_at: DateTime<Utc>,
     pub meter: String,
     pub reference: String,
+    /// The price version a hold authorized by usage was rated at: its captures are rated at it
+    /// too, whatever is published since.
+    pub price: Option<PriceRef>,
+}
+
+/// One version of one price book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceRef {
+    pub book: String,
+    pub version: u32,
 }
 
 impl Hold {

@@ -38,6 +38,8 @@ pub(super) const ACCOUNT_COLUMNS: &[Column] = &[
     col("credit_line_spent", Amount),
     col("credit_line_until", Time),
     col("version", Int),
+    col("price_book", Text),
+    col("rating_carry", Text),
 ];
 pub(super) const LOT_COLUMNS: &[Column] = &[
     col("id", Id),
@@ -68,6 +70,8 @@ pub(super) const HOLD_COLUMNS: &[Column] = &[
     col("created_at", Time),
     col("meter", Text),
     col("reference", Text),
+    col("price_book", Text),
+    col("price_version", Int),
 ];
 /// An entry's columns, then any that follow them in a statement.
 macro_rules! entry_columns {
@@ -87,6 +91,7 @@ macro_rules! entry_columns {
             col("hash", Text),
             col("postings", Text),
             col("actor", Text),
+            col("rating", Text),
             $($more),*
         ]
     };
@@ -248,6 +253,8 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         credit_line_spent: amount(row, "credit_line_spent")?,
         credit_line_until: opt_time(row, "credit_line_until")?,
         version: int(row, "version")?,
+        price_book: text(row, "price_book")?,
+        carries: decoded(row, "rating_carry", codec::decode_carries)?,
     })
 }
 
@@ -297,6 +304,8 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         amount_value(a.credit_line_spent),
         Value::OptInt(a.credit_line_until.map(micros)),
         Value::Int(a.version),
+        Value::Text(a.price_book.clone()),
+        Value::Text(codec::encode_carries(&a.carries)),
     ]);
     values
 }
@@ -366,7 +375,28 @@ pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
         created_at: time(row, "created_at")?,
         meter: text(row, "meter")?,
         reference: text(row, "reference")?,
+        price: match (
+            opt_text(row, "price_book")?,
+            row_opt_int(row, "price_version")?,
+        ) {
+            (Some(book), Some(version)) => Some(PriceRef {
+                book,
+                version: u32::try_from(version).map_err(|e| corrupt("price_version", e))?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(corrupt(
+                    "price_book",
+                    "a book without its version, or the reverse",
+                ))
+            }
+        },
     })
+}
+
+fn row_opt_int(row: &AnyRow, column: &str) -> StoreResult<Option<i64>> {
+    row.try_get::<Option<i64>, _>(column)
+        .map_err(|e| corrupt(column, e))
 }
 
 pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
@@ -381,6 +411,8 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
         Value::Int(micros(h.created_at)),
         Value::Text(h.meter.clone()),
         Value::Text(h.reference.clone()),
+        Value::OptText(h.price.as_ref().map(|p| p.book.clone())),
+        Value::OptInt(h.price.as_ref().map(|p| i64::from(p.version))),
     ]
 }
 
@@ -409,6 +441,7 @@ pub(super) fn entry_values(e: &Entry, record: Option<&IdempotencyRecord>) -> Vec
         Value::Text(e.hash.clone()),
         Value::Text(codec::encode_postings(&e.postings)),
         Value::Text(e.actor.clone()),
+        Value::OptText(e.rating.as_ref().map(codec::encode_rating)),
         Value::OptText(record.map(|r| r.request_hash.clone())),
         Value::OptText(record.map(|r| codec::encode_outcome(&r.outcome))),
     ]
@@ -431,6 +464,9 @@ pub(super) fn entry_from_row(row: &AnyRow) -> StoreResult<Entry> {
         prev_hash: text(row, "prev_hash")?,
         hash: text(row, "hash")?,
         actor: text(row, "actor")?,
+        rating: opt_text(row, "rating")?
+            .map(|t| codec::decode_rating(&t).map_err(|e| corrupt("rating", e)))
+            .transpose()?,
     })
 }
 

@@ -56,6 +56,7 @@ async fn accounts_by_external_id_pages_and_updates(backend: Backend) {
             credit_line_price: Some("0.5".into()),
             status: p::AccountStatus::Unspecified as i32,
             low_balance: None,
+            price_book: Default::default(),
         })
         .await
         .unwrap()

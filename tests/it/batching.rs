@@ -34,6 +34,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
                 quantity: Quantity::parse("quantity", "1").unwrap(),
                 meter: String::new(),
                 reference: String::new(),
+                usage: None,
             }))
         });
         for result in futures::future::join_all(calls).await {
@@ -58,6 +59,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
             quantity: Quantity::parse("quantity", "1").unwrap(),
             meter: String::new(),
             reference: String::new(),
+            usage: None,
         }))
     };
     let (first, second) = (retry().await.unwrap(), retry().await.unwrap());
@@ -69,6 +71,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
         quantity: Quantity::parse("quantity", "2").unwrap(),
         meter: String::new(),
         reference: String::new(),
+        usage: None,
     });
     assert!(matches!(
         executor.submit(changed).await,

@@ -384,6 +384,7 @@ impl ExecutorRig {
             workers: 1,
             linger: std::time::Duration::ZERO,
             limits: credit_ledger::ledger::Limits::default(),
+            prices: Default::default(),
         };
         let (executor, task) = Executor::spawn(store.clone(), clock, config, Default::default());
         ExecutorRig {

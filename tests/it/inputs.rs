@@ -208,6 +208,7 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
                 ttl_ms: 1_000,
                 meter: "chat".into(),
                 reference: "req-1".into(),
+                usage: Default::default(),
             }
         ),
         base!(
@@ -242,6 +243,7 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
                 quantity: "1".into(),
                 meter: "chat".into(),
                 reference: "req-2".into(),
+                usage: Default::default(),
             }
         ),
         base!(

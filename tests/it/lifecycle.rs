@@ -335,6 +335,7 @@ async fn kept_connections_that_died_while_idle_cost_no_call() {
             quantity: Quantity::parse("quantity", "1").unwrap(),
             meter: String::new(),
             reference: String::new(),
+            usage: None,
         })
     };
     let name = rig.pg_name().expect("a PostgreSQL database");

@@ -269,6 +269,7 @@ async fn records_kept_before_the_native_schema_still_answer_retries(backend: Bac
             quantity: Quantity::parse("quantity", quantity).unwrap(),
             meter: String::new(),
             reference: String::new(),
+            usage: None,
         })
     };
     let debited = Outcome::Debited {
@@ -276,6 +277,7 @@ async fn records_kept_before_the_native_schema_still_answer_retries(backend: Bac
         charged: Quantity::parse("quantity", "7").unwrap(),
         draws: Vec::new(),
         available: Quantity::parse("quantity", "93").unwrap(),
+        rated: None,
     };
     let scope = account.id.to_string();
     record_the_old_way(&store, &scope, "charged-last-week", &debit("7"), &debited).await;

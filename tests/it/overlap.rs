@@ -16,6 +16,7 @@ fn debit(key: &str, account: AccountId, quantity: &str) -> Command {
         quantity: Quantity::parse("quantity", quantity).unwrap(),
         meter: String::new(),
         reference: String::new(),
+        usage: None,
     })
 }
 
@@ -27,6 +28,7 @@ fn authorize(key: &str, account: AccountId, quantity: &str) -> Command {
         ttl_ms: None,
         meter: String::new(),
         reference: String::new(),
+        usage: None,
     })
 }
 
@@ -61,6 +63,7 @@ async fn each_batch_starts_from_the_state_the_previous_one_leaves(backend: Backe
         quantity: Quantity::parse("quantity", "2").unwrap(),
         is_final: true,
         overage: Overage::Reject,
+        usage: None,
     });
     ex.submit(capture.clone()).await.unwrap();
     // The retry is answered from the record the batch before wrote.

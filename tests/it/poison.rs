@@ -20,6 +20,7 @@ fn debit(account: AccountId, key: String, reference: &str) -> Command {
         quantity: Quantity::parse("quantity", "1").unwrap(),
         meter: String::new(),
         reference: reference.into(),
+        usage: None,
     })
 }
 
@@ -102,6 +103,7 @@ async fn an_engine_panic_fails_only_its_command(backend: Backend) {
             ttl_ms: None,
             meter: String::new(),
             reference: String::new(),
+            usage: None,
         }))
         .await
         .unwrap();

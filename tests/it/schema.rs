@@ -26,7 +26,10 @@ const DIRECTORIES: [(&str, &str); 6] = [
 /// The columns whose values are text: names, codes, statuses, the store's own encodings,
 /// hashes, keys and references. Any other column kept as text is an amount, a time or an id that
 /// should have its own type.
-const TEXT_COLUMNS: [&str; 27] = [
+const TEXT_COLUMNS: [&str; 30] = [
+    "price_book",
+    "rating_carry",
+    "rating",
     "book",
     "dimension",
     "actor",
@@ -57,7 +60,8 @@ const TEXT_COLUMNS: [&str; 27] = [
 ];
 
 /// The columns that are counts or sequence numbers.
-const INTEGER_COLUMNS: [&str; 8] = [
+const INTEGER_COLUMNS: [&str; 9] = [
+    "price_version",
     "block",
     "unit_scale",
     "open_holds",

@@ -211,6 +211,59 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
         )
         .await;
     }
+    // Prices written with trailing zeros, and usage rated by them: every figure of the version,
+    // the quote and the rated debit comes back canonical.
+    let price = |dimension: &str, price: &str, cost: &str| p::Price {
+        meter: "chat:large".into(),
+        dimension: dimension.into(),
+        unit: "CREDIT".into(),
+        block: 1_000_000,
+        price: price.into(),
+        cost: cost.into(),
+        currency: "USD".into(),
+    };
+    c.call(
+        "Pricing/PublishPriceVersion",
+        p::PublishPriceVersionRequest {
+            idempotency_key: "prices".into(),
+            prices: vec![
+                price("input_tokens", "2.500", "1.2500"),
+                price("output_tokens", "10.0", "5.00"),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    c.call("Pricing/GetPriceVersion", p::GetPriceVersionRequest::default())
+        .await;
+    c.call("Pricing/ListPriceVersions", p::ListPriceVersionsRequest::default())
+        .await;
+    let usage = || {
+        [("input_tokens", "1200.0"), ("output_tokens", "300")]
+            .map(|(d, n)| (d.to_string(), n.to_string()))
+            .into()
+    };
+    c.call(
+        "Usage/Quote",
+        p::QuoteRequest {
+            account: acct(),
+            meter: "chat:large".into(),
+            usage: usage(),
+            at: None,
+        },
+    )
+    .await;
+    c.call(
+        "Usage/Debit",
+        p::DebitRequest {
+            idempotency_key: "rated".into(),
+            account: acct(),
+            meter: "chat:large".into(),
+            usage: usage(),
+            ..Default::default()
+        },
+    )
+    .await;
     c.call(
         "Credits/Adjust",
         p::AdjustRequest {

@@ -173,6 +173,7 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
                 quantity: quantity.to_string(),
                 r#final: rng.below(2) == 0,
                 overage: rng.below(3) as i32,
+                usage: Default::default(),
             };
             let captured = expected(usage.clone().capture(request).await);
             if let Some(r) = captured {

@@ -24,7 +24,7 @@ pub fn pool() -> &'static DescriptorPool {
 
 /// Every RPC of the five services.
 pub fn methods() -> Vec<MethodDescriptor> {
-    ["Accounts", "Credits", "Usage", "Journal", "Events"]
+    ["Accounts", "Credits", "Usage", "Journal", "Events", "Pricing"]
         .iter()
         .flat_map(|s| {
             pool()

@@ -25,9 +25,11 @@ use records::DrawV1;
 mod event;
 mod outcome;
 mod postings;
+mod rating;
 mod records;
 
 pub use postings::{decode_postings, encode_postings};
+pub use rating::{decode_carries, decode_rating, encode_carries, encode_rating};
 
 /// A stored value that does not read back (a damaged row, or a newer release's).
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::rating::RatedV1;
 use super::records::*;
 use super::{DecodeError, Decoded};
+use crate::ledger::rating::Rated;
 use crate::ledger::*;
 
 #[derive(Serialize, Deserialize)]
@@ -36,6 +38,8 @@ pub(super) enum OutcomeV1 {
         hold: HoldV1,
         #[serde(with = "super::stored_amount")]
         available: Quantity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rated: Option<RatedV1>,
     },
     Captured {
         hold: HoldV1,
@@ -45,6 +49,8 @@ pub(super) enum OutcomeV1 {
         draws: Vec<DrawV1>,
         #[serde(with = "super::stored_amount")]
         released: Quantity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rated: Option<RatedV1>,
     },
     Released {
         hold: HoldV1,
@@ -61,6 +67,8 @@ pub(super) enum OutcomeV1 {
         draws: Vec<DrawV1>,
         #[serde(with = "super::stored_amount")]
         available: Quantity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rated: Option<RatedV1>,
     },
     Adjusted {
         entry_id: Uuid,
@@ -98,9 +106,14 @@ impl From<&Outcome> for OutcomeV1 {
                 quantity_voided: *quantity_voided,
                 money_refunded: *money_refunded,
             },
-            Outcome::Authorized { hold, available } => OutcomeV1::Authorized {
+            Outcome::Authorized {
+                hold,
+                available,
+                rated,
+            } => OutcomeV1::Authorized {
                 hold: hold.into(),
                 available: *available,
+                rated: rated.as_ref().map(RatedV1::from),
             },
             Outcome::Captured {
                 hold,
@@ -108,12 +121,14 @@ impl From<&Outcome> for OutcomeV1 {
                 charged,
                 draws,
                 released,
+                rated,
             } => OutcomeV1::Captured {
                 hold: hold.into(),
                 entry_id: entry_id.map(|e| e.0),
                 charged: *charged,
                 draws: draws_v1(draws),
                 released: *released,
+                rated: rated.as_ref().map(RatedV1::from),
             },
             Outcome::Released { hold, released } => OutcomeV1::Released {
                 hold: hold.into(),
@@ -125,11 +140,13 @@ impl From<&Outcome> for OutcomeV1 {
                 charged,
                 draws,
                 available,
+                rated,
             } => OutcomeV1::Debited {
                 entry_id: entry_id.0,
                 charged: *charged,
                 draws: draws_v1(draws),
                 available: *available,
+                rated: rated.as_ref().map(RatedV1::from),
             },
             Outcome::Adjusted {
                 entry_id,
@@ -184,9 +201,14 @@ impl TryFrom<OutcomeV1> for Outcome {
                 quantity_voided,
                 money_refunded,
             },
-            OutcomeV1::Authorized { hold, available } => Outcome::Authorized {
+            OutcomeV1::Authorized {
+                hold,
+                available,
+                rated,
+            } => Outcome::Authorized {
                 hold: hold.try_into()?,
                 available,
+                rated: rated.map(Rated::try_from).transpose()?,
             },
             OutcomeV1::Captured {
                 hold,
@@ -194,12 +216,14 @@ impl TryFrom<OutcomeV1> for Outcome {
                 charged,
                 draws: d,
                 released,
+                rated,
             } => Outcome::Captured {
                 hold: hold.try_into()?,
                 entry_id: entry_id.map(EntryId),
                 charged,
                 draws: draws(d),
                 released,
+                rated: rated.map(Rated::try_from).transpose()?,
             },
             OutcomeV1::Released { hold, released } => Outcome::Released {
                 hold: hold.try_into()?,
@@ -213,11 +237,13 @@ impl TryFrom<OutcomeV1> for Outcome {
                 charged,
                 draws: d,
                 available,
+                rated,
             } => Outcome::Debited {
                 entry_id: EntryId(entry_id),
                 charged,
                 draws: draws(d),
                 available,
+                rated: rated.map(Rated::try_from).transpose()?,
             },
             OutcomeV1::Adjusted {
                 entry_id,

@@ -110,6 +110,8 @@ pub(super) struct AccountV1 {
     credit_line_spent: Money,
     #[serde(default)]
     credit_line_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    price_book: String,
 }
 
 impl From<&Account> for AccountV1 {
@@ -134,6 +136,7 @@ impl From<&Account> for AccountV1 {
             alert_level: a.alert_level.as_str().into(),
             credit_line_spent: a.credit_line_spent,
             credit_line_until: a.credit_line_until,
+            price_book: a.price_book.clone(),
         }
     }
 }
@@ -164,6 +167,8 @@ impl TryFrom<AccountV1> for Account {
             credit_line_until: a.credit_line_until,
             // An outcome's account is an answer, never state a batch starts from.
             version: 0,
+            price_book: a.price_book,
+            carries: Default::default(),
         })
     }
 }
@@ -257,6 +262,11 @@ pub(super) struct HoldV1 {
     created_at: DateTime<Utc>,
     meter: String,
     reference: String,
+    // Came with rating: absent for a hold authorized by quantity, and in every earlier row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    price_book: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    price_version: Option<u32>,
 }
 
 impl From<&Hold> for HoldV1 {
@@ -272,6 +282,8 @@ impl From<&Hold> for HoldV1 {
             created_at: h.created_at,
             meter: h.meter.clone(),
             reference: h.reference.clone(),
+            price_book: h.price.as_ref().map(|p| p.book.clone()),
+            price_version: h.price.as_ref().map(|p| p.version),
         }
     }
 }
@@ -291,6 +303,10 @@ impl TryFrom<HoldV1> for Hold {
             created_at: h.created_at,
             meter: h.meter,
             reference: h.reference,
+            price: match (h.price_book, h.price_version) {
+                (Some(book), Some(version)) => Some(PriceRef { book, version }),
+                _ => None,
+            },
         })
     }
 }

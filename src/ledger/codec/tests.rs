@@ -48,6 +48,8 @@ mod samples {
             credit_line_until: Some(at(86_400_000_001)),
             // Not encoded: the round trip gives 0 back.
             version: 0,
+            carries: Default::default(),
+            price_book: Default::default(),
         }
     }
 
@@ -93,6 +95,7 @@ mod samples {
             created_at: at(0),
             meter: "chat:large".into(),
             reference: "req-1".into(),
+            price: None,
         }
     }
 
@@ -150,6 +153,7 @@ mod samples {
                 Outcome::Authorized {
                     hold: hold(),
                     available: d("92.5"),
+                    rated: None,
                 },
             ),
             (
@@ -160,6 +164,7 @@ mod samples {
                     charged: d("2.5"),
                     draws: draws.clone(),
                     released: d("0"),
+                    rated: None,
                 },
             ),
             (
@@ -170,6 +175,7 @@ mod samples {
                     charged: d("0"),
                     draws: Vec::new(),
                     released: d("7.5"),
+                    rated: None,
                 },
             ),
             (
@@ -187,6 +193,7 @@ mod samples {
                     charged: d("1.5"),
                     draws: draws.clone(),
                     available: d("0.00"),
+                    rated: None,
                 },
             ),
             (

@@ -48,9 +48,21 @@ impl Ledger {
 
     pub(super) fn update_account(&mut self, c: &UpdateAccount) -> Result<Outcome, LedgerError> {
         let now = self.now;
+        let catalog = std::sync::Arc::clone(&self.catalog);
         let book = self.book_mut(c.account_id)?;
         let account = &book.account;
         check_open(account)?;
+        match c.price_book.as_deref() {
+            None | Some("") => {}
+            Some(price_book) => {
+                if !catalog.prices_unit(price_book, account.unit) {
+                    return Err(LedgerError::PriceBookUnit {
+                        book: price_book.to_string(),
+                        unit: account.unit,
+                    });
+                }
+            }
+        }
         if let Some(limit) = c.credit_line_limit {
             check_unit_amount("credit_line_limit", limit, account.unit_scale)?;
             let in_use = account.credit_line_used + account.credit_line_held;
@@ -85,6 +97,9 @@ impl Ledger {
         }
         if let Some(status) = c.status {
             account.status = status;
+        }
+        if let Some(price_book) = &c.price_book {
+            account.price_book = price_book.clone();
         }
         if c.credit_line_limit.is_some() {
             book.rebase_low_balance(now);

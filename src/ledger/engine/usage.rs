@@ -1,7 +1,12 @@
 //! The hot path: holds (authorize, capture, release, extend) and one-shot debits.
 
-use crate::ledger::amount::Quantity;
+use std::sync::Arc;
+
+use crate::ledger::amount::{amount_max, Quantity};
+use crate::ledger::entry::Rating;
+use crate::ledger::rating::{self, Catalog, Rated, RatingError, Usage};
 use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
 
 use super::checks::{check_can_spend, check_open, invalid};
 use super::Ledger;
@@ -21,11 +26,30 @@ impl Ledger {
                 &format!("must be 1 to {}", limits.hold_ttl_max_ms),
             ));
         }
+        let catalog = Arc::clone(&self.catalog);
         let book = self.book_mut(c.account_id)?;
         check_can_spend(&book.account)?;
-        let quantity = c
-            .quantity
-            .check_scale("quantity", book.account.unit_scale)?;
+        let (quantity, rated) = match &c.usage {
+            None => (
+                c.quantity
+                    .check_scale("quantity", book.account.unit_scale)?,
+                None,
+            ),
+            Some(usage) => {
+                let rated = rate(&catalog, now, &book.account, &c.meter, usage, None)?;
+                let held = rating::reserve(rated.value, book.account.unit_scale);
+                if held.is_zero() {
+                    return Err(invalid(
+                        "usage",
+                        &format!(
+                            "rates to 0 at {} version {}: there is nothing to hold",
+                            rated.book, rated.version
+                        ),
+                    ));
+                }
+                (quantity_of(held)?, Some(rated))
+            }
+        };
         if book.account.open_holds >= limits.open_holds_per_account_max {
             return Err(LedgerError::TooManyOpenHolds {
                 account_id: book.account.id,
@@ -48,21 +72,41 @@ impl Ledger {
             created_at: now,
             meter: c.meter.clone(),
             reference: c.reference.clone(),
+            price: rated.as_ref().map(|r| PriceRef {
+                book: r.book.clone(),
+                version: r.version,
+            }),
         };
         book.put_hold(hold.clone());
         let available = book.available(now, &c.meter);
         self.hold_accounts.insert(hold_id, c.account_id);
-        Ok(Outcome::Authorized { hold, available })
+        Ok(Outcome::Authorized {
+            hold,
+            available,
+            rated,
+        })
     }
 
     pub(super) fn capture(&mut self, c: &Capture) -> Result<Outcome, LedgerError> {
         let now = self.now;
+        let catalog = Arc::clone(&self.catalog);
         let book = self.hold_book(c.hold_id)?;
         let mut hold = open_hold(book, c.hold_id, now)?.clone();
         check_open(&book.account)?;
-        let quantity = c
-            .quantity
-            .check_scale("quantity", book.account.unit_scale)?;
+        let (quantity, rated, rating) = match &c.usage {
+            None => (
+                c.quantity
+                    .check_scale("quantity", book.account.unit_scale)?,
+                None,
+                None,
+            ),
+            Some(usage) => {
+                let pinned = hold.price.as_ref();
+                let rated = rate(&catalog, now, &book.account, &hold.meter, usage, pinned)?;
+                let (quantity, rating) = charge(&book.account, &hold.meter, usage, &rated)?;
+                (quantity, Some(rated), Some(rating))
+            }
+        };
         let chargeable: Quantity = hold
             .reserved
             .iter()
@@ -98,6 +142,10 @@ impl Ledger {
         let mut draft =
             EntryDraft::new(EntryKind::Capture, now, &c.idempotency_key, &hold.reference);
         draft.hold_id = Some(hold.id);
+        if let Some(rating) = &rating {
+            carry(book, rating);
+        }
+        draft.rating = rating;
         let mut draws = Vec::new();
         let mut left = from_hold;
         for reserved in hold.reserved.iter_mut() {
@@ -132,13 +180,17 @@ impl Ledger {
             book.put_hold(hold.clone());
         }
         let account = hold.account_id;
-        let entry_id = (!charged.is_zero()).then(|| self.seal(draft, account));
+        // A rated capture is written even when it charges nothing: its usage and what it carries
+        // belong in the journal.
+        let written = !charged.is_zero() || draft.rating.is_some();
+        let entry_id = written.then(|| self.seal(draft, account));
         Ok(Outcome::Captured {
             hold,
             entry_id,
             charged,
             draws,
             released,
+            rated,
         })
     }
 
@@ -166,16 +218,31 @@ impl Ledger {
 
     pub(super) fn debit(&mut self, c: &Debit) -> Result<Outcome, LedgerError> {
         let now = self.now;
+        let catalog = Arc::clone(&self.catalog);
         let book = self.book_mut(c.account_id)?;
         check_can_spend(&book.account)?;
-        let quantity = c
-            .quantity
-            .check_scale("quantity", book.account.unit_scale)?;
+        let (quantity, rated, rating) = match &c.usage {
+            None => (
+                c.quantity
+                    .check_scale("quantity", book.account.unit_scale)?,
+                None,
+                None,
+            ),
+            Some(usage) => {
+                let rated = rate(&catalog, now, &book.account, &c.meter, usage, None)?;
+                let (quantity, rating) = charge(&book.account, &c.meter, usage, &rated)?;
+                (quantity, Some(rated), Some(rating))
+            }
+        };
         let draws = book.plan(quantity, now, &c.meter)?;
         let mut draft = EntryDraft::new(EntryKind::Debit, now, &c.idempotency_key, &c.reference);
         for draw in &draws {
             book.consume(draw, false, &mut draft);
         }
+        if let Some(rating) = &rating {
+            carry(book, rating);
+        }
+        draft.rating = rating;
         let available = book.available(now, &c.meter);
         let entry_id = self.seal(draft, c.account_id);
         Ok(Outcome::Debited {
@@ -183,8 +250,83 @@ impl Ledger {
             charged: quantity,
             draws,
             available,
+            rated,
         })
     }
+}
+
+/// Rates `usage` of `meter` for `account`: at the `pinned` version (a hold's), or at the
+/// version of the account's book in force `now`.
+fn rate(
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+    account: &Account,
+    meter: &str,
+    usage: &Usage,
+    pinned: Option<&PriceRef>,
+) -> Result<Rated, LedgerError> {
+    if meter.is_empty() {
+        return Err(invalid(
+            "meter",
+            "usage is rated by its meter: required with usage",
+        ));
+    }
+    let version = match pinned {
+        Some(p) => catalog.version(&p.book, p.version).ok_or_else(|| {
+            LedgerError::PriceVersionNotLoaded {
+                book: p.book.clone(),
+                version: p.version,
+            }
+        })?,
+        None => catalog.in_force(account.book(), now).ok_or_else(|| {
+            LedgerError::NotPriced(RatingError::NoVersion {
+                book: account.book().to_string(),
+                at: now,
+            })
+        })?,
+    };
+    rating::rate(version, meter, account.unit, usage).map_err(LedgerError::NotPriced)
+}
+
+/// What a rated usage charges the account, with what it carries from and to the meter's
+/// earlier and later charges.
+fn charge(
+    account: &Account,
+    meter: &str,
+    usage: &Usage,
+    rated: &Rated,
+) -> Result<(Quantity, Rating), LedgerError> {
+    let carried_in = account.carries.get(meter).copied().unwrap_or_default();
+    let (charged, carried_out) = rating::charge(rated.value, carried_in, account.unit_scale);
+    let rating = Rating {
+        meter: meter.to_string(),
+        usage: usage.clone(),
+        book: rated.book.clone(),
+        version: rated.version,
+        value: rated.value,
+        carried_in,
+        carried_out,
+    };
+    Ok((quantity_of(charged)?, rating))
+}
+
+/// A rated amount as a quantity: refused when the usage is worth more than any amount may be.
+fn quantity_of(value: Decimal) -> Result<Quantity, LedgerError> {
+    Quantity::new(value)
+        .filter(|q| q.get() <= amount_max())
+        .ok_or(LedgerError::AmountTooLarge {
+            field: "usage",
+            max: amount_max(),
+        })
+}
+
+/// Keeps what a rated charge leaves below the scale for the meter's next charge.
+fn carry(book: &mut AccountBook, rating: &Rating) {
+    let carries = &mut book.touch_account().carries;
+    match rating.carried_out.is_zero() {
+        true => carries.remove(&rating.meter),
+        false => carries.insert(rating.meter.clone(), rating.carried_out),
+    };
 }
 
 fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold, LedgerError> {

@@ -64,6 +64,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 low_balance: Some(LowBalance::Absolute(
                     Quantity::new(Decimal::new(10, 0)).unwrap(),
                 )),
+                price_book: Default::default(),
             }),
         ),
         (
@@ -75,6 +76,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 credit_line_price: None,
                 status: None,
                 low_balance: None,
+                price_book: Default::default(),
             }),
         ),
         (
@@ -86,6 +88,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 credit_line_price: None,
                 status: Some(AccountStatus::Closed),
                 low_balance: Some(LowBalance::None),
+                price_book: Default::default(),
             }),
         ),
         (
@@ -139,6 +142,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 ttl_ms: Some(60_000),
                 meter: "chat:large".into(),
                 reference: "req-1".into(),
+                usage: None,
             }),
         ),
         (
@@ -150,6 +154,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 ttl_ms: None,
                 meter: String::new(),
                 reference: String::new(),
+                usage: None,
             }),
         ),
         (
@@ -160,6 +165,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 quantity: q("2.5"),
                 is_final: true,
                 overage: Overage::DrawAvailable,
+                usage: None,
             }),
         ),
         (
@@ -170,6 +176,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 quantity: q("1"),
                 is_final: false,
                 overage: Overage::Clamp,
+                usage: None,
             }),
         ),
         (
@@ -195,6 +202,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 quantity: q("1000000000000000"),
                 meter: "embed".into(),
                 reference: "req-2".into(),
+                usage: None,
             }),
         ),
         (

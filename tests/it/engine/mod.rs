@@ -137,6 +137,7 @@ pub fn authorize(
         ttl_ms,
         meter: String::new(),
         reference: format!("ref-{key}"),
+        usage: None,
     })
 }
 
@@ -153,6 +154,7 @@ pub fn capture(
         quantity,
         is_final,
         overage,
+        usage: None,
     })
 }
 
@@ -178,6 +180,7 @@ pub fn debit(key: &str, account: AccountId, quantity: Quantity) -> Command {
         quantity,
         meter: String::new(),
         reference: format!("ref-{key}"),
+        usage: None,
     })
 }
 
@@ -199,6 +202,7 @@ pub fn update(key: &str, account: AccountId) -> UpdateAccount {
         credit_line_price: None,
         status: None,
         low_balance: None,
+        price_book: Default::default(),
     }
 }
 

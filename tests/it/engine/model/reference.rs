@@ -783,5 +783,10 @@ pub fn project_err(error: &LedgerError) -> MErr {
         LedgerError::CommitmentActive { .. } | LedgerError::CommitmentNotFound { .. } => {
             unreachable!("the model has no commitments: {error:?}")
         }
+        LedgerError::NotPriced(_)
+        | LedgerError::PriceVersionNotLoaded { .. }
+        | LedgerError::PriceBookUnit { .. } => {
+            unreachable!("the model has no price books: {error:?}")
+        }
     }
 }

@@ -149,7 +149,9 @@ impl World {
                 lot: self.lot_index[&lot.id],
                 quantity: quantity_voided.get(),
             },
-            Outcome::Authorized { hold, available } => MOut::Authorized {
+            Outcome::Authorized {
+                hold, available, ..
+            } => MOut::Authorized {
                 hold: self.hold_index[&hold.id],
                 reserved: self.draws(&hold.reserved),
                 available: available.get(),
@@ -316,6 +318,7 @@ impl World {
                 ttl_ms,
                 meter: meter(gpu),
                 reference: String::new(),
+                usage: None,
             }),
             MOp::Capture {
                 hold,
@@ -335,6 +338,7 @@ impl World {
                 quantity: quantity(q),
                 meter: meter(gpu),
                 reference: String::new(),
+                usage: None,
             }),
             MOp::Update {
                 account,

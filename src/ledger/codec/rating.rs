@@ -1,0 +1,202 @@
+//! What rating leaves in the store: an entry's rating (`entries.rating`), an outcome's rated
+//! usage (inside `idempotency.outcome` and the entries' outcomes), and an account's carries
+//! (`accounts.rating_carry`). Version 1, field by field; decimals as strings, the usage as an
+//! object of dimension to amount in dimension order.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{to_json, DecodeError, Decoded};
+use crate::ledger::entry::Rating;
+use crate::ledger::rating::{Rated, RatedLine};
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct RatingV1 {
+    meter: String,
+    #[serde(with = "decimals")]
+    usage: BTreeMap<String, Decimal>,
+    book: String,
+    version: u32,
+    #[serde(with = "rust_decimal::serde::str")]
+    value: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    carried_in: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    carried_out: Decimal,
+}
+
+pub fn encode_rating(r: &Rating) -> String {
+    to_json(&RatingV1 {
+        meter: r.meter.clone(),
+        usage: r.usage.clone(),
+        book: r.book.clone(),
+        version: r.version,
+        value: r.value,
+        carried_in: r.carried_in,
+        carried_out: r.carried_out,
+    })
+}
+
+pub fn decode_rating(text: &str) -> Decoded<Rating> {
+    let r: RatingV1 = serde_json::from_str(text)?;
+    non_negative("usage", r.usage.values().copied())?;
+    non_negative("rating", [r.value, r.carried_in, r.carried_out])?;
+    Ok(Rating {
+        meter: r.meter,
+        usage: r.usage,
+        book: r.book,
+        version: r.version,
+        value: r.value,
+        carried_in: r.carried_in,
+        carried_out: r.carried_out,
+    })
+}
+
+fn non_negative(
+    what: &'static str,
+    values: impl IntoIterator<Item = Decimal>,
+) -> Result<(), DecodeError> {
+    match values
+        .into_iter()
+        .any(|v| v.is_sign_negative() && !v.is_zero())
+    {
+        true => Err(DecodeError::Negative(what)),
+        false => Ok(()),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct RatedV1 {
+    book: String,
+    version: u32,
+    #[serde(with = "rust_decimal::serde::str")]
+    value: Decimal,
+    lines: Vec<RatedLineV1>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cost: Option<CostV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RatedLineV1 {
+    dimension: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    block: u64,
+    #[serde(with = "rust_decimal::serde::str")]
+    price: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    value: Decimal,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CostV1 {
+    currency: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+}
+
+impl From<&Rated> for RatedV1 {
+    fn from(r: &Rated) -> Self {
+        RatedV1 {
+            book: r.book.clone(),
+            version: r.version,
+            value: r.value,
+            lines: (r.lines.iter())
+                .map(|l| RatedLineV1 {
+                    dimension: l.dimension.clone(),
+                    amount: l.amount,
+                    block: l.block,
+                    price: l.price,
+                    value: l.value,
+                })
+                .collect(),
+            cost: r.cost.map(|(currency, amount)| CostV1 {
+                currency: currency.to_string(),
+                amount,
+            }),
+        }
+    }
+}
+
+impl TryFrom<RatedV1> for Rated {
+    type Error = DecodeError;
+
+    fn try_from(r: RatedV1) -> Decoded<Rated> {
+        let cost = match r.cost {
+            None => None,
+            Some(c) => Some((
+                c.currency
+                    .parse()
+                    .map_err(|_| DecodeError::Shape("a currency"))?,
+                c.amount,
+            )),
+        };
+        Ok(Rated {
+            book: r.book,
+            version: r.version,
+            value: r.value,
+            lines: (r.lines.into_iter())
+                .map(|l| RatedLine {
+                    dimension: l.dimension,
+                    amount: l.amount,
+                    block: l.block,
+                    price: l.price,
+                    value: l.value,
+                })
+                .collect(),
+            cost,
+        })
+    }
+}
+
+/// An account's carries: a JSON object of meter to carried amount; the empty string when there
+/// are none (every account before rating, and most after).
+pub fn encode_carries(carries: &BTreeMap<String, Decimal>) -> String {
+    match carries.is_empty() {
+        true => String::new(),
+        false => to_json(&Carries(carries.clone())),
+    }
+}
+
+pub fn decode_carries(text: &str) -> Decoded<BTreeMap<String, Decimal>> {
+    if text.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let Carries(carries) = serde_json::from_str(text)?;
+    non_negative("carry", carries.values().copied())?;
+    Ok(carries)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Carries(#[serde(with = "decimals")] BTreeMap<String, Decimal>);
+
+/// A map of names to decimals, each decimal as its string.
+mod decimals {
+    use std::collections::BTreeMap;
+
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Decimal>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let texts: BTreeMap<&str, String> = map
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_string()))
+            .collect();
+        texts.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+        let texts = BTreeMap::<String, String>::deserialize(d)?;
+        texts
+            .into_iter()
+            .map(|(k, v)| v.parse().map(|v| (k, v)).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
