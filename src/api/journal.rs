@@ -360,6 +360,17 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
         hash: e.hash.clone(),
         actor: e.actor.clone(),
         postings,
+        rating: e.rating.as_ref().map(|r| p::EntryRating {
+            meter: r.meter.clone(),
+            usage: (r.usage.iter())
+                .map(|(dimension, amount)| (dimension.clone(), c::amount(*amount)))
+                .collect(),
+            book: r.book.clone(),
+            version: r.version,
+            value: c::amount(r.value),
+            carried_in: c::amount(r.carried_in),
+            carried_out: c::amount(r.carried_out),
+        }),
     }
 }
 

@@ -25,7 +25,9 @@ use target::{FreshDatabase, ServerProcess};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Scenarios, comma-separated, run one after the other in this run: ping, debit-hot,
-    /// debit-spread, authorize-capture-hot, naive-sql.
+    /// debit-hot-rated, debit-spread, authorize-capture-hot, authorize-capture-rated, naive-sql.
+    /// The rated ones send usage in tokens, rated by a price version published first, and charge
+    /// the same amount per call as their unrated twins.
     #[arg(long, default_value = "debit-hot")]
     pub scenario: String,
     /// `sqlite` for a fresh SQLite file, or a postgres:// URL of a server to create a fresh
@@ -68,11 +70,13 @@ pub struct BenchArgs {
     pub tls: bool,
 }
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 7] = [
     "ping",
     "debit-hot",
+    "debit-hot-rated",
     "debit-spread",
     "authorize-capture-hot",
+    "authorize-capture-rated",
     "naive-sql",
 ];
 
@@ -266,6 +270,10 @@ async fn measure(
     }
     let run = format!("b{}", uuid::Uuid::new_v4().simple());
     let accounts = Arc::new(scenarios::seed(&channels, settings.accounts, &run).await?);
+    let rated = scenario.ends_with("-rated");
+    if rated {
+        scenarios::publish_prices(channels[0].clone(), &args.amount, &run).await?;
+    }
     let load = Load {
         channels: channels.clone(),
         accounts: accounts.clone(),
@@ -274,11 +282,14 @@ async fn measure(
         concurrency: args.concurrency,
         timing,
         run,
+        rated,
     };
     let ledger = Ledger::new(accounts.len());
     let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));
     let tally = match scenario {
-        "authorize-capture-hot" => scenarios::authorize_capture(&load, ledger.clone()).await,
+        "authorize-capture-hot" | "authorize-capture-rated" => {
+            scenarios::authorize_capture(&load, ledger.clone()).await
+        }
         _ => scenarios::debit(&load, ledger.clone()).await,
     };
     let mut report = Report::new(settings, &tally, timing.duration);

@@ -174,6 +174,8 @@ fn print_ratios(reports: &[Report]) {
         ("debit-hot", "ping", 0.5),
         ("debit-spread", "ping", 0.5),
         ("authorize-capture-hot", "ping", 0.25),
+        ("debit-hot-rated", "debit-hot", 0.9),
+        ("authorize-capture-rated", "authorize-capture-hot", 0.9),
     ];
     for (a, b, target) in pairs {
         if let (Some(x), Some(y)) = (rate(a), rate(b)) {

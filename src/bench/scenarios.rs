@@ -199,6 +199,46 @@ pub struct Load {
     pub concurrency: usize,
     pub timing: Timing,
     pub run: String,
+    /// Send usage in tokens (see [`publish_prices`]) instead of quantities.
+    pub rated: bool,
+}
+
+/// The meter the rated scenarios charge.
+const RATED_METER: &str = "bench:chat";
+
+/// Publishes the default book's prices for the rated scenarios: 1,000 input and 500 output
+/// tokens are worth exactly `amount` (half each), 1,000 input and 1,500 output twice that, so
+/// a rated call charges what its quantity twin does and the books check the same way.
+pub async fn publish_prices(channel: Conn, amount: &str, run: &str) -> anyhow::Result<()> {
+    let amount: Decimal = amount.parse()?;
+    let price = |dimension: &str, per_million: Decimal| p::Price {
+        meter: RATED_METER.into(),
+        dimension: dimension.into(),
+        unit: "CREDIT".into(),
+        block: 1_000_000,
+        price: per_million.normalize().to_string(),
+        cost: String::new(),
+        currency: String::new(),
+    };
+    let mut pricing = p::pricing_client::PricingClient::new(channel);
+    pricing
+        .publish_price_version(p::PublishPriceVersionRequest {
+            idempotency_key: format!("{run}-prices"),
+            prices: vec![
+                price("input_tokens", amount * Decimal::from(500)),
+                price("output_tokens", amount * Decimal::from(1000)),
+            ],
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// The usage of a rated call: 1,000 input tokens and `output` output tokens.
+fn tokens(output: &str) -> std::collections::HashMap<String, String> {
+    [("input_tokens", "1000"), ("output_tokens", output)]
+        .map(|(d, n)| (d.to_string(), n.to_string()))
+        .into()
 }
 
 pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
@@ -208,20 +248,30 @@ pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
         .cloned()
         .map(UsageClient::new)
         .collect();
-    let (accounts, picker, amount, run) = (
+    let (accounts, picker, amount, run, rated) = (
         load.accounts.clone(),
         load.picker.clone(),
         load.amount.clone(),
         load.run.clone(),
+        load.rated,
     );
     drive(load.concurrency, load.timing, move |worker, seq| {
         let mut client = clients[worker % clients.len()].clone();
         let index = picker.pick(&mut Rng::new(((worker as u64) << 40) ^ seq));
-        let request = p::DebitRequest {
-            idempotency_key: format!("{run}-d-{worker}-{seq}"),
-            account: by_id(&accounts[index]),
-            quantity: amount.clone(),
-            ..Default::default()
+        let request = match rated {
+            false => p::DebitRequest {
+                idempotency_key: format!("{run}-d-{worker}-{seq}"),
+                account: by_id(&accounts[index]),
+                quantity: amount.clone(),
+                ..Default::default()
+            },
+            true => p::DebitRequest {
+                idempotency_key: format!("{run}-d-{worker}-{seq}"),
+                account: by_id(&accounts[index]),
+                meter: RATED_METER.into(),
+                usage: tokens("500"),
+                ..Default::default()
+            },
         };
         let ledger = ledger.clone();
         async move {
@@ -243,13 +293,24 @@ pub async fn authorize_capture(load: &Load, ledger: Arc<Ledger>) -> Tally {
     let amount: Decimal = load.amount.parse().expect("amount parsed at start");
     let (accounts, run) = (load.accounts.clone(), load.run.clone());
     let (hold_amount, capture_amount) = ((amount * Decimal::TWO).to_string(), amount.to_string());
+    let rated = load.rated;
     drive(load.concurrency, load.timing, move |worker, seq| {
         let mut client = clients[worker % clients.len()].clone();
-        let authorize = p::AuthorizeRequest {
-            idempotency_key: format!("{run}-a-{worker}-{seq}"),
-            account: by_id(&accounts[0]),
-            quantity: hold_amount.clone(),
-            ..Default::default()
+        let authorize = match rated {
+            false => p::AuthorizeRequest {
+                idempotency_key: format!("{run}-a-{worker}-{seq}"),
+                account: by_id(&accounts[0]),
+                quantity: hold_amount.clone(),
+                ..Default::default()
+            },
+            // An estimate of 1,500 output tokens; 500 are used.
+            true => p::AuthorizeRequest {
+                idempotency_key: format!("{run}-a-{worker}-{seq}"),
+                account: by_id(&accounts[0]),
+                meter: RATED_METER.into(),
+                usage: tokens("1500"),
+                ..Default::default()
+            },
         };
         let (ledger, capture_amount, key) = (
             ledger.clone(),
@@ -266,12 +327,21 @@ pub async fn authorize_capture(load: &Load, ledger: Arc<Ledger>) -> Tally {
                 .hold
                 .map(|h| h.hold_id)
                 .unwrap_or_default();
-            let capture = p::CaptureRequest {
-                idempotency_key: key,
-                hold_id,
-                quantity: capture_amount,
-                r#final: true,
-                ..Default::default()
+            let capture = match rated {
+                false => p::CaptureRequest {
+                    idempotency_key: key,
+                    hold_id,
+                    quantity: capture_amount,
+                    r#final: true,
+                    ..Default::default()
+                },
+                true => p::CaptureRequest {
+                    idempotency_key: key,
+                    hold_id,
+                    r#final: true,
+                    usage: tokens("500"),
+                    ..Default::default()
+                },
             };
             let result = client.capture(capture.clone()).await;
             ledger.settle(0, Charge::Capture(capture), result)

@@ -88,6 +88,13 @@ pub const DETAIL_COLUMNS: &[&str] = &[
     "reference",
     "idempotency_key",
     "actor",
+    "meter",
+    "usage",
+    "price_book",
+    "price_version",
+    "rated_value",
+    "carried_in",
+    "carried_out",
 ];
 pub const SUMMARY_COLUMNS: &[&str] = &[
     "period",
@@ -152,7 +159,7 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         Side::Debit => (Some(canonical(p.amount)), None),
         Side::Credit => (None, Some(canonical(p.amount))),
     };
-    vec![
+    let mut record = vec![
         Some(journal_entry.seq.to_string()),
         Some(e.id.to_string()),
         Some(e.kind.as_str().into()),
@@ -170,7 +177,27 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         Some(e.reference.clone()),
         Some(e.idempotency_key.clone()),
         Some(e.actor.clone()),
-    ]
+    ];
+    let rating = e.rating.as_ref();
+    record.extend([
+        rating.map(|r| r.meter.clone()),
+        rating.map(|r| usage_text(&r.usage)),
+        rating.map(|r| r.book.clone()),
+        rating.map(|r| r.version.to_string()),
+        rating.map(|r| canonical(r.value)),
+        rating.map(|r| canonical(r.carried_in)),
+        rating.map(|r| canonical(r.carried_out)),
+    ]);
+    record
+}
+
+/// A rated entry's usage in one field: `dimension=amount` pairs in dimension order, separated
+/// by spaces (`input_tokens=1234 output_tokens=567`).
+fn usage_text(usage: &crate::ledger::rating::Usage) -> String {
+    let pairs: Vec<String> = (usage.iter())
+        .map(|(dimension, amount)| format!("{dimension}={}", canonical(*amount)))
+        .collect();
+    pairs.join(" ")
 }
 
 /// A summary line's record: its net on the debit side when positive (or zero), else on the

@@ -25,6 +25,7 @@ mod overlap;
 mod poison;
 mod python;
 mod rates;
+mod rating;
 mod refusals;
 mod rounding;
 mod schema;

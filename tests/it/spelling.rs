@@ -234,10 +234,16 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
         },
     )
     .await;
-    c.call("Pricing/GetPriceVersion", p::GetPriceVersionRequest::default())
-        .await;
-    c.call("Pricing/ListPriceVersions", p::ListPriceVersionsRequest::default())
-        .await;
+    c.call(
+        "Pricing/GetPriceVersion",
+        p::GetPriceVersionRequest::default(),
+    )
+    .await;
+    c.call(
+        "Pricing/ListPriceVersions",
+        p::ListPriceVersionsRequest::default(),
+    )
+    .await;
     let usage = || {
         [("input_tokens", "1200.0"), ("output_tokens", "300")]
             .map(|(d, n)| (d.to_string(), n.to_string()))

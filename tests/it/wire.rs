@@ -24,16 +24,18 @@ pub fn pool() -> &'static DescriptorPool {
 
 /// Every RPC of the five services.
 pub fn methods() -> Vec<MethodDescriptor> {
-    ["Accounts", "Credits", "Usage", "Journal", "Events", "Pricing"]
-        .iter()
-        .flat_map(|s| {
-            pool()
-                .get_service_by_name(&format!("creditledger.v1.{s}"))
-                .expect("service")
-                .methods()
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    [
+        "Accounts", "Credits", "Usage", "Journal", "Events", "Pricing",
+    ]
+    .iter()
+    .flat_map(|s| {
+        pool()
+            .get_service_by_name(&format!("creditledger.v1.{s}"))
+            .expect("service")
+            .methods()
+            .collect::<Vec<_>>()
+    })
+    .collect()
 }
 
 /// `Usage/Debit` → its descriptor.
