@@ -35,7 +35,7 @@
 //! - [`client`]: the command-line client subcommands for first calls.
 //! - [`journal`]: reports over the stored journal: the export (CSV, JSON Lines, summaries with
 //!   carried rounding), the trial balance, the revenue roll-forward and past balances;
-//!   `journal::verify` audits invariants 1, 3 and 6.
+//!   `journal::verify` audits invariants 1, 3, 6 and 8.
 //! - [`bench`](mod@bench): `credit-ledger bench`, the load generator with its own server
 //!   processes, driving the service and the naive one-transaction-per-request baseline alike.
 //! - [`metrics`]: the Prometheus metrics, updated where things happen and served on their own

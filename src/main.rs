@@ -43,7 +43,7 @@ enum Cmd {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Check invariants 1, 3 and 6 over the whole database; exits non-zero on any violation.
+    /// Check invariants 1, 3, 6 and 8 over the whole database; exits non-zero on any violation.
     Verify {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,

@@ -10,7 +10,7 @@
 //! - [`trial_balance`]: every ledger account's debits, credits and balance as of a time.
 //! - [`revenue`]: the roll-forward of deferred revenue over a period.
 //! - [`balance`]: an account's balance at a past time, rebuilt from its postings.
-//! - [`verify`]: the audit behind `credit-ledger verify`: the checks of invariants 1, 3 and 6 of
+//! - [`verify`]: the audit behind `credit-ledger verify`: the checks of invariants 1, 3, 6 and 8 of
 //!   `docs/design.md` over every entry, lot and hash chain, and the report it prints.
 
 pub mod balance;

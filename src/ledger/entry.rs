@@ -360,4 +360,31 @@ mod tests {
             "71f79233ad0251b1e77504a86b5febd4e0cc7d1a4eea13a9b31cb4f02e266e96"
         );
     }
+
+    /// A rated entry's rating is covered by its hash, in its stored encoding, after the actor;
+    /// an entry without one hashes as entries always have (above).
+    #[test]
+    fn the_rating_of_a_rated_entry_is_in_its_hash() {
+        let rating = Rating {
+            meter: "chat:large".into(),
+            usage: BTreeMap::from([("input_tokens".into(), Decimal::from(1000))]),
+            book: "default".into(),
+            version: 1,
+            value: "0.0025".parse().unwrap(),
+            carried_in: Decimal::ZERO,
+            carried_out: "0.0005".parse().unwrap(),
+        };
+        let mut rated = entry("0123456789ab");
+        rated.rating = Some(rating.clone());
+        assert_eq!(
+            rated.compute_hash(),
+            "8dcfbb2f689386f72b55f00fabadc87ff3234ed8c541e9ed290a6a4589e77699"
+        );
+        let mut other = rated.clone();
+        other.rating = Some(Rating {
+            carried_out: Decimal::ZERO,
+            ..rating
+        });
+        assert_ne!(other.compute_hash(), rated.compute_hash());
+    }
 }

@@ -405,8 +405,8 @@ async fn what_is_not_priced_is_refused_by_name_and_changes_nothing(backend: Back
     assert_eq!(entries.len(), 1, "only the top-up");
 }
 
-/// 10,000 calls of 10 tokens each at 2.13 per million: each is worth 0.0000213, far below the
-/// account's 0.01, yet together they are charged what 100,000 tokens cost (0.213), less the
+/// 10,000 calls of one token each at 21.3 per million: each is worth 0.0000213, far below the
+/// account's 0.01, yet together they are charged what 10,000 tokens cost (0.213), less the
 /// 0.003 still carried, and every journal line says how much came and went with the carry.
 async fn ten_thousand_small_charges_pay_what_their_sum_costs(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -416,7 +416,7 @@ async fn ten_thousand_small_charges_pay_what_their_sum_costs(backend: Backend) {
         &app,
         "v1",
         "",
-        vec![price("embed:small", "input_tokens", 1_000_000, "2.13", "")],
+        vec![price("embed:small", "input_tokens", 1_000_000, "21.3", "")],
     )
     .await;
     let calls = 10_000;
@@ -432,7 +432,7 @@ async fn ten_thousand_small_charges_pay_what_their_sum_costs(backend: Backend) {
                         idempotency_key: format!("embed-{i}"),
                         account: Some(by_id(&account)),
                         meter: "embed:small".into(),
-                        usage: usage(&[("input_tokens", "10")]),
+                        usage: usage(&[("input_tokens", "1")]),
                         ..Default::default()
                     })
                     .await

@@ -1,15 +1,16 @@
-//! The pure [`Checker`] of invariants 1, 3 and 6, and the per-lot [`LotSums`] it keeps. It reads
+//! The pure [`Checker`] of invariants 1, 3, 6 and 8, and the per-lot [`LotSums`] it keeps. It reads
 //! nothing itself: it is fed each account, then that account's entries in `account_seq` order,
 //! then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps only
 //! running sums, the chain of the account in hand and the per-lot sums of one page of accounts.
 //! [`Checker::finish`] turns what it found into a [`Report`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 
 use super::{Counts, Report, TrialLine, Violation, VIOLATIONS_KEPT_MAX};
 use crate::ledger::entry::ledger_account as gl;
+use crate::ledger::entry::Rating;
 use crate::ledger::{Account, AccountId, Book, Code, Entry, Lot, LotId, Posting, Side};
 
 /// What the postings naming one lot add up to.
@@ -87,6 +88,11 @@ impl LotSums {
 struct Chain {
     /// The account row, when it exists and parsed; its head is checked at the end.
     account: Option<(AccountId, i64, String)>,
+    /// The account row's unit scale and carries, when it parsed: a rated entry's carry stays
+    /// below one unit of the scale, and the row's carries are its entries' last.
+    rating: Option<(u32, BTreeMap<String, Decimal>)>,
+    /// Per meter, what the account's last rated entry carried out (invariant 8).
+    carries: BTreeMap<String, Decimal>,
     next_seq: i64,
     /// The previous entry's stored hash; `None` after an entry that could not be read.
     prev_hash: Option<String>,
@@ -125,6 +131,8 @@ impl Checker {
         }
         self.chain = Some(Chain {
             account: account.map(|a| (a.id, a.entry_seq, a.last_hash.clone())),
+            rating: account.map(|a| (a.unit_scale, a.carries.clone())),
+            carries: BTreeMap::new(),
             next_seq: 1,
             prev_hash: Some(String::new()),
         });
@@ -138,6 +146,20 @@ impl Checker {
         let Some((account_id, entry_seq, last_hash)) = chain.account else {
             return;
         };
+        if let Some((_, row)) = &chain.rating {
+            let meters: BTreeSet<&String> = row.keys().chain(chain.carries.keys()).collect();
+            for meter in meters {
+                let (row, last) = (carry_of(row, meter), carry_of(&chain.carries, meter));
+                if row != last {
+                    self.violation(Violation::AccountCarry {
+                        account_id,
+                        meter: meter.to_string(),
+                        row,
+                        last_entry: last,
+                    });
+                }
+            }
+        }
         let last_seq = chain.next_seq - 1;
         if entry_seq != last_seq {
             self.violation(Violation::AccountHead {
@@ -190,7 +212,54 @@ impl Checker {
                     .add(lot_id, p);
             }
         }
+        if let Some(rating) = &entry.rating {
+            self.rated(entry, rating);
+        }
         self.link(entry);
+    }
+
+    /// Invariant 8 for a rated entry: it charged its value plus what it carried in less what it
+    /// carried out, its carry in is what the meter's last rated entry carried out, and its carry
+    /// out lies in [0, one unit of the account's scale).
+    fn rated(&mut self, entry: &Entry, rating: &Rating) {
+        let charged: Decimal = (entry.postings.iter())
+            .filter(|p| p.book == Book::Quantity && p.ledger_account == gl::CONSUMED)
+            .map(|p| match p.side {
+                Side::Credit => p.amount,
+                Side::Debit => -p.amount,
+            })
+            .sum();
+        let unit = (self.chain.as_ref())
+            .and_then(|c| c.rating.as_ref())
+            .map(|(scale, _)| Decimal::new(1, *scale));
+        let carry_out_fits = !rating.carried_out.is_sign_negative()
+            && unit.is_none_or(|unit| rating.carried_out < unit);
+        if charged != rating.value + rating.carried_in - rating.carried_out || !carry_out_fits {
+            self.violation(Violation::RatedCharge {
+                entry_id: entry.id,
+                account_id: entry.account_id,
+                charged,
+                value: rating.value,
+                carried_in: rating.carried_in,
+                carried_out: rating.carried_out,
+            });
+        }
+        let Some(chain) = self.chain.as_mut() else {
+            return;
+        };
+        let expected = carry_of(&chain.carries, &rating.meter);
+        chain
+            .carries
+            .insert(rating.meter.clone(), rating.carried_out);
+        if rating.carried_in != expected {
+            self.violation(Violation::CarryBroken {
+                account_id: entry.account_id,
+                entry_id: entry.id,
+                meter: rating.meter.clone(),
+                expected,
+                found: rating.carried_in,
+            });
+        }
     }
 
     /// Invariant 6 for one entry: its place in the account's chain and its own hash.
@@ -349,4 +418,9 @@ impl Checker {
             violations_total: self.violations_total,
         }
     }
+}
+
+/// A meter's carry; none is zero.
+fn carry_of(carries: &BTreeMap<String, Decimal>, meter: &str) -> Decimal {
+    carries.get(meter).copied().unwrap_or_default().normalize()
 }

@@ -1,4 +1,5 @@
-//! `credit-ledger verify`: checks invariants 1, 3 and 6 of `docs/design.md` over the whole store.
+//! `credit-ledger verify`: checks invariants 1, 3, 6 and 8 of `docs/design.md` over the whole
+//! store.
 //!
 //! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
 //! order, then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps
@@ -13,6 +14,9 @@
 //!   `deferred_revenue` postings net to the row's `money_deferred`.
 //! - Invariant 6: each account's entries run 1..n, each links to the previous entry's hash,
 //!   re-hashes to its stored hash, and the account row's `entry_seq`/`last_hash` name the last.
+//! - Invariant 8: each rated entry charged its value + carried in − carried out, its carry in is
+//!   the meter's previous carry out, its carry out lies below one unit of the account's scale,
+//!   and the account row's carries are its entries' last.
 //!
 //! This module owns the entry point and the page walkers that read the store; the rest is split
 //! by what it owns: `violation` (the [`Violation`] enum and its text), `report` ([`Counts`],
@@ -46,7 +50,7 @@ pub const LOT_PAGE: u32 = 1_000;
 /// Violations kept for the report; beyond this they are only counted.
 pub const VIOLATIONS_KEPT_MAX: usize = 10_000;
 
-/// Checks invariants 1, 3 and 6 over the whole store, inside one read-only snapshot. Violations
+/// Checks invariants 1, 3, 6 and 8 over the whole store, inside one read-only snapshot. Violations
 /// are in the report; an error means the store could not be read.
 pub async fn verify(store: &Store) -> anyhow::Result<Report> {
     let mut reader = store

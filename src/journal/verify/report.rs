@@ -63,7 +63,7 @@ impl fmt::Display for Report {
             )?;
         }
         if self.is_clean() {
-            return write!(f, "ok: invariants 1, 3 and 6 hold");
+            return write!(f, "ok: invariants 1, 3, 6 and 8 hold");
         }
         writeln!(f, "{} violation(s):", self.violations_total)?;
         for violation in &self.violations {

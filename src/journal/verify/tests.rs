@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Checker, Counts, Report, Violation, VIOLATIONS_KEPT_MAX};
 use crate::ledger::amount::Amount;
 use crate::ledger::entry::ledger_account as gl;
-use crate::ledger::entry::EntryDraft;
+use crate::ledger::entry::{EntryDraft, Rating};
 use crate::ledger::{Account, AccountId, Book, Entry, EntryId, Lot, LotId};
 use crate::ledger::{EntryKind, LotKind, LotStatus};
 use crate::ledger::{Money, Quantity};
@@ -53,6 +53,11 @@ fn voided_lot(account: &Account) -> Lot {
 
 /// The entries that produce `voided_lot`: top-up, debit, void.
 fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
+    rated_journal(account, lot, None)
+}
+
+/// The same, with the debit rated as `rating` says.
+fn rated_journal(account: &mut Account, lot: &Lot, rating: Option<Rating>) -> Vec<Entry> {
     let steps = [
         (
             EntryKind::TopUp,
@@ -89,6 +94,9 @@ fn journal(account: &mut Account, lot: &Lot) -> Vec<Entry> {
         draft.lot_id = Some(lot.id);
         draft.quantity_pair(q_debit, q_credit, dec(q), account.unit, Some(lot.id));
         draft.money_pair(m_debit, m_credit, dec(m), account.currency, Some(lot.id));
+        if kind == EntryKind::Debit {
+            draft.rating = rating.clone();
+        }
         let id = EntryId(Uuid::from_u128(100 + n as u128));
         entries.push(draft.seal(id, account, at, String::new()));
     }
@@ -133,7 +141,7 @@ fn a_consistent_journal_is_clean_and_counted() {
     );
     assert!(report
         .to_string()
-        .ends_with("ok: invariants 1, 3 and 6 hold"));
+        .ends_with("ok: invariants 1, 3, 6 and 8 hold"));
 }
 
 #[test]
@@ -170,7 +178,7 @@ fn a_lot_row_that_disagrees_with_its_postings_is_named() {
     let (account, entries, mut lot) = fixture();
     lot.remaining = dec("5");
     lot.money_deferred = dec("1");
-    let report = check(&account, &entries, &[lot.clone()]);
+    let report = check(&account, &entries, std::slice::from_ref(&lot));
     let (lot_id, account_id) = (lot.id, account.id);
     let row = |column, row: &str| Violation::LotRow {
         lot_id,
@@ -302,4 +310,46 @@ fn violations_beyond_the_cap_are_counted_not_kept() {
     assert_eq!(report.violations.len(), VIOLATIONS_KEPT_MAX);
     assert_eq!(report.violations_total, VIOLATIONS_KEPT_MAX as u64 + 3);
     assert!(report.to_string().contains("… and 3 more"));
+}
+
+/// The debit of 30 rated at 30.4, carrying 0.4 out (the account's scale is 0).
+fn rating(value: &str) -> Rating {
+    Rating {
+        meter: "chat:large".into(),
+        usage: [("input_tokens".to_string(), dec("12160"))].into(),
+        book: "default".into(),
+        version: 1,
+        value: dec(value),
+        carried_in: dec("0"),
+        carried_out: dec("0.4"),
+    }
+}
+
+#[test]
+fn a_rated_charge_its_carry_and_the_account_row_are_held_to_invariant_8() {
+    let mut account = account();
+    let lot = voided_lot(&account);
+    let entries = rated_journal(&mut account, &lot, Some(rating("30.4")));
+    account.carries = [("chat:large".to_string(), dec("0.4"))].into();
+    let report = check(&account, &entries, std::slice::from_ref(&lot));
+    assert_eq!(report.violations, vec![], "{report}");
+    // The row forgot the carry.
+    let mut forgetful = account.clone();
+    forgetful.carries.clear();
+    let report = check(&forgetful, &entries, std::slice::from_ref(&lot));
+    assert!(
+        matches!(&report.violations[..], [Violation::AccountCarry { row, last_entry, .. }]
+            if row.is_zero() && *last_entry == dec::<rust_decimal::Decimal>("0.4")),
+        "{report}"
+    );
+    // A rating that does not add up to what was charged.
+    let mut account = self::account();
+    let entries = rated_journal(&mut account, &lot, Some(rating("31.4")));
+    account.carries = [("chat:large".to_string(), dec("0.4"))].into();
+    let report = check(&account, &entries, &[lot]);
+    assert!(
+        matches!(&report.violations[..], [Violation::RatedCharge { charged, .. }] if *charged == dec::<rust_decimal::Decimal>("30")),
+        "{report}"
+    );
+    assert!(report.to_string().contains("invariant 8"), "{report}");
 }

@@ -89,6 +89,31 @@ pub enum Violation {
         row: String,
         last_entry: String,
     },
+    /// A rated entry did not charge value + carried in − carried out, or carried out a carry
+    /// outside [0, one unit of the account's scale).
+    RatedCharge {
+        entry_id: EntryId,
+        account_id: AccountId,
+        charged: Decimal,
+        value: Decimal,
+        carried_in: Decimal,
+        carried_out: Decimal,
+    },
+    /// A rated entry's carry in is not what the meter's previous rated entry carried out.
+    CarryBroken {
+        account_id: AccountId,
+        entry_id: EntryId,
+        meter: String,
+        expected: Decimal,
+        found: Decimal,
+    },
+    /// The account row's carry of a meter is not its last rated entry's carry out.
+    AccountCarry {
+        account_id: AccountId,
+        meter: String,
+        row: Decimal,
+        last_entry: Decimal,
+    },
     /// Entries name an account that has no account row.
     EntriesWithoutAccount {
         account_key: String,
@@ -244,6 +269,40 @@ impl fmt::Display for Violation {
                  last entry's is {}",
                 hash_or_none(row),
                 hash_or_none(last_entry)
+            ),
+            RatedCharge {
+                entry_id,
+                account_id,
+                charged,
+                value,
+                carried_in,
+                carried_out,
+            } => write!(
+                f,
+                "invariant 8: rated entry {entry_id} of account {account_id} charged {charged}, \
+                 but its value {value} + carried in {carried_in} - carried out {carried_out} \
+                 says otherwise (or the carry is not below one unit of the account's scale)"
+            ),
+            CarryBroken {
+                account_id,
+                entry_id,
+                meter,
+                expected,
+                found,
+            } => write!(
+                f,
+                "invariant 8: rated entry {entry_id} of account {account_id} carried in {found} \
+                 of meter {meter:?}, but the meter's previous rated entry carried out {expected}"
+            ),
+            AccountCarry {
+                account_id,
+                meter,
+                row,
+                last_entry,
+            } => write!(
+                f,
+                "invariant 8: account {account_id} carries {row} of meter {meter:?} on its row, \
+                 but its last rated entry carried out {last_entry}"
             ),
             EntriesWithoutAccount { account_key } => write!(
                 f,

@@ -489,3 +489,112 @@ fn postings_are_pinned_and_read_back() {
         assert!(decode_postings(damaged).is_err(), "{damaged:?}");
     }
 }
+
+mod rating {
+    use std::collections::BTreeMap;
+
+    use rust_decimal::Decimal;
+
+    use super::samples::*;
+    use crate::ledger::codec::*;
+    use crate::ledger::entry::Rating;
+    use crate::ledger::rating::{Rated, RatedLine};
+    use crate::ledger::{EntryId, Hold, Outcome, PriceRef, Quantity};
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn rating() -> Rating {
+        Rating {
+            meter: "chat:large".into(),
+            usage: BTreeMap::from([
+                ("input_tokens".into(), dec("1000")),
+                ("output_tokens".into(), dec("1234")),
+            ]),
+            book: "default".into(),
+            version: 3,
+            value: dec("0.01484"),
+            carried_in: dec("0.00001"),
+            carried_out: dec("0.00005"),
+        }
+    }
+
+    const RATING: &str = r#"{"meter":"chat:large","usage":{"input_tokens":"1000","output_tokens":"1234"},"book":"default","version":3,"value":"0.01484","carried_in":"0.00001","carried_out":"0.00005"}"#;
+
+    const RATED_DEBIT: &str = r#"{"Debited":{"entry_id":"0193a000-0000-7000-8000-000000000004","charged":"0.0148","draws":[],"available":"99.9852","rated":{"book":"default","version":3,"value":"0.01484","lines":[{"dimension":"input_tokens","amount":"1000","block":1000000,"price":"2.5","value":"0.0025"},{"dimension":"output_tokens","amount":"1234","block":1000000,"price":"10","value":"0.01234"}],"cost":{"currency":"USD","amount":"0.00742"}}}}"#;
+
+    #[test]
+    fn a_rating_carries_and_a_rated_outcome_are_pinned() {
+        assert_eq!(encode_rating(&rating()), RATING);
+        assert_eq!(decode_rating(RATING).unwrap(), rating());
+        let carries = BTreeMap::from([("chat:large".to_string(), dec("0.00005"))]);
+        assert_eq!(encode_carries(&carries), r#"{"chat:large":"0.00005"}"#);
+        assert_eq!(decode_carries(&encode_carries(&carries)).unwrap(), carries);
+        assert_eq!(encode_carries(&BTreeMap::new()), "");
+        assert!(decode_carries("").unwrap().is_empty());
+        assert!(decode_carries(r#"{"chat:large":"-0.1"}"#).is_err());
+        let rated = Rated {
+            book: "default".into(),
+            version: 3,
+            value: dec("0.01484"),
+            lines: vec![
+                RatedLine {
+                    dimension: "input_tokens".into(),
+                    amount: dec("1000"),
+                    block: 1_000_000,
+                    price: dec("2.5"),
+                    value: dec("0.0025"),
+                },
+                RatedLine {
+                    dimension: "output_tokens".into(),
+                    amount: dec("1234"),
+                    block: 1_000_000,
+                    price: dec("10"),
+                    value: dec("0.01234"),
+                },
+            ],
+            cost: Some(("USD".parse().unwrap(), dec("0.00742"))),
+        };
+        let debited = Outcome::Debited {
+            entry_id: EntryId(
+                uuid::Uuid::parse_str("0193a000-0000-7000-8000-000000000004").unwrap(),
+            ),
+            charged: Quantity::new(dec("0.0148")).unwrap(),
+            draws: Vec::new(),
+            available: Quantity::new(dec("99.9852")).unwrap(),
+            rated: Some(rated),
+        };
+        assert_eq!(encode_outcome(&debited), RATED_DEBIT);
+        assert_eq!(decode_outcome(RATED_DEBIT).unwrap(), debited);
+    }
+
+    /// A hold authorized by usage keeps its pinned version in its encoding; one authorized by
+    /// quantity is written as before, and a stored hold without the fields reads as unpinned.
+    #[test]
+    fn a_pinned_hold_keeps_its_version_and_an_unpinned_one_its_bytes() {
+        let unpinned = hold();
+        let before = encode_outcome(&Outcome::Extended {
+            hold: unpinned.clone(),
+        });
+        assert!(!before.contains("price_"), "{before}");
+        let pinned = Hold {
+            price: Some(PriceRef {
+                book: "acme".into(),
+                version: 2,
+            }),
+            ..unpinned
+        };
+        let after = encode_outcome(&Outcome::Extended {
+            hold: pinned.clone(),
+        });
+        assert!(
+            after.ends_with(r#""price_book":"acme","price_version":2}}}"#),
+            "{after}"
+        );
+        assert_eq!(
+            decode_outcome(&after).unwrap(),
+            Outcome::Extended { hold: pinned }
+        );
+    }
+}
