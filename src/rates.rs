@@ -75,17 +75,14 @@ impl Prices {
         self,
         store: Store,
         every: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
-            }
+        crate::clock::every(every, stop, || async {
             if let Err(error) = self.reload(&store).await {
                 tracing::warn!(%error, "reloading the price books failed; keeping the ones held");
             }
-        }
+        })
+        .await
     }
 }
 

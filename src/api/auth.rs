@@ -78,22 +78,17 @@ impl KeyCache {
         self,
         store: Store,
         every: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = stop.changed() => return,
-            }
+        crate::clock::every(every, stop, || async {
             if let Err(error) = self.reload(&store).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "could not reload the API keys"
                 );
             }
-        }
+        })
+        .await
     }
 
     /// The caller `secret` stands for, if it is a key that is not revoked.
