@@ -51,6 +51,9 @@ enum Cmd {
     /// Export one book's journal of an effective-time period [from, to) straight from the
     /// database (no server), as CSV or JSON Lines, to stdout or a file.
     Export(ExportArgs),
+    /// What usage earned, cost upstream and left as margin in a period, per currency, by
+    /// customer, by meter and by both, straight from the database (no server).
+    Margin(MarginArgs),
     /// Create, list or revoke API keys, straight on the database (no server needed).
     Key {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG", global = true)]
@@ -159,6 +162,15 @@ struct ExportArgs {
     output: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct MarginArgs {
+    #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
+    config: Option<PathBuf>,
+    /// A calendar month (UTC), e.g. 2026-10; the previous month when not given.
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    month: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum BookArg {
     Money,
@@ -213,6 +225,55 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
             "exported {} lines of {} entries ({} bytes)",
             stats.rows, stats.entries, stats.bytes
         );
+    }
+    Ok(())
+}
+
+async fn margin(args: MarginArgs) -> anyhow::Result<()> {
+    use credit_ledger::journal::margin::{margin_report, Margin};
+    use credit_ledger::ledger::amount::canonical;
+
+    let config = Config::load(args.config.as_deref())?;
+    let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
+    let store = Store::connect(&config.database_url, 1, timeout).await?;
+    let (from, to) = args
+        .month
+        .unwrap_or_else(|| credit_ledger::journal::previous_month(Utc::now()));
+    let report = margin_report(&store, from, to).await;
+    store.close().await;
+    let line = |what: &str, m: &Margin| {
+        let pct = m
+            .margin_pct()
+            .map_or("-".to_string(), |p| format!("{}%", canonical(p)));
+        println!(
+            "  {what:<40} {:>16} {:>16} {:>16} {:>9} {:>16}",
+            canonical(m.revenue),
+            canonical(m.cost),
+            canonical(m.margin()),
+            pct,
+            canonical(m.promotional_cost)
+        );
+    };
+    println!("margin of [{}, {})", from.to_rfc3339(), to.to_rfc3339());
+    for currency in report? {
+        println!(
+            "{}\n  {:<40} {:>16} {:>16} {:>16} {:>9} {:>16}",
+            currency.currency, "", "revenue", "cost", "margin", "margin %", "promotional cost"
+        );
+        line("total", &currency.total);
+        for (meter, m) in &currency.by_meter {
+            line(
+                &format!("meter {}", if meter.is_empty() { "-" } else { meter }),
+                m,
+            );
+        }
+        for (customer, m) in &currency.by_customer {
+            line(&format!("customer {}", customer.external_id), m);
+        }
+        for (customer, meter, m) in &currency.by_customer_and_meter {
+            let meter = if meter.is_empty() { "-" } else { meter };
+            line(&format!("{} / {meter}", customer.external_id), m);
+        }
     }
     Ok(())
 }
@@ -367,6 +428,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Export(args) => export(args).await,
+        Cmd::Margin(args) => margin(args).await,
         Cmd::Key { config, command } => key(config, command).await,
         Cmd::Rates { config, command } => rates(config, command).await,
         Cmd::Bench(args) => credit_ledger::bench::run(args, cli.server).await,

@@ -13,6 +13,7 @@ use super::convert as c;
 use super::Services;
 use crate::journal::export::{ExportSpec, Format, GlCodes};
 use crate::journal::exporter::{export_journal, ExportSink};
+use crate::journal::margin::{margin_report, Customer, Margin};
 use crate::journal::previous_month;
 use crate::journal::revenue::{revenue_report, Rollforward};
 use crate::journal::trial_balance::{trial_balance, BalanceLine};
@@ -163,6 +164,46 @@ impl p::journal_server::Journal for JournalService {
         Ok(Response::new(p::GetTrialBalanceResponse {
             as_of: Some(c::timestamp(as_of)),
             books,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn get_margin_report(
+        &self,
+        request: Request<p::GetMarginReportRequest>,
+    ) -> Result<Response<p::GetMarginReportResponse>, Status> {
+        let r = request.into_inner();
+        let (from, to) = match (c::opt_time("from", r.from)?, c::opt_time("to", r.to)?) {
+            (Some(from), Some(to)) => period(from, to)?,
+            (None, None) => previous_month(self.services.clock.now()),
+            (Some(_), None) => {
+                return Err(invalid("to", "give both from and to, or neither").into())
+            }
+            (None, Some(_)) => {
+                return Err(invalid("from", "give both from and to, or neither").into())
+            }
+        };
+        let reports = margin_report(&self.services.store, from, to).await?;
+        let currencies = reports
+            .iter()
+            .map(|report| p::MarginReport {
+                currency: report.currency.to_string(),
+                total: Some(margin_line(None, None, &report.total)),
+                by_customer: (report.by_customer.iter())
+                    .map(|(customer, m)| margin_line(Some(customer), None, m))
+                    .collect(),
+                by_meter: (report.by_meter.iter())
+                    .map(|(meter, m)| margin_line(None, Some(meter), m))
+                    .collect(),
+                by_customer_and_meter: (report.by_customer_and_meter.iter())
+                    .map(|(customer, meter, m)| margin_line(Some(customer), Some(meter), m))
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(p::GetMarginReportResponse {
+            from: Some(c::timestamp(from)),
+            to: Some(c::timestamp(to)),
+            currencies,
         }))
     }
 
@@ -400,5 +441,24 @@ fn revenue_line(account_id: &str, external_id: &str, r: &Rollforward) -> p::Reve
         ties: r.ties(),
         credit_line_usage_revenue: c::amount(r.credit_line_usage_revenue),
         commitment_shortfall_revenue: c::amount(r.commitment_shortfall_revenue),
+    }
+}
+
+fn margin_line(customer: Option<&Customer>, meter: Option<&String>, m: &Margin) -> p::MarginLine {
+    p::MarginLine {
+        account_id: customer
+            .map(|c| c.account_id.to_string())
+            .unwrap_or_default(),
+        external_id: customer.map(|c| c.external_id.clone()).unwrap_or_default(),
+        meter: match meter.map(String::as_str) {
+            None => String::new(),
+            Some("") => "-".into(),
+            Some(meter) => meter.into(),
+        },
+        revenue: c::amount(m.revenue),
+        cost: c::amount(m.cost),
+        margin: c::amount(m.margin()),
+        margin_pct: m.margin_pct().map(c::amount).unwrap_or_default(),
+        promotional_cost: c::amount(m.promotional_cost),
     }
 }

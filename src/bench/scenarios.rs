@@ -208,7 +208,8 @@ const RATED_METER: &str = "bench:chat";
 
 /// Publishes the default book's prices for the rated scenarios: 1,000 input and 500 output
 /// tokens are worth exactly `amount` (half each), 1,000 input and 1,500 output twice that, so
-/// a rated call charges what its quantity twin does and the books check the same way.
+/// a rated call charges what its quantity twin does and the books check the same way. Each
+/// token costs half its price upstream, in USD, so every rated charge posts its cost too.
 pub async fn publish_prices(channel: Conn, amount: &str, run: &str) -> anyhow::Result<()> {
     let amount: Decimal = amount.parse()?;
     let price = |dimension: &str, per_million: Decimal| p::Price {
@@ -217,8 +218,8 @@ pub async fn publish_prices(channel: Conn, amount: &str, run: &str) -> anyhow::R
         unit: "CREDIT".into(),
         block: 1_000_000,
         price: per_million.normalize().to_string(),
-        cost: String::new(),
-        currency: String::new(),
+        cost: (per_million / Decimal::TWO).normalize().to_string(),
+        currency: "USD".into(),
     };
     let mut pricing = p::pricing_client::PricingClient::new(channel);
     pricing

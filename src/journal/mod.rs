@@ -9,6 +9,7 @@
 //!   page of entries at a time, with the CLI's file and progress line.
 //! - [`trial_balance`]: every ledger account's debits, credits and balance as of a time.
 //! - [`revenue`]: the roll-forward of deferred revenue over a period.
+//! - [`margin`]: what usage earned, cost upstream and left as margin over a period.
 //! - [`balance`]: an account's balance at a past time, rebuilt from its postings.
 //! - [`verify`]: the audit behind `credit-ledger verify`: the checks of invariants 1, 3, 6 and 8 of
 //!   `docs/design.md` over every entry, lot and hash chain, and the report it prints.
@@ -16,6 +17,7 @@
 pub mod balance;
 pub mod export;
 pub mod exporter;
+pub mod margin;
 pub mod revenue;
 pub mod summary;
 pub mod trial_balance;

@@ -31,12 +31,16 @@ pub enum LedgerAccount {
     RevenueCommitmentShortfall,
     /// Deferred money recognized when support takes paid credit back.
     RevenueAdjustment,
+    /// Money book: what rated usage cost upstream (an expense), debited per rated charge.
+    CostOfRevenue,
+    /// Money book: what is owed to the upstream providers for that usage, until paid.
+    AccruedProviderCost,
 }
 
 use LedgerAccount as A;
 
 /// The accounts with a fixed name, and their names.
-const NAMED: [(LedgerAccount, &str); 14] = [
+const NAMED: [(LedgerAccount, &str); 16] = [
     (A::IssuedPaid, "issued:paid"),
     (A::IssuedPromotional, "issued:promotional"),
     (A::Consumed, "consumed"),
@@ -54,6 +58,8 @@ const NAMED: [(LedgerAccount, &str); 14] = [
         "revenue_commitment_shortfall",
     ),
     (A::RevenueAdjustment, "revenue_adjustment"),
+    (A::CostOfRevenue, "cost_of_revenue"),
+    (A::AccruedProviderCost, "accrued_provider_cost"),
 ];
 
 const LOT_PREFIX: &str = "lot:";
@@ -65,7 +71,7 @@ pub const CREDIT_LINES: &str = "credit_lines";
 
 impl LedgerAccount {
     /// The money book's accounts: the only ones a GL code may name.
-    pub const MONEY: [LedgerAccount; 8] = [
+    pub const MONEY: [LedgerAccount; 10] = [
         A::CashClearing,
         A::DeferredRevenue,
         A::RevenueUsage,
@@ -74,6 +80,8 @@ impl LedgerAccount {
         A::UnbilledReceivable,
         A::RevenueCommitmentShortfall,
         A::RevenueAdjustment,
+        A::CostOfRevenue,
+        A::AccruedProviderCost,
     ];
 
     /// The fixed name of a system or GL account; `None` for a lot or a credit line.
@@ -167,7 +175,7 @@ mod tests {
         }
         assert_eq!(
             LedgerAccount::MONEY.iter().filter(|a| a.is_money()).count(),
-            8
+            10
         );
         assert!(!A::Consumed.is_money());
     }

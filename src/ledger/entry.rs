@@ -73,6 +73,8 @@ pub mod ledger_account {
     pub const UNBILLED_RECEIVABLE: A = A::UnbilledReceivable;
     pub const REVENUE_COMMITMENT_SHORTFALL: A = A::RevenueCommitmentShortfall;
     pub const REVENUE_ADJUSTMENT: A = A::RevenueAdjustment;
+    pub const COST_OF_REVENUE: A = A::CostOfRevenue;
+    pub const ACCRUED_PROVIDER_COST: A = A::AccruedProviderCost;
 
     pub fn lot(id: super::LotId) -> A {
         A::Lot(id)
@@ -133,6 +135,19 @@ pub struct Rating {
     /// What earlier charges of the meter left below the account's scale, taken into this one.
     pub carried_in: Decimal,
     /// What this charge leaves below the scale for the next.
+    pub carried_out: Decimal,
+    /// What the usage cost upstream, when its version says: posted Dr `cost_of_revenue` / Cr
+    /// `accrued_provider_cost` in its currency, carried below the money scale like the charge.
+    pub cost: Option<RatedCost>,
+}
+
+/// The upstream cost of a rated charge: what was posted is `value + carried_in - carried_out`,
+/// in `currency`, at most `MONEY_SCALE` decimals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatedCost {
+    pub currency: Currency,
+    pub value: Decimal,
+    pub carried_in: Decimal,
     pub carried_out: Decimal,
 }
 
@@ -373,6 +388,7 @@ mod tests {
             value: "0.0025".parse().unwrap(),
             carried_in: Decimal::ZERO,
             carried_out: "0.0005".parse().unwrap(),
+            cost: None,
         };
         let mut rated = entry("0123456789ab");
         rated.rating = Some(rating.clone());

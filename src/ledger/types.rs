@@ -106,6 +106,9 @@ pub struct Account {
     /// Per meter, what rating left below the account's unit scale, to be charged with the
     /// meter's next charge (`rating::charge`): always less than one unit of the scale.
     pub carries: BTreeMap<String, Decimal>,
+    /// Per meter and currency, what the upstream cost of its rated charges left below the money
+    /// scale (`MONEY_SCALE`), posted with the next.
+    pub cost_carries: BTreeMap<(String, Currency), Decimal>,
 }
 
 impl Account {
@@ -150,6 +153,7 @@ impl Account {
             version: 0,
             price_book: String::new(),
             carries: BTreeMap::new(),
+            cost_carries: BTreeMap::new(),
         }
     }
 

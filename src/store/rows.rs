@@ -40,6 +40,7 @@ pub(super) const ACCOUNT_COLUMNS: &[Column] = &[
     col("version", Int),
     col("price_book", Text),
     col("rating_carry", Text),
+    col("cost_carry", Text),
 ];
 pub(super) const LOT_COLUMNS: &[Column] = &[
     col("id", Id),
@@ -255,6 +256,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         version: int(row, "version")?,
         price_book: text(row, "price_book")?,
         carries: decoded(row, "rating_carry", codec::decode_carries)?,
+        cost_carries: decoded(row, "cost_carry", codec::decode_cost_carries)?,
     })
 }
 
@@ -306,6 +308,7 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Int(a.version),
         Value::Text(a.price_book.clone()),
         Value::Text(codec::encode_carries(&a.carries)),
+        Value::Text(codec::encode_cost_carries(&a.cost_carries)),
     ]);
     values
 }

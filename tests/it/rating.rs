@@ -464,7 +464,173 @@ async fn ten_thousand_small_charges_pay_what_their_sum_costs(backend: Backend) {
     assert_eq!(report.violations, vec![], "{report}");
 }
 
+/// Upstream cost is posted with every rated charge whose version prices it, promotional credit
+/// included, and the margin report's revenue and cost columns are the `revenue_usage` and
+/// `cost_of_revenue` postings of the period, to the last decimal, however they are cut.
+async fn the_margin_report_ties_to_the_revenue_and_cost_postings(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    publish(
+        &app,
+        "v1",
+        "",
+        vec![
+            price("chat:large", "input_tokens", 1_000_000, "2.5", "1.25"),
+            price("chat:large", "output_tokens", 1_000_000, "10", "5.5"),
+            price("embed:small", "input_tokens", 1_000_000, "0.02", ""),
+        ],
+    )
+    .await;
+    let alice = app.account("alice", 2).await;
+    let bob = app.account("bob", 6).await;
+    // Alice spends promotional credit first (drawn before paid credit), then paid.
+    (app.credits().await)
+        .grant_credits(p::GrantCreditsRequest {
+            idempotency_key: "promo".into(),
+            account: Some(by_id(&alice)),
+            quantity: "0.05".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    app.top_up(&alice, "10", "5", "alice-paid").await;
+    app.top_up(&bob, "100", "120", "bob-paid").await;
+    let mut usage_client = app.usage().await;
+    let debit = |account: &str, key: &str, meter: &str, items: &[(&str, &str)]| p::DebitRequest {
+        idempotency_key: key.into(),
+        account: Some(by_id(account)),
+        meter: meter.into(),
+        usage: usage(items),
+        ..Default::default()
+    };
+    // 0.0025 + 0.01 = 0.0125 worth, 0.01 charged from the promotional lot; its cost is real:
+    // 0.00125 + 0.0055 = 0.00675 USD.
+    let first = usage_client
+        .debit(debit(
+            &alice,
+            "a1",
+            "chat:large",
+            &[("input_tokens", "1000"), ("output_tokens", "1000")],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.rating.as_ref().unwrap().cost, "0.00675");
+    for i in 0..20 {
+        let items = [("input_tokens", "3000"), ("output_tokens", "2500")];
+        usage_client
+            .debit(debit(&alice, &format!("a-more-{i}"), "chat:large", &items))
+            .await
+            .unwrap();
+        usage_client
+            .debit(debit(
+                &bob,
+                &format!("b-{i}"),
+                "embed:small",
+                &[("input_tokens", "777")],
+            ))
+            .await
+            .unwrap();
+    }
+    // A charge by quantity: revenue, no meter, no cost.
+    usage_client
+        .debit(p::DebitRequest {
+            idempotency_key: "b-qty".into(),
+            account: Some(by_id(&bob)),
+            quantity: "1.5".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let hold = usage_client
+        .authorize(p::AuthorizeRequest {
+            idempotency_key: "b-auth".into(),
+            account: Some(by_id(&bob)),
+            meter: "chat:large".into(),
+            usage: usage(&[("input_tokens", "10000"), ("output_tokens", "8000")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    usage_client
+        .capture(p::CaptureRequest {
+            idempotency_key: "b-cap".into(),
+            hold_id: hold.hold.unwrap().hold_id,
+            r#final: true,
+            usage: usage(&[("input_tokens", "10000"), ("output_tokens", "1234")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut journal = crate::journal::journal(&app).await;
+    let month = |y: i32, m: u32| prost_types::Timestamp {
+        seconds: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, y, m, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp(),
+        nanos: 0,
+    };
+    let report = journal
+        .get_margin_report(p::GetMarginReportRequest {
+            from: Some(month(2026, 1)),
+            to: Some(month(2026, 2)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let trial = journal
+        .get_trial_balance(p::GetTrialBalanceRequest {
+            as_of: Some(month(2026, 2)),
+            detail: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let posted = |account: &str| -> Decimal {
+        let line = (trial.books.iter())
+            .flat_map(|b| &b.lines)
+            .find(|l| l.ledger_account == account && l.unit == "USD")
+            .unwrap_or_else(|| panic!("no {account} line"));
+        dec(&line.debits) - dec(&line.credits)
+    };
+    assert_eq!(report.currencies.len(), 1);
+    let usd = &report.currencies[0];
+    assert_eq!(usd.currency, "USD");
+    let total = usd.total.clone().unwrap();
+    assert_eq!(dec(&total.revenue), -posted("revenue_usage"));
+    assert_eq!(dec(&total.cost), posted("cost_of_revenue"));
+    assert_eq!(dec(&total.cost), -posted("accrued_provider_cost"));
+    assert!(dec(&total.cost) > Decimal::ZERO && dec(&total.revenue) > Decimal::ZERO);
+    assert_eq!(dec(&total.margin), dec(&total.revenue) - dec(&total.cost));
+    // Every cut adds up to the total.
+    for lines in [&usd.by_customer, &usd.by_meter, &usd.by_customer_and_meter] {
+        let sum =
+            |f: fn(&p::MarginLine) -> &String| -> Decimal { lines.iter().map(|l| dec(f(l))).sum() };
+        assert_eq!(sum(|l| &l.revenue), dec(&total.revenue));
+        assert_eq!(sum(|l| &l.cost), dec(&total.cost));
+        assert_eq!(sum(|l| &l.promotional_cost), dec(&total.promotional_cost));
+    }
+    let meters: Vec<&str> = usd.by_meter.iter().map(|l| l.meter.as_str()).collect();
+    assert_eq!(meters, ["-", "chat:large", "embed:small"]);
+    let embed = usd
+        .by_meter
+        .iter()
+        .find(|l| l.meter == "embed:small")
+        .unwrap();
+    assert_eq!(embed.cost, "0");
+    // Alice's first charge came wholly from promotional credit: its whole cost is promotional.
+    let alice_chat = (usd.by_customer_and_meter.iter())
+        .find(|l| l.external_id == "alice" && l.meter == "chat:large")
+        .unwrap();
+    assert!(
+        dec(&alice_chat.promotional_cost) >= dec("0.00675"),
+        "{alice_chat:?}"
+    );
+    let report = verify(&app.store).await.unwrap();
+    assert_eq!(report.violations, vec![], "{report}");
+}
+
 crate::both_stores!(
+    the_margin_report_ties_to_the_revenue_and_cost_postings,
     a_hold_pins_its_version_and_a_debit_takes_the_one_in_force,
     an_accounts_own_book_overrides_the_default,
     what_is_not_priced_is_refused_by_name_and_changes_nothing,

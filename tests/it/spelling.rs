@@ -370,6 +370,14 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
         },
     )
     .await;
+    c.call(
+        "Journal/GetMarginReport",
+        p::GetMarginReportRequest {
+            from: ts(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+            to: ts(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()),
+        },
+    )
+    .await;
     let event = c
         .call("Events/Subscribe", p::SubscribeRequest::default())
         .await;

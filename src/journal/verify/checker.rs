@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rust_decimal::Decimal;
 
 use super::{Counts, Report, TrialLine, Violation, VIOLATIONS_KEPT_MAX};
+use crate::ledger::amount::MONEY_SCALE;
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::Rating;
 use crate::ledger::{Account, AccountId, Book, Code, Entry, Lot, LotId, Posting, Side};
@@ -88,10 +89,11 @@ impl LotSums {
 struct Chain {
     /// The account row, when it exists and parsed; its head is checked at the end.
     account: Option<(AccountId, i64, String)>,
-    /// The account row's unit scale and carries, when it parsed: a rated entry's carry stays
-    /// below one unit of the scale, and the row's carries are its entries' last.
+    /// The account row's unit scale and carries (of charges by meter, and of costs by meter
+    /// and currency, keyed alike), when it parsed: a rated entry's carry stays below one unit
+    /// of the scale, and the row's carries are its entries' last.
     rating: Option<(u32, BTreeMap<String, Decimal>)>,
-    /// Per meter, what the account's last rated entry carried out (invariant 8).
+    /// The same, as the account's rated entries carried them out (invariant 8).
     carries: BTreeMap<String, Decimal>,
     next_seq: i64,
     /// The previous entry's stored hash; `None` after an entry that could not be read.
@@ -131,7 +133,7 @@ impl Checker {
         }
         self.chain = Some(Chain {
             account: account.map(|a| (a.id, a.entry_seq, a.last_hash.clone())),
-            rating: account.map(|a| (a.unit_scale, a.carries.clone())),
+            rating: account.map(|a| (a.unit_scale, carries_of(a))),
             carries: BTreeMap::new(),
             next_seq: 1,
             prev_hash: Some(String::new()),
@@ -244,20 +246,49 @@ impl Checker {
                 carried_out: rating.carried_out,
             });
         }
+        let mut carried = vec![(rating.meter.clone(), rating.carried_in, rating.carried_out)];
+        if let Some(cost) = &rating.cost {
+            let posted: Decimal = (entry.postings.iter())
+                .filter(|p| p.book == Book::Money && p.ledger_account == gl::COST_OF_REVENUE)
+                .filter(|p| p.unit == cost.currency.code())
+                .map(|p| match p.side {
+                    Side::Debit => p.amount,
+                    Side::Credit => -p.amount,
+                })
+                .sum();
+            let fits = !cost.carried_out.is_sign_negative()
+                && cost.carried_out < Decimal::new(1, MONEY_SCALE);
+            if posted != cost.value + cost.carried_in - cost.carried_out || !fits {
+                self.violation(Violation::RatedCost {
+                    entry_id: entry.id,
+                    account_id: entry.account_id,
+                    posted,
+                    value: cost.value,
+                    carried_in: cost.carried_in,
+                    carried_out: cost.carried_out,
+                });
+            }
+            let key = cost_key(&rating.meter, &cost.currency.to_string());
+            carried.push((key, cost.carried_in, cost.carried_out));
+        }
         let Some(chain) = self.chain.as_mut() else {
             return;
         };
-        let expected = carry_of(&chain.carries, &rating.meter);
-        chain
-            .carries
-            .insert(rating.meter.clone(), rating.carried_out);
-        if rating.carried_in != expected {
+        let mut broken = Vec::new();
+        for (key, carried_in, carried_out) in carried {
+            let expected = carry_of(&chain.carries, &key);
+            chain.carries.insert(key.clone(), carried_out);
+            if carried_in != expected {
+                broken.push((key, expected, carried_in));
+            }
+        }
+        for (meter, expected, found) in broken {
             self.violation(Violation::CarryBroken {
                 account_id: entry.account_id,
                 entry_id: entry.id,
-                meter: rating.meter.clone(),
+                meter,
                 expected,
-                found: rating.carried_in,
+                found,
             });
         }
     }
@@ -423,4 +454,18 @@ impl Checker {
 /// A meter's carry; none is zero.
 fn carry_of(carries: &BTreeMap<String, Decimal>, meter: &str) -> Decimal {
     carries.get(meter).copied().unwrap_or_default().normalize()
+}
+
+/// How a cost carry is named beside the charges' carries: `{meter} cost in {currency}`.
+fn cost_key(meter: &str, currency: &str) -> String {
+    format!("{meter} cost in {currency}")
+}
+
+/// An account row's carries, of charges and of costs, keyed as the checker keys them.
+fn carries_of(account: &Account) -> BTreeMap<String, Decimal> {
+    let mut carries = account.carries.clone();
+    for ((meter, currency), amount) in &account.cost_carries {
+        carries.insert(cost_key(meter, currency.as_str()), *amount);
+    }
+    carries
 }

@@ -322,6 +322,7 @@ fn rating(value: &str) -> Rating {
         value: dec(value),
         carried_in: dec("0"),
         carried_out: dec("0.4"),
+        cost: None,
     }
 }
 
@@ -352,4 +353,29 @@ fn a_rated_charge_its_carry_and_the_account_row_are_held_to_invariant_8() {
         "{report}"
     );
     assert!(report.to_string().contains("invariant 8"), "{report}");
+}
+
+#[test]
+fn a_rated_cost_that_was_not_posted_is_reported() {
+    let mut account = account();
+    let lot = voided_lot(&account);
+    let mut rated = rating("30.4");
+    rated.cost = Some(crate::ledger::entry::RatedCost {
+        currency: "USD".parse().unwrap(),
+        value: dec("0.123456789"),
+        carried_in: dec("0"),
+        carried_out: dec("0.000000009"),
+    });
+    let entries = rated_journal(&mut account, &lot, Some(rated));
+    account.carries = [("chat:large".to_string(), dec("0.4"))].into();
+    account.cost_carries = [(
+        ("chat:large".to_string(), "USD".parse().unwrap()),
+        dec("0.000000009"),
+    )]
+    .into();
+    let report = check(&account, &entries, std::slice::from_ref(&lot));
+    assert!(
+        matches!(&report.violations[..], [Violation::RatedCost { posted, .. }] if posted.is_zero()),
+        "{report}"
+    );
 }

@@ -99,6 +99,16 @@ pub enum Violation {
         carried_in: Decimal,
         carried_out: Decimal,
     },
+    /// A rated entry's upstream cost posted to `cost_of_revenue` is not value + carried in −
+    /// carried out, or its carry is not below the money scale.
+    RatedCost {
+        entry_id: EntryId,
+        account_id: AccountId,
+        posted: Decimal,
+        value: Decimal,
+        carried_in: Decimal,
+        carried_out: Decimal,
+    },
     /// A rated entry's carry in is not what the meter's previous rated entry carried out.
     CarryBroken {
         account_id: AccountId,
@@ -282,6 +292,19 @@ impl fmt::Display for Violation {
                 "invariant 8: rated entry {entry_id} of account {account_id} charged {charged}, \
                  but its value {value} + carried in {carried_in} - carried out {carried_out} \
                  says otherwise (or the carry is not below one unit of the account's scale)"
+            ),
+            RatedCost {
+                entry_id,
+                account_id,
+                posted,
+                value,
+                carried_in,
+                carried_out,
+            } => write!(
+                f,
+                "invariant 8: rated entry {entry_id} of account {account_id} posted a cost of \
+                 {posted}, but its cost {value} + carried in {carried_in} - carried out \
+                 {carried_out} says otherwise (or the carry is not below the money scale)"
             ),
             CarryBroken {
                 account_id,

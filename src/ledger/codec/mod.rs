@@ -29,7 +29,10 @@ mod rating;
 mod records;
 
 pub use postings::{decode_postings, encode_postings};
-pub use rating::{decode_carries, decode_rating, encode_carries, encode_rating};
+pub use rating::{
+    decode_carries, decode_cost_carries, decode_rating, encode_carries, encode_cost_carries,
+    encode_rating,
+};
 
 /// A stored value that does not read back (a damaged row, or a newer release's).
 #[derive(Debug, thiserror::Error)]

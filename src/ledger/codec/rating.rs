@@ -9,7 +9,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{to_json, DecodeError, Decoded};
-use crate::ledger::entry::Rating;
+use crate::ledger::code::Currency;
+use crate::ledger::entry::{RatedCost, Rating};
 use crate::ledger::rating::{Rated, RatedLine};
 
 #[derive(Serialize, Deserialize)]
@@ -19,6 +20,20 @@ pub(super) struct RatingV1 {
     usage: BTreeMap<String, Decimal>,
     book: String,
     version: u32,
+    #[serde(with = "rust_decimal::serde::str")]
+    value: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    carried_in: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    carried_out: Decimal,
+    // Only when the version priced the usage's upstream cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cost: Option<RatedCostV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RatedCostV1 {
+    currency: String,
     #[serde(with = "rust_decimal::serde::str")]
     value: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
@@ -36,6 +51,12 @@ pub fn encode_rating(r: &Rating) -> String {
         value: r.value,
         carried_in: r.carried_in,
         carried_out: r.carried_out,
+        cost: r.cost.as_ref().map(|c| RatedCostV1 {
+            currency: c.currency.to_string(),
+            value: c.value,
+            carried_in: c.carried_in,
+            carried_out: c.carried_out,
+        }),
     })
 }
 
@@ -43,6 +64,21 @@ pub fn decode_rating(text: &str) -> Decoded<Rating> {
     let r: RatingV1 = serde_json::from_str(text)?;
     non_negative("usage", r.usage.values().copied())?;
     non_negative("rating", [r.value, r.carried_in, r.carried_out])?;
+    let cost = match r.cost {
+        None => None,
+        Some(c) => {
+            non_negative("cost", [c.value, c.carried_in, c.carried_out])?;
+            Some(RatedCost {
+                currency: c
+                    .currency
+                    .parse()
+                    .map_err(|_| DecodeError::Shape("a currency"))?,
+                value: c.value,
+                carried_in: c.carried_in,
+                carried_out: c.carried_out,
+            })
+        }
+    };
     Ok(Rating {
         meter: r.meter,
         usage: r.usage,
@@ -51,6 +87,7 @@ pub fn decode_rating(text: &str) -> Decoded<Rating> {
         value: r.value,
         carried_in: r.carried_in,
         carried_out: r.carried_out,
+        cost,
     })
 }
 
@@ -171,6 +208,39 @@ pub fn decode_carries(text: &str) -> Decoded<BTreeMap<String, Decimal>> {
 
 #[derive(Serialize, Deserialize)]
 struct Carries(#[serde(with = "decimals")] BTreeMap<String, Decimal>);
+
+/// An account's cost carries: a JSON array of `[meter, currency, amount]`, in meter and currency
+/// order; the empty string when there are none.
+pub fn encode_cost_carries(carries: &BTreeMap<(String, Currency), Decimal>) -> String {
+    if carries.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<(&str, String, String)> = (carries.iter())
+        .map(|((meter, currency), amount)| {
+            (meter.as_str(), currency.to_string(), amount.to_string())
+        })
+        .collect();
+    to_json(&rows)
+}
+
+pub fn decode_cost_carries(text: &str) -> Decoded<BTreeMap<(String, Currency), Decimal>> {
+    if text.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<(String, String, String)> = serde_json::from_str(text)?;
+    let mut carries = BTreeMap::new();
+    for (meter, currency, amount) in rows {
+        let currency = currency
+            .parse()
+            .map_err(|_| DecodeError::Shape("a currency"))?;
+        let amount: Decimal = amount
+            .parse()
+            .map_err(|_| DecodeError::Shape("an amount"))?;
+        non_negative("cost carry", [amount])?;
+        carries.insert((meter, currency), amount);
+    }
+    Ok(carries)
+}
 
 /// A map of names to decimals, each decimal as its string.
 mod decimals {

@@ -169,6 +169,7 @@ impl TryFrom<AccountV1> for Account {
             version: 0,
             price_book: a.price_book,
             carries: Default::default(),
+            cost_carries: Default::default(),
         })
     }
 }

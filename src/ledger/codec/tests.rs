@@ -50,6 +50,7 @@ mod samples {
             version: 0,
             carries: Default::default(),
             price_book: Default::default(),
+            cost_carries: Default::default(),
         }
     }
 
@@ -517,6 +518,7 @@ mod rating {
             value: dec("0.01484"),
             carried_in: dec("0.00001"),
             carried_out: dec("0.00005"),
+            cost: None,
         }
     }
 

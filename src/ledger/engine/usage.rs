@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::ledger::amount::{amount_max, Quantity};
-use crate::ledger::entry::Rating;
+use crate::ledger::amount::{amount_max, Money, Quantity, MONEY_SCALE};
+use crate::ledger::entry::ledger_account as gl;
+use crate::ledger::entry::{RatedCost, Rating};
 use crate::ledger::rating::{self, Catalog, Rated, RatingError, Usage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -93,20 +94,13 @@ impl Ledger {
         let book = self.hold_book(c.hold_id)?;
         let mut hold = open_hold(book, c.hold_id, now)?.clone();
         check_open(&book.account)?;
-        let (quantity, rated, rating) = match &c.usage {
-            None => (
-                c.quantity
-                    .check_scale("quantity", book.account.unit_scale)?,
-                None,
-                None,
-            ),
-            Some(usage) => {
-                let pinned = hold.price.as_ref();
-                let rated = rate(&catalog, now, &book.account, &hold.meter, usage, pinned)?;
-                let (quantity, rating) = charge(&book.account, &hold.meter, usage, &rated)?;
-                (quantity, Some(rated), Some(rating))
-            }
+        let asked = Asked {
+            quantity: c.quantity,
+            usage: c.usage.as_ref(),
+            meter: &hold.meter,
+            pinned: hold.price.as_ref(),
         };
+        let (quantity, rated, rating) = asked.charge(&catalog, now, &book.account)?;
         let chargeable: Quantity = hold
             .reserved
             .iter()
@@ -143,7 +137,7 @@ impl Ledger {
             EntryDraft::new(EntryKind::Capture, now, &c.idempotency_key, &hold.reference);
         draft.hold_id = Some(hold.id);
         if let Some(rating) = &rating {
-            carry(book, rating);
+            carry(book, rating, &mut draft);
         }
         draft.rating = rating;
         let mut draws = Vec::new();
@@ -221,26 +215,20 @@ impl Ledger {
         let catalog = Arc::clone(&self.catalog);
         let book = self.book_mut(c.account_id)?;
         check_can_spend(&book.account)?;
-        let (quantity, rated, rating) = match &c.usage {
-            None => (
-                c.quantity
-                    .check_scale("quantity", book.account.unit_scale)?,
-                None,
-                None,
-            ),
-            Some(usage) => {
-                let rated = rate(&catalog, now, &book.account, &c.meter, usage, None)?;
-                let (quantity, rating) = charge(&book.account, &c.meter, usage, &rated)?;
-                (quantity, Some(rated), Some(rating))
-            }
+        let asked = Asked {
+            quantity: c.quantity,
+            usage: c.usage.as_ref(),
+            meter: &c.meter,
+            pinned: None,
         };
+        let (quantity, rated, rating) = asked.charge(&catalog, now, &book.account)?;
         let draws = book.plan(quantity, now, &c.meter)?;
         let mut draft = EntryDraft::new(EntryKind::Debit, now, &c.idempotency_key, &c.reference);
         for draw in &draws {
             book.consume(draw, false, &mut draft);
         }
         if let Some(rating) = &rating {
-            carry(book, rating);
+            carry(book, rating, &mut draft);
         }
         draft.rating = rating;
         let available = book.available(now, &c.meter);
@@ -252,6 +240,33 @@ impl Ledger {
             available,
             rated,
         })
+    }
+}
+
+/// What a capture or a debit asks to charge: a quantity, or usage of a meter to rate (at the
+/// pinned version, if any).
+struct Asked<'a> {
+    quantity: Quantity,
+    usage: Option<&'a Usage>,
+    meter: &'a str,
+    pinned: Option<&'a PriceRef>,
+}
+
+impl Asked<'_> {
+    /// The quantity to charge; for usage, also how it was rated and the entry's rating.
+    fn charge(
+        &self,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+        account: &Account,
+    ) -> Result<(Quantity, Option<Rated>, Option<Rating>), LedgerError> {
+        let Some(usage) = self.usage else {
+            let quantity = self.quantity.check_scale("quantity", account.unit_scale)?;
+            return Ok((quantity, None, None));
+        };
+        let rated = rate(catalog, now, account, self.meter, usage, self.pinned)?;
+        let (quantity, rating) = charge(account, self.meter, usage, &rated)?;
+        Ok((quantity, Some(rated), Some(rating)))
     }
 }
 
@@ -298,6 +313,17 @@ fn charge(
 ) -> Result<(Quantity, Rating), LedgerError> {
     let carried_in = account.carries.get(meter).copied().unwrap_or_default();
     let (charged, carried_out) = rating::charge(rated.value, carried_in, account.unit_scale);
+    let cost = rated.cost.map(|(currency, value)| {
+        let key = (meter.to_string(), currency);
+        let carried_in = account.cost_carries.get(&key).copied().unwrap_or_default();
+        let (_, carried_out) = rating::charge(value, carried_in, MONEY_SCALE);
+        RatedCost {
+            currency,
+            value,
+            carried_in,
+            carried_out,
+        }
+    });
     let rating = Rating {
         meter: meter.to_string(),
         usage: usage.clone(),
@@ -306,6 +332,7 @@ fn charge(
         value: rated.value,
         carried_in,
         carried_out,
+        cost,
     };
     Ok((quantity_of(charged)?, rating))
 }
@@ -320,13 +347,33 @@ fn quantity_of(value: Decimal) -> Result<Quantity, LedgerError> {
         })
 }
 
-/// Keeps what a rated charge leaves below the scale for the meter's next charge.
-fn carry(book: &mut AccountBook, rating: &Rating) {
-    let carries = &mut book.touch_account().carries;
+/// Posts a rated charge's upstream cost, and keeps what it and the charge leave below their
+/// scales for the meter's next charge.
+fn carry(book: &mut AccountBook, rating: &Rating, draft: &mut EntryDraft) {
+    let account = book.touch_account();
     match rating.carried_out.is_zero() {
-        true => carries.remove(&rating.meter),
-        false => carries.insert(rating.meter.clone(), rating.carried_out),
+        true => account.carries.remove(&rating.meter),
+        false => account
+            .carries
+            .insert(rating.meter.clone(), rating.carried_out),
     };
+    let Some(cost) = &rating.cost else {
+        return;
+    };
+    let key = (rating.meter.clone(), cost.currency);
+    match cost.carried_out.is_zero() {
+        true => account.cost_carries.remove(&key),
+        false => account.cost_carries.insert(key, cost.carried_out),
+    };
+    let posted = Money::new(cost.value + cost.carried_in - cost.carried_out)
+        .expect("a cost carry is below what it was taken from");
+    draft.money_pair(
+        gl::COST_OF_REVENUE,
+        gl::ACCRUED_PROVIDER_COST,
+        posted,
+        cost.currency,
+        None,
+    );
 }
 
 fn open_hold(book: &AccountBook, id: HoldId, now: DateTime<Utc>) -> Result<&Hold, LedgerError> {
