@@ -258,7 +258,13 @@ fn texts(values: &[String]) -> String {
 /// A usage: an object of dimension to amount (as parsed: `1.50` is `1.5`), in dimension order.
 fn usage(usage: &crate::ledger::rating::Usage) -> String {
     let items: Vec<String> = (usage.iter())
-        .map(|(dimension, amount)| format!("{}:{}", string(dimension), string(&amount.to_string())))
+        .map(|(dimension, amount)| {
+            format!(
+                "{}:{}",
+                string(dimension),
+                string(&amount.normalize().to_string())
+            )
+        })
         .collect();
     format!("{{{}}}", items.join(","))
 }

@@ -327,7 +327,8 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(limits: Limits) -> Self {
-        let ledger = Ledger::new(Snapshot::default(), at(0), limits, IdSource::Counter(0));
+        let ledger = Ledger::new(Snapshot::default(), at(0), limits, IdSource::Counter(0))
+            .with_catalog(model::world::catalog());
         Harness {
             store: Store::default(),
             ledger,
@@ -371,7 +372,8 @@ impl Harness {
         self.now_ms += advance_ms;
         self.batch += 1;
         let ids = IdSource::Counter(self.batch << 32);
-        self.ledger = Ledger::new(self.store.snapshot(dead_lots), self.now(), self.limits, ids);
+        self.ledger = Ledger::new(self.store.snapshot(dead_lots), self.now(), self.limits, ids)
+            .with_catalog(model::world::catalog());
         self.store.absorb(self.ledger.writes())
     }
 

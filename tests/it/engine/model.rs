@@ -4,7 +4,7 @@
 //! model, and the invariants of `docs/design.md` must hold.
 
 mod reference;
-mod world;
+pub mod world;
 
 use credit_ledger::ledger::{AccountStatus, LotKind, Overage};
 use proptest::prelude::*;
@@ -169,14 +169,20 @@ fn capture() -> impl Strategy<Value = Op> {
     )
 }
 
+/// A debit of a quantity, or now and then of tokens rated by the model's prices (few enough
+/// that many are worth less than a unit, and carried).
 fn debit() -> impl Strategy<Value = Op> {
-    (account(), quantity(), prop::bool::weighted(0.2)).prop_map(|(account, quantity, gpu)| {
-        Op::Plain(MOp::Debit {
-            account,
-            quantity,
-            gpu,
-        })
-    })
+    let tokens = prop_oneof![3 => Just(None), 2 => (0u32..=400).prop_map(Some)];
+    (account(), quantity(), prop::bool::weighted(0.2), tokens).prop_map(
+        |(account, quantity, gpu, tokens)| {
+            Op::Plain(MOp::Debit {
+                account,
+                quantity,
+                gpu,
+                tokens,
+            })
+        },
+    )
 }
 
 fn void() -> impl Strategy<Value = Op> {

@@ -86,10 +86,12 @@ pub enum MOp {
         hold: usize,
         ttl_ms: u64,
     },
+    /// A debit of a quantity, or (with `tokens`) of usage rated by [`PRICES`].
     Debit {
         account: usize,
         quantity: Decimal,
         gpu: bool,
+        tokens: Option<u32>,
     },
     Update {
         account: usize,
@@ -192,7 +194,14 @@ pub struct Model {
     pub holds: Vec<MHold>,
     /// The first command and answer under each (account, idempotency key).
     pub done: HashMap<(usize, String), (MCmd, MOut)>,
+    /// Per account and meter (gpu or not), what rated debits left below the unit's scale.
+    pub carries: HashMap<(usize, bool), Decimal>,
 }
+
+/// The model's price list, written from `docs/accounting.md` alone: per meter (gpu or not), the
+/// price of a block of tokens and the block. The engine's catalog says the same
+/// (`world::catalog`).
+pub const PRICES: [(bool, &str, u64); 2] = [(false, "0.37", 100), (true, "0.013", 1)];
 
 /// Whether a quantity fits the unit's two decimals.
 fn fits(quantity: Decimal) -> bool {
@@ -230,6 +239,7 @@ impl Model {
             lots: Vec::new(),
             holds: Vec::new(),
             done: HashMap::new(),
+            carries: HashMap::new(),
         }
     }
 
@@ -439,7 +449,8 @@ impl Model {
                 account,
                 quantity,
                 gpu,
-            } => self.debit(account, quantity, gpu),
+                tokens,
+            } => self.debit(account, quantity, gpu, tokens),
             MOp::Update {
                 account,
                 limit,
@@ -706,14 +717,41 @@ impl Model {
         })
     }
 
-    fn debit(&mut self, account: usize, quantity: Decimal, gpu: bool) -> MResult {
+    fn debit(
+        &mut self,
+        account: usize,
+        quantity: Decimal,
+        gpu: bool,
+        tokens: Option<u32>,
+    ) -> MResult {
         self.can_spend(account)?;
+        // Rated: the tokens' value plus what earlier rated debits of the meter left, rounded
+        // down to the scale; the rest is carried, once the debit is sure to go through.
+        let (quantity, carry) = match tokens {
+            None => (quantity, None),
+            Some(tokens) => {
+                let (_, price, block) = PRICES.iter().find(|(g, _, _)| *g == gpu).unwrap();
+                let price: Decimal = price.parse().unwrap();
+                let value = Decimal::from(tokens) * price / Decimal::from(*block);
+                let owed = value
+                    + self
+                        .carries
+                        .get(&(account, gpu))
+                        .copied()
+                        .unwrap_or_default();
+                let charged = owed.trunc_with_scale(SCALE);
+                (charged, Some(owed - charged))
+            }
+        };
         if !fits(quantity) {
             return Err(MErr::TooManyDecimals);
         }
         let draws = self.plan(account, quantity, gpu)?;
         for &draw in &draws {
             self.consume(account, draw, false);
+        }
+        if let Some(carry) = carry {
+            self.carries.insert((account, gpu), carry);
         }
         let available = self.available(account, gpu);
         Ok(MOut::Debited {

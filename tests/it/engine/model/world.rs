@@ -332,6 +332,7 @@ impl World {
                 account,
                 quantity: q,
                 gpu,
+                tokens: None,
             } => Command::Debit(Debit {
                 idempotency_key: key.into(),
                 account_id: self.account_id(account),
@@ -339,6 +340,21 @@ impl World {
                 meter: meter(gpu),
                 reference: String::new(),
                 usage: None,
+            }),
+            // A rated debit's meter draws on the same lots as its quantity twin's: "chat" is
+            // in no lot's scope, as "" is not.
+            MOp::Debit {
+                account,
+                gpu,
+                tokens: Some(tokens),
+                ..
+            } => Command::Debit(Debit {
+                idempotency_key: key.into(),
+                account_id: self.account_id(account),
+                quantity: Quantity::ZERO,
+                meter: if gpu { "gpu" } else { "chat" }.into(),
+                reference: String::new(),
+                usage: Some([("tokens".to_string(), Decimal::from(tokens))].into()),
             }),
             MOp::Update {
                 account,
@@ -449,6 +465,36 @@ impl World {
     }
 }
 
+/// The engine's catalog: one version of the default book, in force from the start, pricing
+/// what [`super::reference::PRICES`] says in the accounts' unit.
+pub fn catalog() -> std::sync::Arc<credit_ledger::ledger::rating::Catalog> {
+    use credit_ledger::ledger::rating::{self, Catalog, Draft, Rate, DEFAULT_BOOK};
+    let start = super::super::at(0) - chrono::Duration::days(1);
+    let rates = (super::reference::PRICES.iter())
+        .map(|(gpu, price, block)| {
+            let rate = Rate {
+                meter: if *gpu { "gpu" } else { "chat" }.into(),
+                dimension: "tokens".into(),
+                unit: "CREDIT".parse().unwrap(),
+                block: *block,
+                price: price.parse().unwrap(),
+                cost: None,
+            };
+            (rate.meter.clone(), rate)
+        })
+        .collect();
+    let draft = Draft {
+        book: DEFAULT_BOOK.into(),
+        idempotency_key: "model".into(),
+        effective_at: start,
+        rates,
+        retired: Vec::new(),
+    };
+    let mut catalog = Catalog::default();
+    catalog.add(rating::publish(draft, None, 1, start).unwrap());
+    std::sync::Arc::new(catalog)
+}
+
 fn meter(gpu: bool) -> String {
     if gpu {
         "gpu".into()
@@ -510,10 +556,12 @@ fn respelled(op: MOp) -> MOp {
             account,
             quantity,
             gpu,
+            tokens,
         } => MOp::Debit {
             account,
             quantity: respell(quantity),
             gpu,
+            tokens,
         },
         // An update's limit is a plain `Decimal` in the command (the API layer parses it), and
         // void, release and extend carry no amount: these are replayed as they were.
