@@ -104,85 +104,76 @@ fn non_negative(
     }
 }
 
+/// How an outcome's usage was rated, kept with the outcome so that a retry is answered the same
+/// figures whatever is published later. Compact, as it is written with every rated charge: an
+/// array `[book, version, value, lines, cost]`, each line `[dimension, amount, block, price,
+/// value]`, the cost `[currency, amount]` or null; decimals as strings.
 #[derive(Serialize, Deserialize)]
-pub(super) struct RatedV1 {
-    book: String,
-    version: u32,
-    #[serde(with = "rust_decimal::serde::str")]
-    value: Decimal,
-    lines: Vec<RatedLineV1>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cost: Option<CostV1>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RatedLineV1 {
-    dimension: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: Decimal,
-    block: u64,
-    #[serde(with = "rust_decimal::serde::str")]
-    price: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    value: Decimal,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CostV1 {
-    currency: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: Decimal,
-}
+pub(super) struct RatedV1(
+    String,
+    u32,
+    String,
+    Vec<(String, String, u64, String, String)>,
+    Option<(String, String)>,
+);
 
 impl From<&Rated> for RatedV1 {
     fn from(r: &Rated) -> Self {
-        RatedV1 {
-            book: r.book.clone(),
-            version: r.version,
-            value: r.value,
-            lines: (r.lines.iter())
-                .map(|l| RatedLineV1 {
-                    dimension: l.dimension.clone(),
-                    amount: l.amount,
-                    block: l.block,
-                    price: l.price,
-                    value: l.value,
+        RatedV1(
+            r.book.clone(),
+            r.version,
+            r.value.to_string(),
+            (r.lines.iter())
+                .map(|l| {
+                    (
+                        l.dimension.clone(),
+                        l.amount.to_string(),
+                        l.block,
+                        l.price.to_string(),
+                        l.value.to_string(),
+                    )
                 })
                 .collect(),
-            cost: r.cost.map(|(currency, amount)| CostV1 {
-                currency: currency.to_string(),
-                amount,
-            }),
-        }
+            r.cost
+                .map(|(currency, amount)| (currency.to_string(), amount.to_string())),
+        )
     }
 }
 
 impl TryFrom<RatedV1> for Rated {
     type Error = DecodeError;
 
-    fn try_from(r: RatedV1) -> Decoded<Rated> {
-        let cost = match r.cost {
+    fn try_from(RatedV1(book, version, value, lines, cost): RatedV1) -> Decoded<Rated> {
+        let amount = |text: &str| -> Decoded<Decimal> {
+            let value: Decimal = text.parse().map_err(|_| DecodeError::Shape("an amount"))?;
+            non_negative("rated", [value])?;
+            Ok(value)
+        };
+        let cost = match cost {
             None => None,
-            Some(c) => Some((
-                c.currency
+            Some((currency, cost)) => Some((
+                currency
                     .parse()
                     .map_err(|_| DecodeError::Shape("a currency"))?,
-                c.amount,
+                amount(&cost)?,
             )),
         };
-        Ok(Rated {
-            book: r.book,
-            version: r.version,
-            value: r.value,
-            lines: (r.lines.into_iter())
-                .map(|l| RatedLine {
-                    dimension: l.dimension,
-                    amount: l.amount,
-                    block: l.block,
-                    price: l.price,
-                    value: l.value,
+        let lines = (lines.into_iter())
+            .map(|(dimension, quantity, block, price, value)| {
+                Ok(RatedLine {
+                    dimension,
+                    amount: amount(&quantity)?,
+                    block,
+                    price: amount(&price)?,
+                    value: amount(&value)?,
                 })
-                .collect(),
+            })
+            .collect::<Decoded<Vec<_>>>()?;
+        Ok(Rated {
+            book,
+            version,
+            value: amount(&value)?,
+            lines,
             cost,
         })
     }

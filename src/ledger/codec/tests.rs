@@ -524,7 +524,7 @@ mod rating {
 
     const RATING: &str = r#"{"meter":"chat:large","usage":{"input_tokens":"1000","output_tokens":"1234"},"book":"default","version":3,"value":"0.01484","carried_in":"0.00001","carried_out":"0.00005"}"#;
 
-    const RATED_DEBIT: &str = r#"{"Debited":{"entry_id":"0193a000-0000-7000-8000-000000000004","charged":"0.0148","draws":[],"available":"99.9852","rated":{"book":"default","version":3,"value":"0.01484","lines":[{"dimension":"input_tokens","amount":"1000","block":1000000,"price":"2.5","value":"0.0025"},{"dimension":"output_tokens","amount":"1234","block":1000000,"price":"10","value":"0.01234"}],"cost":{"currency":"USD","amount":"0.00742"}}}}"#;
+    const RATED_DEBIT: &str = r#"{"Debited":{"entry_id":"0193a000-0000-7000-8000-000000000004","charged":"0.0148","draws":[],"available":"99.9852","rated":["default",3,"0.01484",[["input_tokens","1000",1000000,"2.5","0.0025"],["output_tokens","1234",1000000,"10","0.01234"]],["USD","0.00742"]]}}"#;
 
     #[test]
     fn a_rating_carries_and_a_rated_outcome_are_pinned() {
