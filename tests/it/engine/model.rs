@@ -40,6 +40,7 @@ pub enum Op {
         quantity: Decimal,
         is_final: bool,
         overage: Overage,
+        tokens: Option<u32>,
     },
     Release {
         pick: usize,
@@ -144,27 +145,39 @@ fn promo() -> impl Strategy<Value = Op> {
     )
 }
 
+/// Tokens now and then instead of a quantity: few enough that many are worth less than a unit.
+fn tokens() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![3 => Just(None), 2 => (0u32..=400).prop_map(Some)]
+}
+
 fn authorize() -> impl Strategy<Value = Op> {
     let ttl = prop_oneof![2 => Just(None), 5 => ttl_ms().prop_map(Some)];
-    (account(), quantity(), ttl, prop::bool::weighted(0.2)).prop_map(
-        |(account, quantity, ttl_ms, gpu)| {
+    (
+        account(),
+        quantity(),
+        ttl,
+        prop::bool::weighted(0.2),
+        tokens(),
+    )
+        .prop_map(|(account, quantity, ttl_ms, gpu, tokens)| {
             Op::Plain(MOp::Authorize {
                 account,
                 quantity,
                 ttl_ms,
                 gpu,
+                tokens,
             })
-        },
-    )
+        })
 }
 
 fn capture() -> impl Strategy<Value = Op> {
-    (0..64usize, quantity(), any::<bool>(), overage()).prop_map(
-        |(pick, quantity, is_final, overage)| Op::Capture {
+    (0..64usize, quantity(), any::<bool>(), overage(), tokens()).prop_map(
+        |(pick, quantity, is_final, overage, tokens)| Op::Capture {
             pick,
             quantity,
             is_final,
             overage,
+            tokens,
         },
     )
 }
@@ -172,8 +185,7 @@ fn capture() -> impl Strategy<Value = Op> {
 /// A debit of a quantity, or now and then of tokens rated by the model's prices (few enough
 /// that many are worth less than a unit, and carried).
 fn debit() -> impl Strategy<Value = Op> {
-    let tokens = prop_oneof![3 => Just(None), 2 => (0u32..=400).prop_map(Some)];
-    (account(), quantity(), prop::bool::weighted(0.2), tokens).prop_map(
+    (account(), quantity(), prop::bool::weighted(0.2), tokens()).prop_map(
         |(account, quantity, gpu, tokens)| {
             Op::Plain(MOp::Debit {
                 account,

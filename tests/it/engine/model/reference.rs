@@ -36,6 +36,9 @@ pub struct MHold {
     pub reserved: Vec<MDraw>,
     pub expires_ms: i64,
     pub gpu: bool,
+    /// Whether the hold names a meter (authorized by tokens, or for gpu): only such a hold's
+    /// captures can be rated.
+    pub metered: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -67,17 +70,21 @@ pub enum MOp {
         lot: usize,
         release_holds: bool,
     },
+    /// An authorization of a quantity, or (with `tokens`) of an estimate rated by [`PRICES`].
     Authorize {
         account: usize,
         quantity: Decimal,
         ttl_ms: Option<u64>,
         gpu: bool,
+        tokens: Option<u32>,
     },
+    /// A capture of a quantity, or (with `tokens`) of usage rated at the hold's version.
     Capture {
         hold: usize,
         quantity: Decimal,
         is_final: bool,
         overage: Overage,
+        tokens: Option<u32>,
     },
     Release {
         hold: usize,
@@ -202,6 +209,13 @@ pub struct Model {
 /// price of a block of tokens and the block. The engine's catalog says the same
 /// (`world::catalog`).
 pub const PRICES: [(bool, &str, u64); 2] = [(false, "0.37", 100), (true, "0.013", 1)];
+
+/// What `tokens` of the meter are worth by [`PRICES`].
+fn value_of(gpu: bool, tokens: u32) -> Decimal {
+    let (_, price, block) = PRICES.iter().find(|(g, _, _)| *g == gpu).unwrap();
+    let price: Decimal = price.parse().unwrap();
+    Decimal::from(tokens) * price / Decimal::from(*block)
+}
 
 /// Whether a quantity fits the unit's two decimals.
 fn fits(quantity: Decimal) -> bool {
@@ -436,13 +450,15 @@ impl Model {
                 quantity,
                 ttl_ms,
                 gpu,
-            } => self.authorize(account, quantity, ttl_ms, gpu),
+                tokens,
+            } => self.authorize(account, quantity, ttl_ms, gpu, tokens),
             MOp::Capture {
                 hold,
                 quantity,
                 is_final,
                 overage,
-            } => self.capture(hold, quantity, is_final, overage),
+                tokens,
+            } => self.capture(hold, quantity, is_final, overage, tokens),
             MOp::Release { hold } => self.release(hold),
             MOp::Extend { hold, ttl_ms } => self.extend(hold, ttl_ms),
             MOp::Debit {
@@ -571,12 +587,26 @@ impl Model {
         quantity: Decimal,
         ttl_ms: Option<u64>,
         gpu: bool,
+        tokens: Option<u32>,
     ) -> MResult {
         let ttl_ms = ttl_ms.unwrap_or(TTL_DEFAULT_MS);
         if ttl_ms == 0 || ttl_ms > TTL_MAX_MS {
             return Err(MErr::Invalid("ttl_ms"));
         }
         self.can_spend(account)?;
+        // Rated: the estimate's value rounded up to the scale; an estimate worth nothing holds
+        // nothing and is refused.
+        let quantity = match tokens {
+            None => quantity,
+            Some(tokens) => {
+                let held = value_of(gpu, tokens)
+                    .round_dp_with_strategy(SCALE, rust_decimal::RoundingStrategy::AwayFromZero);
+                if held.is_zero() {
+                    return Err(MErr::Invalid("usage"));
+                }
+                held
+            }
+        };
         if !fits(quantity) {
             return Err(MErr::TooManyDecimals);
         }
@@ -593,6 +623,7 @@ impl Model {
             reserved: reserved.clone(),
             expires_ms,
             gpu,
+            metered: gpu || tokens.is_some(),
         };
         self.holds.push(hold);
         let available = self.available(account, gpu);
@@ -619,12 +650,28 @@ impl Model {
         quantity: Decimal,
         is_final: bool,
         overage: Overage,
+        tokens: Option<u32>,
     ) -> MResult {
         self.check_open(hold)?;
-        let MHold { account, gpu, .. } = self.holds[hold];
+        let MHold {
+            account,
+            gpu,
+            metered,
+            ..
+        } = self.holds[hold];
         if self.accounts[account].status == AccountStatus::Closed {
             return Err(MErr::Closed);
         }
+        // Rated: the tokens' value plus the meter's carry, rounded down; the carry is kept only
+        // once the capture is sure to go through. A hold that names no meter cannot be rated.
+        let (quantity, carry) = match tokens {
+            None => (quantity, None),
+            Some(_) if !metered => return Err(MErr::Invalid("meter")),
+            Some(tokens) => {
+                let (charged, carry) = self.rated(account, gpu, tokens);
+                (charged, Some(carry))
+            }
+        };
         if !fits(quantity) {
             return Err(MErr::TooManyDecimals);
         }
@@ -671,6 +718,9 @@ impl Model {
             true => (self.close(hold, HoldStatus::Captured), HoldStatus::Captured),
             false => (Decimal::ZERO, HoldStatus::Open),
         };
+        if let Some(carry) = carry {
+            self.carries.insert((account, gpu), carry);
+        }
         Ok(MOut::Captured {
             charged: from_hold + beyond,
             draws,
@@ -730,17 +780,8 @@ impl Model {
         let (quantity, carry) = match tokens {
             None => (quantity, None),
             Some(tokens) => {
-                let (_, price, block) = PRICES.iter().find(|(g, _, _)| *g == gpu).unwrap();
-                let price: Decimal = price.parse().unwrap();
-                let value = Decimal::from(tokens) * price / Decimal::from(*block);
-                let owed = value
-                    + self
-                        .carries
-                        .get(&(account, gpu))
-                        .copied()
-                        .unwrap_or_default();
-                let charged = owed.trunc_with_scale(SCALE);
-                (charged, Some(owed - charged))
+                let (charged, carry) = self.rated(account, gpu, tokens);
+                (charged, Some(carry))
             }
         };
         if !fits(quantity) {
@@ -759,6 +800,18 @@ impl Model {
             draws,
             available,
         })
+    }
+
+    /// What `tokens` of the meter charge the account, and what they leave carried.
+    fn rated(&self, account: usize, gpu: bool, tokens: u32) -> (Decimal, Decimal) {
+        let owed = value_of(gpu, tokens)
+            + self
+                .carries
+                .get(&(account, gpu))
+                .copied()
+                .unwrap_or_default();
+        let charged = owed.trunc_with_scale(SCALE);
+        (charged, owed - charged)
     }
 
     fn update(

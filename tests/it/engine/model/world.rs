@@ -96,7 +96,7 @@ impl World {
             if !replay {
                 assert_eq!(
                     changed.entries,
-                    entries_posted(out),
+                    entries_posted(&cmd.op, out),
                     "step {n}: entries of {out:?}"
                 );
             }
@@ -238,11 +238,13 @@ impl World {
                 quantity,
                 is_final,
                 overage,
+                tokens,
             } => MOp::Capture {
                 hold: self.pick_hold(pick),
                 quantity,
                 is_final,
                 overage,
+                tokens,
             },
             Op::Release { pick } => MOp::Release {
                 hold: self.pick_hold(pick),
@@ -311,21 +313,40 @@ impl World {
                 quantity: q,
                 ttl_ms,
                 gpu,
+                tokens,
             } => Command::Authorize(Authorize {
                 idempotency_key: key.into(),
                 account_id: self.account_id(account),
-                quantity: quantity(q),
+                quantity: tokens.map_or_else(|| quantity(q), |_| Quantity::ZERO),
                 ttl_ms,
-                meter: meter(gpu),
+                meter: match tokens {
+                    Some(_) => rated_meter(gpu),
+                    None => meter(gpu),
+                },
                 reference: String::new(),
-                usage: None,
+                usage: tokens.map(usage),
             }),
             MOp::Capture {
                 hold,
                 quantity: q,
                 is_final,
                 overage,
+                tokens: None,
             } => capture(key, self.hold_id(hold), quantity(q), is_final, overage),
+            MOp::Capture {
+                hold,
+                is_final,
+                overage,
+                tokens: Some(tokens),
+                ..
+            } => Command::Capture(Capture {
+                idempotency_key: key.into(),
+                hold_id: self.hold_id(hold),
+                quantity: Quantity::ZERO,
+                is_final,
+                overage,
+                usage: Some(usage(tokens)),
+            }),
             MOp::Release { hold } => release(key, self.hold_id(hold)),
             MOp::Extend { hold, ttl_ms } => extend(key, self.hold_id(hold), ttl_ms),
             MOp::Debit {
@@ -352,9 +373,9 @@ impl World {
                 idempotency_key: key.into(),
                 account_id: self.account_id(account),
                 quantity: Quantity::ZERO,
-                meter: if gpu { "gpu" } else { "chat" }.into(),
+                meter: rated_meter(gpu),
                 reference: String::new(),
-                usage: Some([("tokens".to_string(), Decimal::from(tokens))].into()),
+                usage: Some(usage(tokens)),
             }),
             MOp::Update {
                 account,
@@ -495,6 +516,16 @@ pub fn catalog() -> std::sync::Arc<credit_ledger::ledger::rating::Catalog> {
     std::sync::Arc::new(catalog)
 }
 
+/// A rated command's meter: one draws on the same lots as its quantity twin's, as "chat" is in
+/// no lot's scope, as "" is not.
+fn rated_meter(gpu: bool) -> String {
+    if gpu { "gpu" } else { "chat" }.into()
+}
+
+fn usage(tokens: u32) -> credit_ledger::ledger::rating::Usage {
+    [("tokens".to_string(), Decimal::from(tokens))].into()
+}
+
 fn meter(gpu: bool) -> String {
     if gpu {
         "gpu".into()
@@ -535,22 +566,26 @@ fn respelled(op: MOp) -> MOp {
             quantity,
             ttl_ms,
             gpu,
+            tokens,
         } => MOp::Authorize {
             account,
             quantity: respell(quantity),
             ttl_ms,
             gpu,
+            tokens,
         },
         MOp::Capture {
             hold,
             quantity,
             is_final,
             overage,
+            tokens,
         } => MOp::Capture {
             hold,
             quantity: respell(quantity),
             is_final,
             overage,
+            tokens,
         },
         MOp::Debit {
             account,
@@ -574,11 +609,20 @@ fn respelled(op: MOp) -> MOp {
 }
 
 /// How many entries a first answer posts.
-fn entries_posted(out: &MOut) -> usize {
+/// The entries a command that succeeded with `out` writes. A rated capture writes one even when
+/// it charges nothing: its usage and its carry belong in the journal.
+fn entries_posted(op: &MOp, out: &MOut) -> usize {
+    let rated = matches!(
+        op,
+        MOp::Capture {
+            tokens: Some(_),
+            ..
+        }
+    );
     match out {
         MOut::Granted(_) | MOut::Voided { .. } | MOut::Debited { .. } => 1,
         MOut::Swept { lots_expired } => *lots_expired as usize,
-        MOut::Captured { charged, .. } => usize::from(!charged.is_zero()),
+        MOut::Captured { charged, .. } => usize::from(rated || !charged.is_zero()),
         MOut::Account { .. }
         | MOut::Authorized { .. }
         | MOut::Released { .. }
