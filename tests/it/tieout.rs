@@ -8,6 +8,9 @@
 //!   lot rows themselves);
 //! - the summary export's rounded lines balance every month, for all customers and per customer;
 //! - the balance rebuilt for a past month end equals what GetBalance said at that moment;
+//! - each month's margin report has, per currency, the month's `revenue_usage` and
+//!   `cost_of_revenue` postings as its revenue and cost (a third of the debits and holds are in
+//!   tokens, priced with upstream costs, so there is cost to report);
 //! - `verify` finds nothing.
 //!
 //! The workload is seeded, so a failure reproduces.
@@ -54,8 +57,9 @@ struct Customer {
 /// The workload's memory: open holds to capture or release, and the balances seen at month ends.
 #[derive(Default)]
 struct Seen {
-    /// Open holds of any customer: id, quantity authorized, the account's unit scale.
-    holds: Vec<(String, String, u32)>,
+    /// Open holds of any customer: id, quantity authorized, the account's unit scale, and
+    /// whether it was authorized in tokens (then it is captured in tokens).
+    holds: Vec<(String, String, u32, bool)>,
     month_ends: Vec<(DateTime<Utc>, String, Decimal)>,
 }
 
@@ -137,30 +141,50 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
             expected(credits.clone().grant_credits(request).await);
         }
         23..=52 => {
+            let rated = rng.below(3) == 0;
             let request = p::DebitRequest {
                 idempotency_key: key,
                 account,
-                quantity: rng.amount(120, c.scale),
+                quantity: match rated {
+                    true => String::new(),
+                    false => rng.amount(120, c.scale),
+                },
+                meter: if rated { METER.into() } else { String::new() },
+                usage: if rated {
+                    tokens(rng)
+                } else {
+                    Default::default()
+                },
                 ..Default::default()
             };
             expected(usage.clone().debit(request).await);
         }
         53..=64 => {
+            let rated = rng.below(3) == 0;
             let request = p::AuthorizeRequest {
                 idempotency_key: key,
                 account,
-                quantity: rng.amount(80, c.scale),
+                quantity: match rated {
+                    true => String::new(),
+                    false => rng.amount(80, c.scale),
+                },
                 ttl_ms: 3_600_000 * (1 + rng.below(72)),
+                meter: if rated { METER.into() } else { String::new() },
+                usage: if rated {
+                    tokens(rng)
+                } else {
+                    Default::default()
+                },
                 ..Default::default()
             };
             if let Some(r) = expected(usage.clone().authorize(request).await) {
                 let hold = r.into_inner().hold.unwrap();
                 seen.holds
-                    .push((hold.hold_id, hold.quantity_authorized, c.scale));
+                    .push((hold.hold_id, hold.quantity_authorized, c.scale, rated));
             }
         }
         65..=76 if !seen.holds.is_empty() => {
-            let (hold, authorized, scale) = seen
+            let (hold, authorized, scale, rated) = seen
                 .holds
                 .swap_remove(rng.below(seen.holds.len() as u64) as usize);
             let part = Decimal::new(1 + rng.below(100) as i64, 2);
@@ -170,20 +194,27 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
             let request = p::CaptureRequest {
                 idempotency_key: key,
                 hold_id: hold.clone(),
-                quantity: quantity.to_string(),
+                quantity: match rated {
+                    true => String::new(),
+                    false => quantity.to_string(),
+                },
                 r#final: rng.below(2) == 0,
                 overage: rng.below(3) as i32,
-                usage: Default::default(),
+                usage: if rated {
+                    tokens(rng)
+                } else {
+                    Default::default()
+                },
             };
             let captured = expected(usage.clone().capture(request).await);
             if let Some(r) = captured {
                 if r.into_inner().hold.unwrap().status == p::HoldStatus::Open as i32 {
-                    seen.holds.push((hold, authorized, scale));
+                    seen.holds.push((hold, authorized, scale, rated));
                 }
             }
         }
         77..=80 if !seen.holds.is_empty() => {
-            let (hold, _, _) = seen
+            let (hold, _, _, _) = seen
                 .holds
                 .swap_remove(rng.below(seen.holds.len() as u64) as usize);
             let request = p::ReleaseRequest {
@@ -263,9 +294,49 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
     }
 }
 
+/// The meter the workload's usage in tokens is of.
+const METER: &str = "chat:large";
+
+/// Up to 40,000 input and 20,000 output tokens: at the prices below, up to 0.3 credits, often
+/// less than a unit of the coarser accounts, and so carried.
+fn tokens(rng: &mut Rng) -> std::collections::HashMap<String, String> {
+    [
+        ("input_tokens", rng.below(40_001)),
+        ("output_tokens", rng.below(20_001)),
+    ]
+    .map(|(d, n)| (d.to_string(), n.to_string()))
+    .into()
+}
+
+/// The default book: prices in CREDIT and upstream costs in USD, the currency of the top-ups.
+async fn publish_prices(app: &TestApp) {
+    let price = |dimension: &str, price: &str, cost: &str| p::Price {
+        meter: METER.into(),
+        dimension: dimension.into(),
+        unit: "CREDIT".into(),
+        block: 1_000_000,
+        price: price.into(),
+        cost: cost.into(),
+        currency: "USD".into(),
+    };
+    let mut pricing = p::pricing_client::PricingClient::new(app.channel().await);
+    pricing
+        .publish_price_version(p::PublishPriceVersionRequest {
+            idempotency_key: "prices".into(),
+            prices: vec![
+                price("input_tokens", "2.5", "0.37"),
+                price("output_tokens", "10", "1.13"),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 async fn workload(app: &TestApp, seed: u64) -> Vec<Customer> {
     let mut rng = Rng(seed);
     let customers = customers(app).await;
+    publish_prices(app).await;
     let mut seen = Seen::default();
     for n in 0..700 {
         let before = app.clock.now();
@@ -426,6 +497,70 @@ async fn revenue_rolls_forward_month_by_month(app: &TestApp, customers: &[Custom
     }
 }
 
+/// Each month's margin report: per currency, revenue and cost are the month's `revenue_usage`
+/// and `cost_of_revenue` postings (from the detail export), and each cut adds up to the total.
+async fn margins_tie_month_by_month(app: &TestApp) {
+    let csv = export(app, request(p::Book::Money, false, false))
+        .await
+        .unwrap();
+    // (month, currency) → (revenue_usage credits − debits, cost_of_revenue debits − credits).
+    let mut posted: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
+    for r in records(&csv) {
+        let month = r["effective_at"][..7].to_string();
+        let sums = posted
+            .entry((month, r["unit_or_currency"].clone()))
+            .or_default();
+        let net_credit = amount(&r, "credit") - amount(&r, "debit");
+        match r["ledger_account"].as_str() {
+            "revenue_usage" => sums.0 += net_credit,
+            "cost_of_revenue" => sums.1 -= net_credit,
+            _ => {}
+        }
+    }
+    let mut cost_seen = Decimal::ZERO;
+    for month in 1..=10 {
+        let (from, to) = (utc(2026, month, 1), utc(2026, month + 1, 1));
+        let report = journal(app)
+            .await
+            .get_margin_report(p::GetMarginReportRequest {
+                from: Some(ts(from)),
+                to: Some(ts(to)),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let period = format!("2026-{month:02}");
+        for currency in &report.currencies {
+            let total = currency.total.as_ref().unwrap();
+            let (revenue, cost) = posted
+                .get(&(period.clone(), currency.currency.clone()))
+                .copied()
+                .unwrap_or_default();
+            assert_eq!(d(&total.revenue), revenue, "{period} {total:?}");
+            assert_eq!(d(&total.cost), cost, "{period} {total:?}");
+            assert_eq!(d(&total.margin), revenue - cost, "{period}");
+            cost_seen += cost;
+            for lines in [
+                &currency.by_customer,
+                &currency.by_meter,
+                &currency.by_customer_and_meter,
+            ] {
+                let revenue: Decimal = lines.iter().map(|l| d(&l.revenue)).sum();
+                let cost: Decimal = lines.iter().map(|l| d(&l.cost)).sum();
+                assert_eq!(
+                    (revenue, cost),
+                    (d(&total.revenue), d(&total.cost)),
+                    "{period}"
+                );
+            }
+        }
+    }
+    assert!(
+        cost_seen > Decimal::ZERO,
+        "the workload posted no upstream cost"
+    );
+}
+
 async fn summary_lines_balance_every_month(app: &TestApp) {
     for by_customer in [false, true] {
         let csv = export(app, request(p::Book::Money, true, by_customer))
@@ -470,6 +605,7 @@ async fn the_books_close(backend: Backend) {
     detail_exports_equal_the_trial_balance(&app).await;
     revenue_rolls_forward_month_by_month(&app, &customers).await;
     summary_lines_balance_every_month(&app).await;
+    margins_tie_month_by_month(&app).await;
     let report = verify(&app.store).await.unwrap();
     assert!(report.violations.is_empty(), "{report}");
 }
