@@ -173,16 +173,7 @@ impl p::journal_server::Journal for JournalService {
         request: Request<p::GetMarginReportRequest>,
     ) -> Result<Response<p::GetMarginReportResponse>, Status> {
         let r = request.into_inner();
-        let (from, to) = match (c::opt_time("from", r.from)?, c::opt_time("to", r.to)?) {
-            (Some(from), Some(to)) => period(from, to)?,
-            (None, None) => previous_month(self.services.clock.now()),
-            (Some(_), None) => {
-                return Err(invalid("to", "give both from and to, or neither").into())
-            }
-            (None, Some(_)) => {
-                return Err(invalid("from", "give both from and to, or neither").into())
-            }
-        };
+        let (from, to) = report_period(r.from, r.to, self.services.clock.now())?;
         let reports = margin_report(&self.services.store, from, to).await?;
         let currencies = reports
             .iter()
@@ -213,16 +204,7 @@ impl p::journal_server::Journal for JournalService {
         request: Request<p::GetRevenueReportRequest>,
     ) -> Result<Response<p::GetRevenueReportResponse>, Status> {
         let r = request.into_inner();
-        let (from, to) = match (c::opt_time("from", r.from)?, c::opt_time("to", r.to)?) {
-            (Some(from), Some(to)) => period(from, to)?,
-            (None, None) => previous_month(self.services.clock.now()),
-            (Some(_), None) => {
-                return Err(invalid("to", "give both from and to, or neither").into())
-            }
-            (None, Some(_)) => {
-                return Err(invalid("from", "give both from and to, or neither").into())
-            }
-        };
+        let (from, to) = report_period(r.from, r.to, self.services.clock.now())?;
         let account_id = match r.account {
             Some(account) => Some(
                 self.services
@@ -280,6 +262,20 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
 }
 
 /// A non-empty period [from, to).
+/// A report's period [from, to): both given, or neither for the previous calendar month.
+fn report_period(
+    from: Option<prost_types::Timestamp>,
+    to: Option<prost_types::Timestamp>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), LedgerError> {
+    match (c::opt_time("from", from)?, c::opt_time("to", to)?) {
+        (Some(from), Some(to)) => period(from, to),
+        (None, None) => Ok(previous_month(now)),
+        (Some(_), None) => Err(invalid("to", "give both from and to, or neither")),
+        (None, Some(_)) => Err(invalid("from", "give both from and to, or neither")),
+    }
+}
+
 fn period(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
