@@ -221,9 +221,14 @@ impl RateText {
 /// `meter` retires a whole meter, `meter/dimension` one dimension.
 pub fn retired(text: &str) -> Result<Retired, RatesError> {
     let (meter, dimension) = text.rsplit_once('/').unwrap_or((text, ""));
-    ident(text, "meter", meter)?;
+    retirement(text, meter, dimension)
+}
+
+/// A meter (an empty `dimension`) or one of its dimensions to retire; a refusal names `at`.
+pub fn retirement(at: &str, meter: &str, dimension: &str) -> Result<Retired, RatesError> {
+    ident(at, "meter", meter)?;
     if !dimension.is_empty() {
-        ident(text, "dimension", dimension)?;
+        ident(at, "dimension", dimension)?;
     }
     Ok(Retired {
         meter: meter.into(),

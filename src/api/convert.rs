@@ -244,6 +244,15 @@ pub fn usage_of(
     let mut out = l::rating::Usage::new();
     for (dimension, amount) in usage {
         TextRule::ID.check("usage", &dimension)?;
+        if amount.is_empty() {
+            return Err(invalid(
+                "usage",
+                format!(
+                    "{}: an amount is required",
+                    l::amount::truncated(&dimension)
+                ),
+            ));
+        }
         let value = Quantity::parse_or_zero("usage", &amount).map_err(|e| {
             invalid(
                 "usage",
@@ -254,15 +263,6 @@ pub fn usage_of(
                 ),
             )
         })?;
-        if amount.is_empty() {
-            return Err(invalid(
-                "usage",
-                format!(
-                    "{}: an amount is required",
-                    l::amount::truncated(&dimension)
-                ),
-            ));
-        }
         out.insert(dimension, value.get());
     }
     Ok(out)

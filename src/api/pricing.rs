@@ -40,12 +40,8 @@ impl p::pricing_server::Pricing for PricingService {
             prices.push((at.clone(), text.parse(&at).map_err(status)?));
         }
         let retired = (r.retired.into_iter().enumerate())
-            .map(|(i, retired)| {
-                let text = match retired.dimension.as_str() {
-                    "" => retired.meter,
-                    dimension => format!("{}/{dimension}", retired.meter),
-                };
-                rates::retired(&text).map_err(|e| field(status(e), &format!("retired[{i}]")))
+            .map(|(i, r)| {
+                rates::retirement(&format!("retired[{i}]"), &r.meter, &r.dimension).map_err(status)
             })
             .collect::<Result<Vec<Retired>, Status>>()?;
         let request = rates::Request {
@@ -174,18 +170,5 @@ fn status(error: RatesError) -> Status {
             &[("book", book)],
         ),
         RatesError::Store(error) => error.into(),
-    }
-}
-
-/// The same refusal, naming `at` as its field.
-fn field(status: Status, at: &str) -> Status {
-    match status.code() {
-        Code::InvalidArgument => with_metadata(
-            Code::InvalidArgument,
-            "INVALID_PRICE_VERSION",
-            &format!("{at}: {}", status.message()),
-            &[("field", at.to_string())],
-        ),
-        _ => status,
     }
 }

@@ -95,16 +95,17 @@ impl MarginReport {
     /// grant is seen before any use of it.
     pub fn add(&mut self, journal_entry: &JournalEntry) {
         let e = &journal_entry.entry;
-        for p in &e.postings {
-            let granted_promotion = p.book == Book::Quantity
-                && p.side == Side::Credit
-                && e.postings.iter().any(|q| {
-                    q.book == Book::Quantity
-                        && q.side == Side::Debit
-                        && q.ledger_account == gl::ISSUED_PROMOTIONAL
-                });
-            if let (true, LedgerAccount::Lot(lot)) = (granted_promotion, p.ledger_account) {
-                self.promotional.insert(lot);
+        // A promotional grant debits `issued:promotional` and credits its lot.
+        let promotion = (e.postings.iter()).any(|p| {
+            p.book == Book::Quantity
+                && p.side == Side::Debit
+                && p.ledger_account == gl::ISSUED_PROMOTIONAL
+        });
+        if promotion {
+            for p in e.postings.iter().filter(|p| p.side == Side::Credit) {
+                if let LedgerAccount::Lot(lot) = p.ledger_account {
+                    self.promotional.insert(lot);
+                }
             }
         }
         let (from, to) = self.period;
