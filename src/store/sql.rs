@@ -132,12 +132,10 @@ impl RowSet<'_> {
         )
     }
 
+    /// The rows as one JSON array of arrays, written straight into text (no tree of values in
+    /// between: a batch's payload is built once per write).
     fn payload(self) -> String {
-        let rows = self
-            .rows
-            .into_iter()
-            .map(|row| serde_json::Value::Array(row.into_iter().map(Value::into_json).collect()));
-        serde_json::Value::Array(rows.collect()).to_string()
+        serde_json::to_string(&self.rows).expect("texts and integers serialize")
     }
 }
 
@@ -179,12 +177,13 @@ pub(super) async fn write_all(
     Ok(1)
 }
 
-impl Value {
-    fn into_json(self) -> serde_json::Value {
+/// A value in a payload: a JSON string, number or null.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Value::Text(v) | Value::OptText(Some(v)) => serde_json::Value::String(v),
-            Value::Int(v) | Value::OptInt(Some(v)) => serde_json::Value::from(v),
-            Value::OptText(None) | Value::OptInt(None) => serde_json::Value::Null,
+            Value::Text(v) | Value::OptText(Some(v)) => s.serialize_str(v),
+            Value::Int(v) | Value::OptInt(Some(v)) => s.serialize_i64(*v),
+            Value::OptText(None) | Value::OptInt(None) => s.serialize_none(),
         }
     }
 }

@@ -13,10 +13,11 @@ use crate::ledger::code::Currency;
 use crate::ledger::entry::{RatedCost, Rating};
 use crate::ledger::rating::{Rated, RatedLine};
 
-#[derive(Serialize, Deserialize)]
+/// Version 1 of an entry's rating, as it is read.
+#[derive(Deserialize)]
 pub(super) struct RatingV1 {
     meter: String,
-    #[serde(with = "decimals")]
+    #[serde(deserialize_with = "decimals::deserialize")]
     usage: BTreeMap<String, Decimal>,
     book: String,
     version: u32,
@@ -27,11 +28,11 @@ pub(super) struct RatingV1 {
     #[serde(with = "rust_decimal::serde::str")]
     carried_out: Decimal,
     // Only when the version priced the usage's upstream cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     cost: Option<RatedCostV1>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct RatedCostV1 {
     currency: String,
     #[serde(with = "rust_decimal::serde::str")]
@@ -42,20 +43,56 @@ struct RatedCostV1 {
     carried_out: Decimal,
 }
 
+/// Version 1 as it is written: the same fields in the same order, borrowed from the rating
+/// (it is written with every rated charge, for its hash and for its row).
+#[derive(Serialize)]
+struct RatingV1Out<'a> {
+    meter: &'a str,
+    #[serde(serialize_with = "decimals::serialize")]
+    usage: &'a BTreeMap<String, Decimal>,
+    book: &'a str,
+    version: u32,
+    #[serde(serialize_with = "shown")]
+    value: &'a Decimal,
+    #[serde(serialize_with = "shown")]
+    carried_in: &'a Decimal,
+    #[serde(serialize_with = "shown")]
+    carried_out: &'a Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<RatedCostV1Out<'a>>,
+}
+
+#[derive(Serialize)]
+struct RatedCostV1Out<'a> {
+    #[serde(serialize_with = "shown")]
+    currency: &'a Currency,
+    #[serde(serialize_with = "shown")]
+    value: &'a Decimal,
+    #[serde(serialize_with = "shown")]
+    carried_in: &'a Decimal,
+    #[serde(serialize_with = "shown")]
+    carried_out: &'a Decimal,
+}
+
+/// A value as the string it displays as, written without an intermediate `String`.
+fn shown<T: std::fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
 pub fn encode_rating(r: &Rating) -> String {
-    to_json(&RatingV1 {
-        meter: r.meter.clone(),
-        usage: r.usage.clone(),
-        book: r.book.clone(),
+    to_json(&RatingV1Out {
+        meter: &r.meter,
+        usage: &r.usage,
+        book: &r.book,
         version: r.version,
-        value: r.value,
-        carried_in: r.carried_in,
-        carried_out: r.carried_out,
-        cost: r.cost.as_ref().map(|c| RatedCostV1 {
-            currency: c.currency.to_string(),
-            value: c.value,
-            carried_in: c.carried_in,
-            carried_out: c.carried_out,
+        value: &r.value,
+        carried_in: &r.carried_in,
+        carried_out: &r.carried_out,
+        cost: r.cost.as_ref().map(|c| RatedCostV1Out {
+            currency: &c.currency,
+            value: &c.value,
+            carried_in: &c.carried_in,
+            carried_out: &c.carried_out,
         }),
     })
 }
@@ -184,7 +221,7 @@ impl TryFrom<RatedV1> for Rated {
 pub fn encode_carries(carries: &BTreeMap<String, Decimal>) -> String {
     match carries.is_empty() {
         true => String::new(),
-        false => to_json(&Carries(carries.clone())),
+        false => to_json(&CarriesOut(carries)),
     }
 }
 
@@ -197,8 +234,13 @@ pub fn decode_carries(text: &str) -> Decoded<BTreeMap<String, Decimal>> {
     Ok(carries)
 }
 
-#[derive(Serialize, Deserialize)]
-struct Carries(#[serde(with = "decimals")] BTreeMap<String, Decimal>);
+#[derive(Deserialize)]
+struct Carries(#[serde(deserialize_with = "decimals::deserialize")] BTreeMap<String, Decimal>);
+
+#[derive(Serialize)]
+struct CarriesOut<'a>(
+    #[serde(serialize_with = "decimals::serialize")] &'a BTreeMap<String, Decimal>,
+);
 
 /// An account's cost carries: a JSON array of `[meter, currency, amount]`, in meter and currency
 /// order; the empty string when there are none.
@@ -238,17 +280,27 @@ mod decimals {
     use std::collections::BTreeMap;
 
     use rust_decimal::Decimal;
+    use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// In key order, each decimal written as it displays.
     pub fn serialize<S: Serializer>(
-        map: &BTreeMap<String, Decimal>,
+        map: &&BTreeMap<String, Decimal>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let texts: BTreeMap<&str, String> = map
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.to_string()))
-            .collect();
-        texts.serialize(s)
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (k, v) in map.iter() {
+            out.serialize_entry(k, &Shown(v))?;
+        }
+        out.end()
+    }
+
+    struct Shown<'a>(&'a Decimal);
+
+    impl Serialize for Shown<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self.0)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
