@@ -129,6 +129,9 @@ pub struct Config {
     pub page_size_default: u32,
     pub open_holds_per_account_max: u32,
     pub live_lots_per_account_max: u32,
+    /// Budgets live on their account's row and are read with it by every batch: this bounds
+    /// what that costs.
+    pub budgets_per_account_max: u32,
     pub hold_ttl_default_ms: u64,
     pub hold_ttl_max_ms: u64,
     pub message_size_max_bytes: usize,
@@ -190,6 +193,7 @@ impl Default for Config {
             page_size_default: 100,
             open_holds_per_account_max: limits.open_holds_per_account_max,
             live_lots_per_account_max: limits.live_lots_per_account_max,
+            budgets_per_account_max: limits.budgets_per_account_max,
             hold_ttl_default_ms: limits.hold_ttl_default_ms,
             hold_ttl_max_ms: limits.hold_ttl_max_ms,
             message_size_max_bytes: 1 << 20,
@@ -301,6 +305,7 @@ impl Config {
             live_lots_per_account_max: self.live_lots_per_account_max,
             hold_ttl_default_ms: self.hold_ttl_default_ms,
             hold_ttl_max_ms: self.hold_ttl_max_ms,
+            budgets_per_account_max: self.budgets_per_account_max,
         }
     }
 }

@@ -683,6 +683,8 @@ mod tests {
             meter: String::new(),
             reference: String::new(),
             price: None,
+            budgets: Vec::new(),
+            subject: String::new(),
         };
         let snapshot = Snapshot {
             accounts: vec![account],

@@ -15,9 +15,9 @@ use crate::api::auth::{AuthLayer, KeyCache};
 use crate::api::tls::TlsFiles;
 use crate::api::transport::{serve, Transport};
 use crate::api::{
-    accounts::AccountsService, credits::CreditsService, events::EventsService,
-    journal::JournalService, keys::KeysService, pricing::PricingService, usage::UsageService,
-    Services,
+    accounts::AccountsService, budgets::BudgetsService, credits::CreditsService,
+    events::EventsService, journal::JournalService, keys::KeysService, pricing::PricingService,
+    usage::UsageService, Services,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -212,6 +212,9 @@ impl Application {
         let pricing = proto::pricing_server::PricingServer::new(PricingService(services.clone()))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
+        let budgets = proto::budgets_server::BudgetsServer::new(BudgetsService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
         let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
@@ -238,7 +241,8 @@ impl Application {
             .add_service(events)
             .add_service(journal)
             .add_service(keys)
-            .add_service(pricing);
+            .add_service(pricing)
+            .add_service(budgets);
         let transport = Transport {
             tls,
             request_timeout: Duration::from_millis(config.request_timeout_ms),

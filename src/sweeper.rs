@@ -33,6 +33,8 @@ pub struct SweepReport {
     pub holds_expired: u64,
     pub commitments_ended: u64,
     pub notices: u64,
+    /// Budget periods started over.
+    pub budgets_reset: u64,
     /// Accounts whose sweep was not committed (tried again next run).
     pub failed: u64,
 }
@@ -44,6 +46,7 @@ impl SweepReport {
         self.holds_expired += u64::from(s.holds_expired);
         self.commitments_ended += u64::from(s.commitments_ended);
         self.notices += u64::from(s.notices);
+        self.budgets_reset += u64::from(s.budgets_reset);
     }
 }
 

@@ -179,6 +179,12 @@ pub fn scope(items: Vec<String>) -> Result<Vec<String>, LedgerError> {
         .collect()
 }
 
+/// A subject under an account: empty (the account as a whole) or `/`-separated segments.
+pub fn subject(s: String) -> Result<String, LedgerError> {
+    l::budget::check_subject(&s).map_err(|reason| invalid("subject", reason))?;
+    Ok(s)
+}
+
 /// A meter: empty (unscoped lots only) or an identifier.
 pub fn meter(s: String) -> Result<String, LedgerError> {
     match s.is_empty() {
@@ -511,6 +517,8 @@ pub fn hold(h: &l::Hold) -> p::Hold {
         meter: h.meter.clone(),
         reference: h.reference.clone(),
         reserved: draws(&h.reserved),
+        subject: h.subject.clone(),
+        budget_ids: h.budgets.iter().map(ToString::to_string).collect(),
     }
 }
 

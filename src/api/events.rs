@@ -171,6 +171,72 @@ fn event(stored: &StoredEvent) -> p::Event {
                 term_end: Some(c::timestamp(*term_end)),
             }),
         ),
+        EventData::LowBalanceRecovered {
+            available,
+            threshold,
+        } => (
+            p::EventKind::LowBalanceRecovered,
+            Detail::LowBalanceRecovered(p::LowBalanceRecovered {
+                available: c::amount(*available),
+                threshold: threshold.map(c::amount).unwrap_or_default(),
+            }),
+        ),
+        EventData::BudgetAlert {
+            budget_id,
+            subject,
+            meter,
+            percent,
+            spent,
+            limit,
+        } => (
+            p::EventKind::BudgetAlert,
+            Detail::BudgetAlert(p::BudgetAlert {
+                budget_id: budget_id.to_string(),
+                subject: subject.clone(),
+                meter: meter.clone(),
+                percent: *percent,
+                spent: c::amount(*spent),
+                limit: c::amount(*limit),
+            }),
+        ),
+        EventData::BudgetExceeded {
+            budget_id,
+            subject,
+            meter,
+            limit,
+            spent,
+            held,
+            requested,
+        } => (
+            p::EventKind::BudgetExceeded,
+            Detail::BudgetExceeded(p::BudgetExceeded {
+                budget_id: budget_id.to_string(),
+                subject: subject.clone(),
+                meter: meter.clone(),
+                limit: c::amount(*limit),
+                spent: c::amount(*spent),
+                held: c::amount(*held),
+                requested: c::amount(*requested),
+            }),
+        ),
+        EventData::BudgetReset {
+            budget_id,
+            subject,
+            meter,
+            ended,
+            spent,
+            period_start,
+        } => (
+            p::EventKind::BudgetReset,
+            Detail::BudgetReset(p::BudgetReset {
+                budget_id: budget_id.to_string(),
+                subject: subject.clone(),
+                meter: meter.clone(),
+                ended: Some(c::timestamp(*ended)),
+                spent: c::amount(*spent),
+                period_start: Some(c::timestamp(*period_start)),
+            }),
+        ),
     };
     p::Event {
         seq: stored.seq as u64,

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod budgets;
 pub mod commitments;
 pub mod convert;
 pub mod credits;

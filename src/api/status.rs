@@ -184,7 +184,35 @@ impl From<LedgerError> for Status {
                 &error,
                 &[("limit", amount(*limit)), ("in_use", amount(*in_use))],
             ),
-            E::TooManyOpenHolds { limit, .. } | E::TooManyLots { limit, .. } => info(
+            E::BudgetExceeded(r) => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("budget_id", r.budget_id.to_string()),
+                    ("subject", r.subject.clone()),
+                    ("limit", amount(r.limit)),
+                    ("spent", amount(r.spent)),
+                    ("held", amount(r.held)),
+                    ("requested", amount(r.requested)),
+                    (
+                        "resets_at",
+                        r.resets_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    ),
+                ],
+            ),
+            E::BudgetNotFound { budget_id } => info(
+                Code::NotFound,
+                &error,
+                &[("budget_id", budget_id.to_string())],
+            ),
+            E::BudgetExists { budget_id } => info(
+                Code::AlreadyExists,
+                &error,
+                &[("budget_id", budget_id.to_string())],
+            ),
+            E::TooManyOpenHolds { limit, .. }
+            | E::TooManyLots { limit, .. }
+            | E::TooManyBudgets { limit, .. } => info(
                 Code::ResourceExhausted,
                 &error,
                 &[("limit", limit.to_string())],

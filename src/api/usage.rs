@@ -75,6 +75,7 @@ impl p::usage_server::Usage for UsageService {
         let (quantity, usage) = c::quantity_or_usage(&r.quantity, r.usage)?;
         let meter = c::meter(r.meter)?;
         let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
+        let subject = c::subject(r.subject)?;
         let command = Command::Authorize(Authorize {
             idempotency_key,
             account_id: self.0.resolve(account).await?,
@@ -83,6 +84,7 @@ impl p::usage_server::Usage for UsageService {
             ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
             meter,
             reference,
+            subject,
         });
         match self.0.submit(command).await? {
             Outcome::Authorized {
@@ -184,6 +186,7 @@ impl p::usage_server::Usage for UsageService {
         let (quantity, usage) = c::quantity_or_usage(&r.quantity, r.usage)?;
         let meter = c::meter(r.meter)?;
         let reference = c::text("reference", r.reference, c::TextRule::REFERENCE)?;
+        let subject = c::subject(r.subject)?;
         let command = Command::Debit(Debit {
             idempotency_key,
             account_id: self.0.resolve(account).await?,
@@ -191,6 +194,7 @@ impl p::usage_server::Usage for UsageService {
             usage,
             meter,
             reference,
+            subject,
         });
         match self.0.submit(command).await? {
             Outcome::Debited {

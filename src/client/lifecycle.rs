@@ -228,6 +228,14 @@ pub(super) async fn events(server_uri: &str, a: EventsArgs) -> Result<()> {
     Ok(())
 }
 
+/// A budget's subject as shown: the whole account when empty.
+pub(super) fn shown_subject(subject: &str) -> &str {
+    match subject {
+        "" => "whole account",
+        s => s,
+    }
+}
+
 fn detail(detail: Option<&proto::event::Detail>) -> String {
     use proto::event::Detail;
     match detail {
@@ -246,6 +254,34 @@ fn detail(detail: Option<&proto::event::Detail>) -> String {
             "commitment {} ends {}",
             d.commitment_id,
             timestamp(d.term_end.as_ref())
+        ),
+        Some(Detail::LowBalanceRecovered(d)) => match d.threshold.as_str() {
+            "" => format!("available {}", d.available),
+            threshold => format!("available {} (threshold {threshold})", d.available),
+        },
+        Some(Detail::BudgetAlert(d)) => format!(
+            "budget {} ({}): {}% reached, {} of {} spent",
+            d.budget_id,
+            shown_subject(&d.subject),
+            d.percent,
+            d.spent,
+            d.limit
+        ),
+        Some(Detail::BudgetExceeded(d)) => format!(
+            "budget {} ({}): refused {}, {} spent and {} held of {}",
+            d.budget_id,
+            shown_subject(&d.subject),
+            d.requested,
+            d.spent,
+            d.held,
+            d.limit
+        ),
+        Some(Detail::BudgetReset(d)) => format!(
+            "budget {} ({}): period ended {} with {} spent",
+            d.budget_id,
+            shown_subject(&d.subject),
+            timestamp(d.ended.as_ref()),
+            d.spent
         ),
         None => String::new(),
     }

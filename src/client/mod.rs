@@ -300,6 +300,10 @@ pub struct AuthorizeArgs {
     /// Free-form reference stored on the hold.
     #[arg(long, value_name = "R")]
     reference: Option<String>,
+    /// Who under the account the hold is for, e.g. team:research/key:k1; every budget on
+    /// its path applies.
+    #[arg(long, value_name = "S")]
+    subject: Option<String>,
     #[command(flatten)]
     key: IdempotencyArg,
 }
@@ -372,6 +376,10 @@ pub struct DebitArgs {
     /// Free-form reference stored on the charge.
     #[arg(long, value_name = "R")]
     reference: Option<String>,
+    /// Who under the account spends, e.g. team:research/key:k1; every budget on its path
+    /// applies.
+    #[arg(long, value_name = "S")]
+    subject: Option<String>,
     #[command(flatten)]
     key: IdempotencyArg,
 }
@@ -631,6 +639,7 @@ async fn authorize(mut client: UsageClient<Channel>, a: AuthorizeArgs) -> Result
         meter: a.meter.unwrap_or_default(),
         reference: a.reference.unwrap_or_default(),
         usage: a.usage.into_iter().collect(),
+        subject: a.subject.unwrap_or_default(),
     };
     let resp = client.authorize(req).await.rpc()?;
     let mut fields = hold_fields(resp.hold.as_ref().context(NO_HOLD)?);
@@ -698,6 +707,7 @@ async fn debit(mut client: UsageClient<Channel>, a: DebitArgs) -> Result<()> {
         meter: a.meter.unwrap_or_default(),
         reference: a.reference.unwrap_or_default(),
         usage: a.usage.into_iter().collect(),
+        subject: a.subject.unwrap_or_default(),
     };
     let resp = client.debit(req).await.rpc()?;
     let mut fields = vec![("charged", resp.charged)];

@@ -85,7 +85,7 @@ impl AccountBook {
             .map(|h| h.id)
             .collect();
         for id in due {
-            let mut hold = self.holds.remove(&id).expect("hold listed above");
+            let mut hold = self.holds.get(&id).cloned().expect("hold listed above");
             let released = self.release_reservations(&mut hold);
             hold.status = HoldStatus::Expired;
             self.expired_holds.push((id, released, hold.expires_at));
@@ -118,7 +118,17 @@ impl AccountBook {
         self.lots.iter().filter(|l| l.is_live_at(now)).count()
     }
 
+    /// Stores a hold, and moves its budgets' `held` by what its claim on them changed.
     pub(super) fn put_hold(&mut self, hold: Hold) {
+        let before = self.holds.get(&hold.id).map_or(Quantity::ZERO, Hold::claim);
+        let after = hold.claim();
+        if before != after && !hold.budgets.is_empty() {
+            self.account_dirty = true;
+            for budget in (self.account.budgets.iter_mut()).filter(|b| hold.budgets.contains(&b.id))
+            {
+                budget.held = (budget.held + after).saturating_sub(before);
+            }
+        }
         self.dirty_holds.insert(hold.id);
         self.holds.insert(hold.id, hold);
     }

@@ -8,8 +8,8 @@ use super::code::{Currency, Unit};
 use super::names::named;
 use super::rating::{Rated, Usage};
 use super::types::{
-    Account, AccountId, AccountStatus, Commitment, CommitmentKind, Draw, EntryId, Hold, HoldId,
-    Lot, LotId, LotKind, LowBalance,
+    Account, AccountId, AccountStatus, BudgetId, Commitment, CommitmentKind, Draw, EntryId, Hold,
+    HoldId, Lot, LotId, LotKind, LowBalance,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,9 @@ pub enum Command {
     Debit(Debit),
     Adjust(Adjust),
     CreateCommitment(CreateCommitment),
+    CreateBudget(CreateBudget),
+    UpdateBudget(UpdateBudget),
+    DeleteBudget(DeleteBudget),
     /// The sweeper's work on one account; a system command with no idempotency key.
     Sweep(Sweep),
 }
@@ -51,6 +54,9 @@ impl Command {
             Command::Debit(c) => &c.idempotency_key,
             Command::Adjust(c) => &c.idempotency_key,
             Command::CreateCommitment(c) => &c.idempotency_key,
+            Command::CreateBudget(c) => &c.idempotency_key,
+            Command::UpdateBudget(c) => &c.idempotency_key,
+            Command::DeleteBudget(c) => &c.idempotency_key,
             Command::Sweep(_) => "",
         }
     }
@@ -65,6 +71,9 @@ impl Command {
             Command::Debit(c) => Target::Account(c.account_id),
             Command::Adjust(c) => Target::Account(c.account_id),
             Command::CreateCommitment(c) => Target::Account(c.account_id),
+            Command::CreateBudget(c) => Target::Account(c.account_id),
+            Command::UpdateBudget(c) => Target::Account(c.account_id),
+            Command::DeleteBudget(c) => Target::Account(c.account_id),
             Command::Sweep(c) => Target::Account(c.account_id),
             Command::Capture(c) => Target::Hold(c.hold_id),
             Command::Release(c) => Target::Hold(c.hold_id),
@@ -85,6 +94,9 @@ impl Command {
             Command::Debit(_) => "debit",
             Command::Adjust(_) => "adjust",
             Command::CreateCommitment(_) => "create_commitment",
+            Command::CreateBudget(_) => "create_budget",
+            Command::UpdateBudget(_) => "update_budget",
+            Command::DeleteBudget(_) => "delete_budget",
             Command::Sweep(_) => "sweep",
         }
     }
@@ -159,6 +171,9 @@ pub struct Authorize {
     pub ttl_ms: Option<u64>,
     pub meter: String,
     pub reference: String,
+    /// Who under the account the hold is for (`""`: the account as a whole): every budget on
+    /// its path applies.
+    pub subject: String,
 }
 
 /// What a capture beyond what the hold still reserves does.
@@ -207,6 +222,9 @@ pub struct Debit {
     pub usage: Option<Usage>,
     pub meter: String,
     pub reference: String,
+    /// Who under the account spends (`""`: the account as a whole): every budget on its path
+    /// applies.
+    pub subject: String,
 }
 
 /// Which way a support adjustment moves credit.
@@ -251,6 +269,39 @@ pub struct CreateCommitment {
     pub term_start: Option<DateTime<Utc>>,
     pub term_end: DateTime<Utc>,
     pub reference: String,
+}
+
+/// A budget for a subject under an account, optionally for one meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateBudget {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub subject: String,
+    pub meter: String,
+    pub limit: Quantity,
+    pub period: crate::ledger::budget::Period,
+    pub time_zone: chrono_tz::Tz,
+    pub hard: bool,
+    pub alerts: Vec<u32>,
+}
+
+/// Replaces what a budget may change: its limit, whether it is hard, and its alerts. Its
+/// subject, meter, period and zone are what it is; another of those is another budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateBudget {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub budget_id: BudgetId,
+    pub limit: Quantity,
+    pub hard: bool,
+    pub alerts: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteBudget {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub budget_id: BudgetId,
 }
 
 /// Posts what time has made due on one account: the expiry of lots past `expires_at`, the
@@ -322,6 +373,10 @@ pub enum Outcome {
         lot: Option<Box<Lot>>,
         entry_id: Option<EntryId>,
     },
+    /// A budget as created or updated.
+    Budget(Box<crate::ledger::budget::Budget>),
+    /// A budget as it was when deleted.
+    BudgetDeleted(Box<crate::ledger::budget::Budget>),
     Swept(SweepSummary),
 }
 
@@ -332,4 +387,6 @@ pub struct SweepSummary {
     pub holds_expired: u32,
     pub commitments_ended: u32,
     pub notices: u32,
+    /// Budget periods started over.
+    pub budgets_reset: u32,
 }

@@ -18,6 +18,7 @@ use super::rating::Catalog;
 use super::types::*;
 
 mod accounts;
+mod budgets;
 mod checks;
 mod credits;
 mod events;
@@ -31,6 +32,7 @@ pub struct Limits {
     pub live_lots_per_account_max: u32,
     pub hold_ttl_default_ms: u64,
     pub hold_ttl_max_ms: u64,
+    pub budgets_per_account_max: u32,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             live_lots_per_account_max: 1_000,
             hold_ttl_default_ms: 30_000,
             hold_ttl_max_ms: 7 * 24 * 3_600_000,
+            budgets_per_account_max: 100,
         }
     }
 }
@@ -198,6 +201,14 @@ impl Ledger {
     /// Applies one command. Idempotency is checked before anything else: the same key with the
     /// same request returns the first outcome; with another request it is a conflict.
     pub fn apply(&mut self, command: &Command) -> Result<Outcome, LedgerError> {
+        let result = self.apply_keyed(command);
+        if let Err(LedgerError::BudgetExceeded(refusal)) = &result {
+            self.note_budget_hit(refusal);
+        }
+        result
+    }
+
+    fn apply_keyed(&mut self, command: &Command) -> Result<Outcome, LedgerError> {
         if !command.is_keyed() {
             return self.execute(command);
         }
@@ -236,6 +247,9 @@ impl Ledger {
             Command::Debit(c) => self.debit(c),
             Command::Adjust(c) => self.adjust(c),
             Command::CreateCommitment(c) => self.create_commitment(c),
+            Command::CreateBudget(c) => self.create_budget(c),
+            Command::UpdateBudget(c) => self.update_budget(c),
+            Command::DeleteBudget(c) => self.delete_budget(c),
             Command::Sweep(c) => self.sweep(c),
         }
     }

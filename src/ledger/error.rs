@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::amount::{AmountError, Quantity};
 use super::code::Unit;
 use super::rating::RatingError;
-use super::types::{AccountId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
+use super::types::{AccountId, BudgetId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
 
 /// An account as a request named it: by our id or by the caller's external id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +105,40 @@ pub enum LedgerError {
     PriceVersionNotLoaded { book: String, version: u32 },
     #[error("price book {book:?} prices nothing in {unit}, the account's unit")]
     PriceBookUnit { book: String, unit: Unit },
+    /// A hard budget on the request's path has no room for it: nothing was reserved anywhere.
+    #[error(transparent)]
+    BudgetExceeded(Box<BudgetRefusal>),
+    #[error("budget {budget_id} not found on this account")]
+    BudgetNotFound { budget_id: BudgetId },
+    #[error("budget {budget_id} already has this subject, meter and period")]
+    BudgetExists { budget_id: BudgetId },
+    #[error("account {account_id} already has {limit} budgets")]
+    TooManyBudgets { account_id: AccountId, limit: u32 },
+}
+
+/// Which hard budget refused a request, and how full it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "budget {budget_id} for {} allows {limit}, and {spent} is spent and {held} held: no room for {requested}{}",
+    shown_subject(subject),
+    resets_at.map(|t| format!(" until {}", t.to_rfc3339())).unwrap_or_default()
+)]
+pub struct BudgetRefusal {
+    pub account_id: AccountId,
+    pub budget_id: BudgetId,
+    pub subject: String,
+    pub limit: Quantity,
+    pub spent: Quantity,
+    pub held: Quantity,
+    pub requested: Quantity,
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+fn shown_subject(subject: &str) -> String {
+    match subject {
+        "" => "the whole account".into(),
+        s => format!("subject {s:?}"),
+    }
 }
 
 impl LedgerError {
@@ -129,6 +163,10 @@ impl LedgerError {
             LedgerError::CreditLineBelowUsage { .. } => "CREDIT_LINE_BELOW_USAGE",
             LedgerError::TooManyOpenHolds { .. } => "TOO_MANY_OPEN_HOLDS",
             LedgerError::TooManyLots { .. } => "TOO_MANY_LOTS",
+            LedgerError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
+            LedgerError::BudgetNotFound { .. } => "BUDGET_NOT_FOUND",
+            LedgerError::BudgetExists { .. } => "BUDGET_EXISTS",
+            LedgerError::TooManyBudgets { .. } => "TOO_MANY_BUDGETS",
             LedgerError::ExternalIdTaken { .. } => "EXTERNAL_ID_TAKEN",
             LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             LedgerError::CommitmentActive { .. } => "COMMITMENT_ACTIVE",

@@ -130,6 +130,9 @@ pub fn document(command: &Command) -> String {
             if let Some(u) = &c.usage {
                 o.raw("usage", &usage(u));
             }
+            if !c.subject.is_empty() {
+                o.text("subject", &c.subject);
+            }
             "Debit"
         }
         Command::Adjust(c) => {
@@ -157,6 +160,33 @@ pub fn document(command: &Command) -> String {
             "CreateCommitment"
         }
         // Not kept under a key, but given an identity all the same.
+        Command::CreateBudget(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.text("subject", &c.subject);
+            o.text("meter", &c.meter);
+            o.decimal("limit", c.limit.get());
+            o.text("period", c.period.as_str());
+            o.text("time_zone", c.time_zone.name());
+            o.raw("hard", &c.hard.to_string());
+            o.raw("alerts", &numbers(&c.alerts));
+            "CreateBudget"
+        }
+        Command::UpdateBudget(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.shown("budget_id", c.budget_id);
+            o.decimal("limit", c.limit.get());
+            o.raw("hard", &c.hard.to_string());
+            o.raw("alerts", &numbers(&c.alerts));
+            "UpdateBudget"
+        }
+        Command::DeleteBudget(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.shown("budget_id", c.budget_id);
+            "DeleteBudget"
+        }
         Command::Sweep(c) => {
             o.shown("account_id", c.account_id);
             o.raw("commitment_notice_ms", &c.commitment_notice_ms.to_string());
@@ -248,6 +278,11 @@ fn string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     push_string(&mut out, value);
     out
+}
+
+fn numbers(values: &[u32]) -> String {
+    let items: Vec<String> = values.iter().map(u32::to_string).collect();
+    format!("[{}]", items.join(","))
 }
 
 fn texts(values: &[String]) -> String {

@@ -112,7 +112,10 @@ impl Needs {
                 | Command::Release(_)
                 | Command::ExtendHold(_)
                 | Command::Debit(_)
-                | Command::CreateCommitment(_) => {}
+                | Command::CreateCommitment(_)
+                | Command::CreateBudget(_)
+                | Command::UpdateBudget(_)
+                | Command::DeleteBudget(_) => {}
             }
         }
         needs

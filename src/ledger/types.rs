@@ -57,6 +57,10 @@ id_type!(
     /// An event in the outbox.
     EventId
 );
+id_type!(
+    /// A budget on an account.
+    BudgetId
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountStatus {
@@ -109,6 +113,9 @@ pub struct Account {
     /// Per meter and currency, what the upstream cost of its rated charges left below the money
     /// scale (`MONEY_SCALE`), posted with the next.
     pub cost_carries: BTreeMap<(String, Currency), Decimal>,
+    /// The account's budgets, in id order: kept on the account's row, so a batch locks,
+    /// versions and carries them with the rest of the account.
+    pub budgets: Vec<crate::ledger::budget::Budget>,
 }
 
 impl Account {
@@ -154,6 +161,7 @@ impl Account {
             price_book: String::new(),
             carries: BTreeMap::new(),
             cost_carries: BTreeMap::new(),
+            budgets: Vec::new(),
         }
     }
 
@@ -194,9 +202,12 @@ pub enum AlertLevel {
     Ok,
     Low,
     Depleted,
+    /// Opened with nothing to spend, and nothing reported yet: its first credit is not a
+    /// recovery, and it has nothing to deplete until then.
+    New,
 }
 
-named!(AlertLevel { Ok => "ok", Low => "low", Depleted => "depleted" });
+named!(AlertLevel { Ok => "ok", Low => "low", Depleted => "depleted", New => "new" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LotKind {
@@ -310,6 +321,11 @@ pub struct Hold {
     /// The price version a hold authorized by usage was rated at: its captures are rated at it
     /// too, whatever is published since.
     pub price: Option<PriceRef>,
+    /// Who the hold is for, under the account (`""`: the account as a whole).
+    pub subject: String,
+    /// The budgets it was authorized against: while open, it claims `authorized - captured` of
+    /// each of them.
+    pub budgets: Vec<BudgetId>,
 }
 
 /// One version of one price book.
@@ -322,6 +338,15 @@ pub struct PriceRef {
 impl Hold {
     pub fn held(&self) -> Quantity {
         self.reserved.iter().map(|d| d.quantity).sum()
+    }
+
+    /// What the hold counts against its budgets: while open, what it authorized and has not
+    /// captured; nothing once closed.
+    pub fn claim(&self) -> Quantity {
+        match self.status {
+            HoldStatus::Open => self.authorized.saturating_sub(self.captured),
+            _ => Quantity::ZERO,
+        }
     }
 }
 
@@ -428,6 +453,43 @@ pub enum EventData {
         commitment_id: CommitmentId,
         term_end: DateTime<Utc>,
     },
+    /// Available credit climbed back above the low-balance threshold after a low-balance or
+    /// depleted event: alerts raised by those can be resolved.
+    LowBalanceRecovered {
+        available: Quantity,
+        threshold: Option<Quantity>,
+    },
+    /// Spending in a budget's period reached one of its alert percentages (once per period).
+    BudgetAlert {
+        budget_id: BudgetId,
+        subject: String,
+        meter: String,
+        percent: u32,
+        spent: Quantity,
+        limit: Quantity,
+    },
+    /// A hard budget refused a request (once per period).
+    BudgetExceeded {
+        budget_id: BudgetId,
+        subject: String,
+        meter: String,
+        limit: Quantity,
+        spent: Quantity,
+        held: Quantity,
+        requested: Quantity,
+    },
+    /// A budget's period ended and the next began, spending from zero.
+    BudgetReset {
+        budget_id: BudgetId,
+        subject: String,
+        meter: String,
+        /// When the period ended.
+        ended: DateTime<Utc>,
+        /// What it had spent.
+        spent: Quantity,
+        /// The start of the period now counting.
+        period_start: DateTime<Utc>,
+    },
 }
 
 impl EventData {
@@ -438,6 +500,10 @@ impl EventData {
             EventData::LotExpired { .. } => "lot_expired",
             EventData::HoldExpired { .. } => "hold_expired",
             EventData::CommitmentEnding { .. } => "commitment_ending",
+            EventData::LowBalanceRecovered { .. } => "low_balance_recovered",
+            EventData::BudgetAlert { .. } => "budget_alert",
+            EventData::BudgetExceeded { .. } => "budget_exceeded",
+            EventData::BudgetReset { .. } => "budget_reset",
         }
     }
 }

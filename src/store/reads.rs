@@ -268,6 +268,12 @@ impl Store {
                  LIMIT $3",
                 CommitmentStatus::Active
             ),
+            // Budgets whose period has ended, on accounts nothing else touched since.
+            format!(
+                "SELECT {} AS account_id FROM accounts \
+                 WHERE budgets_reset_at IS NOT NULL AND budgets_reset_at <= {now_p} LIMIT $3",
+                (super::ops(self.dialect).read)("id", Kind::Id)
+            ),
         ];
         let mut accounts = std::collections::BTreeSet::new();
         for sql in &queries {

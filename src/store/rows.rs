@@ -41,6 +41,8 @@ pub(super) const ACCOUNT_COLUMNS: &[Column] = &[
     col("price_book", Text),
     col("rating_carry", Text),
     col("cost_carry", Text),
+    col("budgets", Text),
+    col("budgets_reset_at", Time),
 ];
 pub(super) const LOT_COLUMNS: &[Column] = &[
     col("id", Id),
@@ -73,6 +75,8 @@ pub(super) const HOLD_COLUMNS: &[Column] = &[
     col("reference", Text),
     col("price_book", Text),
     col("price_version", Int),
+    col("subject", Text),
+    col("budgets", Text),
 ];
 /// An entry's columns, then any that follow them in a statement.
 macro_rules! entry_columns {
@@ -257,6 +261,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         price_book: text(row, "price_book")?,
         carries: decoded(row, "rating_carry", codec::decode_carries)?,
         cost_carries: decoded(row, "cost_carry", codec::decode_cost_carries)?,
+        budgets: decoded(row, "budgets", codec::decode_budgets)?,
     })
 }
 
@@ -309,6 +314,15 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Text(a.price_book.clone()),
         Value::Text(codec::encode_carries(&a.carries)),
         Value::Text(codec::encode_cost_carries(&a.cost_carries)),
+        Value::Text(codec::encode_budgets(&a.budgets)),
+        // When the sweeper next has a budget period to start over (and its events to raise).
+        Value::OptInt(
+            a.budgets
+                .iter()
+                .filter_map(|b| b.resets_at())
+                .min()
+                .map(micros),
+        ),
     ]);
     values
 }
@@ -394,6 +408,8 @@ pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
                 ))
             }
         },
+        subject: text(row, "subject")?,
+        budgets: decoded(row, "budgets", codec::decode_budget_ids)?,
     })
 }
 
@@ -416,6 +432,8 @@ pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
         Value::Text(h.reference.clone()),
         Value::OptText(h.price.as_ref().map(|p| p.book.clone())),
         Value::OptInt(h.price.as_ref().map(|p| i64::from(p.version))),
+        Value::Text(h.subject.clone()),
+        Value::Text(codec::encode_budget_ids(&h.budgets)),
     ]
 }
 

@@ -35,6 +35,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
                 meter: String::new(),
                 reference: String::new(),
                 usage: None,
+                subject: String::new(),
             }))
         });
         for result in futures::future::join_all(calls).await {
@@ -60,6 +61,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
             meter: String::new(),
             reference: String::new(),
             usage: None,
+            subject: String::new(),
         }))
     };
     let (first, second) = (retry().await.unwrap(), retry().await.unwrap());
@@ -72,6 +74,7 @@ async fn queued_debits_commit_as_one_batch(backend: Backend) {
         meter: String::new(),
         reference: String::new(),
         usage: None,
+        subject: String::new(),
     });
     assert!(matches!(
         executor.submit(changed).await,

@@ -123,7 +123,7 @@ async fn each_event_kind_arrives_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut all = subscribe(&app, p::SubscribeRequest::default()).await;
     let (spender, committed) = eventful_day(&app).await;
-    let events = take(&mut all, 5).await;
+    let events = take(&mut all, 6).await;
     nothing_more(&mut all).await;
     let kinds: Vec<(p::EventKind, &str)> = events
         .iter()
@@ -135,6 +135,7 @@ async fn each_event_kind_arrives_once(backend: Backend) {
             (p::EventKind::LowBalance, spender.as_str()),
             (p::EventKind::HoldExpired, spender.as_str()),
             (p::EventKind::Depleted, spender.as_str()),
+            (p::EventKind::LowBalanceRecovered, spender.as_str()),
             (p::EventKind::LotExpired, spender.as_str()),
             (p::EventKind::CommitmentEnding, committed.as_str()),
         ]
@@ -151,7 +152,14 @@ async fn each_event_kind_arrives_once(backend: Backend) {
         Some(p::event::Detail::HoldExpired(hold)) => assert_eq!(hold.released, "1"),
         other => panic!("{other:?}"),
     }
+    // Depleted, then 3 granted (still low: no event), then 10 more: back above 5.
     match &events[3].detail {
+        Some(p::event::Detail::LowBalanceRecovered(r)) => {
+            assert_eq!((r.available.as_str(), r.threshold.as_str()), ("13", "5"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match &events[4].detail {
         Some(p::event::Detail::LotExpired(lot)) => {
             assert_eq!((lot.quantity.as_str(), lot.money.as_str()), ("3", "0"))
         }
@@ -199,7 +207,7 @@ async fn resumed_subscription_misses_nothing(backend: Backend) {
         },
     )
     .await;
-    let rest = take(&mut resumed, 2).await;
+    let rest = take(&mut resumed, 3).await;
     // And what happens after resuming arrives live.
     debit(&app, &spender, "3", "d4").await;
     let live = take(&mut resumed, 1).await;
@@ -210,13 +218,14 @@ async fn resumed_subscription_misses_nothing(backend: Backend) {
         vec![
             p::EventKind::LowBalance,
             p::EventKind::Depleted,
+            p::EventKind::LowBalanceRecovered,
             p::EventKind::LowBalance,
             p::EventKind::Depleted,
         ]
     );
     // Exactly what a subscription from the start sees.
     let mut replay = subscribe(&app, p::SubscribeRequest::default()).await;
-    let everything = take(&mut replay, 4).await;
+    let everything = take(&mut replay, 5).await;
     nothing_more(&mut replay).await;
     let ids = |events: Vec<&p::Event>| {
         events

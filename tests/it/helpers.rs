@@ -9,8 +9,8 @@ use chrono::{TimeZone, Utc};
 use credit_ledger::clock::ManualClock;
 use credit_ledger::config::{Config, DatabaseUrl};
 use credit_ledger::proto::{
-    self as p, accounts_client::AccountsClient, credits_client::CreditsClient,
-    events_client::EventsClient, usage_client::UsageClient,
+    self as p, accounts_client::AccountsClient, budgets_client::BudgetsClient,
+    credits_client::CreditsClient, events_client::EventsClient, usage_client::UsageClient,
 };
 use credit_ledger::server::Application;
 use credit_ledger::store::Store;
@@ -218,6 +218,10 @@ impl TestApp {
 
     pub async fn usage(&self) -> UsageClient<Channel> {
         UsageClient::new(self.channel().await)
+    }
+
+    pub async fn budgets(&self) -> BudgetsClient<Channel> {
+        BudgetsClient::new(self.channel().await)
     }
 
     pub async fn events(&self) -> EventsClient<Channel> {

@@ -209,6 +209,7 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
                 meter: "chat".into(),
                 reference: "req-1".into(),
                 usage: Default::default(),
+                subject: String::new(),
             }
         ),
         base!(
@@ -244,6 +245,7 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
                 meter: "chat".into(),
                 reference: "req-2".into(),
                 usage: Default::default(),
+                subject: String::new(),
             }
         ),
         base!(

@@ -336,6 +336,7 @@ async fn kept_connections_that_died_while_idle_cost_no_call() {
             meter: String::new(),
             reference: String::new(),
             usage: None,
+            subject: String::new(),
         })
     };
     let name = rig.pg_name().expect("a PostgreSQL database");

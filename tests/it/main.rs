@@ -7,6 +7,7 @@ mod accounting;
 mod accounts_credits;
 mod auth;
 mod batching;
+mod budgets;
 mod commitments;
 mod edge;
 mod engine;

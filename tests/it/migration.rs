@@ -270,6 +270,7 @@ async fn records_kept_before_the_native_schema_still_answer_retries(backend: Bac
             meter: String::new(),
             reference: String::new(),
             usage: None,
+            subject: String::new(),
         })
     };
     let debited = Outcome::Debited {

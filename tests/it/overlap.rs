@@ -17,6 +17,7 @@ fn debit(key: &str, account: AccountId, quantity: &str) -> Command {
         meter: String::new(),
         reference: String::new(),
         usage: None,
+        subject: String::new(),
     })
 }
 
@@ -29,6 +30,7 @@ fn authorize(key: &str, account: AccountId, quantity: &str) -> Command {
         meter: String::new(),
         reference: String::new(),
         usage: None,
+        subject: String::new(),
     })
 }
 

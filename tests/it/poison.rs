@@ -21,6 +21,7 @@ fn debit(account: AccountId, key: String, reference: &str) -> Command {
         meter: String::new(),
         reference: reference.into(),
         usage: None,
+        subject: String::new(),
     })
 }
 
@@ -104,6 +105,7 @@ async fn an_engine_panic_fails_only_its_command(backend: Backend) {
             meter: String::new(),
             reference: String::new(),
             usage: None,
+            subject: String::new(),
         }))
         .await
         .unwrap();

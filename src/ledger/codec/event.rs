@@ -40,6 +40,44 @@ pub(super) enum EventV1 {
         commitment_id: Uuid,
         term_end: DateTime<Utc>,
     },
+    LowBalanceRecovered {
+        #[serde(with = "super::stored_amount")]
+        available: Quantity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threshold: Option<String>,
+    },
+    BudgetAlert {
+        budget_id: Uuid,
+        subject: String,
+        meter: String,
+        percent: u32,
+        #[serde(with = "super::stored_amount")]
+        spent: Quantity,
+        #[serde(with = "super::stored_amount")]
+        limit: Quantity,
+    },
+    BudgetExceeded {
+        budget_id: Uuid,
+        subject: String,
+        meter: String,
+        #[serde(with = "super::stored_amount")]
+        limit: Quantity,
+        #[serde(with = "super::stored_amount")]
+        spent: Quantity,
+        #[serde(with = "super::stored_amount")]
+        held: Quantity,
+        #[serde(with = "super::stored_amount")]
+        requested: Quantity,
+    },
+    BudgetReset {
+        budget_id: Uuid,
+        subject: String,
+        meter: String,
+        ended: DateTime<Utc>,
+        #[serde(with = "super::stored_amount")]
+        spent: Quantity,
+        period_start: DateTime<Utc>,
+    },
 }
 
 impl From<&EventData> for EventV1 {
@@ -81,6 +119,60 @@ impl From<&EventData> for EventV1 {
             } => EventV1::CommitmentEnding {
                 commitment_id: commitment_id.0,
                 term_end,
+            },
+            EventData::LowBalanceRecovered {
+                available,
+                threshold,
+            } => EventV1::LowBalanceRecovered {
+                available,
+                threshold: threshold.map(|t| t.to_string()),
+            },
+            EventData::BudgetAlert {
+                budget_id,
+                subject,
+                meter,
+                percent,
+                spent,
+                limit,
+            } => EventV1::BudgetAlert {
+                budget_id: budget_id.0,
+                subject,
+                meter,
+                percent,
+                spent,
+                limit,
+            },
+            EventData::BudgetExceeded {
+                budget_id,
+                subject,
+                meter,
+                limit,
+                spent,
+                held,
+                requested,
+            } => EventV1::BudgetExceeded {
+                budget_id: budget_id.0,
+                subject,
+                meter,
+                limit,
+                spent,
+                held,
+                requested,
+            },
+            EventData::BudgetReset {
+                budget_id,
+                subject,
+                meter,
+                ended,
+                spent,
+                period_start,
+            } => EventV1::BudgetReset {
+                budget_id: budget_id.0,
+                subject,
+                meter,
+                ended,
+                spent,
+                period_start,
             },
         }
     }
@@ -125,6 +217,62 @@ impl From<EventV1> for EventData {
             } => EventData::CommitmentEnding {
                 commitment_id: CommitmentId(commitment_id),
                 term_end,
+            },
+            EventV1::LowBalanceRecovered {
+                available,
+                threshold,
+            } => EventData::LowBalanceRecovered {
+                available,
+                threshold: threshold
+                    .and_then(|t| t.parse().ok())
+                    .and_then(Quantity::new),
+            },
+            EventV1::BudgetAlert {
+                budget_id,
+                subject,
+                meter,
+                percent,
+                spent,
+                limit,
+            } => EventData::BudgetAlert {
+                budget_id: BudgetId(budget_id),
+                subject,
+                meter,
+                percent,
+                spent,
+                limit,
+            },
+            EventV1::BudgetExceeded {
+                budget_id,
+                subject,
+                meter,
+                limit,
+                spent,
+                held,
+                requested,
+            } => EventData::BudgetExceeded {
+                budget_id: BudgetId(budget_id),
+                subject,
+                meter,
+                limit,
+                spent,
+                held,
+                requested,
+            },
+            EventV1::BudgetReset {
+                budget_id,
+                subject,
+                meter,
+                ended,
+                spent,
+                period_start,
+            } => EventData::BudgetReset {
+                budget_id: BudgetId(budget_id),
+                subject,
+                meter,
+                ended,
+                spent,
+                period_start,
             },
         }
     }

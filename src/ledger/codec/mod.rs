@@ -22,12 +22,14 @@ use event::EventV1;
 use outcome::OutcomeV1;
 use records::DrawV1;
 
+mod budget;
 mod event;
 mod outcome;
 mod postings;
 mod rating;
 mod records;
 
+pub use budget::{decode_budget_ids, decode_budgets, encode_budget_ids, encode_budgets};
 pub use postings::{decode_postings, encode_postings};
 pub use rating::{
     decode_carries, decode_cost_carries, decode_rating, encode_carries, encode_cost_carries,

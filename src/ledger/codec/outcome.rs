@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::budget::BudgetV1;
 use super::rating::RatedV1;
 use super::records::*;
 use super::{DecodeError, Decoded};
@@ -15,6 +16,12 @@ pub(super) struct SweepV1 {
     holds_expired: u32,
     commitments_ended: u32,
     notices: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    budgets_reset: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 // Built and dropped around one write or read; boxing the large variants would buy nothing.
@@ -85,6 +92,8 @@ pub(super) enum OutcomeV1 {
         entry_id: Option<Uuid>,
     },
     Swept(SweepV1),
+    Budget(BudgetV1),
+    BudgetDeleted(BudgetV1),
 }
 
 impl From<&Outcome> for OutcomeV1 {
@@ -175,7 +184,10 @@ impl From<&Outcome> for OutcomeV1 {
                 holds_expired: s.holds_expired,
                 commitments_ended: s.commitments_ended,
                 notices: s.notices,
+                budgets_reset: s.budgets_reset,
             }),
+            Outcome::Budget(b) => OutcomeV1::Budget(b.as_ref().into()),
+            Outcome::BudgetDeleted(b) => OutcomeV1::BudgetDeleted(b.as_ref().into()),
         }
     }
 }
@@ -272,7 +284,10 @@ impl TryFrom<OutcomeV1> for Outcome {
                 holds_expired: s.holds_expired,
                 commitments_ended: s.commitments_ended,
                 notices: s.notices,
+                budgets_reset: s.budgets_reset,
             }),
+            OutcomeV1::Budget(b) => Outcome::Budget(Box::new(b.try_into()?)),
+            OutcomeV1::BudgetDeleted(b) => Outcome::BudgetDeleted(Box::new(b.try_into()?)),
         })
     }
 }

@@ -170,6 +170,7 @@ impl TryFrom<AccountV1> for Account {
             price_book: a.price_book,
             carries: Default::default(),
             cost_carries: Default::default(),
+            budgets: Vec::new(),
         })
     }
 }
@@ -268,6 +269,11 @@ pub(super) struct HoldV1 {
     price_book: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     price_version: Option<u32>,
+    // Came with budgets: absent for a hold with no subject or budget, and in every earlier row.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    subject: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    budgets: Vec<Uuid>,
 }
 
 impl From<&Hold> for HoldV1 {
@@ -285,6 +291,8 @@ impl From<&Hold> for HoldV1 {
             reference: h.reference.clone(),
             price_book: h.price.as_ref().map(|p| p.book.clone()),
             price_version: h.price.as_ref().map(|p| p.version),
+            subject: h.subject.clone(),
+            budgets: h.budgets.iter().map(|b| b.0).collect(),
         }
     }
 }
@@ -308,6 +316,8 @@ impl TryFrom<HoldV1> for Hold {
                 (Some(book), Some(version)) => Some(PriceRef { book, version }),
                 _ => None,
             },
+            subject: h.subject,
+            budgets: h.budgets.into_iter().map(BudgetId).collect(),
         })
     }
 }

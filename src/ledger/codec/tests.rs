@@ -51,6 +51,7 @@ mod samples {
             carries: Default::default(),
             price_book: Default::default(),
             cost_carries: Default::default(),
+            budgets: Vec::new(),
         }
     }
 
@@ -97,6 +98,8 @@ mod samples {
             meter: "chat:large".into(),
             reference: "req-1".into(),
             price: None,
+            budgets: Vec::new(),
+            subject: String::new(),
         }
     }
 
@@ -230,6 +233,7 @@ mod samples {
                     holds_expired: 2,
                     commitments_ended: 3,
                     notices: 4,
+                    budgets_reset: 0,
                 }),
             ),
         ]
@@ -598,5 +602,98 @@ mod rating {
             decode_outcome(&after).unwrap(),
             Outcome::Extended { hold: pinned }
         );
+    }
+}
+
+mod budgets {
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ledger::budget::{Budget, Period};
+    use crate::ledger::{BudgetId, EventData, Quantity};
+
+    fn q(s: &str) -> Quantity {
+        Quantity::new(s.parse().unwrap()).unwrap()
+    }
+
+    fn budget() -> Budget {
+        Budget {
+            id: BudgetId(Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0009)),
+            subject: "team:research/key:k1".into(),
+            meter: "chat:large".into(),
+            limit: q("50.00"),
+            period: Period::Day,
+            time_zone: chrono_tz::Europe::Paris,
+            hard: true,
+            alerts: vec![50, 80],
+            created_at: Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap(),
+            period_start: Utc.with_ymd_and_hms(2026, 1, 14, 23, 0, 0).unwrap(),
+            spent: q("12.5"),
+            held: q("3"),
+            alerted: 0,
+            hit: false,
+        }
+    }
+
+    const BUDGETS: &str = r#"[{"id":"01930000-0000-7000-8000-000000000009","subject":"team:research/key:k1","meter":"chat:large","limit":"50.00","period":"day","time_zone":"Europe/Paris","hard":true,"alerts":[50,80],"created_at":"2026-01-15T12:00:00Z","period_start":"2026-01-14T23:00:00Z","spent":"12.5","held":"3","alerted":0,"hit":false}]"#;
+
+    #[test]
+    fn an_accounts_budgets_and_a_holds_budget_ids_are_pinned() {
+        assert_eq!(encode_budgets(&[budget()]), BUDGETS);
+        assert_eq!(decode_budgets(BUDGETS).unwrap(), vec![budget()]);
+        assert_eq!(encode_budgets(&[]), "");
+        assert!(decode_budgets("").unwrap().is_empty());
+        let ids = [budget().id];
+        assert_eq!(
+            encode_budget_ids(&ids),
+            r#"["01930000-0000-7000-8000-000000000009"]"#
+        );
+        assert_eq!(decode_budget_ids(&encode_budget_ids(&ids)).unwrap(), ids);
+        assert_eq!(encode_budget_ids(&[]), "");
+        // What is not a budget does not read as one.
+        for bad in [
+            BUDGETS.replace("\"day\"", "\"fortnight\""),
+            BUDGETS.replace("Europe/Paris", "Mars/Olympus"),
+            BUDGETS.replace("\"12.5\"", "\"-1\""),
+            BUDGETS.replace("[50,80]", "[0]"),
+        ] {
+            assert!(decode_budgets(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn budget_outcomes_and_events_are_pinned() {
+        let outcome = Outcome::Budget(Box::new(budget()));
+        let text = encode_outcome(&outcome);
+        assert_eq!(
+            text,
+            format!("{{\"Budget\":{}}}", &BUDGETS[1..BUDGETS.len() - 1])
+        );
+        assert_eq!(decode_outcome(&text).unwrap(), outcome);
+        let event = EventData::BudgetAlert {
+            budget_id: budget().id,
+            subject: "key:k1".into(),
+            meter: String::new(),
+            percent: 80,
+            spent: q("40"),
+            limit: q("50"),
+        };
+        let text = encode_event(&event);
+        assert_eq!(
+            text,
+            r#"{"kind":"budget_alert","budget_id":"01930000-0000-7000-8000-000000000009","subject":"key:k1","meter":"","percent":80,"spent":"40","limit":"50"}"#
+        );
+        assert_eq!(decode_event(&text).unwrap(), event);
+        let recovered = EventData::LowBalanceRecovered {
+            available: q("13"),
+            threshold: Some(q("5")),
+        };
+        let text = encode_event(&recovered);
+        assert_eq!(
+            text,
+            r#"{"kind":"low_balance_recovered","available":"13","threshold":"5"}"#
+        );
+        assert_eq!(decode_event(&text).unwrap(), recovered);
     }
 }

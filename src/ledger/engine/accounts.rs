@@ -39,7 +39,10 @@ impl Ledger {
         // An account starts at the level it has, without an event: a new account with nothing
         // to spend is not news.
         book.rebase_low_balance(self.now);
-        book.account.alert_level = book.alert_level(self.now).0;
+        book.account.alert_level = match book.alert_level(self.now).0 {
+            AlertLevel::Depleted => AlertLevel::New,
+            level => level,
+        };
         book.account_dirty = true;
         let account = book.account.clone();
         self.books.insert(account.id, book);

@@ -8,8 +8,9 @@ use crate::ledger::types::*;
 impl Ledger {
     /// Events for what the batch did to balances, account by account (in id order): holds that
     /// expired, and each account whose available credit crossed into a worse level (low, then
-    /// depleted), once per crossing. A level that improves is recorded without an event, so the
-    /// next fall is reported again.
+    /// depleted), once per crossing. A level that improves is recorded, so the next fall is
+    /// reported again; one that climbs back to ok raises `LowBalanceRecovered`, so alerts raised
+    /// by the fall can be resolved.
     pub(super) fn raise_balance_events(&mut self) {
         let now = self.now;
         let mut ids: Vec<AccountId> = self
@@ -30,7 +31,16 @@ impl Ledger {
                 });
             }
             let (level, available, threshold) = book.alert_level(now);
-            let before = book.account.alert_level;
+            let stored = book.account.alert_level;
+            // A new account reports nothing until it first has credit, and then reports from ok.
+            let before = match stored {
+                AlertLevel::New if level == AlertLevel::Depleted => level,
+                AlertLevel::New => AlertLevel::Ok,
+                stored => stored,
+            };
+            if stored == AlertLevel::New && level != AlertLevel::Depleted {
+                book.touch_account().alert_level = AlertLevel::Ok;
+            }
             if level != before {
                 if level > before {
                     if let (AlertLevel::Ok, Some(threshold)) = (before, threshold) {
@@ -42,6 +52,11 @@ impl Ledger {
                     if level == AlertLevel::Depleted {
                         raised.push(EventData::Depleted { available });
                     }
+                } else if level == AlertLevel::Ok {
+                    raised.push(EventData::LowBalanceRecovered {
+                        available,
+                        threshold,
+                    });
                 }
                 book.touch_account().alert_level = level;
             }

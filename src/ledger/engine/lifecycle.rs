@@ -254,6 +254,7 @@ impl Ledger {
             self.expire_lot(c.account_id, lot_id);
             summary.lots_expired += 1;
         }
+        summary.budgets_reset = self.roll_all_budgets(c.account_id);
         Ok(Outcome::Swept(summary))
     }
 

@@ -9,6 +9,7 @@ use crate::ledger::rating::{self, Catalog, Rated, RatingError, Usage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
+use super::budgets::check_budgets;
 use super::checks::{check_can_spend, check_open, invalid};
 use super::Ledger;
 use crate::ledger::book::AccountBook;
@@ -57,8 +58,10 @@ impl Ledger {
                 limit: limits.open_holds_per_account_max,
             });
         }
+        let budgets = check_budgets(&book.account, &c.subject, &c.meter, quantity, now)?;
         let reserved = book.plan(quantity, now, &c.meter)?;
         let hold_id = HoldId(self.ids.next_id());
+        self.roll_budgets(c.account_id, &budgets);
         let book = self.book_mut(c.account_id)?;
         book.reserve(&reserved);
         book.touch_account().open_holds += 1;
@@ -77,6 +80,8 @@ impl Ledger {
                 book: r.book.clone(),
                 version: r.version,
             }),
+            subject: c.subject.clone(),
+            budgets,
         };
         book.put_hold(hold.clone());
         let available = book.available(now, &c.meter);
@@ -178,6 +183,10 @@ impl Ledger {
         // belong in the journal.
         let written = !charged.is_zero() || draft.rating.is_some();
         let entry_id = written.then(|| self.seal(draft, account));
+        // What a capture charges counts in full, beyond its hold too.
+        if !charged.is_zero() {
+            self.spend_budgets(account, &hold.budgets, charged);
+        }
         Ok(Outcome::Captured {
             hold,
             entry_id,
@@ -222,7 +231,10 @@ impl Ledger {
             pinned: None,
         };
         let (quantity, rated, rating) = asked.charge(&catalog, now, &book.account)?;
+        let budgets = check_budgets(&book.account, &c.subject, &c.meter, quantity, now)?;
         let draws = book.plan(quantity, now, &c.meter)?;
+        self.spend_budgets(c.account_id, &budgets, quantity);
+        let book = self.book_mut(c.account_id)?;
         let mut draft = EntryDraft::new(EntryKind::Debit, now, &c.idempotency_key, &c.reference);
         for draw in &draws {
             book.consume(draw, false, &mut draft);

@@ -143,6 +143,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 meter: "chat:large".into(),
                 reference: "req-1".into(),
                 usage: None,
+                subject: String::new(),
             }),
         ),
         (
@@ -155,6 +156,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 meter: String::new(),
                 reference: String::new(),
                 usage: None,
+                subject: String::new(),
             }),
         ),
         (
@@ -203,6 +205,7 @@ pub fn samples() -> Vec<(&'static str, Command)> {
                 meter: "embed".into(),
                 reference: "req-2".into(),
                 usage: None,
+                subject: String::new(),
             }),
         ),
         (

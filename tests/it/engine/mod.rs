@@ -138,6 +138,7 @@ pub fn authorize(
         meter: String::new(),
         reference: format!("ref-{key}"),
         usage: None,
+        subject: String::new(),
     })
 }
 
@@ -181,6 +182,7 @@ pub fn debit(key: &str, account: AccountId, quantity: Quantity) -> Command {
         meter: String::new(),
         reference: format!("ref-{key}"),
         usage: None,
+        subject: String::new(),
     })
 }
 

@@ -25,6 +25,7 @@ fn limits() -> Limits {
         live_lots_per_account_max: 3,
         hold_ttl_default_ms: 30_000,
         hold_ttl_max_ms: TTL_MAX_MS,
+        budgets_per_account_max: 100,
     }
 }
 
@@ -1244,8 +1245,23 @@ fn low_balance_by_percentage_fires_once_per_crossing() {
     let key = h.key();
     h.ok(&debit(&key, a, q("115")));
     h.next_batch(1);
-    assert_eq!(kinds(&h), ["low_balance", "low_balance", "depleted"]);
+    assert_eq!(
+        kinds(&h),
+        [
+            "low_balance",
+            "low_balance_recovered",
+            "low_balance",
+            "depleted"
+        ]
+    );
     match &h.store.events[1].data {
+        EventData::LowBalanceRecovered {
+            available,
+            threshold,
+        } => assert_eq!((*available, *threshold), (dec("115"), Some(dec("23")))),
+        other => panic!("{other:?}"),
+    }
+    match &h.store.events[2].data {
         EventData::LowBalance {
             available,
             threshold,

@@ -874,6 +874,12 @@ pub fn project_err(error: &LedgerError) -> MErr {
         LedgerError::CommitmentActive { .. } | LedgerError::CommitmentNotFound { .. } => {
             unreachable!("the model has no commitments: {error:?}")
         }
+        LedgerError::BudgetExceeded(_)
+        | LedgerError::BudgetNotFound { .. }
+        | LedgerError::BudgetExists { .. }
+        | LedgerError::TooManyBudgets { .. } => {
+            unreachable!("the model has no budgets yet: {error:?}")
+        }
         LedgerError::NotPriced(_)
         | LedgerError::PriceVersionNotLoaded { .. }
         | LedgerError::PriceBookUnit { .. } => {

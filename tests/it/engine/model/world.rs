@@ -34,6 +34,7 @@ impl World {
             live_lots_per_account_max: LIVE_LOTS_MAX,
             hold_ttl_default_ms: TTL_DEFAULT_MS,
             hold_ttl_max_ms: TTL_MAX_MS,
+            budgets_per_account_max: 100,
         };
         let mut h = Harness::new(limits);
         let accounts = vec![
@@ -189,7 +190,10 @@ impl World {
             Outcome::Swept(summary) => MOut::Swept {
                 lots_expired: summary.lots_expired,
             },
-            Outcome::Adjusted { .. } | Outcome::CommitmentCreated { .. } => {
+            Outcome::Adjusted { .. }
+            | Outcome::CommitmentCreated { .. }
+            | Outcome::Budget(_)
+            | Outcome::BudgetDeleted(_) => {
                 unreachable!("the model does not generate {outcome:?}")
             }
         }
@@ -325,6 +329,7 @@ impl World {
                 },
                 reference: String::new(),
                 usage: tokens.map(usage),
+                subject: String::new(),
             }),
             MOp::Capture {
                 hold,
@@ -361,6 +366,7 @@ impl World {
                 meter: meter(gpu),
                 reference: String::new(),
                 usage: None,
+                subject: String::new(),
             }),
             // A rated debit's meter draws on the same lots as its quantity twin's: "chat" is
             // in no lot's scope, as "" is not.
@@ -376,6 +382,7 @@ impl World {
                 meter: rated_meter(gpu),
                 reference: String::new(),
                 usage: Some(usage(tokens)),
+                subject: String::new(),
             }),
             MOp::Update {
                 account,
