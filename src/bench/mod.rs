@@ -25,9 +25,10 @@ use target::{FreshDatabase, ServerProcess};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Scenarios, comma-separated, run one after the other in this run: ping, debit-hot,
-    /// debit-hot-rated, debit-spread, authorize-capture-hot, authorize-capture-rated, naive-sql.
-    /// The rated ones send usage in tokens, rated by a price version published first, and charge
-    /// the same amount per call as their unrated twins.
+    /// debit-hot-rated, debit-hot-budgets, debit-spread, authorize-capture-hot,
+    /// authorize-capture-rated, naive-sql. The rated ones send usage in tokens, rated by a price
+    /// version published first, and charge the same amount per call as their unrated twins;
+    /// debit-hot-budgets names a subject with a hard budget on each of its three levels.
     #[arg(long, default_value = "debit-hot")]
     pub scenario: String,
     /// `sqlite` for a fresh SQLite file, or a postgres:// URL of a server to create a fresh
@@ -70,10 +71,11 @@ pub struct BenchArgs {
     pub tls: bool,
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "ping",
     "debit-hot",
     "debit-hot-rated",
+    "debit-hot-budgets",
     "debit-spread",
     "authorize-capture-hot",
     "authorize-capture-rated",
@@ -274,6 +276,10 @@ async fn measure(
     if rated {
         scenarios::publish_prices(channels[0].clone(), &args.amount, &run).await?;
     }
+    let budgeted = scenario == "debit-hot-budgets";
+    if budgeted {
+        scenarios::budget_path(channels[0].clone(), &accounts, &run).await?;
+    }
     let load = Load {
         channels: channels.clone(),
         accounts: accounts.clone(),
@@ -283,6 +289,10 @@ async fn measure(
         timing,
         run,
         rated,
+        subject: match budgeted {
+            true => scenarios::BUDGETED_SUBJECT.into(),
+            false => String::new(),
+        },
     };
     let ledger = Ledger::new(accounts.len());
     let idle = tokio::spawn(probe::cpu_idle_during(timing.warmup, timing.duration));

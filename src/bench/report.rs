@@ -175,6 +175,7 @@ fn print_ratios(reports: &[Report]) {
         ("debit-spread", "ping", 0.5),
         ("authorize-capture-hot", "ping", 0.25),
         ("debit-hot-rated", "debit-hot", 0.9),
+        ("debit-hot-budgets", "debit-hot", 0.9),
         ("authorize-capture-rated", "authorize-capture-hot", 0.9),
     ];
     for (a, b, target) in pairs {

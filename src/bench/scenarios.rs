@@ -201,6 +201,35 @@ pub struct Load {
     pub run: String,
     /// Send usage in tokens (see [`publish_prices`]) instead of quantities.
     pub rated: bool,
+    /// The subject every charge names (empty: none); see [`budget_path`].
+    pub subject: String,
+}
+
+/// The subject `debit-hot-budgets` charges, with a budget on each of its three levels.
+pub const BUDGETED_SUBJECT: &str = "team:bench/key:k1";
+
+/// Puts a hard monthly budget on every level of [`BUDGETED_SUBJECT`]'s path of each account
+/// (the whole account, the team, the key), each far above what a run spends, so every charge is
+/// checked against three budgets and counted in all of them without being refused.
+pub async fn budget_path(channel: Conn, accounts: &[String], run: &str) -> anyhow::Result<()> {
+    let mut budgets = p::budgets_client::BudgetsClient::new(channel);
+    for account in accounts {
+        for subject in ["", "team:bench", BUDGETED_SUBJECT] {
+            budgets
+                .create_budget(p::CreateBudgetRequest {
+                    idempotency_key: format!("{run}-budget-{account}-{subject}"),
+                    account: by_id(account),
+                    subject: subject.into(),
+                    limit: "1000000000000".into(),
+                    period: p::BudgetPeriod::Month as i32,
+                    hard: true,
+                    alerts: vec![80],
+                    ..Default::default()
+                })
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The meter the rated scenarios charge.
@@ -249,12 +278,13 @@ pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
         .cloned()
         .map(UsageClient::new)
         .collect();
-    let (accounts, picker, amount, run, rated) = (
+    let (accounts, picker, amount, run, rated, subject) = (
         load.accounts.clone(),
         load.picker.clone(),
         load.amount.clone(),
         load.run.clone(),
         load.rated,
+        load.subject.clone(),
     );
     drive(load.concurrency, load.timing, move |worker, seq| {
         let mut client = clients[worker % clients.len()].clone();
@@ -264,6 +294,7 @@ pub async fn debit(load: &Load, ledger: Arc<Ledger>) -> Tally {
                 idempotency_key: format!("{run}-d-{worker}-{seq}"),
                 account: by_id(&accounts[index]),
                 quantity: amount.clone(),
+                subject: subject.clone(),
                 ..Default::default()
             },
             true => p::DebitRequest {

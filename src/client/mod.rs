@@ -7,6 +7,7 @@
 //! the key is printed before the call so that the same call can be retried safely. A gRPC error
 //! is returned as an error reading `CODE: message`, so the binary exits non-zero.
 
+mod budgets;
 mod lifecycle;
 
 use std::time::Duration;
@@ -69,7 +70,10 @@ pub enum ClientCommand {
     /// Create or show a commitment.
     #[command(subcommand)]
     Commitment(lifecycle::CommitmentCommand),
-    /// Follow the event stream (low balance, depleted, expiries, commitments ending).
+    /// Cap what an API key, a team, a user or the whole account may spend.
+    #[command(subcommand)]
+    Budget(budgets::BudgetCommand),
+    /// Follow the event stream (low balance, depleted, expiries, commitments ending, budgets).
     Events(lifecycle::EventsArgs),
 }
 
@@ -420,6 +424,7 @@ pub async fn run(args: ClientArgs) -> Result<()> {
         ClientCommand::Commitment(cmd) => {
             lifecycle::commitment(CreditsClient::new(channel), cmd).await
         }
+        ClientCommand::Budget(cmd) => budgets::budget(channel, cmd).await,
         ClientCommand::Events(a) => lifecycle::events(&server_uri(&args.server), a).await,
     }
 }

@@ -249,6 +249,34 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
             .map(|(d, n)| (d.to_string(), n.to_string()))
             .into()
     };
+    let budget = c
+        .call(
+            "Budgets/CreateBudget",
+            p::CreateBudgetRequest {
+                idempotency_key: "budget".into(),
+                account: acct(),
+                subject: "team:a/key:k1".into(),
+                limit: "500.000".into(),
+                period: p::BudgetPeriod::Day as i32,
+                hard: true,
+                alerts: vec![50],
+                ..Default::default()
+            },
+        )
+        .await;
+    let budget_id = text(&budget, "budget.budget_id");
+    c.call(
+        "Budgets/UpdateBudget",
+        p::UpdateBudgetRequest {
+            idempotency_key: "budget-update".into(),
+            account: acct(),
+            budget_id: budget_id.clone(),
+            limit: "400.50".into(),
+            hard: true,
+            alerts: vec![80],
+        },
+    )
+    .await;
     c.call(
         "Usage/Quote",
         p::QuoteRequest {
@@ -406,6 +434,31 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
             }
         }
     }
+    c.call(
+        "Budgets/GetBudget",
+        p::GetBudgetRequest {
+            account: acct(),
+            budget_id: budget_id.clone(),
+        },
+    )
+    .await;
+    c.call(
+        "Budgets/ListBudgets",
+        p::ListBudgetsRequest {
+            account: acct(),
+            subject: String::new(),
+        },
+    )
+    .await;
+    c.call(
+        "Budgets/DeleteBudget",
+        p::DeleteBudgetRequest {
+            idempotency_key: "budget-delete".into(),
+            account: acct(),
+            budget_id,
+        },
+    )
+    .await;
     let all: BTreeSet<String> = methods()
         .iter()
         .map(|m| format!("{}/{}", m.parent_service().name(), m.name()))
