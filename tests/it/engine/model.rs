@@ -150,6 +150,11 @@ fn tokens() -> impl Strategy<Value = Option<u32>> {
     prop_oneof![3 => Just(None), 2 => (0u32..=400).prop_map(Some)]
 }
 
+/// Who spends: mostly someone with budgets on the path, now and then the whole account.
+fn subject() -> impl Strategy<Value = usize> {
+    prop_oneof![2 => Just(0usize), 6 => 1..reference::SUBJECTS.len()]
+}
+
 fn authorize() -> impl Strategy<Value = Op> {
     let ttl = prop_oneof![2 => Just(None), 5 => ttl_ms().prop_map(Some)];
     (
@@ -158,14 +163,16 @@ fn authorize() -> impl Strategy<Value = Op> {
         ttl,
         prop::bool::weighted(0.2),
         tokens(),
+        subject(),
     )
-        .prop_map(|(account, quantity, ttl_ms, gpu, tokens)| {
+        .prop_map(|(account, quantity, ttl_ms, gpu, tokens, subject)| {
             Op::Plain(MOp::Authorize {
                 account,
                 quantity,
                 ttl_ms,
                 gpu,
                 tokens,
+                subject,
             })
         })
 }
@@ -185,16 +192,22 @@ fn capture() -> impl Strategy<Value = Op> {
 /// A debit of a quantity, or now and then of tokens rated by the model's prices (few enough
 /// that many are worth less than a unit, and carried).
 fn debit() -> impl Strategy<Value = Op> {
-    (account(), quantity(), prop::bool::weighted(0.2), tokens()).prop_map(
-        |(account, quantity, gpu, tokens)| {
+    (
+        account(),
+        quantity(),
+        prop::bool::weighted(0.2),
+        tokens(),
+        subject(),
+    )
+        .prop_map(|(account, quantity, gpu, tokens, subject)| {
             Op::Plain(MOp::Debit {
                 account,
                 quantity,
                 gpu,
                 tokens,
+                subject,
             })
-        },
-    )
+        })
 }
 
 fn void() -> impl Strategy<Value = Op> {

@@ -39,6 +39,42 @@ pub struct MHold {
     /// Whether the hold names a meter (authorized by tokens, or for gpu): only such a hold's
     /// captures can be rated.
     pub metered: bool,
+    /// The budgets it was authorized against, what it authorized and captured, and what it
+    /// still claims of each budget: authorized - captured while open, nothing once closed.
+    pub budgets: Vec<usize>,
+    pub authorized: Decimal,
+    pub captured: Decimal,
+    pub claim: Decimal,
+}
+
+/// A budget, without a period: in the model, a cap for all time.
+#[derive(Clone, Debug)]
+pub struct MBudget {
+    pub account: usize,
+    pub subject: &'static str,
+    /// Only the gpu meter's spending counts.
+    pub gpu_only: bool,
+    pub limit: Decimal,
+    pub hard: bool,
+    pub spent: Decimal,
+    pub held: Decimal,
+}
+
+/// The subjects the model's requests name (by index).
+pub const SUBJECTS: [&str; 5] = ["", "team:a", "team:a/key:1", "team:a/key:2", "team:b"];
+
+/// The model's budgets, made before the first step: (account, subject, gpu only, limit, hard).
+pub const BUDGETS: [(usize, &str, bool, &str, bool); 5] = [
+    (0, "team:a", false, "12", true),
+    (0, "team:a/key:1", false, "5", true),
+    (0, "", true, "8", true),
+    (1, "team:b", false, "6", true),
+    (1, "", false, "30", false),
+];
+
+/// Whether a budget for `budget` counts a request of `subject`: the same path or one under it.
+fn covers(budget: &str, subject: &str) -> bool {
+    budget.is_empty() || subject == budget || subject.starts_with(&format!("{budget}/"))
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +113,8 @@ pub enum MOp {
         ttl_ms: Option<u64>,
         gpu: bool,
         tokens: Option<u32>,
+        /// An index into [`SUBJECTS`].
+        subject: usize,
     },
     /// A capture of a quantity, or (with `tokens`) of usage rated at the hold's version.
     Capture {
@@ -99,6 +137,8 @@ pub enum MOp {
         quantity: Decimal,
         gpu: bool,
         tokens: Option<u32>,
+        /// An index into [`SUBJECTS`].
+        subject: usize,
     },
     Update {
         account: usize,
@@ -186,6 +226,12 @@ pub enum MErr {
         in_use: Decimal,
     },
     TooManyOpenHolds,
+    BudgetExceeded {
+        limit: Decimal,
+        spent: Decimal,
+        held: Decimal,
+        requested: Decimal,
+    },
     TooManyLots,
     ExternalIdTaken,
     Conflict,
@@ -203,6 +249,7 @@ pub struct Model {
     pub done: HashMap<(usize, String), (MCmd, MOut)>,
     /// Per account and meter (gpu or not), what rated debits left below the unit's scale.
     pub carries: HashMap<(usize, bool), Decimal>,
+    pub budgets: Vec<MBudget>,
 }
 
 /// The model's price list, written from `docs/accounting.md` alone: per meter (gpu or not), the
@@ -254,7 +301,63 @@ impl Model {
             holds: Vec::new(),
             done: HashMap::new(),
             carries: HashMap::new(),
+            budgets: (BUDGETS.iter())
+                .map(|&(account, subject, gpu_only, limit, hard)| MBudget {
+                    account,
+                    subject,
+                    gpu_only,
+                    limit: limit.parse().unwrap(),
+                    hard,
+                    spent: Decimal::ZERO,
+                    held: Decimal::ZERO,
+                })
+                .collect(),
         }
+    }
+
+    /// The budgets a request of `subject` for the meter counts against, the most specific first;
+    /// refused by the first hard one that has no room for `quantity`.
+    fn check_budgets(
+        &self,
+        account: usize,
+        subject: usize,
+        gpu: bool,
+        quantity: Decimal,
+    ) -> Result<Vec<usize>, MErr> {
+        let subject = SUBJECTS[subject];
+        let mut applying: Vec<usize> = (0..self.budgets.len())
+            .filter(|&i| {
+                let b = &self.budgets[i];
+                b.account == account && covers(b.subject, subject) && (gpu || !b.gpu_only)
+            })
+            .collect();
+        applying.sort_by_key(|&i| (std::cmp::Reverse(self.budgets[i].subject.len()), i));
+        for &i in &applying {
+            let b = &self.budgets[i];
+            if b.hard && b.spent + b.held + quantity > b.limit {
+                return Err(MErr::BudgetExceeded {
+                    limit: b.limit,
+                    spent: b.spent,
+                    held: b.held,
+                    requested: quantity,
+                });
+            }
+        }
+        Ok(applying)
+    }
+
+    /// Moves the hold's budgets' held by what its claim changed.
+    fn reclaim(&mut self, hold: usize) {
+        let h = &self.holds[hold];
+        let claim = match h.status {
+            HoldStatus::Open => (h.authorized - h.captured).max(Decimal::ZERO),
+            _ => Decimal::ZERO,
+        };
+        let delta = claim - h.claim;
+        for b in h.budgets.clone() {
+            self.budgets[b].held += delta;
+        }
+        self.holds[hold].claim = claim;
     }
 
     /// A new batch at `now_ms`: holds past their TTL let go of their credit, and the live lots
@@ -372,6 +475,7 @@ impl Model {
         let reserved = std::mem::take(&mut self.holds[hold].reserved);
         self.holds[hold].status = status;
         self.accounts[account].open_holds -= 1;
+        self.reclaim(hold);
         self.unreserve(account, &reserved)
     }
 
@@ -451,7 +555,8 @@ impl Model {
                 ttl_ms,
                 gpu,
                 tokens,
-            } => self.authorize(account, quantity, ttl_ms, gpu, tokens),
+                subject,
+            } => self.authorize(account, quantity, ttl_ms, gpu, tokens, subject),
             MOp::Capture {
                 hold,
                 quantity,
@@ -466,7 +571,8 @@ impl Model {
                 quantity,
                 gpu,
                 tokens,
-            } => self.debit(account, quantity, gpu, tokens),
+                subject,
+            } => self.debit(account, quantity, gpu, tokens, subject),
             MOp::Update {
                 account,
                 limit,
@@ -588,6 +694,7 @@ impl Model {
         ttl_ms: Option<u64>,
         gpu: bool,
         tokens: Option<u32>,
+        subject: usize,
     ) -> MResult {
         let ttl_ms = ttl_ms.unwrap_or(TTL_DEFAULT_MS);
         if ttl_ms == 0 || ttl_ms > TTL_MAX_MS {
@@ -613,6 +720,7 @@ impl Model {
         if self.accounts[account].open_holds >= OPEN_HOLDS_MAX {
             return Err(MErr::TooManyOpenHolds);
         }
+        let budgets = self.check_budgets(account, subject, gpu, quantity)?;
         let reserved = self.plan(account, quantity, gpu)?;
         self.reserve(account, &reserved);
         self.accounts[account].open_holds += 1;
@@ -624,8 +732,13 @@ impl Model {
             expires_ms,
             gpu,
             metered: gpu || tokens.is_some(),
+            budgets,
+            authorized: quantity,
+            captured: Decimal::ZERO,
+            claim: Decimal::ZERO,
         };
         self.holds.push(hold);
+        self.reclaim(self.holds.len() - 1);
         let available = self.available(account, gpu);
         Ok(MOut::Authorized {
             hold: self.holds.len() - 1,
@@ -721,6 +834,16 @@ impl Model {
         if let Some(carry) = carry {
             self.carries.insert((account, gpu), carry);
         }
+        // What a capture charges is spent, in full, on the budgets the hold was authorized
+        // against; its claim shrinks by it (to nothing once closed).
+        let charged = from_hold + beyond;
+        self.holds[hold].captured += charged;
+        self.reclaim(hold);
+        if !charged.is_zero() {
+            for b in self.holds[hold].budgets.clone() {
+                self.budgets[b].spent += charged;
+            }
+        }
         Ok(MOut::Captured {
             charged: from_hold + beyond,
             draws,
@@ -773,6 +896,7 @@ impl Model {
         quantity: Decimal,
         gpu: bool,
         tokens: Option<u32>,
+        subject: usize,
     ) -> MResult {
         self.can_spend(account)?;
         // Rated: the tokens' value plus what earlier rated debits of the meter left, rounded
@@ -787,9 +911,13 @@ impl Model {
         if !fits(quantity) {
             return Err(MErr::TooManyDecimals);
         }
+        let budgets = self.check_budgets(account, subject, gpu, quantity)?;
         let draws = self.plan(account, quantity, gpu)?;
         for &draw in &draws {
             self.consume(account, draw, false);
+        }
+        for b in budgets {
+            self.budgets[b].spent += quantity;
         }
         if let Some(carry) = carry {
             self.carries.insert((account, gpu), carry);
@@ -874,8 +1002,13 @@ pub fn project_err(error: &LedgerError) -> MErr {
         LedgerError::CommitmentActive { .. } | LedgerError::CommitmentNotFound { .. } => {
             unreachable!("the model has no commitments: {error:?}")
         }
-        LedgerError::BudgetExceeded(_)
-        | LedgerError::BudgetNotFound { .. }
+        LedgerError::BudgetExceeded(r) => MErr::BudgetExceeded {
+            limit: r.limit.get(),
+            spent: r.spent.get(),
+            held: r.held.get(),
+            requested: r.requested.get(),
+        },
+        LedgerError::BudgetNotFound { .. }
         | LedgerError::BudgetExists { .. }
         | LedgerError::TooManyBudgets { .. } => {
             unreachable!("the model has no budgets yet: {error:?}")

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
-use credit_ledger::ledger::{Authorize, Draw};
+use credit_ledger::ledger::{Authorize, BudgetId, CreateBudget, Draw};
 use uuid::Uuid;
 
-use super::reference::{project_err, MCmd, MDraw, MGrant, MOp, MOut, Model};
+use super::reference::{
+    project_err, MCmd, MDraw, MErr, MGrant, MOp, MOut, Model, BUDGETS, SUBJECTS,
+};
 use super::{
     Op, Step, LINE_PRICE, LIVE_LOTS_MAX, OPEN_HOLDS_MAX, SCALE, TTL_DEFAULT_MS, TTL_MAX_MS, UNKNOWN,
 };
@@ -25,6 +27,8 @@ pub struct World {
     /// The engine's first answer under each (account, key), which every replay must repeat.
     first_answers: HashMap<(usize, String), Outcome>,
     keys: usize,
+    /// The engine's id of each of the model's budgets.
+    budgets: Vec<BudgetId>,
 }
 
 impl World {
@@ -41,6 +45,26 @@ impl World {
             h.open_account(SCALE, "0", "0"),
             h.open_account(SCALE, "10", LINE_PRICE),
         ];
+        let budgets = (BUDGETS.iter().enumerate())
+            .map(|(i, &(account, subject, gpu_only, limit, hard))| {
+                let command = Command::CreateBudget(CreateBudget {
+                    idempotency_key: format!("budget-{i}"),
+                    account_id: accounts[account],
+                    subject: subject.into(),
+                    meter: meter(gpu_only),
+                    limit: quantity(limit.parse().unwrap()),
+                    period: credit_ledger::ledger::budget::Period::None,
+                    time_zone: chrono_tz::Tz::UTC,
+                    hard,
+                    alerts: vec![50, 100],
+                });
+                match h.apply(&command).0 {
+                    Ok(Outcome::Budget(b)) => b.id,
+                    other => panic!("budget {i}: {other:?}"),
+                }
+            })
+            .collect();
+        h.next_batch(0);
         World {
             h,
             model: Model::new(&[Decimal::ZERO, Decimal::TEN]),
@@ -52,6 +76,7 @@ impl World {
             history: Vec::new(),
             first_answers: HashMap::new(),
             keys: 0,
+            budgets,
         }
     }
 
@@ -87,7 +112,22 @@ impl World {
             .map(|o| self.project(o))
             .map_err(project_err);
         assert_eq!(got, expected, "step {n}: {cmd:?}\nengine: {result:?}");
-        if result.is_err() || replay {
+        // A hard budget's first refusal in a period records on the account that it was hit,
+        // with its event (and, the account being written, any balance event then due); no
+        // credit, hold or entry.
+        let hit = matches!(expected, Err(MErr::BudgetExceeded { .. }));
+        if hit {
+            assert!(
+                changed.accounts <= 1
+                    && Changed {
+                        accounts: 0,
+                        events: 0,
+                        ..changed
+                    }
+                    .is_empty(),
+                "step {n}: a budget's refusal wrote {changed:?}"
+            );
+        } else if result.is_err() || replay {
             assert!(
                 changed.is_empty(),
                 "step {n}: a refusal or a replay wrote {changed:?}"
@@ -318,6 +358,7 @@ impl World {
                 ttl_ms,
                 gpu,
                 tokens,
+                subject,
             } => Command::Authorize(Authorize {
                 idempotency_key: key.into(),
                 account_id: self.account_id(account),
@@ -329,7 +370,7 @@ impl World {
                 },
                 reference: String::new(),
                 usage: tokens.map(usage),
-                subject: String::new(),
+                subject: SUBJECTS[subject].into(),
             }),
             MOp::Capture {
                 hold,
@@ -359,6 +400,7 @@ impl World {
                 quantity: q,
                 gpu,
                 tokens: None,
+                subject,
             } => Command::Debit(Debit {
                 idempotency_key: key.into(),
                 account_id: self.account_id(account),
@@ -366,7 +408,7 @@ impl World {
                 meter: meter(gpu),
                 reference: String::new(),
                 usage: None,
-                subject: String::new(),
+                subject: SUBJECTS[subject].into(),
             }),
             // A rated debit's meter draws on the same lots as its quantity twin's: "chat" is
             // in no lot's scope, as "" is not.
@@ -374,6 +416,7 @@ impl World {
                 account,
                 gpu,
                 tokens: Some(tokens),
+                subject,
                 ..
             } => Command::Debit(Debit {
                 idempotency_key: key.into(),
@@ -382,7 +425,7 @@ impl World {
                 meter: rated_meter(gpu),
                 reference: String::new(),
                 usage: Some(usage(tokens)),
-                subject: String::new(),
+                subject: SUBJECTS[subject].into(),
             }),
             MOp::Update {
                 account,
@@ -421,9 +464,20 @@ impl World {
         })
     }
 
-    /// Every lot, hold and account the engine wrote agrees with the model.
+    /// Every lot, hold, account and budget the engine wrote agrees with the model.
     fn compare_state(&self, n: usize) {
         let store = &self.h.store;
+        for (i, budget) in self.model.budgets.iter().enumerate() {
+            let account = &store.accounts[&self.accounts[budget.account]];
+            let stored = (account.budgets.iter())
+                .find(|b| b.id == self.budgets[i])
+                .expect("budgets are never deleted here");
+            assert_eq!(
+                (stored.spent.get(), stored.held.get()),
+                (budget.spent, budget.held),
+                "step {n}: budget {i}"
+            );
+        }
         for (i, lot) in self.model.lots.iter().enumerate() {
             let stored = &store.lots[&self.lots[i]];
             let got = (stored.remaining.get(), stored.held.get(), stored.status);
@@ -574,12 +628,14 @@ fn respelled(op: MOp) -> MOp {
             ttl_ms,
             gpu,
             tokens,
+            subject,
         } => MOp::Authorize {
             account,
             quantity: respell(quantity),
             ttl_ms,
             gpu,
             tokens,
+            subject,
         },
         MOp::Capture {
             hold,
@@ -599,11 +655,13 @@ fn respelled(op: MOp) -> MOp {
             quantity,
             gpu,
             tokens,
+            subject,
         } => MOp::Debit {
             account,
             quantity: respell(quantity),
             gpu,
             tokens,
+            subject,
         },
         // An update's limit is a plain `Decimal` in the command (the API layer parses it), and
         // void, release and extend carry no amount: these are replayed as they were.
