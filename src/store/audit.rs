@@ -10,7 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use super::rows::*;
 use super::sql::{select, Kind};
 use super::{Store, StoreError, StoreResult};
-use crate::ledger::{Account, Entry, Lot};
+use crate::ledger::{Account, Entry, Hold, HoldStatus, Lot};
 
 /// A stored row that could be read but is not a valid domain value: its table, its key as
 /// stored, and what is wrong with it.
@@ -100,6 +100,35 @@ fn audited<T>(table: &'static str, key: &str, parsed: StoreResult<T>) -> Audited
 }
 
 impl AuditReader {
+    /// The open holds that count against budgets, on accounts `first_account` to
+    /// `last_account` inclusive: what each budget's `held` must add up to.
+    pub async fn budget_holds(
+        &mut self,
+        first_account: &str,
+        last_account: &str,
+    ) -> StoreResult<Vec<Audited<Hold>>> {
+        let store = &self.store;
+        let sql = format!(
+            "SELECT {} FROM holds WHERE status = '{}' AND budgets <> '' \
+             AND account_id >= {} AND account_id <= {} ORDER BY account_id, id",
+            store.columns(HOLD_COLUMNS),
+            HoldStatus::Open,
+            store.param(1, Kind::Id),
+            store.param(2, Kind::Id),
+        );
+        let rows = select(&sql)
+            .bind(first_account.to_string())
+            .bind(last_account.to_string())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let key = stored_key(row, "id")?;
+                Ok(audited("holds", &key, hold_from_row(row)))
+            })
+            .collect()
+    }
+
     /// Accounts in id order after `after` (from the start when `None`), at most `limit`.
     pub async fn accounts(
         &mut self,

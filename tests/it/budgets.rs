@@ -5,8 +5,10 @@
 use chrono::{Duration, TimeZone, Utc};
 use credit_ledger::api::convert::timestamp;
 use credit_ledger::clock::Clock as _;
+use credit_ledger::journal::verify::{verify, Violation};
 use credit_ledger::ledger::EventData;
 use credit_ledger::proto as p;
+use sqlx::Executor as _;
 use tonic::Code;
 
 use crate::helpers::{by_id, metadata, reason, Backend, TestApp};
@@ -449,6 +451,28 @@ async fn holds_count_while_open_and_across_a_reset(backend: Backend) {
         .unwrap();
     assert!(expiring.into_inner().hold.is_some());
     assert_eq!(counts(&get(&app, &account, &budget).await), ("0", "8", "2"));
+    // `verify` holds each budget's held to its open holds' claims (invariant 7).
+    let report = verify(&app.store).await.unwrap();
+    assert!(report.violations.is_empty(), "{report}");
+    let tamper = |from: &str, to: &str| {
+        format!("UPDATE accounts SET budgets = replace(budgets, '\"held\":\"{from}\"', '\"held\":\"{to}\"')")
+    };
+    app.store
+        .pool()
+        .execute(tamper("8", "9").as_str())
+        .await
+        .unwrap();
+    let report = verify(&app.store).await.unwrap();
+    assert!(
+        matches!(&report.violations[..], [Violation::BudgetHeld { row, open_holds, .. }]
+            if row.to_string() == "9" && open_holds.to_string() == "8"),
+        "{report}"
+    );
+    app.store
+        .pool()
+        .execute(tamper("9", "8").as_str())
+        .await
+        .unwrap();
     app.clock.advance(Duration::seconds(2));
     assert_eq!(app.sweep().await.holds_expired, 1);
     assert_eq!(

@@ -12,7 +12,9 @@ use super::{Counts, Report, TrialLine, Violation, VIOLATIONS_KEPT_MAX};
 use crate::ledger::amount::MONEY_SCALE;
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::Rating;
-use crate::ledger::{Account, AccountId, Book, Code, Entry, Lot, LotId, Posting, Side};
+use crate::ledger::{
+    Account, AccountId, Book, BudgetId, Code, Entry, Hold, Lot, LotId, Posting, Quantity, Side,
+};
 
 /// What the postings naming one lot add up to.
 #[derive(Debug, Clone, Copy)]
@@ -404,6 +406,31 @@ impl Checker {
                     row,
                     posted,
                 });
+            }
+        }
+    }
+
+    /// Invariant 7 for a page of accounts: each budget's `held` is what the open holds
+    /// authorized against it still claim (`holds`: the page's open holds with budgets).
+    pub fn budgets(&mut self, accounts: &[&Account], holds: &[Hold]) {
+        let mut claims: HashMap<(AccountId, BudgetId), Quantity> = HashMap::new();
+        for hold in holds {
+            for budget in &hold.budgets {
+                *claims.entry((hold.account_id, *budget)).or_default() += hold.claim();
+            }
+        }
+        for account in accounts {
+            for budget in &account.budgets {
+                let open_holds =
+                    (claims.get(&(account.id, budget.id)).copied()).unwrap_or_default();
+                if budget.held != open_holds {
+                    self.violation(Violation::BudgetHeld {
+                        account_id: account.id,
+                        budget_id: budget.id,
+                        row: budget.held,
+                        open_holds,
+                    });
+                }
             }
         }
     }

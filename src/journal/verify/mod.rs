@@ -1,4 +1,4 @@
-//! `credit-ledger verify`: checks invariants 1, 3, 6 and 8 of `docs/design.md` over the whole
+//! `credit-ledger verify`: checks invariants 1, 3, 6, 7 and 8 of `docs/design.md` over the whole
 //! store.
 //!
 //! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
@@ -50,7 +50,7 @@ pub const LOT_PAGE: u32 = 1_000;
 /// Violations kept for the report; beyond this they are only counted.
 pub const VIOLATIONS_KEPT_MAX: usize = 10_000;
 
-/// Checks invariants 1, 3, 6 and 8 over the whole store, inside one read-only snapshot. Violations
+/// Checks invariants 1, 3, 6, 7 and 8 over the whole store, inside one read-only snapshot. Violations
 /// are in the report; an error means the store could not be read.
 pub async fn verify(store: &Store) -> anyhow::Result<Report> {
     let mut reader = store
@@ -140,7 +140,24 @@ async fn check_account_page(
         }
     }
     walk.close(checker);
-    check_lots(reader, checker, &first.key, &last.key, reached).await
+    check_lots(reader, checker, &first.key, &last.key, reached).await?;
+    let holds = reader
+        .budget_holds(&first.key, &last.key)
+        .await
+        .context("reading holds")?;
+    let mut open = Vec::with_capacity(holds.len());
+    for hold in holds {
+        match hold {
+            Ok(hold) => open.push(hold),
+            Err(corrupt) => checker.violation(Violation::Corrupt(corrupt)),
+        }
+    }
+    let rows: Vec<&crate::ledger::Account> = accounts
+        .iter()
+        .filter_map(|a| a.account.as_ref().ok())
+        .collect();
+    checker.budgets(&rows, &open);
+    Ok(())
 }
 
 async fn check_lots(

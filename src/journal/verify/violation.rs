@@ -6,7 +6,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use crate::ledger::{AccountId, Book, Code, Currency, EntryId, LotId};
+use crate::ledger::{AccountId, Book, BudgetId, Code, Currency, EntryId, LotId, Quantity};
 use crate::store::audit::CorruptRow;
 
 /// One broken invariant, with everything needed to find and judge it.
@@ -123,6 +123,13 @@ pub enum Violation {
         meter: String,
         row: Decimal,
         last_entry: Decimal,
+    },
+    /// A budget's `held` is not what the open holds authorized against it still claim.
+    BudgetHeld {
+        account_id: AccountId,
+        budget_id: BudgetId,
+        row: Quantity,
+        open_holds: Quantity,
     },
     /// Entries name an account that has no account row.
     EntriesWithoutAccount {
@@ -326,6 +333,16 @@ impl fmt::Display for Violation {
                 f,
                 "invariant 8: account {account_id} carries {row} of meter {meter:?} on its row, \
                  but its last rated entry carried out {last_entry}"
+            ),
+            BudgetHeld {
+                account_id,
+                budget_id,
+                row,
+                open_holds,
+            } => write!(
+                f,
+                "invariant 7: budget {budget_id} of account {account_id} holds {row} on its row, \
+                 but the open holds authorized against it claim {open_holds}"
             ),
             EntriesWithoutAccount { account_key } => write!(
                 f,
