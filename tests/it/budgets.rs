@@ -8,7 +8,9 @@ use credit_ledger::clock::Clock as _;
 use credit_ledger::journal::verify::{verify, Violation};
 use credit_ledger::ledger::EventData;
 use credit_ledger::proto as p;
+use credit_ledger::proto::usage_client::UsageClient;
 use sqlx::Executor as _;
+use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::helpers::{by_id, metadata, reason, Backend, TestApp};
@@ -141,21 +143,20 @@ async fn budget_events(app: &TestApp, account: &str) -> Vec<EventData> {
         .collect()
 }
 
-/// 400 authorizations of 1 at once, on an account with 1,000 available and a key budget of 100:
-/// exactly 100 hold, the rest are refused by the budget, and the wallet holds exactly 100.
-async fn concurrent_authorizations_stop_at_a_hard_budget(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let account = app.account("capped", 0).await;
-    app.top_up(&account, "1000", "100", "pay").await;
-    let budget = create(&app, &account, hard("team:a/key:k1", "100")).await;
-    let usage = app.usage().await;
+/// 400 authorizations of 1 for `budget`'s subject at once, spread over `clients`; each refusal
+/// must be that budget's. Returns how many were granted.
+async fn authorize_400(
+    clients: &[UsageClient<Channel>],
+    account: &str,
+    budget: &p::Budget,
+) -> usize {
     let calls = (0..400).map(|i| {
-        let mut usage = usage.clone();
+        let mut usage = clients[i % clients.len()].clone();
         let request = p::AuthorizeRequest {
             idempotency_key: format!("auth-{i}"),
-            account: Some(by_id(&account)),
+            account: Some(by_id(account)),
             quantity: "1".into(),
-            subject: "team:a/key:k1".into(),
+            subject: budget.subject.clone(),
             ..Default::default()
         };
         tokio::spawn(async move { usage.authorize(request).await })
@@ -164,9 +165,21 @@ async fn concurrent_authorizations_stop_at_a_hard_budget(backend: Backend) {
     for result in futures::future::join_all(calls).await {
         match result.unwrap() {
             Ok(_) => granted += 1,
-            Err(status) => refused_by(&status, &budget),
+            Err(status) => refused_by(&status, budget),
         }
     }
+    granted
+}
+
+/// 400 authorizations of 1 at once, on an account with 1,000 available and a key budget of 100:
+/// exactly 100 hold, the rest are refused by the budget, and the wallet holds exactly 100.
+async fn concurrent_authorizations_stop_at_a_hard_budget(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.account("capped", 0).await;
+    app.top_up(&account, "1000", "100", "pay").await;
+    let budget = create(&app, &account, hard("team:a/key:k1", "100")).await;
+    let usage = app.usage().await;
+    let granted = authorize_400(&[usage], &account, &budget).await;
     assert_eq!(granted, 100);
     assert_eq!(
         counts(&get(&app, &account, &budget).await),
@@ -616,25 +629,8 @@ async fn two_instances_stop_at_a_hard_budget_together() {
     let account = first.account("shared", 0).await;
     first.top_up(&account, "1000", "100", "pay").await;
     let budget = create(&first, &account, hard("key:k1", "100")).await;
-    let (one, two) = (first.usage().await, second.usage().await);
-    let calls = (0..400).map(|i| {
-        let mut usage = if i % 2 == 0 { one.clone() } else { two.clone() };
-        let request = p::AuthorizeRequest {
-            idempotency_key: format!("auth-{i}"),
-            account: Some(by_id(&account)),
-            quantity: "1".into(),
-            subject: "key:k1".into(),
-            ..Default::default()
-        };
-        tokio::spawn(async move { usage.authorize(request).await })
-    });
-    let mut granted = 0;
-    for result in futures::future::join_all(calls).await {
-        match result.unwrap() {
-            Ok(_) => granted += 1,
-            Err(status) => refused_by(&status, &budget),
-        }
-    }
+    let clients = [first.usage().await, second.usage().await];
+    let granted = authorize_400(&clients, &account, &budget).await;
     assert_eq!(granted, 100);
     assert_eq!(
         counts(&get(&second, &account, &budget).await),
