@@ -185,6 +185,65 @@ pub fn subject(s: String) -> Result<String, LedgerError> {
     Ok(s)
 }
 
+/// A budget as it stands at `now`.
+pub fn budget(account_id: l::AccountId, b: &l::budget::Budget, now: DateTime<Utc>) -> p::Budget {
+    let standing = b.standing(now);
+    p::Budget {
+        budget_id: b.id.to_string(),
+        account_id: account_id.to_string(),
+        subject: b.subject.clone(),
+        meter: b.meter.clone(),
+        limit: amount(b.limit),
+        period: match b.period {
+            l::budget::Period::None => p::BudgetPeriod::None,
+            l::budget::Period::Day => p::BudgetPeriod::Day,
+            l::budget::Period::Week => p::BudgetPeriod::Week,
+            l::budget::Period::Month => p::BudgetPeriod::Month,
+        } as i32,
+        time_zone: b.time_zone.name().to_string(),
+        hard: b.hard,
+        alerts: b.alerts.clone(),
+        spent: amount(standing.spent),
+        held: amount(standing.held),
+        remaining: amount(standing.remaining),
+        period_start: Some(timestamp(standing.period_start)),
+        resets_at: standing.resets_at.map(timestamp),
+        created_at: Some(timestamp(b.created_at)),
+    }
+}
+
+pub fn budget_period(value: i32) -> Result<l::budget::Period, LedgerError> {
+    use l::budget::Period;
+    match p::BudgetPeriod::try_from(value) {
+        Ok(p::BudgetPeriod::None) => Ok(Period::None),
+        Ok(p::BudgetPeriod::Day) => Ok(Period::Day),
+        Ok(p::BudgetPeriod::Week) => Ok(Period::Week),
+        Ok(p::BudgetPeriod::Month) => Ok(Period::Month),
+        Err(_) => Err(invalid("period", format!("unknown period {value}"))),
+    }
+}
+
+/// An IANA zone name; empty is UTC.
+pub fn time_zone(name: &str) -> Result<chrono_tz::Tz, LedgerError> {
+    match name {
+        "" => Ok(chrono_tz::Tz::UTC),
+        name => name.parse().map_err(|_| {
+            invalid(
+                "time_zone",
+                format!(
+                    "not an IANA time zone name (e.g. Europe/Paris): {:?}",
+                    l::amount::truncated(name)
+                ),
+            )
+        }),
+    }
+}
+
+/// Alert percentages: each 1 to 100, at most `budget::ALERTS_MAX`; kept ascending.
+pub fn alerts(values: Vec<u32>) -> Result<Vec<u32>, LedgerError> {
+    l::budget::check_alerts(values).map_err(|reason| invalid("alerts", reason))
+}
+
 /// A meter: empty (unscoped lots only) or an identifier.
 pub fn meter(s: String) -> Result<String, LedgerError> {
     match s.is_empty() {

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert as c;
 use super::{unexpected, Services};
 use crate::journal::balance::balance_as_of;
-use crate::ledger::rating::{self, RatingError};
+use crate::ledger::rating;
 use crate::ledger::{
     AccountId, Authorize, Capture, Command, Debit, ExtendHold, LedgerError, Outcome, Release,
 };
@@ -229,15 +229,9 @@ impl p::usage_server::Usage for UsageService {
             account: account_id.into(),
         })?;
         let at = at.unwrap_or_else(|| self.0.clock.now());
-        let catalog = self.0.prices.current();
-        let version = catalog.in_force(a.book(), at).ok_or_else(|| {
-            LedgerError::NotPriced(RatingError::NoVersion {
-                book: a.book().to_string(),
-                at,
-            })
-        })?;
-        let rated =
-            rating::rate(version, &meter, a.unit, &usage).map_err(LedgerError::NotPriced)?;
+        let rated = (self.0.prices.current())
+            .rate_in_force(a.book(), at, &meter, a.unit, &usage)
+            .map_err(LedgerError::NotPriced)?;
         Ok(Response::new(p::QuoteResponse {
             rating: Some(c::rating(&rated)),
             quantity: c::amount(rating::reserve(rated.value, a.unit_scale)),

@@ -135,8 +135,15 @@ impl Budget {
 
     /// Whether `more` fits under a hard limit, with what is spent and held (at `now`).
     pub fn admits(&self, more: Quantity, now: DateTime<Utc>) -> bool {
-        let s = self.standing(now);
-        !self.hard || s.spent + s.held + more <= self.limit
+        !self.hard || self.spent_at(now) + self.held + more <= self.limit
+    }
+
+    /// What is spent in the period that holds `now`: nothing once the current one has ended.
+    fn spent_at(&self, now: DateTime<Utc>) -> Quantity {
+        match self.resets_at() {
+            Some(end) if end <= now => Quantity::ZERO,
+            _ => self.spent,
+        }
     }
 
     /// The alerts that spending `spent` reaches beyond those already raised, ascending.

@@ -411,6 +411,24 @@ impl Catalog {
             .max_by_key(|v| (v.effective_at, v.version))
     }
 
+    /// Rates `usage` of `meter`, in `unit`, at the version of `book` in force at `at`.
+    pub fn rate_in_force(
+        &self,
+        book: &str,
+        at: DateTime<Utc>,
+        meter: &str,
+        unit: Unit,
+        usage: &Usage,
+    ) -> Result<Rated, RatingError> {
+        let version = self
+            .in_force(book, at)
+            .ok_or_else(|| RatingError::NoVersion {
+                book: book.to_string(),
+                at,
+            })?;
+        rate(version, meter, unit, usage)
+    }
+
     pub fn version(&self, book: &str, version: u32) -> Option<&Arc<Version>> {
         let versions = self.books.get(book)?;
         versions

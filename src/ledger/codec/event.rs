@@ -43,8 +43,12 @@ pub(super) enum EventV1 {
     LowBalanceRecovered {
         #[serde(with = "super::stored_amount")]
         available: Quantity,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        threshold: Option<String>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "super::stored_amount::optional"
+        )]
+        threshold: Option<Quantity>,
     },
     BudgetAlert {
         budget_id: Uuid,
@@ -125,7 +129,7 @@ impl From<&EventData> for EventV1 {
                 threshold,
             } => EventV1::LowBalanceRecovered {
                 available,
-                threshold: threshold.map(|t| t.to_string()),
+                threshold,
             },
             EventData::BudgetAlert {
                 budget_id,
@@ -223,9 +227,7 @@ impl From<EventV1> for EventData {
                 threshold,
             } => EventData::LowBalanceRecovered {
                 available,
-                threshold: threshold
-                    .and_then(|t| t.parse().ok())
-                    .and_then(Quantity::new),
+                threshold,
             },
             EventV1::BudgetAlert {
                 budget_id,

@@ -111,6 +111,33 @@ pub(super) mod stored_amount {
         let value: Decimal = rust_decimal::serde::str::deserialize(d)?;
         A::from_decimal(value).ok_or_else(|| D::Error::custom("a negative amount"))
     }
+
+    /// An amount that may be absent: written only when present (with
+    /// `skip_serializing_if = "Option::is_none"`), read as `None` when the member is missing
+    /// (with `default`).
+    pub mod optional {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use crate::ledger::amount::Amount;
+
+        pub fn serialize<A: Amount, S: Serializer>(
+            value: &Option<A>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(value) => super::serialize(value, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, A: Amount, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<A>, D::Error> {
+            #[derive(Deserialize)]
+            struct Present<A: Amount>(#[serde(with = "super")] A);
+            Ok(Option::<Present<A>>::deserialize(d)?.map(|Present(a)| a))
+        }
+    }
 }
 
 /// Unit and currency codes as their text, for serde's `with`; `optional` keeps "no currency" as

@@ -695,5 +695,14 @@ mod budgets {
             r#"{"kind":"low_balance_recovered","available":"13","threshold":"5"}"#
         );
         assert_eq!(decode_event(&text).unwrap(), recovered);
+        let depleted_before = r#"{"kind":"low_balance_recovered","available":"13"}"#;
+        assert_eq!(
+            decode_event(depleted_before).unwrap(),
+            EventData::LowBalanceRecovered {
+                available: q("13"),
+                threshold: None
+            }
+        );
+        assert!(decode_event(&text.replace("\"5\"", "\"-5\"")).is_err());
     }
 }

@@ -77,12 +77,13 @@ impl Ledger {
         Ok(Outcome::BudgetDeleted(Box::new(budget.with_standing(now))))
     }
 
-    /// Starts over the periods of `ids` (all of the account's budgets when `None`) that have
-    /// ended, raising each one's reset; returns how many were.
+    /// Starts over the periods of the budgets `ids` that have ended, raising each one's reset;
+    /// returns how many were.
     pub(super) fn roll_budgets(&mut self, account_id: AccountId, ids: &[BudgetId]) -> u32 {
         self.roll_where(account_id, |b| ids.contains(&b.id))
     }
 
+    /// Like [`Ledger::roll_budgets`], for every budget of the account (the sweeper's).
     pub(super) fn roll_all_budgets(&mut self, account_id: AccountId) -> u32 {
         self.roll_where(account_id, |_| true)
     }
@@ -153,43 +154,31 @@ impl Ledger {
     }
 
     /// After a refusal by a hard budget: its event, once per period. The refusal itself changed
-    /// nothing; this records only that the budget was hit.
+    /// nothing; this records only that the budget was hit (in its current period).
     pub(super) fn note_budget_hit(&mut self, refusal: &BudgetRefusal) {
-        let BudgetRefusal {
-            account_id,
-            budget_id,
-            requested,
-            ..
-        } = refusal;
-        let now = self.now;
-        let Some(book) = self.books.get_mut(account_id) else {
+        let account_id = refusal.account_id;
+        self.roll_budgets(account_id, &[refusal.budget_id]);
+        let Some(book) = self.books.get_mut(&account_id) else {
             return;
         };
-        let Some(index) = book.account.budgets.iter().position(|b| b.id == *budget_id) else {
+        let Ok(index) = budget_index(&book.account, refusal.budget_id) else {
             return;
         };
-        let standing = book.account.budgets[index].standing(now);
-        let hit = match book.account.budgets[index].resets_at() {
-            Some(end) if end <= now => false,
-            _ => book.account.budgets[index].hit,
-        };
-        if hit {
+        if book.account.budgets[index].hit {
             return;
         }
-        self.roll_budgets(*account_id, &[*budget_id]);
-        let book = self.books.get_mut(account_id).expect("found above");
         let budget = &mut book.touch_account().budgets[index];
         budget.hit = true;
         let data = EventData::BudgetExceeded {
             budget_id: budget.id,
             subject: budget.subject.clone(),
             meter: budget.meter.clone(),
-            limit: budget.limit,
-            spent: standing.spent,
-            held: standing.held,
-            requested: *requested,
+            limit: refusal.limit,
+            spent: refusal.spent,
+            held: refusal.held,
+            requested: refusal.requested,
         };
-        self.push_event(*account_id, data);
+        self.push_event(account_id, data);
     }
 }
 
@@ -206,7 +195,7 @@ pub(super) fn check_budgets(
     let mut applying: Vec<&Budget> = (account.budgets.iter())
         .filter(|b| b.applies(subject, meter))
         .collect();
-    applying.sort_by(|a, b| (b.subject.len(), a.id).cmp(&(a.subject.len(), b.id)));
+    applying.sort_by_key(|b| (std::cmp::Reverse(b.subject.len()), b.id));
     if let Some(full) = applying.iter().find(|b| !b.admits(quantity, now)) {
         let standing = full.standing(now);
         return Err(LedgerError::BudgetExceeded(Box::new(BudgetRefusal {

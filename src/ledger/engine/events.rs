@@ -32,16 +32,14 @@ impl Ledger {
             }
             let (level, available, threshold) = book.alert_level(now);
             let stored = book.account.alert_level;
-            // A new account reports nothing until it first has credit, and then reports from ok.
-            let before = match stored {
-                AlertLevel::New if level == AlertLevel::Depleted => level,
-                AlertLevel::New => AlertLevel::Ok,
-                stored => stored,
-            };
-            if stored == AlertLevel::New && level != AlertLevel::Depleted {
-                book.touch_account().alert_level = AlertLevel::Ok;
-            }
-            if level != before {
+            // A new account reports nothing while it has nothing, and from its first credit on
+            // reports as an account that was ok.
+            let still_new = stored == AlertLevel::New && level == AlertLevel::Depleted;
+            if level != stored && !still_new {
+                let before = match stored {
+                    AlertLevel::New => AlertLevel::Ok,
+                    stored => stored,
+                };
                 if level > before {
                     if let (AlertLevel::Ok, Some(threshold)) = (before, threshold) {
                         raised.push(EventData::LowBalance {
@@ -52,7 +50,7 @@ impl Ledger {
                     if level == AlertLevel::Depleted {
                         raised.push(EventData::Depleted { available });
                     }
-                } else if level == AlertLevel::Ok {
+                } else if level == AlertLevel::Ok && before != AlertLevel::Ok {
                     raised.push(EventData::LowBalanceRecovered {
                         available,
                         threshold,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::ledger::amount::{amount_max, Money, Quantity, MONEY_SCALE};
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::{RatedCost, Rating};
-use crate::ledger::rating::{self, Catalog, Rated, RatingError, Usage};
+use crate::ledger::rating::{self, Catalog, Rated, Usage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
@@ -298,21 +298,19 @@ fn rate(
             "usage is rated by its meter: required with usage",
         ));
     }
-    let version = match pinned {
-        Some(p) => catalog.version(&p.book, p.version).ok_or_else(|| {
-            LedgerError::PriceVersionNotLoaded {
-                book: p.book.clone(),
-                version: p.version,
-            }
-        })?,
-        None => catalog.in_force(account.book(), now).ok_or_else(|| {
-            LedgerError::NotPriced(RatingError::NoVersion {
-                book: account.book().to_string(),
-                at: now,
-            })
-        })?,
+    let rated = match pinned {
+        Some(p) => {
+            let version = catalog.version(&p.book, p.version).ok_or_else(|| {
+                LedgerError::PriceVersionNotLoaded {
+                    book: p.book.clone(),
+                    version: p.version,
+                }
+            })?;
+            rating::rate(version, meter, account.unit, usage)
+        }
+        None => catalog.rate_in_force(account.book(), now, meter, account.unit, usage),
     };
-    rating::rate(version, meter, account.unit, usage).map_err(LedgerError::NotPriced)
+    rated.map_err(LedgerError::NotPriced)
 }
 
 /// What a rated usage charges the account, with what it carries from and to the meter's
