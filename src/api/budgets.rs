@@ -69,6 +69,8 @@ impl p::budgets_server::Budgets for BudgetsService {
             time_zone,
             hard: r.hard,
             alerts,
+            window_seconds: r.window_seconds,
+            max_requests: r.max_requests,
         });
         self.answer(account_id, command).await
     }
@@ -92,6 +94,7 @@ impl p::budgets_server::Budgets for BudgetsService {
             limit,
             hard: r.hard,
             alerts,
+            max_requests: r.max_requests,
         });
         self.answer(account_id, command).await
     }

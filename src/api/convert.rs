@@ -199,6 +199,7 @@ pub fn budget(account_id: l::AccountId, b: &l::budget::Budget, now: DateTime<Utc
             l::budget::Period::Day => p::BudgetPeriod::Day,
             l::budget::Period::Week => p::BudgetPeriod::Week,
             l::budget::Period::Month => p::BudgetPeriod::Month,
+            l::budget::Period::Rolling => p::BudgetPeriod::Rolling,
         } as i32,
         time_zone: b.time_zone.name().to_string(),
         hard: b.hard,
@@ -209,6 +210,9 @@ pub fn budget(account_id: l::AccountId, b: &l::budget::Budget, now: DateTime<Utc
         period_start: Some(timestamp(standing.period_start)),
         resets_at: standing.resets_at.map(timestamp),
         created_at: Some(timestamp(b.created_at)),
+        window_seconds: b.window.as_ref().map_or(0, |w| w.seconds),
+        max_requests: b.window.as_ref().and_then(|w| w.requests),
+        requests: standing.requests,
     }
 }
 
@@ -219,6 +223,7 @@ pub fn budget_period(value: i32) -> Result<l::budget::Period, LedgerError> {
         Ok(p::BudgetPeriod::Day) => Ok(Period::Day),
         Ok(p::BudgetPeriod::Week) => Ok(Period::Week),
         Ok(p::BudgetPeriod::Month) => Ok(Period::Month),
+        Ok(p::BudgetPeriod::Rolling) => Ok(Period::Rolling),
         Err(_) => Err(invalid("period", format!("unknown period {value}"))),
     }
 }

@@ -200,6 +200,27 @@ impl From<LedgerError> for Status {
                     ),
                 ],
             ),
+            E::VelocityLimited(r) => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("budget_id", r.budget_id.to_string()),
+                    ("subject", r.subject.clone()),
+                    ("limit", amount(r.limit)),
+                    ("window_seconds", r.seconds.to_string()),
+                    (
+                        "max_requests",
+                        r.max_requests.map(|n| n.to_string()).unwrap_or_default(),
+                    ),
+                    ("spent", amount(r.spent)),
+                    ("requests", r.requests.to_string()),
+                    ("requested", amount(r.requested)),
+                    (
+                        "retry_at",
+                        r.retry_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    ),
+                ],
+            ),
             E::BudgetNotFound { budget_id } => info(
                 Code::NotFound,
                 &error,

@@ -10,9 +10,10 @@ use crate::proto::{self, budgets_client::BudgetsClient};
 
 #[derive(Debug, Subcommand)]
 pub enum BudgetCommand {
-    /// Cap what a subject (an API key, a team, a user, or the whole account) may spend.
+    /// Cap what a subject (an API key, a team, a user, or the whole account) may spend, per
+    /// period, or per rolling window with --window (a velocity limit).
     Create(CreateArgs),
-    /// Replace a budget's limit, hardness and alerts.
+    /// Replace a budget's limit, hardness and alerts (a velocity limit's requests cap).
     Update(UpdateArgs),
     /// Delete a budget.
     Delete(IdArgs),
@@ -49,6 +50,13 @@ pub struct CreateArgs {
     limit: String,
     #[arg(long, value_enum, default_value = "none")]
     period: PeriodArg,
+    /// A velocity limit instead: at most the limit in any run of this many seconds (1 to
+    /// 86400); always hard, without alerts.
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["soft", "alerts"])]
+    window: Option<u32>,
+    /// With --window: also at most this many requests in the window.
+    #[arg(long, value_name = "N", requires = "window")]
+    max_requests: Option<u32>,
     /// IANA zone whose calendar the periods follow (UTC when omitted), e.g. Europe/Paris.
     #[arg(long, value_name = "ZONE", default_value = "")]
     time_zone: String,
@@ -73,6 +81,9 @@ pub struct UpdateArgs {
     soft: bool,
     #[arg(long = "alert", value_name = "PCT")]
     alerts: Vec<u32>,
+    /// A velocity limit's cap on requests in its window (none when omitted).
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u32>,
     #[command(flatten)]
     key: IdempotencyArg,
 }
@@ -107,6 +118,7 @@ pub async fn budget(channel: Channel, cmd: BudgetCommand) -> Result<()> {
     let budget = match cmd {
         BudgetCommand::Create(a) => {
             let period = match a.period {
+                _ if a.window.is_some() => proto::BudgetPeriod::Rolling,
                 PeriodArg::None => proto::BudgetPeriod::None,
                 PeriodArg::Day => proto::BudgetPeriod::Day,
                 PeriodArg::Week => proto::BudgetPeriod::Week,
@@ -122,6 +134,8 @@ pub async fn budget(channel: Channel, cmd: BudgetCommand) -> Result<()> {
                 time_zone: a.time_zone,
                 hard: !a.soft,
                 alerts: a.alerts,
+                window_seconds: a.window.unwrap_or(0),
+                max_requests: a.max_requests,
             };
             client.create_budget(req).await.rpc()?.budget
         }
@@ -133,6 +147,7 @@ pub async fn budget(channel: Channel, cmd: BudgetCommand) -> Result<()> {
                 limit: a.limit,
                 hard: !a.soft,
                 alerts: a.alerts,
+                max_requests: a.max_requests,
             };
             client.update_budget(req).await.rpc()?.budget
         }
@@ -197,14 +212,32 @@ fn fields(b: &proto::Budget) -> Fields {
         ),
         ("limit", b.limit.clone()),
         ("kind", if b.hard { "hard" } else { "soft" }.to_string()),
-        ("period", format!("{period} ({})", b.time_zone)),
-        ("spent", b.spent.clone()),
-        ("held", b.held.clone()),
-        ("remaining", b.remaining.clone()),
-        ("period start", timestamp(b.period_start.as_ref())),
     ];
-    if b.resets_at.is_some() {
-        fields.push(("resets at", timestamp(b.resets_at.as_ref())));
+    if b.window_seconds > 0 {
+        let requests = match b.max_requests {
+            Some(n) => format!("{} of at most {n}", b.requests),
+            None => b.requests.to_string(),
+        };
+        fields.extend([
+            ("window", format!("{} s, rolling", b.window_seconds)),
+            ("spent in window", b.spent.clone()),
+            ("requests in window", requests),
+            ("remaining", b.remaining.clone()),
+        ]);
+        if b.resets_at.is_some() {
+            fields.push(("next release", timestamp(b.resets_at.as_ref())));
+        }
+    } else {
+        fields.extend([
+            ("period", format!("{period} ({})", b.time_zone)),
+            ("spent", b.spent.clone()),
+            ("held", b.held.clone()),
+            ("remaining", b.remaining.clone()),
+            ("period start", timestamp(b.period_start.as_ref())),
+        ]);
+        if b.resets_at.is_some() {
+            fields.push(("resets at", timestamp(b.resets_at.as_ref())));
+        }
     }
     if !alerts.is_empty() {
         fields.push(("alerts", alerts.join(", ")));

@@ -118,15 +118,23 @@ impl AccountBook {
         self.lots.iter().filter(|l| l.is_live_at(now)).count()
     }
 
-    /// Stores a hold, and moves its budgets' `held` by what its claim on them changed.
+    /// Stores a hold, and moves its budgets' `held` by what its claim on them changed. A
+    /// velocity limit counted what the hold authorized at its authorization: once the hold is
+    /// closed, what it did not capture is given back there.
     pub(super) fn put_hold(&mut self, hold: Hold) {
         let before = self.holds.get(&hold.id).map_or(Quantity::ZERO, Hold::claim);
         let after = hold.claim();
         if before != after && !hold.budgets.is_empty() {
             self.account_dirty = true;
+            let closed = hold.status != HoldStatus::Open;
+            let unused = hold.authorized.saturating_sub(hold.captured);
             for budget in (self.account.budgets.iter_mut()).filter(|b| hold.budgets.contains(&b.id))
             {
-                budget.held = (budget.held + after).saturating_sub(before);
+                match &mut budget.window {
+                    Some(window) if closed => window.give_back(hold.created_at, unused),
+                    Some(_) => {}
+                    None => budget.held = (budget.held + after).saturating_sub(before),
+                }
             }
         }
         self.dirty_holds.insert(hold.id);

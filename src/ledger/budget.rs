@@ -7,6 +7,15 @@
 //! against a budget is what was spent in its current period plus what open holds authorized
 //! against it still claim. A hard budget refuses a request that would take that past its limit;
 //! a soft one only raises its alerts.
+//!
+//! A velocity limit is a hard budget over a rolling window instead of a calendar period
+//! ([`Period::Rolling`], see [`window`]): at most its limit spent, and optionally at most so
+//! many requests, in any run of the window's length. An open hold counts in the window at the
+//! moment it was authorized, for what it authorized; when it closes, what it did not capture is
+//! given back to that moment, and what a capture takes beyond the authorization counts at the
+//! capture's.
+
+pub mod window;
 
 use std::fmt;
 
@@ -16,6 +25,7 @@ use chrono_tz::Tz;
 use super::amount::Quantity;
 use super::names::named;
 use super::types::BudgetId;
+use window::{Full, Window};
 
 /// The longest subject, in bytes.
 pub const SUBJECT_LEN_MAX: usize = 256;
@@ -33,9 +43,11 @@ pub enum Period {
     Week,
     /// From the first of the month, local midnight.
     Month,
+    /// A rolling window (the budget's [`Window`]): a velocity limit.
+    Rolling,
 }
 
-named!(Period { None => "none", Day => "day", Week => "week", Month => "month" });
+named!(Period { None => "none", Day => "day", Week => "week", Month => "month", Rolling => "rolling" });
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
@@ -62,6 +74,9 @@ pub struct Budget {
     pub alerted: u32,
     /// Whether a refusal in this period has raised its event.
     pub hit: bool,
+    /// A velocity limit's window (with [`Period::Rolling`] only): what it counts instead of
+    /// `spent` and `held`.
+    pub window: Option<Window>,
 }
 
 /// What a budget counts at a moment, its period started over if it has ended.
@@ -72,8 +87,11 @@ pub struct Standing {
     pub held: Quantity,
     /// `limit - spent - held`, or zero when that is below zero.
     pub remaining: Quantity,
-    /// When the period ends; `None` without a period.
+    /// When the period ends; `None` without a period. For a velocity limit, when the oldest
+    /// spend it counts leaves the window.
     pub resets_at: Option<DateTime<Utc>>,
+    /// A velocity limit's requests in the window (0 for others).
+    pub requests: u32,
 }
 
 /// A period that ended: what it had spent.
@@ -95,6 +113,17 @@ impl Budget {
     }
 
     pub fn standing(&self, now: DateTime<Utc>) -> Standing {
+        if let Some(window) = &self.window {
+            let (spent, requests) = window.counted(now);
+            return Standing {
+                period_start: now - chrono::Duration::seconds(i64::from(window.seconds)),
+                spent,
+                held: Quantity::ZERO,
+                remaining: self.limit.saturating_sub(spent),
+                resets_at: window.next_release(now),
+                requests,
+            };
+        }
         let (period_start, spent) = match self.resets_at() {
             Some(end) if end <= now => (
                 period_start(self.period, self.time_zone, now),
@@ -108,12 +137,17 @@ impl Budget {
             held: self.held,
             remaining: self.limit.saturating_sub(spent + self.held),
             resets_at: next_start(self.period, self.time_zone, period_start),
+            requests: 0,
         }
     }
 
     /// Starts a new period if the current one has ended by `now`: spending from zero, alerts
     /// and the hit armed again. Holds still open keep their claim.
     pub fn roll(&mut self, now: DateTime<Utc>) -> Option<Reset> {
+        if let Some(window) = &mut self.window {
+            window.prune(now);
+            return None;
+        }
         let ended = self.resets_at().filter(|end| *end <= now)?;
         let reset = Reset {
             ended,
@@ -135,7 +169,15 @@ impl Budget {
 
     /// Whether `more` fits under a hard limit, with what is spent and held (at `now`).
     pub fn admits(&self, more: Quantity, now: DateTime<Utc>) -> bool {
-        !self.hard || self.spent_at(now) + self.held + more <= self.limit
+        match &self.window {
+            Some(window) => window.fits(self.limit, more, 1, now).is_ok(),
+            None => !self.hard || self.spent_at(now) + self.held + more <= self.limit,
+        }
+    }
+
+    /// For a velocity limit with no room for one more request of `more`: when it would fit.
+    pub fn full_until(&self, more: Quantity, now: DateTime<Utc>) -> Option<Full> {
+        self.window.as_ref()?.fits(self.limit, more, 1, now).err()
     }
 
     /// What is spent in the period that holds `now`: nothing once the current one has ended.
@@ -211,7 +253,7 @@ pub fn check_alerts(mut alerts: Vec<u32>) -> Result<Vec<u32>, String> {
 pub fn period_start(kind: Period, zone: Tz, at: DateTime<Utc>) -> DateTime<Utc> {
     let date = at.with_timezone(&zone).date_naive();
     let first = match kind {
-        Period::None => return at,
+        Period::None | Period::Rolling => return at,
         Period::Day => date,
         Period::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
         Period::Month => date.with_day(1).expect("every month has a first"),
@@ -223,7 +265,7 @@ pub fn period_start(kind: Period, zone: Tz, at: DateTime<Utc>) -> DateTime<Utc> 
 pub fn next_start(kind: Period, zone: Tz, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let date = start.with_timezone(&zone).date_naive();
     let next = match kind {
-        Period::None => return None,
+        Period::None | Period::Rolling => return None,
         Period::Day => date + Days::new(1),
         Period::Week => date + Days::new(7),
         Period::Month => date.with_day(1)? + Months::new(1),
@@ -288,6 +330,7 @@ mod tests {
             held: Quantity::ZERO,
             alerted: 0,
             hit: false,
+            window: None,
         }
     }
 

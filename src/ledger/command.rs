@@ -283,10 +283,15 @@ pub struct CreateBudget {
     pub time_zone: chrono_tz::Tz,
     pub hard: bool,
     pub alerts: Vec<u32>,
+    /// A velocity limit's window in seconds (with `Period::Rolling` only; 0 otherwise).
+    pub window_seconds: u32,
+    /// A velocity limit's cap on requests in its window.
+    pub max_requests: Option<u32>,
 }
 
-/// Replaces what a budget may change: its limit, whether it is hard, and its alerts. Its
-/// subject, meter, period and zone are what it is; another of those is another budget.
+/// Replaces what a budget may change: its limit, whether it is hard, its alerts and a velocity
+/// limit's requests cap. Its subject, meter, period, zone and window are what it is; another of
+/// those is another budget.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateBudget {
     pub idempotency_key: String,
@@ -295,6 +300,7 @@ pub struct UpdateBudget {
     pub limit: Quantity,
     pub hard: bool,
     pub alerts: Vec<u32>,
+    pub max_requests: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -108,6 +108,10 @@ pub enum LedgerError {
     /// A hard budget on the request's path has no room for it: nothing was reserved anywhere.
     #[error(transparent)]
     BudgetExceeded(Box<BudgetRefusal>),
+    /// A velocity limit on the request's path has no room for it in its window: nothing was
+    /// reserved anywhere, and the request fits at `retry_at`.
+    #[error(transparent)]
+    VelocityLimited(Box<VelocityRefusal>),
     #[error("budget {budget_id} not found on this account")]
     BudgetNotFound { budget_id: BudgetId },
     #[error("budget {budget_id} already has this subject, meter and period")]
@@ -132,6 +136,31 @@ pub struct BudgetRefusal {
     pub held: Quantity,
     pub requested: Quantity,
     pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// Which velocity limit refused a request, what its window counts, and when the request fits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "velocity limit {budget_id} for {} allows {limit}{} per {seconds} s, and its window counts {spent} in {requests} requests: no room for {requested} {}",
+    shown_subject(subject),
+    max_requests.map(|n| format!(" in at most {n} requests")).unwrap_or_default(),
+    match retry_at {
+        Some(t) => format!("until {}", t.to_rfc3339()),
+        None => "in any window: it is more than the limit".into(),
+    }
+)]
+pub struct VelocityRefusal {
+    pub account_id: AccountId,
+    pub budget_id: BudgetId,
+    pub subject: String,
+    pub limit: Quantity,
+    pub seconds: u32,
+    pub max_requests: Option<u32>,
+    pub spent: Quantity,
+    pub requests: u32,
+    pub requested: Quantity,
+    /// When the request fits in the window; `None` when it never does.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 fn shown_subject(subject: &str) -> String {
@@ -164,6 +193,7 @@ impl LedgerError {
             LedgerError::TooManyOpenHolds { .. } => "TOO_MANY_OPEN_HOLDS",
             LedgerError::TooManyLots { .. } => "TOO_MANY_LOTS",
             LedgerError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
+            LedgerError::VelocityLimited(_) => "VELOCITY_LIMITED",
             LedgerError::BudgetNotFound { .. } => "BUDGET_NOT_FOUND",
             LedgerError::BudgetExists { .. } => "BUDGET_EXISTS",
             LedgerError::TooManyBudgets { .. } => "TOO_MANY_BUDGETS",

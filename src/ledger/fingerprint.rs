@@ -170,6 +170,13 @@ pub fn document(command: &Command) -> String {
             o.text("time_zone", c.time_zone.name());
             o.raw("hard", &c.hard.to_string());
             o.raw("alerts", &numbers(&c.alerts));
+            // Velocity limits came later: absent for a calendar budget, whose print is unchanged.
+            if c.window_seconds > 0 {
+                o.raw("window_seconds", &c.window_seconds.to_string());
+            }
+            if let Some(n) = c.max_requests {
+                o.raw("max_requests", &n.to_string());
+            }
             "CreateBudget"
         }
         Command::UpdateBudget(c) => {
@@ -179,6 +186,9 @@ pub fn document(command: &Command) -> String {
             o.decimal("limit", c.limit.get());
             o.raw("hard", &c.hard.to_string());
             o.raw("alerts", &numbers(&c.alerts));
+            if let Some(n) = c.max_requests {
+                o.raw("max_requests", &n.to_string());
+            }
             "UpdateBudget"
         }
         Command::DeleteBudget(c) => {

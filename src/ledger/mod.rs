@@ -25,7 +25,7 @@ pub use code::{Code, Currency, Unit};
 pub use command::*;
 pub use engine::{IdSource, IdempotencyRecord, Ledger, Limits, Snapshot, Writes};
 pub use entry::{Book, Entry, EntryKind, Posting, Side};
-pub use error::{AccountName, BudgetRefusal, LedgerError};
+pub use error::{AccountName, BudgetRefusal, LedgerError, VelocityRefusal};
 pub use fingerprint::fingerprint;
 pub use needs::{KeyScope, Needs, Scope};
 pub use types::*;

@@ -15,7 +15,7 @@ use tonic::Code;
 
 use crate::helpers::{by_id, metadata, reason, Backend, TestApp};
 
-fn key() -> String {
+pub(crate) fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
@@ -52,6 +52,7 @@ async fn create(app: &TestApp, account: &str, b: Budget<'_>) -> p::Budget {
             time_zone: String::new(),
             hard: b.hard,
             alerts: b.alerts,
+            ..Default::default()
         })
         .await
         .expect("budget created")
@@ -60,7 +61,7 @@ async fn create(app: &TestApp, account: &str, b: Budget<'_>) -> p::Budget {
         .unwrap()
 }
 
-async fn get(app: &TestApp, account: &str, budget: &p::Budget) -> p::Budget {
+pub(crate) async fn get(app: &TestApp, account: &str, budget: &p::Budget) -> p::Budget {
     app.budgets()
         .await
         .get_budget(p::GetBudgetRequest {
@@ -79,7 +80,7 @@ fn counts(b: &p::Budget) -> (&str, &str, &str) {
     (&b.spent, &b.held, &b.remaining)
 }
 
-async fn debit(
+pub(crate) async fn debit(
     app: &TestApp,
     account: &str,
     subject: &str,
@@ -98,7 +99,7 @@ async fn debit(
         .map(|r| r.into_inner())
 }
 
-async fn authorize(
+pub(crate) async fn authorize(
     app: &TestApp,
     account: &str,
     subject: &str,
@@ -581,6 +582,7 @@ async fn budgets_are_managed_and_malformed_ones_refused(backend: Backend) {
             limit: "20".into(),
             hard: true,
             alerts: vec![50],
+            max_requests: None,
         })
         .await
         .unwrap()

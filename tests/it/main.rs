@@ -34,5 +34,6 @@ mod spelling;
 mod tieout;
 mod tls;
 mod trace;
+mod velocity;
 mod verify;
 mod wire;

@@ -274,6 +274,7 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
             limit: "400.50".into(),
             hard: true,
             alerts: vec![80],
+            max_requests: None,
         },
     )
     .await;

@@ -1,14 +1,16 @@
 //! Version 1 of an account's budgets (`accounts.budgets`: a JSON array, one object per budget in
 //! id order, the empty string when there are none) and of the budgets a hold was authorized
 //! against (`holds.budgets`: a JSON array of ids, the empty string when none). A budget's object
-//! is also what an outcome carries.
+//! is also what an outcome carries. A velocity limit's object also has its `window`: its length,
+//! its requests cap if any, and its slots in time order.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{name, to_json, DecodeError, Decoded};
-use crate::ledger::budget::{check_alerts, Budget};
+use crate::ledger::budget::window::{check_seconds, Slot, Window};
+use crate::ledger::budget::{check_alerts, Budget, Period};
 use crate::ledger::*;
 
 #[derive(Serialize, Deserialize)]
@@ -30,6 +32,64 @@ pub(super) struct BudgetV1 {
     held: Quantity,
     alerted: u32,
     hit: bool,
+    // Came with velocity limits: present exactly when the period is "rolling".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<WindowV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WindowV1 {
+    seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requests: Option<u32>,
+    slots: Vec<SlotV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SlotV1 {
+    at: DateTime<Utc>,
+    #[serde(with = "super::stored_amount")]
+    spent: Quantity,
+    requests: u32,
+}
+
+impl From<&Window> for WindowV1 {
+    fn from(w: &Window) -> Self {
+        WindowV1 {
+            seconds: w.seconds,
+            requests: w.requests,
+            slots: (w.slots.iter())
+                .map(|s| SlotV1 {
+                    at: s.at,
+                    spent: s.spent,
+                    requests: s.requests,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<WindowV1> for Window {
+    type Error = DecodeError;
+
+    fn try_from(w: WindowV1) -> Decoded<Window> {
+        check_seconds(w.seconds).map_err(|_| DecodeError::Shape("a window's seconds"))?;
+        let slots: Vec<Slot> = (w.slots.into_iter())
+            .map(|s| Slot {
+                at: s.at,
+                spent: s.spent,
+                requests: s.requests,
+            })
+            .collect();
+        if slots.windows(2).any(|pair| pair[0].at >= pair[1].at) {
+            return Err(DecodeError::Shape("a window's slots in time order"));
+        }
+        Ok(Window {
+            seconds: w.seconds,
+            requests: w.requests,
+            slots,
+        })
+    }
 }
 
 impl From<&Budget> for BudgetV1 {
@@ -49,6 +109,7 @@ impl From<&Budget> for BudgetV1 {
             held: b.held,
             alerted: b.alerted,
             hit: b.hit,
+            window: b.window.as_ref().map(WindowV1::from),
         }
     }
 }
@@ -57,12 +118,16 @@ impl TryFrom<BudgetV1> for Budget {
     type Error = DecodeError;
 
     fn try_from(b: BudgetV1) -> Decoded<Budget> {
+        let period: Period = name(&b.period)?;
+        if (period == Period::Rolling) != b.window.is_some() {
+            return Err(DecodeError::Shape("a window exactly with a rolling period"));
+        }
         Ok(Budget {
             id: BudgetId(b.id),
             subject: b.subject,
             meter: b.meter,
             limit: b.limit,
-            period: name(&b.period)?,
+            period,
             time_zone: b
                 .time_zone
                 .parse()
@@ -75,6 +140,7 @@ impl TryFrom<BudgetV1> for Budget {
             held: b.held,
             alerted: b.alerted,
             hit: b.hit,
+            window: b.window.map(Window::try_from).transpose()?,
         })
     }
 }

@@ -610,6 +610,7 @@ mod budgets {
     use uuid::Uuid;
 
     use super::*;
+    use crate::ledger::budget::window::{Slot, Window};
     use crate::ledger::budget::{Budget, Period};
     use crate::ledger::{BudgetId, EventData, Quantity};
 
@@ -633,6 +634,59 @@ mod budgets {
             held: q("3"),
             alerted: 0,
             hit: false,
+            window: None,
+        }
+    }
+
+    fn velocity_limit() -> Budget {
+        let at = |s: u32| Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, s).unwrap();
+        Budget {
+            id: BudgetId(Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_000a)),
+            subject: "user:42".into(),
+            meter: String::new(),
+            limit: q("100"),
+            period: Period::Rolling,
+            time_zone: chrono_tz::UTC,
+            hard: true,
+            alerts: Vec::new(),
+            created_at: at(0),
+            period_start: at(0),
+            spent: Quantity::ZERO,
+            held: Quantity::ZERO,
+            alerted: 0,
+            hit: false,
+            window: Some(Window {
+                seconds: 60,
+                requests: Some(10),
+                slots: vec![
+                    Slot {
+                        at: at(1),
+                        spent: q("2.5"),
+                        requests: 1,
+                    },
+                    Slot {
+                        at: at(7),
+                        spent: Quantity::ZERO,
+                        requests: 2,
+                    },
+                ],
+            }),
+        }
+    }
+
+    const VELOCITY: &str = r#"[{"id":"01930000-0000-7000-8000-00000000000a","subject":"user:42","meter":"","limit":"100","period":"rolling","time_zone":"UTC","hard":true,"alerts":[],"created_at":"2026-01-15T12:00:00Z","period_start":"2026-01-15T12:00:00Z","spent":"0","held":"0","alerted":0,"hit":false,"window":{"seconds":60,"requests":10,"slots":[{"at":"2026-01-15T12:00:01Z","spent":"2.5","requests":1},{"at":"2026-01-15T12:00:07Z","spent":"0","requests":2}]}}]"#;
+
+    #[test]
+    fn a_velocity_limits_window_is_pinned() {
+        assert_eq!(encode_budgets(&[velocity_limit()]), VELOCITY);
+        assert_eq!(decode_budgets(VELOCITY).unwrap(), vec![velocity_limit()]);
+        for bad in [
+            VELOCITY.replace("\"rolling\"", "\"day\""),
+            BUDGETS.replace("\"day\"", "\"rolling\""),
+            VELOCITY.replace("\"seconds\":60", "\"seconds\":0"),
+            VELOCITY.replace("12:00:07", "12:00:01"),
+        ] {
+            assert!(decode_budgets(&bad).is_err(), "{bad}");
         }
     }
 

@@ -5,11 +5,13 @@
 use chrono::{DateTime, Utc};
 
 use super::checks::check_open;
+use super::checks::invalid;
 use super::Ledger;
 use crate::ledger::amount::Quantity;
-use crate::ledger::budget::{period_start, Budget};
+use crate::ledger::budget::window::{check_seconds, Full, Window};
+use crate::ledger::budget::{period_start, Budget, Period};
 use crate::ledger::command::*;
-use crate::ledger::error::{BudgetRefusal, LedgerError};
+use crate::ledger::error::{BudgetRefusal, LedgerError, VelocityRefusal};
 use crate::ledger::types::*;
 
 impl Ledger {
@@ -19,11 +21,29 @@ impl Ledger {
         let book = self.book_mut(c.account_id)?;
         check_open(&book.account)?;
         let limit = c.limit.check_scale("limit", book.account.unit_scale)?;
+        let window = match c.period {
+            Period::Rolling => {
+                let seconds = check_seconds(c.window_seconds)
+                    .map_err(|reason| invalid("window_seconds", &reason))?;
+                Some(Window::new(seconds, c.max_requests))
+            }
+            _ if c.window_seconds != 0 => {
+                return Err(invalid(
+                    "window_seconds",
+                    "only a rolling period (a velocity limit) has a window",
+                ))
+            }
+            _ => None,
+        };
+        check_velocity_terms(window.is_some(), c.hard, &c.alerts, c.max_requests)?;
+        let seconds = |b: &Budget| b.window.as_ref().map(|w| w.seconds);
         let budgets = &book.account.budgets;
-        if let Some(same) = budgets
-            .iter()
-            .find(|b| b.subject == c.subject && b.meter == c.meter && b.period == c.period)
-        {
+        if let Some(same) = budgets.iter().find(|b| {
+            b.subject == c.subject
+                && b.meter == c.meter
+                && b.period == c.period
+                && seconds(b) == window.as_ref().map(|w| w.seconds)
+        }) {
             return Err(LedgerError::BudgetExists { budget_id: same.id });
         }
         if budgets.len() >= max as usize {
@@ -47,6 +67,7 @@ impl Ledger {
             held: Quantity::ZERO,
             alerted: 0,
             hit: false,
+            window,
         };
         let budgets = &mut book.touch_account().budgets;
         budgets.push(budget.clone());
@@ -60,12 +81,17 @@ impl Ledger {
         check_open(&book.account)?;
         let limit = c.limit.check_scale("limit", book.account.unit_scale)?;
         let index = budget_index(&book.account, c.budget_id)?;
+        let rolling = book.account.budgets[index].window.is_some();
+        check_velocity_terms(rolling, c.hard, &c.alerts, c.max_requests)?;
         self.roll_budgets(c.account_id, &[c.budget_id]);
         let book = self.book_mut(c.account_id)?;
         let budget = &mut book.touch_account().budgets[index];
         budget.limit = limit;
         budget.hard = c.hard;
         budget.alerts = c.alerts.clone();
+        if let Some(window) = &mut budget.window {
+            window.requests = c.max_requests;
+        }
         Ok(Outcome::Budget(Box::new(budget.with_standing(now))))
     }
 
@@ -118,24 +144,27 @@ impl Ledger {
         count
     }
 
-    /// Counts `spent` against the budgets `ids` of the account, in their current periods, and
-    /// raises each alert it reaches.
-    pub(super) fn spend_budgets(
-        &mut self,
-        account_id: AccountId,
-        ids: &[BudgetId],
-        spent: Quantity,
-    ) {
+    /// Counts a request's spending against the budgets `ids` of the account, in their current
+    /// periods and windows, and raises each alert it reaches.
+    pub(super) fn spend_budgets(&mut self, account_id: AccountId, ids: &[BudgetId], spend: Spend) {
         if ids.is_empty() {
             return;
         }
+        let now = self.now;
         self.roll_budgets(account_id, ids);
         let Some(book) = self.books.get_mut(&account_id) else {
             return;
         };
         let mut raised = Vec::new();
         for budget in (book.touch_account().budgets.iter_mut()).filter(|b| ids.contains(&b.id)) {
-            budget.spent += spent;
+            if let Some(window) = &mut budget.window {
+                window.add(now, spend.window, spend.requests);
+                continue;
+            }
+            if spend.spent.is_zero() {
+                continue;
+            }
+            budget.spent += spend.spent;
             for percent in budget.alerts_reached(budget.spent) {
                 raised.push(EventData::BudgetAlert {
                     budget_id: budget.id,
@@ -182,9 +211,46 @@ impl Ledger {
     }
 }
 
+/// What a request counts against its budgets.
+pub(super) struct Spend {
+    /// Against calendar budgets: what it charged.
+    pub spent: Quantity,
+    /// Against velocity limits, at this moment: what it authorized or charged, or what a capture
+    /// took beyond its hold's authorization.
+    pub window: Quantity,
+    /// Against velocity limits: 1 for an Authorize or a Debit, 0 for a capture.
+    pub requests: u32,
+}
+
+/// What a velocity limit may be: always hard, without alerts; and only a velocity limit caps
+/// requests.
+fn check_velocity_terms(
+    rolling: bool,
+    hard: bool,
+    alerts: &[u32],
+    max_requests: Option<u32>,
+) -> Result<(), LedgerError> {
+    match rolling {
+        true if !hard => Err(invalid(
+            "hard",
+            "a velocity limit (rolling period) is always hard",
+        )),
+        true if !alerts.is_empty() => Err(invalid(
+            "alerts",
+            "a velocity limit (rolling period) raises no alerts",
+        )),
+        false if max_requests.is_some() => Err(invalid(
+            "max_requests",
+            "only a velocity limit (rolling period) caps requests",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The budgets a request of `subject` for `meter` counts against; refused, naming the budget,
-/// when a hard one has no room for `quantity` beside what is spent and held. The most specific
-/// subject is checked first.
+/// when a hard one has no room for `quantity` beside what is spent and held, or a velocity limit
+/// none in its window. Calendar budgets are checked before velocity limits (a refusal that lasts
+/// is the more useful answer), each most specific subject first.
 pub(super) fn check_budgets(
     account: &Account,
     subject: &str,
@@ -195,9 +261,26 @@ pub(super) fn check_budgets(
     let mut applying: Vec<&Budget> = (account.budgets.iter())
         .filter(|b| b.applies(subject, meter))
         .collect();
-    applying.sort_by_key(|b| (std::cmp::Reverse(b.subject.len()), b.id));
+    applying.sort_by_key(|b| (b.window.is_some(), std::cmp::Reverse(b.subject.len()), b.id));
     if let Some(full) = applying.iter().find(|b| !b.admits(quantity, now)) {
         let standing = full.standing(now);
+        if let (Some(window), Some(until)) = (&full.window, full.full_until(quantity, now)) {
+            return Err(LedgerError::VelocityLimited(Box::new(VelocityRefusal {
+                account_id: account.id,
+                budget_id: full.id,
+                subject: full.subject.clone(),
+                limit: full.limit,
+                seconds: window.seconds,
+                max_requests: window.requests,
+                spent: standing.spent,
+                requests: standing.requests,
+                requested: quantity,
+                retry_at: match until {
+                    Full::Until(at) => Some(at),
+                    Full::Never => None,
+                },
+            })));
+        }
         return Err(LedgerError::BudgetExceeded(Box::new(BudgetRefusal {
             account_id: account.id,
             budget_id: full.id,

@@ -9,7 +9,7 @@ use crate::ledger::rating::{self, Catalog, Rated, Usage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
-use super::budgets::check_budgets;
+use super::budgets::{check_budgets, Spend};
 use super::checks::{check_can_spend, check_open, invalid};
 use super::Ledger;
 use crate::ledger::book::AccountBook;
@@ -61,7 +61,12 @@ impl Ledger {
         let budgets = check_budgets(&book.account, &c.subject, &c.meter, quantity, now)?;
         let reserved = book.plan(quantity, now, &c.meter)?;
         let hold_id = HoldId(self.ids.next_id());
-        self.roll_budgets(c.account_id, &budgets);
+        let spend = Spend {
+            spent: Quantity::ZERO,
+            window: quantity,
+            requests: 1,
+        };
+        self.spend_budgets(c.account_id, &budgets, spend);
         let book = self.book_mut(c.account_id)?;
         book.reserve(&reserved);
         book.touch_account().open_holds += 1;
@@ -169,7 +174,9 @@ impl Ledger {
         }
         hold.reserved.retain(|d| !d.quantity.is_zero());
         let charged = from_hold + beyond;
+        let over_before = hold.captured.saturating_sub(hold.authorized);
         hold.captured += charged;
+        let over = hold.captured.saturating_sub(hold.authorized) - over_before;
         let mut released = Quantity::ZERO;
         if c.is_final || hold.reserved.is_empty() {
             released = book.release_reservations(&mut hold);
@@ -185,7 +192,12 @@ impl Ledger {
         let entry_id = written.then(|| self.seal(draft, account));
         // What a capture charges counts in full, beyond its hold too.
         if !charged.is_zero() {
-            self.spend_budgets(account, &hold.budgets, charged);
+            let spend = Spend {
+                spent: charged,
+                window: over,
+                requests: 0,
+            };
+            self.spend_budgets(account, &hold.budgets, spend);
         }
         Ok(Outcome::Captured {
             hold,
@@ -233,7 +245,12 @@ impl Ledger {
         let (quantity, rated, rating) = asked.charge(&catalog, now, &book.account)?;
         let budgets = check_budgets(&book.account, &c.subject, &c.meter, quantity, now)?;
         let draws = book.plan(quantity, now, &c.meter)?;
-        self.spend_budgets(c.account_id, &budgets, quantity);
+        let spend = Spend {
+            spent: quantity,
+            window: quantity,
+            requests: 1,
+        };
+        self.spend_budgets(c.account_id, &budgets, spend);
         let book = self.book_mut(c.account_id)?;
         let mut draft = EntryDraft::new(EntryKind::Debit, now, &c.idempotency_key, &c.reference);
         for draw in &draws {

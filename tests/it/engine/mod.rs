@@ -57,7 +57,7 @@ use credit_ledger::ledger::{
 use rust_decimal::Decimal;
 
 /// The harness's epoch: every test time is a number of milliseconds after it.
-const T0_MS: i64 = 1_735_689_600_000;
+pub const T0_MS: i64 = 1_735_689_600_000;
 
 pub fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(T0_MS + ms)

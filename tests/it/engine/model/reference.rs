@@ -9,6 +9,7 @@ use credit_ledger::ledger::{AccountStatus, HoldStatus, LedgerError, LotKind, Lot
 use rust_decimal::Decimal;
 
 use super::{LIVE_LOTS_MAX, OPEN_HOLDS_MAX, SCALE, TTL_DEFAULT_MS, TTL_MAX_MS};
+use crate::engine::T0_MS;
 
 #[derive(Clone, Debug)]
 pub struct MLot {
@@ -42,6 +43,8 @@ pub struct MHold {
     /// The budgets it was authorized against, what it authorized and captured, and what it
     /// still claims of each budget: authorized - captured while open, nothing once closed.
     pub budgets: Vec<usize>,
+    /// The velocity limits it counted against (indexes into the model's `limits`).
+    pub limits: Vec<usize>,
     pub authorized: Decimal,
     pub captured: Decimal,
     pub claim: Decimal,
@@ -60,6 +63,69 @@ pub struct MBudget {
     pub held: Decimal,
 }
 
+/// A velocity limit, kept as the list of what each request counted and when, and checked
+/// against the documented rule (`proto/creditledger/v1/budgets.proto`): a spend counts from the
+/// end of the sixtieth of the window it happened in, epoch-aligned, for the window's length.
+#[derive(Clone, Debug)]
+pub struct MLimit {
+    pub account: usize,
+    pub subject: &'static str,
+    pub gpu_only: bool,
+    pub limit: Decimal,
+    pub window_ms: i64,
+    pub max_requests: Option<u32>,
+    pub records: Vec<MRecord>,
+}
+
+/// What one request (or a capture beyond its hold) counted against a velocity limit.
+#[derive(Clone, Debug)]
+pub struct MRecord {
+    pub at_ms: i64,
+    pub amount: Decimal,
+    pub requests: u32,
+    /// The hold an authorization made: at its close, its amount becomes what it captured (at
+    /// most what it authorized).
+    pub hold: Option<usize>,
+}
+
+impl MLimit {
+    /// When what a request at `at_ms` (test time) counts stops counting.
+    fn end_of(&self, at_ms: i64) -> i64 {
+        let granule = (self.window_ms + 59) / 60;
+        let epoch = T0_MS + at_ms;
+        let slot = (epoch + granule - 1).div_euclid(granule) * granule;
+        slot - T0_MS + self.window_ms
+    }
+
+    /// (spent, requests) counted at `now_ms`.
+    pub fn counted(&self, now_ms: i64) -> (Decimal, u32) {
+        (self.records.iter())
+            .filter(|r| self.end_of(r.at_ms) > now_ms)
+            .fold((Decimal::ZERO, 0), |(a, n), r| {
+                (a + r.amount, n + r.requests)
+            })
+    }
+
+    /// Whether one more request of `quantity` fits at `now_ms`; if not, from when it would
+    /// (`None`: never).
+    fn fits(&self, quantity: Decimal, now_ms: i64) -> Result<(), Option<i64>> {
+        let cap = self.max_requests.unwrap_or(u32::MAX);
+        let ok = |(spent, n): (Decimal, u32)| spent + quantity <= self.limit && n < cap;
+        if ok(self.counted(now_ms)) {
+            return Ok(());
+        }
+        if quantity > self.limit {
+            return Err(None);
+        }
+        let mut ends: Vec<i64> = (self.records.iter())
+            .map(|r| self.end_of(r.at_ms))
+            .filter(|&end| end > now_ms)
+            .collect();
+        ends.sort_unstable();
+        Err(ends.into_iter().find(|&end| ok(self.counted(end))))
+    }
+}
+
 /// The subjects the model's requests name (by index).
 pub const SUBJECTS: [&str; 5] = ["", "team:a", "team:a/key:1", "team:a/key:2", "team:b"];
 
@@ -70,6 +136,18 @@ pub const BUDGETS: [(usize, &str, bool, &str, bool); 5] = [
     (0, "", true, "8", true),
     (1, "team:b", false, "6", true),
     (1, "", false, "30", false),
+];
+
+/// A velocity limit as made: (account, subject, gpu only, limit, window in seconds, requests
+/// cap).
+pub type LimitTerms = (usize, &'static str, bool, &'static str, i64, Option<u32>);
+
+/// The model's velocity limits, made after its budgets.
+pub const LIMITS: [LimitTerms; 4] = [
+    (0, "team:a/key:2", false, "6", 30, Some(2)),
+    (1, "", false, "1000", 12, Some(3)),
+    (0, "", true, "15", 120, None),
+    (1, "team:b", false, "12", 12, Some(2)),
 ];
 
 /// Whether a budget for `budget` counts a request of `subject`: the same path or one under it.
@@ -232,6 +310,14 @@ pub enum MErr {
         held: Decimal,
         requested: Decimal,
     },
+    VelocityLimited {
+        limit: Decimal,
+        spent: Decimal,
+        requests: u32,
+        requested: Decimal,
+        /// Test time.
+        retry_ms: Option<i64>,
+    },
     TooManyLots,
     ExternalIdTaken,
     Conflict,
@@ -250,6 +336,7 @@ pub struct Model {
     /// Per account and meter (gpu or not), what rated debits left below the unit's scale.
     pub carries: HashMap<(usize, bool), Decimal>,
     pub budgets: Vec<MBudget>,
+    pub limits: Vec<MLimit>,
 }
 
 /// The model's price list, written from `docs/accounting.md` alone: per meter (gpu or not), the
@@ -312,6 +399,63 @@ impl Model {
                     held: Decimal::ZERO,
                 })
                 .collect(),
+            limits: (LIMITS.iter())
+                .map(
+                    |&(account, subject, gpu_only, limit, seconds, max_requests)| MLimit {
+                        account,
+                        subject,
+                        gpu_only,
+                        limit: limit.parse().unwrap(),
+                        window_ms: seconds * 1000,
+                        max_requests,
+                        records: Vec::new(),
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    /// The velocity limits a request counts against, the most specific first; refused by the
+    /// first without room. Checked after the budgets.
+    fn check_limits(
+        &self,
+        account: usize,
+        subject: usize,
+        gpu: bool,
+        quantity: Decimal,
+    ) -> Result<Vec<usize>, MErr> {
+        let subject = SUBJECTS[subject];
+        let mut applying: Vec<usize> = (0..self.limits.len())
+            .filter(|&i| {
+                let l = &self.limits[i];
+                l.account == account && covers(l.subject, subject) && (gpu || !l.gpu_only)
+            })
+            .collect();
+        applying.sort_by_key(|&i| (std::cmp::Reverse(self.limits[i].subject.len()), i));
+        for &i in &applying {
+            let l = &self.limits[i];
+            if let Err(retry_ms) = l.fits(quantity, self.now_ms) {
+                let (spent, requests) = l.counted(self.now_ms);
+                return Err(MErr::VelocityLimited {
+                    limit: l.limit,
+                    spent,
+                    requests,
+                    requested: quantity,
+                    retry_ms,
+                });
+            }
+        }
+        Ok(applying)
+    }
+
+    fn count(&mut self, limits: &[usize], amount: Decimal, requests: u32, hold: Option<usize>) {
+        for &i in limits {
+            self.limits[i].records.push(MRecord {
+                at_ms: self.now_ms,
+                amount,
+                requests,
+                hold,
+            });
         }
     }
 
@@ -356,6 +500,16 @@ impl Model {
         let delta = claim - h.claim;
         for b in h.budgets.clone() {
             self.budgets[b].held += delta;
+        }
+        if h.status != HoldStatus::Open {
+            let kept = h.captured.min(h.authorized);
+            for l in h.limits.clone() {
+                for r in &mut self.limits[l].records {
+                    if r.hold == Some(hold) {
+                        r.amount = kept;
+                    }
+                }
+            }
         }
         self.holds[hold].claim = claim;
     }
@@ -721,7 +875,9 @@ impl Model {
             return Err(MErr::TooManyOpenHolds);
         }
         let budgets = self.check_budgets(account, subject, gpu, quantity)?;
+        let limits = self.check_limits(account, subject, gpu, quantity)?;
         let reserved = self.plan(account, quantity, gpu)?;
+        self.count(&limits, quantity, 1, Some(self.holds.len()));
         self.reserve(account, &reserved);
         self.accounts[account].open_holds += 1;
         let expires_ms = self.now_ms + ttl_ms as i64;
@@ -733,6 +889,7 @@ impl Model {
             gpu,
             metered: gpu || tokens.is_some(),
             budgets,
+            limits,
             authorized: quantity,
             captured: Decimal::ZERO,
             claim: Decimal::ZERO,
@@ -837,8 +994,15 @@ impl Model {
         // What a capture charges is spent, in full, on the budgets the hold was authorized
         // against; its claim shrinks by it (to nothing once closed).
         let charged = from_hold + beyond;
+        let h = &self.holds[hold];
+        let over = (h.captured + charged - h.authorized).max(Decimal::ZERO)
+            - (h.captured - h.authorized).max(Decimal::ZERO);
         self.holds[hold].captured += charged;
         self.reclaim(hold);
+        if over > Decimal::ZERO {
+            let limits = self.holds[hold].limits.clone();
+            self.count(&limits, over, 0, None);
+        }
         if !charged.is_zero() {
             for b in self.holds[hold].budgets.clone() {
                 self.budgets[b].spent += charged;
@@ -912,7 +1076,9 @@ impl Model {
             return Err(MErr::TooManyDecimals);
         }
         let budgets = self.check_budgets(account, subject, gpu, quantity)?;
+        let limits = self.check_limits(account, subject, gpu, quantity)?;
         let draws = self.plan(account, quantity, gpu)?;
+        self.count(&limits, quantity, 1, None);
         for &draw in &draws {
             self.consume(account, draw, false);
         }
@@ -1007,6 +1173,13 @@ pub fn project_err(error: &LedgerError) -> MErr {
             spent: r.spent.get(),
             held: r.held.get(),
             requested: r.requested.get(),
+        },
+        LedgerError::VelocityLimited(r) => MErr::VelocityLimited {
+            limit: r.limit.get(),
+            spent: r.spent.get(),
+            requests: r.requests,
+            requested: r.requested.get(),
+            retry_ms: r.retry_at.map(crate::engine::ms_of),
         },
         LedgerError::BudgetNotFound { .. }
         | LedgerError::BudgetExists { .. }

@@ -8,7 +8,7 @@ use credit_ledger::ledger::{Authorize, BudgetId, CreateBudget, Draw};
 use uuid::Uuid;
 
 use super::reference::{
-    project_err, MCmd, MDraw, MErr, MGrant, MOp, MOut, Model, BUDGETS, SUBJECTS,
+    project_err, MCmd, MDraw, MErr, MGrant, MOp, MOut, Model, BUDGETS, LIMITS, SUBJECTS,
 };
 use super::{
     Op, Step, LINE_PRICE, LIVE_LOTS_MAX, OPEN_HOLDS_MAX, SCALE, TTL_DEFAULT_MS, TTL_MAX_MS, UNKNOWN,
@@ -27,8 +27,9 @@ pub struct World {
     /// The engine's first answer under each (account, key), which every replay must repeat.
     first_answers: HashMap<(usize, String), Outcome>,
     keys: usize,
-    /// The engine's id of each of the model's budgets.
+    /// The engine's id of each of the model's budgets, and of its velocity limits.
     budgets: Vec<BudgetId>,
+    limits: Vec<BudgetId>,
 }
 
 impl World {
@@ -57,12 +58,37 @@ impl World {
                     time_zone: chrono_tz::Tz::UTC,
                     hard,
                     alerts: vec![50, 100],
+                    window_seconds: 0,
+                    max_requests: None,
                 });
                 match h.apply(&command).0 {
                     Ok(Outcome::Budget(b)) => b.id,
                     other => panic!("budget {i}: {other:?}"),
                 }
             })
+            .collect();
+        let limits = (LIMITS.iter().enumerate())
+            .map(
+                |(i, &(account, subject, gpu_only, limit, seconds, max_requests))| {
+                    let command = Command::CreateBudget(CreateBudget {
+                        idempotency_key: format!("limit-{i}"),
+                        account_id: accounts[account],
+                        subject: subject.into(),
+                        meter: meter(gpu_only),
+                        limit: quantity(limit.parse().unwrap()),
+                        period: credit_ledger::ledger::budget::Period::Rolling,
+                        time_zone: chrono_tz::Tz::UTC,
+                        hard: true,
+                        alerts: Vec::new(),
+                        window_seconds: seconds as u32,
+                        max_requests,
+                    });
+                    match h.apply(&command).0 {
+                        Ok(Outcome::Budget(b)) => b.id,
+                        other => panic!("velocity limit {i}: {other:?}"),
+                    }
+                },
+            )
             .collect();
         h.next_batch(0);
         World {
@@ -77,6 +103,7 @@ impl World {
             first_answers: HashMap::new(),
             keys: 0,
             budgets,
+            limits,
         }
     }
 
@@ -476,6 +503,20 @@ impl World {
                 (stored.spent.get(), stored.held.get()),
                 (budget.spent, budget.held),
                 "step {n}: budget {i}"
+            );
+        }
+        let now = self.h.now();
+        for (i, limit) in self.model.limits.iter().enumerate() {
+            let account = &store.accounts[&self.accounts[limit.account]];
+            let stored = (account.budgets.iter())
+                .find(|b| b.id == self.limits[i])
+                .and_then(|b| b.window.as_ref())
+                .expect("velocity limits are never deleted here");
+            let (spent, requests) = stored.counted(now);
+            assert_eq!(
+                (spent.get(), requests),
+                limit.counted(self.h.now_ms),
+                "step {n}: velocity limit {i}"
             );
         }
         for (i, lot) in self.model.lots.iter().enumerate() {
