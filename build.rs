@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/creditledger/v1/keys.proto",
         "proto/creditledger/v1/pricing.proto",
         "proto/creditledger/v1/budgets.proto",
+        "proto/creditledger/v1/refills.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

@@ -17,7 +17,7 @@ use crate::api::transport::{serve, Transport};
 use crate::api::{
     accounts::AccountsService, budgets::BudgetsService, credits::CreditsService,
     events::EventsService, journal::JournalService, keys::KeysService, pricing::PricingService,
-    usage::UsageService, Services,
+    refills::RefillsService, usage::UsageService, Services,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -215,6 +215,9 @@ impl Application {
         let budgets = proto::budgets_server::BudgetsServer::new(BudgetsService(services.clone()))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
+        let refills = proto::refills_server::RefillsServer::new(RefillsService(services.clone()))
+            .max_decoding_message_size(size)
+            .max_encoding_message_size(size);
         let events = proto::events_server::EventsServer::new(EventsService(services))
             .max_decoding_message_size(size)
             .max_encoding_message_size(size);
@@ -242,7 +245,8 @@ impl Application {
             .add_service(journal)
             .add_service(keys)
             .add_service(pricing)
-            .add_service(budgets);
+            .add_service(budgets)
+            .add_service(refills);
         let transport = Transport {
             tls,
             request_timeout: Duration::from_millis(config.request_timeout_ms),

@@ -23,7 +23,7 @@ pub enum AccountRef {
     External(String),
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
+pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
     LedgerError::InvalidArgument {
         field,
         reason: reason.into(),

@@ -237,6 +237,72 @@ fn event(stored: &StoredEvent) -> p::Event {
                 period_start: Some(c::timestamp(*period_start)),
             }),
         ),
+        EventData::TopUpRequested {
+            request_id,
+            amount,
+            available,
+            threshold,
+            target,
+        } => (
+            p::EventKind::TopUpRequested,
+            Detail::TopUpRequested(p::TopUpRequested {
+                request_id: request_id.to_string(),
+                amount: c::amount(*amount),
+                available: c::amount(*available),
+                threshold: c::amount(*threshold),
+                target: c::amount(*target),
+            }),
+        ),
+        EventData::TopUpFulfilled {
+            request_id,
+            requested,
+            credited,
+            lot_id,
+        } => (
+            p::EventKind::TopUpFulfilled,
+            Detail::TopUpFulfilled(p::TopUpFulfilled {
+                request_id: request_id.to_string(),
+                requested: c::amount(*requested),
+                credited: c::amount(*credited),
+                lot_id: lot_id.to_string(),
+            }),
+        ),
+        EventData::TopUpFailed {
+            request_id,
+            amount,
+            reason,
+            failures,
+            retry_at,
+        } => (
+            p::EventKind::TopUpFailed,
+            Detail::TopUpFailed(p::TopUpFailed {
+                request_id: request_id.to_string(),
+                amount: c::amount(*amount),
+                reason: reason.clone(),
+                failures: *failures,
+                retry_at: retry_at.map(c::timestamp),
+            }),
+        ),
+        EventData::RecurringGrantPosted {
+            grant_id,
+            lot_id,
+            quantity,
+            rolled_over,
+            expired,
+            period_start,
+            period_end,
+        } => (
+            p::EventKind::RecurringGrantPosted,
+            Detail::RecurringGrantPosted(p::RecurringGrantPosted {
+                grant_id: grant_id.to_string(),
+                lot_id: lot_id.to_string(),
+                quantity: c::amount(*quantity),
+                rolled_over: c::amount(*rolled_over),
+                expired: c::amount(*expired),
+                period_start: Some(c::timestamp(*period_start)),
+                period_end: Some(c::timestamp(*period_end)),
+            }),
+        ),
     };
     p::Event {
         seq: stored.seq as u64,

@@ -13,6 +13,7 @@ pub mod events;
 pub mod journal;
 pub mod keys;
 pub mod pricing;
+pub mod refills;
 pub mod status;
 pub mod tls;
 pub mod trace;

@@ -231,9 +231,25 @@ impl From<LedgerError> for Status {
                 &error,
                 &[("budget_id", budget_id.to_string())],
             ),
+            E::AutoTopUpNotSet { account_id } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[("account_id", account_id.to_string())],
+            ),
+            E::TopUpRequestNotOpen { request_id } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[("request_id", request_id.to_string())],
+            ),
+            E::RecurringGrantNotFound { grant_id } => info(
+                Code::NotFound,
+                &error,
+                &[("grant_id", grant_id.to_string())],
+            ),
             E::TooManyOpenHolds { limit, .. }
             | E::TooManyLots { limit, .. }
-            | E::TooManyBudgets { limit, .. } => info(
+            | E::TooManyBudgets { limit, .. }
+            | E::TooManyRecurringGrants { limit, .. } => info(
                 Code::ResourceExhausted,
                 &error,
                 &[("limit", limit.to_string())],

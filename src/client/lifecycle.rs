@@ -283,6 +283,34 @@ fn detail(detail: Option<&proto::event::Detail>) -> String {
             timestamp(d.ended.as_ref()),
             d.spent
         ),
+        Some(Detail::TopUpRequested(d)) => format!(
+            "request {}: top up {} (available {}, threshold {}, target {})",
+            d.request_id, d.amount, d.available, d.threshold, d.target
+        ),
+        Some(Detail::TopUpFulfilled(d)) => format!(
+            "request {}: {} credited to lot {}",
+            d.request_id, d.credited, d.lot_id
+        ),
+        Some(Detail::TopUpFailed(d)) => format!(
+            "request {}: {} failed ({}), failure {}, {}",
+            d.request_id,
+            d.amount,
+            d.reason,
+            d.failures,
+            match &d.retry_at {
+                Some(at) => format!("next request from {}", timestamp(Some(at))),
+                None => "auto top-up is off".into(),
+            }
+        ),
+        Some(Detail::RecurringGrantPosted(d)) => format!(
+            "recurring grant {}: {} granted in lot {} until {}, {} rolled over, {} expired",
+            d.grant_id,
+            d.quantity,
+            d.lot_id,
+            timestamp(d.period_end.as_ref()),
+            d.rolled_over,
+            d.expired
+        ),
         None => String::new(),
     }
 }

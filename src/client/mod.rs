@@ -9,6 +9,7 @@
 
 mod budgets;
 mod lifecycle;
+mod refills;
 
 use std::time::Duration;
 
@@ -73,7 +74,14 @@ pub enum ClientCommand {
     /// Cap what an API key, a team, a user or the whole account may spend.
     #[command(subcommand)]
     Budget(budgets::BudgetCommand),
-    /// Follow the event stream (low balance, depleted, expiries, commitments ending, budgets).
+    /// Refill credit automatically through the billing system when it runs low.
+    #[command(subcommand)]
+    AutoTopUp(refills::AutoTopUpCommand),
+    /// Grant an allowance every month (or week, or day).
+    #[command(subcommand)]
+    RecurringGrant(refills::RecurringGrantCommand),
+    /// Follow the event stream (low balance, depleted, expiries, commitments ending, budgets,
+    /// auto top-up requests, recurring grants).
     Events(lifecycle::EventsArgs),
 }
 
@@ -425,6 +433,8 @@ pub async fn run(args: ClientArgs) -> Result<()> {
             lifecycle::commitment(CreditsClient::new(channel), cmd).await
         }
         ClientCommand::Budget(cmd) => budgets::budget(channel, cmd).await,
+        ClientCommand::AutoTopUp(cmd) => refills::auto_top_up(channel, cmd).await,
+        ClientCommand::RecurringGrant(cmd) => refills::recurring_grant(channel, cmd).await,
         ClientCommand::Events(a) => lifecycle::events(&server_uri(&args.server), a).await,
     }
 }

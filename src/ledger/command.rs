@@ -9,7 +9,7 @@ use super::names::named;
 use super::rating::{Rated, Usage};
 use super::types::{
     Account, AccountId, AccountStatus, BudgetId, Commitment, CommitmentKind, Draw, EntryId, Hold,
-    HoldId, Lot, LotId, LotKind, LowBalance,
+    HoldId, Lot, LotId, LotKind, LowBalance, RecurringGrantId, TopUpRequestId,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,10 @@ pub enum Command {
     CreateBudget(CreateBudget),
     UpdateBudget(UpdateBudget),
     DeleteBudget(DeleteBudget),
+    SetAutoTopUp(SetAutoTopUp),
+    FailTopUp(FailTopUp),
+    CreateRecurringGrant(CreateRecurringGrant),
+    DeleteRecurringGrant(DeleteRecurringGrant),
     /// The sweeper's work on one account; a system command with no idempotency key.
     Sweep(Sweep),
 }
@@ -57,6 +61,10 @@ impl Command {
             Command::CreateBudget(c) => &c.idempotency_key,
             Command::UpdateBudget(c) => &c.idempotency_key,
             Command::DeleteBudget(c) => &c.idempotency_key,
+            Command::SetAutoTopUp(c) => &c.idempotency_key,
+            Command::FailTopUp(c) => &c.idempotency_key,
+            Command::CreateRecurringGrant(c) => &c.idempotency_key,
+            Command::DeleteRecurringGrant(c) => &c.idempotency_key,
             Command::Sweep(_) => "",
         }
     }
@@ -74,6 +82,10 @@ impl Command {
             Command::CreateBudget(c) => Target::Account(c.account_id),
             Command::UpdateBudget(c) => Target::Account(c.account_id),
             Command::DeleteBudget(c) => Target::Account(c.account_id),
+            Command::SetAutoTopUp(c) => Target::Account(c.account_id),
+            Command::FailTopUp(c) => Target::Account(c.account_id),
+            Command::CreateRecurringGrant(c) => Target::Account(c.account_id),
+            Command::DeleteRecurringGrant(c) => Target::Account(c.account_id),
             Command::Sweep(c) => Target::Account(c.account_id),
             Command::Capture(c) => Target::Hold(c.hold_id),
             Command::Release(c) => Target::Hold(c.hold_id),
@@ -97,6 +109,10 @@ impl Command {
             Command::CreateBudget(_) => "create_budget",
             Command::UpdateBudget(_) => "update_budget",
             Command::DeleteBudget(_) => "delete_budget",
+            Command::SetAutoTopUp(_) => "set_auto_top_up",
+            Command::FailTopUp(_) => "fail_top_up",
+            Command::CreateRecurringGrant(_) => "create_recurring_grant",
+            Command::DeleteRecurringGrant(_) => "delete_recurring_grant",
             Command::Sweep(_) => "sweep",
         }
     }
@@ -310,6 +326,49 @@ pub struct DeleteBudget {
     pub budget_id: BudgetId,
 }
 
+/// Sets an account's auto top-up (replacing its settings; an open request stays open). Setting
+/// it clears the failures and any wait after them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetAutoTopUp {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub enabled: bool,
+    pub threshold: Quantity,
+    pub target: Quantity,
+    pub monthly_cap: Option<Quantity>,
+}
+
+/// The billing system could not charge for an auto top-up request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailTopUp {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub request_id: TopUpRequestId,
+    pub reason: String,
+}
+
+/// A schedule granting `quantity` every period; the first period's allowance is granted at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRecurringGrant {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub quantity: Quantity,
+    pub period: crate::ledger::budget::Period,
+    pub time_zone: chrono_tz::Tz,
+    pub kind: LotKind,
+    pub price: Money,
+    pub currency: Option<Currency>,
+    pub rollover_cap: Quantity,
+}
+
+/// Ends a schedule: nothing more is granted; its lots keep their credit until they expire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteRecurringGrant {
+    pub idempotency_key: String,
+    pub account_id: AccountId,
+    pub grant_id: RecurringGrantId,
+}
+
 /// Posts what time has made due on one account: the expiry of lots past `expires_at`, the
 /// release of holds past their TTL, the end of commitment terms (with any true-up) and the
 /// `commitment_ending` notices.
@@ -383,6 +442,15 @@ pub enum Outcome {
     Budget(Box<crate::ledger::budget::Budget>),
     /// A budget as it was when deleted.
     BudgetDeleted(Box<crate::ledger::budget::Budget>),
+    /// Auto top-up as set, or after a failure.
+    AutoTopUp(Box<crate::ledger::top_up::AutoTopUp>),
+    /// A recurring grant as created, with its first period's lot.
+    RecurringGrant {
+        grant: Box<crate::ledger::recurring::RecurringGrant>,
+        lot: Box<Lot>,
+    },
+    /// A recurring grant as it was when deleted.
+    RecurringGrantDeleted(Box<crate::ledger::recurring::RecurringGrant>),
     Swept(SweepSummary),
 }
 
@@ -395,4 +463,6 @@ pub struct SweepSummary {
     pub notices: u32,
     /// Budget periods started over.
     pub budgets_reset: u32,
+    /// Recurring grants' periods granted.
+    pub grants_posted: u32,
 }

@@ -23,6 +23,7 @@ mod checks;
 mod credits;
 mod events;
 mod lifecycle;
+mod refills;
 mod usage;
 
 /// Limits the engine enforces per account and per hold.
@@ -250,6 +251,10 @@ impl Ledger {
             Command::CreateBudget(c) => self.create_budget(c),
             Command::UpdateBudget(c) => self.update_budget(c),
             Command::DeleteBudget(c) => self.delete_budget(c),
+            Command::SetAutoTopUp(c) => self.set_auto_top_up(c),
+            Command::FailTopUp(c) => self.fail_top_up(c),
+            Command::CreateRecurringGrant(c) => self.create_recurring_grant(c),
+            Command::DeleteRecurringGrant(c) => self.delete_recurring_grant(c),
             Command::Sweep(c) => self.sweep(c),
         }
     }

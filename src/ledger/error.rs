@@ -9,7 +9,10 @@ use rust_decimal::Decimal;
 use super::amount::{AmountError, Quantity};
 use super::code::Unit;
 use super::rating::RatingError;
-use super::types::{AccountId, BudgetId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus};
+use super::types::{
+    AccountId, BudgetId, CommitmentId, HoldId, HoldStatus, LotId, LotStatus, RecurringGrantId,
+    TopUpRequestId,
+};
 
 /// An account as a request named it: by our id or by the caller's external id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +121,14 @@ pub enum LedgerError {
     BudgetExists { budget_id: BudgetId },
     #[error("account {account_id} already has {limit} budgets")]
     TooManyBudgets { account_id: AccountId, limit: u32 },
+    #[error("account {account_id} has no auto top-up set")]
+    AutoTopUpNotSet { account_id: AccountId },
+    #[error("top-up request {request_id} is not the account's open request (fulfilled, failed, or never made)")]
+    TopUpRequestNotOpen { request_id: TopUpRequestId },
+    #[error("recurring grant {grant_id} not found on this account")]
+    RecurringGrantNotFound { grant_id: RecurringGrantId },
+    #[error("account {account_id} already has {limit} recurring grants")]
+    TooManyRecurringGrants { account_id: AccountId, limit: u32 },
 }
 
 /// Which hard budget refused a request, and how full it was.
@@ -197,6 +208,10 @@ impl LedgerError {
             LedgerError::BudgetNotFound { .. } => "BUDGET_NOT_FOUND",
             LedgerError::BudgetExists { .. } => "BUDGET_EXISTS",
             LedgerError::TooManyBudgets { .. } => "TOO_MANY_BUDGETS",
+            LedgerError::AutoTopUpNotSet { .. } => "AUTO_TOP_UP_NOT_SET",
+            LedgerError::TopUpRequestNotOpen { .. } => "TOP_UP_REQUEST_NOT_OPEN",
+            LedgerError::RecurringGrantNotFound { .. } => "RECURRING_GRANT_NOT_FOUND",
+            LedgerError::TooManyRecurringGrants { .. } => "TOO_MANY_RECURRING_GRANTS",
             LedgerError::ExternalIdTaken { .. } => "EXTERNAL_ID_TAKEN",
             LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             LedgerError::CommitmentActive { .. } => "COMMITMENT_ACTIVE",

@@ -197,6 +197,40 @@ pub fn document(command: &Command) -> String {
             o.shown("budget_id", c.budget_id);
             "DeleteBudget"
         }
+        Command::SetAutoTopUp(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.raw("enabled", &c.enabled.to_string());
+            o.decimal("threshold", c.threshold.get());
+            o.decimal("target", c.target.get());
+            o.opt_decimal("monthly_cap", c.monthly_cap.map(Quantity::get));
+            "SetAutoTopUp"
+        }
+        Command::FailTopUp(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.shown("request_id", c.request_id);
+            o.text("reason", &c.reason);
+            "FailTopUp"
+        }
+        Command::CreateRecurringGrant(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.decimal("quantity", c.quantity.get());
+            o.text("period", c.period.as_str());
+            o.text("time_zone", c.time_zone.name());
+            o.text("kind", c.kind.as_str());
+            o.decimal("price", c.price.get());
+            o.opt_text("currency", c.currency.as_ref().map(|c| c.as_str()));
+            o.decimal("rollover_cap", c.rollover_cap.get());
+            "CreateRecurringGrant"
+        }
+        Command::DeleteRecurringGrant(c) => {
+            o.text("idempotency_key", &c.idempotency_key);
+            o.shown("account_id", c.account_id);
+            o.shown("grant_id", c.grant_id);
+            "DeleteRecurringGrant"
+        }
         Command::Sweep(c) => {
             o.shown("account_id", c.account_id);
             o.raw("commitment_notice_ms", &c.commitment_notice_ms.to_string());

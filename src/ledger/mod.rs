@@ -16,6 +16,8 @@ pub mod fingerprint;
 pub mod names;
 pub mod needs;
 pub mod rating;
+pub mod recurring;
+pub mod top_up;
 pub mod types;
 
 pub use accounts::LedgerAccount;

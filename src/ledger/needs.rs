@@ -115,7 +115,11 @@ impl Needs {
                 | Command::CreateCommitment(_)
                 | Command::CreateBudget(_)
                 | Command::UpdateBudget(_)
-                | Command::DeleteBudget(_) => {}
+                | Command::DeleteBudget(_)
+                | Command::SetAutoTopUp(_)
+                | Command::FailTopUp(_)
+                | Command::CreateRecurringGrant(_)
+                | Command::DeleteRecurringGrant(_) => {}
             }
         }
         needs

@@ -61,6 +61,15 @@ id_type!(
     /// A budget on an account.
     BudgetId
 );
+id_type!(
+    /// A request auto top-up made to the billing system: the idempotency key of the `TopUp`
+    /// that fulfils it.
+    TopUpRequestId
+);
+id_type!(
+    /// A recurring grant (an allowance granted every period).
+    RecurringGrantId
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountStatus {
@@ -116,6 +125,11 @@ pub struct Account {
     /// The account's budgets, in id order: kept on the account's row, so a batch locks,
     /// versions and carries them with the rest of the account.
     pub budgets: Vec<crate::ledger::budget::Budget>,
+    /// Auto top-up's settings and state, once set: on the row, so the batch that takes the
+    /// balance below the threshold raises the request under the account's lock.
+    pub auto_top_up: Option<crate::ledger::top_up::AutoTopUp>,
+    /// The account's recurring grants, in id order.
+    pub recurring_grants: Vec<crate::ledger::recurring::RecurringGrant>,
 }
 
 impl Account {
@@ -162,6 +176,8 @@ impl Account {
             carries: BTreeMap::new(),
             cost_carries: BTreeMap::new(),
             budgets: Vec::new(),
+            auto_top_up: None,
+            recurring_grants: Vec::new(),
         }
     }
 
@@ -490,6 +506,43 @@ pub enum EventData {
         /// The start of the period now counting.
         period_start: DateTime<Utc>,
     },
+    /// Available credit fell below the auto top-up threshold: the billing system is asked to
+    /// charge `amount` and call `TopUp` with `request_id` as its idempotency key.
+    TopUpRequested {
+        request_id: TopUpRequestId,
+        amount: Quantity,
+        available: Quantity,
+        threshold: Quantity,
+        target: Quantity,
+    },
+    /// A `TopUp` under the request's id fulfilled it.
+    TopUpFulfilled {
+        request_id: TopUpRequestId,
+        requested: Quantity,
+        credited: Quantity,
+        lot_id: LotId,
+    },
+    /// The billing system reported that it could not charge for the request.
+    TopUpFailed {
+        request_id: TopUpRequestId,
+        amount: Quantity,
+        reason: String,
+        /// Failures in a row.
+        failures: u32,
+        /// When the next request may be raised; `None`: auto top-up turned itself off.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// A recurring grant's period began: its allowance was granted and the last period's unspent
+    /// credit rolled over up to the cap (the rest expired).
+    RecurringGrantPosted {
+        grant_id: RecurringGrantId,
+        lot_id: LotId,
+        quantity: Quantity,
+        rolled_over: Quantity,
+        expired: Quantity,
+        period_start: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+    },
 }
 
 impl EventData {
@@ -504,6 +557,10 @@ impl EventData {
             EventData::BudgetAlert { .. } => "budget_alert",
             EventData::BudgetExceeded { .. } => "budget_exceeded",
             EventData::BudgetReset { .. } => "budget_reset",
+            EventData::TopUpRequested { .. } => "top_up_requested",
+            EventData::TopUpFulfilled { .. } => "top_up_fulfilled",
+            EventData::TopUpFailed { .. } => "top_up_failed",
+            EventData::RecurringGrantPosted { .. } => "recurring_grant_posted",
         }
     }
 }

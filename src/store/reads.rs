@@ -228,6 +228,27 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// An account's events of the `kinds` given, oldest first (what its auto top-up requests
+    /// are read from).
+    pub async fn account_events_of(
+        &self,
+        account: AccountId,
+        kinds: &[&str],
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let columns = format!("seq, {}", self.columns(EVENT_COLUMNS));
+        let listed: Vec<String> = kinds.iter().map(|k| format!("'{k}'")).collect();
+        let sql = format!(
+            "SELECT {columns} FROM events WHERE account_id = {} AND kind IN ({}) ORDER BY seq",
+            self.param(1, Kind::Id),
+            listed.join(", ")
+        );
+        let rows = select(&sql)
+            .bind(account.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The last event's seq (0 when there is none): where a subscription "from now" starts.
     pub async fn events_head(&self) -> StoreResult<i64> {
         let row = select("SELECT COALESCE(MAX(seq), 0) AS head FROM events")
@@ -268,10 +289,11 @@ impl Store {
                  LIMIT $3",
                 CommitmentStatus::Active
             ),
-            // Budgets whose period has ended, on accounts nothing else touched since.
+            // Work on the account's row itself (budget periods, auto top-up, recurring grants),
+            // on accounts nothing else touched since.
             format!(
                 "SELECT {} AS account_id FROM accounts \
-                 WHERE budgets_reset_at IS NOT NULL AND budgets_reset_at <= {now_p} LIMIT $3",
+                 WHERE due_at IS NOT NULL AND due_at <= {now_p} LIMIT $3",
                 (super::ops(self.dialect).read)("id", Kind::Id)
             ),
         ];

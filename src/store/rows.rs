@@ -42,7 +42,9 @@ pub(super) const ACCOUNT_COLUMNS: &[Column] = &[
     col("rating_carry", Text),
     col("cost_carry", Text),
     col("budgets", Text),
-    col("budgets_reset_at", Time),
+    col("due_at", Time),
+    col("auto_top_up", Text),
+    col("recurring_grants", Text),
 ];
 pub(super) const LOT_COLUMNS: &[Column] = &[
     col("id", Id),
@@ -262,6 +264,8 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         carries: decoded(row, "rating_carry", codec::decode_carries)?,
         cost_carries: decoded(row, "cost_carry", codec::decode_cost_carries)?,
         budgets: decoded(row, "budgets", codec::decode_budgets)?,
+        auto_top_up: decoded(row, "auto_top_up", codec::decode_auto_top_up)?,
+        recurring_grants: decoded(row, "recurring_grants", codec::decode_recurring_grants)?,
     })
 }
 
@@ -315,16 +319,21 @@ pub(super) fn account_values(a: &Account) -> Vec<Value> {
         Value::Text(codec::encode_carries(&a.carries)),
         Value::Text(codec::encode_cost_carries(&a.cost_carries)),
         Value::Text(codec::encode_budgets(&a.budgets)),
-        // When the sweeper next has a budget period to start over (and its events to raise).
-        Value::OptInt(
-            a.budgets
-                .iter()
-                .filter_map(|b| b.resets_at())
-                .min()
-                .map(micros),
-        ),
+        // When the sweeper next has something to do on the row itself.
+        Value::OptInt(due_at(a).map(micros)),
+        Value::Text(codec::encode_auto_top_up(a.auto_top_up.as_ref())),
+        Value::Text(codec::encode_recurring_grants(&a.recurring_grants)),
     ]);
     values
+}
+
+/// The earliest of: a budget period to start over (and its event to raise), an auto top-up's
+/// wait after a failure to end, a recurring grant's next period to grant.
+fn due_at(a: &Account) -> Option<DateTime<Utc>> {
+    let budgets = a.budgets.iter().filter_map(|b| b.resets_at());
+    let top_up = a.auto_top_up.as_ref().and_then(|t| t.wakes_at());
+    let grants = a.recurring_grants.iter().map(|g| g.next_at);
+    budgets.chain(top_up).chain(grants).min()
 }
 
 /// A new account's row in `account_external_ids`.

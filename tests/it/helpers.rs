@@ -10,7 +10,8 @@ use credit_ledger::clock::ManualClock;
 use credit_ledger::config::{Config, DatabaseUrl};
 use credit_ledger::proto::{
     self as p, accounts_client::AccountsClient, budgets_client::BudgetsClient,
-    credits_client::CreditsClient, events_client::EventsClient, usage_client::UsageClient,
+    credits_client::CreditsClient, events_client::EventsClient, refills_client::RefillsClient,
+    usage_client::UsageClient,
 };
 use credit_ledger::server::Application;
 use credit_ledger::store::Store;
@@ -222,6 +223,10 @@ impl TestApp {
 
     pub async fn budgets(&self) -> BudgetsClient<Channel> {
         BudgetsClient::new(self.channel().await)
+    }
+
+    pub async fn refills(&self) -> RefillsClient<Channel> {
+        RefillsClient::new(self.channel().await)
     }
 
     pub async fn events(&self) -> EventsClient<Channel> {

@@ -282,6 +282,67 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
             }
         ),
         base!(
+            "Refills/SetAutoTopUp",
+            p::SetAutoTopUpRequest {
+                idempotency_key: "k-auto".into(),
+                account: account.clone(),
+                enabled: true,
+                threshold: "10".into(),
+                target: "50".into(),
+                monthly_cap: "500".into(),
+            }
+        ),
+        base!(
+            "Refills/GetAutoTopUp",
+            p::GetAutoTopUpRequest {
+                account: account.clone(),
+            }
+        ),
+        base!(
+            "Refills/ReportTopUpFailure",
+            p::ReportTopUpFailureRequest {
+                idempotency_key: "k-auto-failed".into(),
+                account: account.clone(),
+                request_id: "0b9e0d8a-2d0f-4a4c-9c51-3d3b8d1f0e77".into(),
+                reason: "card_declined".into(),
+            }
+        ),
+        base!(
+            "Refills/ListTopUpRequests",
+            p::ListTopUpRequestsRequest {
+                account: account.clone(),
+                limit: 0,
+            }
+        ),
+        base!(
+            "Refills/CreateRecurringGrant",
+            p::CreateRecurringGrantRequest {
+                idempotency_key: "k-recurring".into(),
+                account: account.clone(),
+                quantity: "10".into(),
+                period: p::GrantPeriod::Month as i32,
+                time_zone: "Europe/Paris".into(),
+                kind: p::LotKind::Paid as i32,
+                price: "5".into(),
+                currency: "USD".into(),
+                rollover_cap: "1".into(),
+            }
+        ),
+        base!(
+            "Refills/DeleteRecurringGrant",
+            p::DeleteRecurringGrantRequest {
+                idempotency_key: "k-recurring-delete".into(),
+                account: account.clone(),
+                grant_id: "0b9e0d8a-2d0f-4a4c-9c51-3d3b8d1f0e77".into(),
+            }
+        ),
+        base!(
+            "Refills/ListRecurringGrants",
+            p::ListRecurringGrantsRequest {
+                account: account.clone(),
+            }
+        ),
+        base!(
             "Events/Subscribe",
             p::SubscribeRequest {
                 account,
@@ -307,6 +368,12 @@ const AMOUNTS: &[(&str, &str)] = &[
     ("Usage/Authorize", "quantity"),
     ("Usage/Capture", "quantity"),
     ("Usage/Debit", "quantity"),
+    ("Refills/SetAutoTopUp", "threshold"),
+    ("Refills/SetAutoTopUp", "target"),
+    ("Refills/SetAutoTopUp", "monthly_cap"),
+    ("Refills/CreateRecurringGrant", "quantity"),
+    ("Refills/CreateRecurringGrant", "price"),
+    ("Refills/CreateRecurringGrant", "rollover_cap"),
 ];
 
 /// Every wrong spelling of "1" (and a few of other numbers).

@@ -27,6 +27,7 @@ mod poison;
 mod python;
 mod rates;
 mod rating;
+mod refills;
 mod refusals;
 mod rounding;
 mod schema;

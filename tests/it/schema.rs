@@ -26,8 +26,10 @@ const DIRECTORIES: [(&str, &str); 6] = [
 /// The columns whose values are text: names, codes, statuses, the store's own encodings,
 /// hashes, keys and references. Any other column kept as text is an amount, a time or an id that
 /// should have its own type.
-const TEXT_COLUMNS: [&str; 33] = [
+const TEXT_COLUMNS: [&str; 35] = [
     "budgets",
+    "auto_top_up",
+    "recurring_grants",
     "subject",
     "cost_carry",
     "price_book",

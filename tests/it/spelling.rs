@@ -460,6 +460,69 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
         },
     )
     .await;
+    // A threshold above anything available: setting it raises a request at once.
+    c.call(
+        "Refills/SetAutoTopUp",
+        p::SetAutoTopUpRequest {
+            idempotency_key: "auto".into(),
+            account: acct(),
+            enabled: true,
+            threshold: "1000000.0".into(),
+            target: "2000000.00".into(),
+            monthly_cap: "5000000.000".into(),
+        },
+    )
+    .await;
+    let auto = c
+        .call(
+            "Refills/GetAutoTopUp",
+            p::GetAutoTopUpRequest { account: acct() },
+        )
+        .await;
+    c.call(
+        "Refills/ReportTopUpFailure",
+        p::ReportTopUpFailureRequest {
+            idempotency_key: "auto-failed".into(),
+            account: acct(),
+            request_id: text(&auto, "auto_top_up.open_request.request_id"),
+            reason: "card_declined".into(),
+        },
+    )
+    .await;
+    c.call(
+        "Refills/ListTopUpRequests",
+        p::ListTopUpRequestsRequest {
+            account: acct(),
+            limit: 0,
+        },
+    )
+    .await;
+    let grant = c
+        .call(
+            "Refills/CreateRecurringGrant",
+            p::CreateRecurringGrantRequest {
+                idempotency_key: "recurring".into(),
+                account: acct(),
+                quantity: "10.0".into(),
+                rollover_cap: "5.00".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    c.call(
+        "Refills/ListRecurringGrants",
+        p::ListRecurringGrantsRequest { account: acct() },
+    )
+    .await;
+    c.call(
+        "Refills/DeleteRecurringGrant",
+        p::DeleteRecurringGrantRequest {
+            idempotency_key: "recurring-delete".into(),
+            account: acct(),
+            grant_id: text(&grant, "grant.grant_id"),
+        },
+    )
+    .await;
     let all: BTreeSet<String> = methods()
         .iter()
         .map(|m| format!("{}/{}", m.parent_service().name(), m.name()))

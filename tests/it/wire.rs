@@ -25,7 +25,7 @@ pub fn pool() -> &'static DescriptorPool {
 /// Every RPC of the five services.
 pub fn methods() -> Vec<MethodDescriptor> {
     [
-        "Accounts", "Credits", "Usage", "Journal", "Events", "Pricing", "Budgets",
+        "Accounts", "Credits", "Usage", "Journal", "Events", "Pricing", "Budgets", "Refills",
     ]
     .iter()
     .flat_map(|s| {

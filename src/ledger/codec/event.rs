@@ -82,6 +82,46 @@ pub(super) enum EventV1 {
         spent: Quantity,
         period_start: DateTime<Utc>,
     },
+    TopUpRequested {
+        request_id: Uuid,
+        #[serde(with = "super::stored_amount")]
+        amount: Quantity,
+        #[serde(with = "super::stored_amount")]
+        available: Quantity,
+        #[serde(with = "super::stored_amount")]
+        threshold: Quantity,
+        #[serde(with = "super::stored_amount")]
+        target: Quantity,
+    },
+    TopUpFulfilled {
+        request_id: Uuid,
+        #[serde(with = "super::stored_amount")]
+        requested: Quantity,
+        #[serde(with = "super::stored_amount")]
+        credited: Quantity,
+        lot_id: Uuid,
+    },
+    TopUpFailed {
+        request_id: Uuid,
+        #[serde(with = "super::stored_amount")]
+        amount: Quantity,
+        reason: String,
+        failures: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<DateTime<Utc>>,
+    },
+    RecurringGrantPosted {
+        grant_id: Uuid,
+        lot_id: Uuid,
+        #[serde(with = "super::stored_amount")]
+        quantity: Quantity,
+        #[serde(with = "super::stored_amount")]
+        rolled_over: Quantity,
+        #[serde(with = "super::stored_amount")]
+        expired: Quantity,
+        period_start: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+    },
 }
 
 impl From<&EventData> for EventV1 {
@@ -177,6 +217,60 @@ impl From<&EventData> for EventV1 {
                 ended,
                 spent,
                 period_start,
+            },
+            EventData::TopUpRequested {
+                request_id,
+                amount,
+                available,
+                threshold,
+                target,
+            } => EventV1::TopUpRequested {
+                request_id: request_id.0,
+                amount,
+                available,
+                threshold,
+                target,
+            },
+            EventData::TopUpFulfilled {
+                request_id,
+                requested,
+                credited,
+                lot_id,
+            } => EventV1::TopUpFulfilled {
+                request_id: request_id.0,
+                requested,
+                credited,
+                lot_id: lot_id.0,
+            },
+            EventData::TopUpFailed {
+                request_id,
+                amount,
+                reason,
+                failures,
+                retry_at,
+            } => EventV1::TopUpFailed {
+                request_id: request_id.0,
+                amount,
+                reason,
+                failures,
+                retry_at,
+            },
+            EventData::RecurringGrantPosted {
+                grant_id,
+                lot_id,
+                quantity,
+                rolled_over,
+                expired,
+                period_start,
+                period_end,
+            } => EventV1::RecurringGrantPosted {
+                grant_id: grant_id.0,
+                lot_id: lot_id.0,
+                quantity,
+                rolled_over,
+                expired,
+                period_start,
+                period_end,
             },
         }
     }
@@ -275,6 +369,60 @@ impl From<EventV1> for EventData {
                 ended,
                 spent,
                 period_start,
+            },
+            EventV1::TopUpRequested {
+                request_id,
+                amount,
+                available,
+                threshold,
+                target,
+            } => EventData::TopUpRequested {
+                request_id: TopUpRequestId(request_id),
+                amount,
+                available,
+                threshold,
+                target,
+            },
+            EventV1::TopUpFulfilled {
+                request_id,
+                requested,
+                credited,
+                lot_id,
+            } => EventData::TopUpFulfilled {
+                request_id: TopUpRequestId(request_id),
+                requested,
+                credited,
+                lot_id: LotId(lot_id),
+            },
+            EventV1::TopUpFailed {
+                request_id,
+                amount,
+                reason,
+                failures,
+                retry_at,
+            } => EventData::TopUpFailed {
+                request_id: TopUpRequestId(request_id),
+                amount,
+                reason,
+                failures,
+                retry_at,
+            },
+            EventV1::RecurringGrantPosted {
+                grant_id,
+                lot_id,
+                quantity,
+                rolled_over,
+                expired,
+                period_start,
+                period_end,
+            } => EventData::RecurringGrantPosted {
+                grant_id: RecurringGrantId(grant_id),
+                lot_id: LotId(lot_id),
+                quantity,
+                rolled_over,
+                expired,
+                period_start,
+                period_end,
             },
         }
     }

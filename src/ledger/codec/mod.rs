@@ -28,12 +28,16 @@ mod outcome;
 mod postings;
 mod rating;
 mod records;
+mod refill;
 
 pub use budget::{decode_budget_ids, decode_budgets, encode_budget_ids, encode_budgets};
 pub use postings::{decode_postings, encode_postings};
 pub use rating::{
     decode_carries, decode_cost_carries, decode_rating, encode_carries, encode_cost_carries,
     encode_rating,
+};
+pub use refill::{
+    decode_auto_top_up, decode_recurring_grants, encode_auto_top_up, encode_recurring_grants,
 };
 
 /// A stored value that does not read back (a damaged row, or a newer release's).

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::budget::BudgetV1;
 use super::rating::RatedV1;
 use super::records::*;
+use super::refill::{AutoTopUpV1, RecurringGrantV1};
 use super::{DecodeError, Decoded};
 use crate::ledger::rating::Rated;
 use crate::ledger::*;
@@ -18,6 +19,8 @@ pub(super) struct SweepV1 {
     notices: u32,
     #[serde(default, skip_serializing_if = "is_zero")]
     budgets_reset: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    grants_posted: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -94,6 +97,12 @@ pub(super) enum OutcomeV1 {
     Swept(SweepV1),
     Budget(BudgetV1),
     BudgetDeleted(BudgetV1),
+    AutoTopUp(AutoTopUpV1),
+    RecurringGrant {
+        grant: RecurringGrantV1,
+        lot: LotV1,
+    },
+    RecurringGrantDeleted(RecurringGrantV1),
 }
 
 impl From<&Outcome> for OutcomeV1 {
@@ -185,9 +194,18 @@ impl From<&Outcome> for OutcomeV1 {
                 commitments_ended: s.commitments_ended,
                 notices: s.notices,
                 budgets_reset: s.budgets_reset,
+                grants_posted: s.grants_posted,
             }),
             Outcome::Budget(b) => OutcomeV1::Budget(b.as_ref().into()),
             Outcome::BudgetDeleted(b) => OutcomeV1::BudgetDeleted(b.as_ref().into()),
+            Outcome::AutoTopUp(a) => OutcomeV1::AutoTopUp(a.as_ref().into()),
+            Outcome::RecurringGrant { grant, lot } => OutcomeV1::RecurringGrant {
+                grant: grant.as_ref().into(),
+                lot: lot.as_ref().into(),
+            },
+            Outcome::RecurringGrantDeleted(g) => {
+                OutcomeV1::RecurringGrantDeleted(g.as_ref().into())
+            }
         }
     }
 }
@@ -285,9 +303,18 @@ impl TryFrom<OutcomeV1> for Outcome {
                 commitments_ended: s.commitments_ended,
                 notices: s.notices,
                 budgets_reset: s.budgets_reset,
+                grants_posted: s.grants_posted,
             }),
             OutcomeV1::Budget(b) => Outcome::Budget(Box::new(b.try_into()?)),
             OutcomeV1::BudgetDeleted(b) => Outcome::BudgetDeleted(Box::new(b.try_into()?)),
+            OutcomeV1::AutoTopUp(a) => Outcome::AutoTopUp(Box::new(a.into())),
+            OutcomeV1::RecurringGrant { grant, lot } => Outcome::RecurringGrant {
+                grant: Box::new(grant.try_into()?),
+                lot: Box::new(lot.try_into()?),
+            },
+            OutcomeV1::RecurringGrantDeleted(g) => {
+                Outcome::RecurringGrantDeleted(Box::new(g.try_into()?))
+            }
         })
     }
 }

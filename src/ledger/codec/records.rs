@@ -171,6 +171,8 @@ impl TryFrom<AccountV1> for Account {
             carries: Default::default(),
             cost_carries: Default::default(),
             budgets: Vec::new(),
+            auto_top_up: None,
+            recurring_grants: Vec::new(),
         })
     }
 }

@@ -52,6 +52,8 @@ mod samples {
             price_book: Default::default(),
             cost_carries: Default::default(),
             budgets: Vec::new(),
+            auto_top_up: None,
+            recurring_grants: Vec::new(),
         }
     }
 
@@ -234,6 +236,7 @@ mod samples {
                     commitments_ended: 3,
                     notices: 4,
                     budgets_reset: 0,
+                    grants_posted: 0,
                 }),
             ),
         ]
@@ -758,5 +761,168 @@ mod budgets {
             }
         );
         assert!(decode_event(&text.replace("\"5\"", "\"-5\"")).is_err());
+    }
+}
+
+mod refills {
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ledger::budget::Period;
+    use crate::ledger::recurring::RecurringGrant;
+    use crate::ledger::top_up::{AutoTopUp, TopUpRequest};
+
+    fn q(s: &str) -> Quantity {
+        Quantity::new(s.parse().unwrap()).unwrap()
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 + n)
+    }
+
+    fn auto_top_up() -> AutoTopUp {
+        let at = |h: u32| Utc.with_ymd_and_hms(2026, 1, 15, h, 0, 0).unwrap();
+        AutoTopUp {
+            enabled: true,
+            threshold: q("20"),
+            target: q("100.50"),
+            monthly_cap: Some(q("500")),
+            open: Some(TopUpRequest {
+                id: TopUpRequestId(id(0x11)),
+                amount: q("85.5"),
+                requested_at: at(12),
+            }),
+            failures: 1,
+            retry_at: Some(at(13)),
+            month_start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            requested: q("171"),
+        }
+    }
+
+    fn recurring_grant() -> RecurringGrant {
+        RecurringGrant {
+            id: RecurringGrantId(id(0x12)),
+            quantity: q("1000"),
+            period: Period::Month,
+            time_zone: chrono_tz::Europe::Paris,
+            kind: LotKind::Paid,
+            price: Money::new("49.00".parse().unwrap()).unwrap(),
+            currency: Some("USD".parse().unwrap()),
+            rollover_cap: q("300"),
+            created_at: Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap(),
+            next_at: Utc.with_ymd_and_hms(2026, 1, 31, 23, 0, 0).unwrap(),
+            granted: 1,
+        }
+    }
+
+    const AUTO_TOP_UP: &str = r#"{"enabled":true,"threshold":"20","target":"100.50","monthly_cap":"500","open":{"id":"01930000-0000-7000-8000-000000000011","amount":"85.5","requested_at":"2026-01-15T12:00:00Z"},"failures":1,"retry_at":"2026-01-15T13:00:00Z","month_start":"2026-01-01T00:00:00Z","requested":"171"}"#;
+    const RECURRING_GRANTS: &str = r#"[{"id":"01930000-0000-7000-8000-000000000012","quantity":"1000","period":"month","time_zone":"Europe/Paris","kind":"paid","price":"49.00","currency":"USD","rollover_cap":"300","created_at":"2026-01-15T12:00:00Z","next_at":"2026-01-31T23:00:00Z","granted":1}]"#;
+
+    #[test]
+    fn an_accounts_auto_top_up_and_recurring_grants_are_pinned() {
+        assert_eq!(encode_auto_top_up(Some(&auto_top_up())), AUTO_TOP_UP);
+        assert_eq!(
+            decode_auto_top_up(AUTO_TOP_UP).unwrap(),
+            Some(auto_top_up())
+        );
+        assert_eq!(encode_auto_top_up(None), "");
+        assert_eq!(decode_auto_top_up("").unwrap(), None);
+        // Without a cap, an open request or a wait, those members are absent.
+        let plain = r#"{"enabled":false,"threshold":"0","target":"1","failures":3,"month_start":"2026-01-01T00:00:00Z","requested":"0"}"#;
+        let decoded = decode_auto_top_up(plain).unwrap().unwrap();
+        assert_eq!(
+            (decoded.monthly_cap, decoded.open.clone(), decoded.retry_at),
+            (None, None, None)
+        );
+        assert_eq!(encode_auto_top_up(Some(&decoded)), plain);
+        assert_eq!(
+            encode_recurring_grants(&[recurring_grant()]),
+            RECURRING_GRANTS
+        );
+        assert_eq!(
+            decode_recurring_grants(RECURRING_GRANTS).unwrap(),
+            vec![recurring_grant()]
+        );
+        assert_eq!(encode_recurring_grants(&[]), "");
+        for bad in [
+            RECURRING_GRANTS.replace("\"month\"", "\"rolling\""),
+            RECURRING_GRANTS.replace("\"month\"", "\"none\""),
+            RECURRING_GRANTS.replace("\"paid\"", "\"gift\""),
+            RECURRING_GRANTS.replace("\"300\"", "\"-300\""),
+        ] {
+            assert!(decode_recurring_grants(&bad).is_err(), "{bad}");
+        }
+        assert!(decode_auto_top_up(&AUTO_TOP_UP.replace("\"171\"", "\"-1\"")).is_err());
+    }
+
+    #[test]
+    fn refill_events_and_outcomes_are_pinned() {
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 2, d, 0, 0, 0).unwrap();
+        let events = [
+            (
+                EventData::TopUpRequested {
+                    request_id: TopUpRequestId(id(0x11)),
+                    amount: q("85.5"),
+                    available: q("14.5"),
+                    threshold: q("20"),
+                    target: q("100"),
+                },
+                r#"{"kind":"top_up_requested","request_id":"01930000-0000-7000-8000-000000000011","amount":"85.5","available":"14.5","threshold":"20","target":"100"}"#,
+            ),
+            (
+                EventData::TopUpFulfilled {
+                    request_id: TopUpRequestId(id(0x11)),
+                    requested: q("85.5"),
+                    credited: q("85.5"),
+                    lot_id: LotId(id(0x2)),
+                },
+                r#"{"kind":"top_up_fulfilled","request_id":"01930000-0000-7000-8000-000000000011","requested":"85.5","credited":"85.5","lot_id":"01930000-0000-7000-8000-000000000002"}"#,
+            ),
+            (
+                EventData::TopUpFailed {
+                    request_id: TopUpRequestId(id(0x11)),
+                    amount: q("85.5"),
+                    reason: "card_declined".into(),
+                    failures: 3,
+                    retry_at: None,
+                },
+                r#"{"kind":"top_up_failed","request_id":"01930000-0000-7000-8000-000000000011","amount":"85.5","reason":"card_declined","failures":3}"#,
+            ),
+            (
+                EventData::RecurringGrantPosted {
+                    grant_id: RecurringGrantId(id(0x12)),
+                    lot_id: LotId(id(0x2)),
+                    quantity: q("1000"),
+                    rolled_over: q("300"),
+                    expired: q("100"),
+                    period_start: at(1),
+                    period_end: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+                },
+                r#"{"kind":"recurring_grant_posted","grant_id":"01930000-0000-7000-8000-000000000012","lot_id":"01930000-0000-7000-8000-000000000002","quantity":"1000","rolled_over":"300","expired":"100","period_start":"2026-02-01T00:00:00Z","period_end":"2026-03-01T00:00:00Z"}"#,
+            ),
+        ];
+        for (event, golden) in events {
+            assert_eq!(encode_event(&event), golden);
+            assert_eq!(decode_event(golden).unwrap(), event);
+        }
+        let outcome = Outcome::AutoTopUp(Box::new(auto_top_up()));
+        let text = encode_outcome(&outcome);
+        assert_eq!(text, format!("{{\"AutoTopUp\":{AUTO_TOP_UP}}}"));
+        assert_eq!(decode_outcome(&text).unwrap(), outcome);
+        let grant = &RECURRING_GRANTS[1..RECURRING_GRANTS.len() - 1];
+        let deleted = Outcome::RecurringGrantDeleted(Box::new(recurring_grant()));
+        let text = encode_outcome(&deleted);
+        assert_eq!(text, format!("{{\"RecurringGrantDeleted\":{grant}}}"));
+        assert_eq!(decode_outcome(&text).unwrap(), deleted);
+        let created = Outcome::RecurringGrant {
+            grant: Box::new(recurring_grant()),
+            lot: Box::new(samples::lot()),
+        };
+        let text = encode_outcome(&created);
+        assert!(text.starts_with(&format!(
+            "{{\"RecurringGrant\":{{\"grant\":{grant},\"lot\":{{"
+        )));
+        assert_eq!(decode_outcome(&text).unwrap(), created);
     }
 }

@@ -79,6 +79,9 @@ impl Ledger {
         book.insert_lot(lot.clone());
         book.rebase_low_balance(now);
         let entry_id = self.seal(draft, c.account_id);
+        if c.kind == LotKind::Paid {
+            self.fulfil_top_up(c.account_id, &c.idempotency_key, &lot);
+        }
         Ok(Outcome::Granted { lot, entry_id })
     }
 

@@ -10,7 +10,7 @@ impl Ledger {
     /// expired, and each account whose available credit crossed into a worse level (low, then
     /// depleted), once per crossing. A level that improves is recorded, so the next fall is
     /// reported again; one that climbs back to ok raises `LowBalanceRecovered`, so alerts raised
-    /// by the fall can be resolved.
+    /// by the fall can be resolved. Then the auto top-up request due, if any.
     pub(super) fn raise_balance_events(&mut self) {
         let now = self.now;
         let mut ids: Vec<AccountId> = self
@@ -61,6 +61,7 @@ impl Ledger {
             for data in raised {
                 self.push_event(id, data);
             }
+            self.request_top_up(id, available);
         }
     }
 

@@ -211,9 +211,15 @@ impl Ledger {
     /// also moves its row out of what the next sweep looks for, under the account's lock.
     pub(super) fn sweep(&mut self, c: &Sweep) -> Result<Outcome, LedgerError> {
         let now = self.now;
+        self.book_mut(c.account_id)?;
+        // Recurring grants first: the rollover moves the expiry of the credit it keeps, which
+        // the expiry below would otherwise end.
+        let grants_posted = self.post_recurring_grants(c.account_id);
+        self.wake_auto_top_up(c.account_id);
         let book = self.book_mut(c.account_id)?;
         let mut summary = SweepSummary {
             holds_expired: book.expired_holds.len() as u32,
+            grants_posted,
             ..SweepSummary::default()
         };
         let due_lots: Vec<LotId> = book

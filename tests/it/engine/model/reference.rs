@@ -1186,6 +1186,12 @@ pub fn project_err(error: &LedgerError) -> MErr {
         | LedgerError::TooManyBudgets { .. } => {
             unreachable!("the model has no budgets yet: {error:?}")
         }
+        LedgerError::AutoTopUpNotSet { .. }
+        | LedgerError::TopUpRequestNotOpen { .. }
+        | LedgerError::RecurringGrantNotFound { .. }
+        | LedgerError::TooManyRecurringGrants { .. } => {
+            unreachable!("the model has no refills: {error:?}")
+        }
         LedgerError::NotPriced(_)
         | LedgerError::PriceVersionNotLoaded { .. }
         | LedgerError::PriceBookUnit { .. } => {

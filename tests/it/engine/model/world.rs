@@ -260,7 +260,10 @@ impl World {
             Outcome::Adjusted { .. }
             | Outcome::CommitmentCreated { .. }
             | Outcome::Budget(_)
-            | Outcome::BudgetDeleted(_) => {
+            | Outcome::BudgetDeleted(_)
+            | Outcome::AutoTopUp(_)
+            | Outcome::RecurringGrant { .. }
+            | Outcome::RecurringGrantDeleted(_) => {
                 unreachable!("the model does not generate {outcome:?}")
             }
         }
