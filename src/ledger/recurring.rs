@@ -1,17 +1,18 @@
 //! Recurring grants: an allowance granted to an account every calendar period (a month by
-//! default), as a lot that expires at the period's end, except what rolls over into the next
-//! period, up to a cap. Pure: the time comes in as an argument.
+//! default). Pure: the time comes in as an argument.
 //!
-//! At each period's start the sweeper (or the creation, for the first period) posts, under the
-//! account's lock and once per period whatever the number of sweepers:
-//! 1. the rollover: of the schedule's lots still holding credit, the newest credit is kept up to
-//!    `rollover_cap` and its lots' expiry moves to the new period's end; the rest expires as it
-//!    would have at the period's end (breakage for paid credit). Rolled-over credit stays what it
-//!    was, in both books: it is not granted again, and its deferred money is not new revenue.
-//! 2. the grant of the new period's allowance: a new lot expiring at the period's end.
+//! Without a rollover cap, each period's lot expires at the period's end. With one, it is
+//! granted to last through the next period too, and the next period's start caps it: of the
+//! earlier periods' lots still live, the newest credit is kept up to the cap and the rest
+//! expires then. So unspent credit rolls over one period, up to the cap, and rolled-over credit
+//! stays what it was in both books (it is not granted again, and its deferred money is not new
+//! revenue); no lot's expiry ever moves, so the balance at any past time reads the same before
+//! and after.
 //!
-//! A period the sweeper never reached (the service was down throughout) is not granted: the
-//! allowance is for the period holding the time of posting.
+//! Each period is posted once, under the account's lock, whatever the number of sweepers: the
+//! first at creation, the next by the sweeper once its start has come. A period the sweeper
+//! never reached (the service was down throughout) is not granted: the allowance is for the
+//! period holding the time of posting.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -58,7 +59,7 @@ pub struct Roll {
     pub lot_id: LotId,
     /// Rolls over into the new period.
     pub keep: Quantity,
-    /// Expires now, as at the period's end.
+    /// Expires now, beyond the cap.
     pub expire: Quantity,
 }
 
@@ -66,6 +67,11 @@ impl RecurringGrant {
     /// The reference of the lots the schedule grants, by which its rollover finds them.
     pub fn reference(&self) -> String {
         format!("recurring_grant:{}", self.id)
+    }
+
+    /// The end of the period after the one ending at `end`.
+    pub fn period_end_after(&self, end: DateTime<Utc>) -> DateTime<Utc> {
+        next_start(self.period, self.time_zone, end).unwrap_or(end)
     }
 
     /// The period to grant at `now`, if one is due: the one holding `now`.

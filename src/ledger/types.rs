@@ -532,8 +532,8 @@ pub enum EventData {
         /// When the next request may be raised; `None`: auto top-up turned itself off.
         retry_at: Option<DateTime<Utc>>,
     },
-    /// A recurring grant's period began: its allowance was granted and the last period's unspent
-    /// credit rolled over up to the cap (the rest expired).
+    /// A recurring grant's period began: its allowance was granted, and the earlier periods'
+    /// unspent credit was kept up to the rollover cap (the rest expired).
     RecurringGrantPosted {
         grant_id: RecurringGrantId,
         lot_id: LotId,

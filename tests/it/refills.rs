@@ -389,7 +389,7 @@ async fn recurring_grant_run(app: &TestApp, others: &[&TestApp]) {
     sweep_twice(app, others).await;
     let periods = posted(app, &account).await;
     assert_eq!(periods.len(), 2, "{periods:?}");
-    // 400 left: 300 rolls over, 100 expires.
+    // 400 left: 300 rolls over, 100 expires (and February's allowance lasts until April).
     assert_eq!(periods[1], ("300".into(), "100".into(), "1000".into()));
     assert_eq!(available(app, &account).await, "1300");
     // Paid 100: 30 recognized as usage, 5 as breakage, 15 still deferred with the rolled-over
@@ -417,8 +417,9 @@ async fn recurring_grant_run(app: &TestApp, others: &[&TestApp]) {
     sweep_twice(app, others).await;
     let periods = posted(app, &account).await;
     assert_eq!(periods.len(), 3, "{periods:?}");
-    // 1100 left (100 of January's, 1000 of February's): the newest 300 roll over.
-    assert_eq!(periods[2], ("300".into(), "800".into(), "1000".into()));
+    // January's last 100 expire with their lot (it lasted one period more); of February's 1000,
+    // 300 roll over and 700 expire.
+    assert_eq!(periods[2], ("300".into(), "700".into(), "1000".into()));
     assert_eq!(available(app, &account).await, "1300");
     let report = verify(&app.store).await.unwrap();
     assert!(report.is_clean(), "{report:?}");

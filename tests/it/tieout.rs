@@ -103,7 +103,51 @@ async fn customers(app: &TestApp) -> Vec<Customer> {
             scale,
         });
     }
+    // Refills: a paid monthly plan whose unspent credit rolls over up to a cap, a promotional
+    // weekly allowance that does not roll over, and auto top-up (fulfilled by the top-ups below).
+    let mut refills = app.refills().await;
+    for (customer, period, price, cap) in [
+        (1, p::GrantPeriod::Month, "12.5", "150"),
+        (3, p::GrantPeriod::Week, "", ""),
+    ] {
+        let kind = match price {
+            "" => p::LotKind::Promotional,
+            _ => p::LotKind::Paid,
+        };
+        let request = p::CreateRecurringGrantRequest {
+            idempotency_key: format!("plan-{customer}"),
+            account: Some(by_id(&customers[customer].id)),
+            quantity: "400".into(),
+            period: period as i32,
+            kind: kind as i32,
+            price: price.into(),
+            currency: if price.is_empty() { "" } else { "USD" }.into(),
+            rollover_cap: cap.into(),
+            ..Default::default()
+        };
+        refills.create_recurring_grant(request).await.unwrap();
+    }
+    let request = p::SetAutoTopUpRequest {
+        idempotency_key: "auto".into(),
+        account: Some(by_id(&customers[0].id)),
+        enabled: true,
+        threshold: "50".into(),
+        target: "300".into(),
+        monthly_cap: "900".into(),
+    };
+    refills.set_auto_top_up(request).await.unwrap();
     customers
+}
+
+/// The open auto top-up request of `account`, if any: a top-up under its id fulfils it.
+async fn open_request(app: &TestApp, account: &str) -> Option<String> {
+    let request = p::GetAutoTopUpRequest {
+        account: Some(by_id(account)),
+    };
+    match app.refills().await.get_auto_top_up(request).await {
+        Ok(answer) => (answer.into_inner().auto_top_up?.open_request).map(|r| r.request_id),
+        Err(_) => None,
+    }
 }
 
 fn expiry(rng: &mut Rng, now: DateTime<Utc>) -> Option<prost_types::Timestamp> {
@@ -118,6 +162,7 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
     let (credits, usage) = (app.credits().await, app.usage().await);
     match rng.below(100) {
         0..=14 => {
+            let key = open_request(app, &c.id).await.unwrap_or(key);
             let request = p::TopUpRequest {
                 idempotency_key: key,
                 account,
@@ -355,6 +400,28 @@ async fn workload(app: &TestApp, seed: u64) -> Vec<Customer> {
         }
         let c = &customers[rng.below(customers.len() as u64) as usize];
         step(app, &mut rng, c, &mut seen, n).await;
+    }
+    // The plans end with the workload: the reports below stop at its last month.
+    for (i, c) in customers.iter().enumerate() {
+        let mut refills = app.refills().await;
+        let list = p::ListRecurringGrantsRequest {
+            account: Some(by_id(&c.id)),
+        };
+        for grant in refills
+            .list_recurring_grants(list)
+            .await
+            .unwrap()
+            .into_inner()
+            .grants
+        {
+            assert!(grant.periods_granted > 1, "{grant:?}");
+            let request = p::DeleteRecurringGrantRequest {
+                idempotency_key: format!("plan-end-{i}"),
+                account: Some(by_id(&c.id)),
+                grant_id: grant.grant_id,
+            };
+            refills.delete_recurring_grant(request).await.unwrap();
+        }
     }
     // Long after the last operation: every lot with an expiry, every hold and every term is due.
     app.clock.set(utc(2026, 11, 1));

@@ -212,8 +212,8 @@ impl Ledger {
     pub(super) fn sweep(&mut self, c: &Sweep) -> Result<Outcome, LedgerError> {
         let now = self.now;
         self.book_mut(c.account_id)?;
-        // Recurring grants first: the rollover moves the expiry of the credit it keeps, which
-        // the expiry below would otherwise end.
+        // Recurring grants: each new period's allowance, and the cap on what earlier periods'
+        // lots keep (lots past their expiry are the expiry's, below).
         let grants_posted = self.post_recurring_grants(c.account_id);
         self.wake_auto_top_up(c.account_id);
         let book = self.book_mut(c.account_id)?;

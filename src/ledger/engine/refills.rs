@@ -61,17 +61,18 @@ impl Ledger {
     pub(super) fn fail_top_up(&mut self, c: &FailTopUp) -> Result<Outcome, LedgerError> {
         let now = self.now;
         let book = self.book_mut(c.account_id)?;
-        if book.account.auto_top_up.is_none() {
+        let Some(auto) = &book.account.auto_top_up else {
             return Err(LedgerError::AutoTopUpNotSet {
                 account_id: c.account_id,
             });
+        };
+        if auto.open.as_ref().map(|r| r.id) != Some(c.request_id) {
+            return Err(LedgerError::TopUpRequestNotOpen {
+                request_id: c.request_id,
+            });
         }
         let auto = (book.touch_account().auto_top_up.as_mut()).expect("checked above");
-        let failure = auto
-            .fail(c.request_id, now)
-            .ok_or(LedgerError::TopUpRequestNotOpen {
-                request_id: c.request_id,
-            })?;
+        let failure = auto.fail(c.request_id, now).expect("the open request");
         let answer = auto.clone();
         let data = EventData::TopUpFailed {
             request_id: c.request_id,
@@ -154,8 +155,7 @@ impl Ledger {
         &mut self,
         c: &CreateRecurringGrant,
     ) -> Result<Outcome, LedgerError> {
-        let now = self.now;
-        let live_max = self.limits.live_lots_per_account_max;
+        let (now, live_max) = (self.now, self.limits.live_lots_per_account_max);
         let book = self.book_mut(c.account_id)?;
         check_open(&book.account)?;
         let scale = book.account.unit_scale;
@@ -179,16 +179,17 @@ impl Ledger {
             }
             _ => {}
         }
-        if book.account.recurring_grants.len() >= recurring::PER_ACCOUNT_MAX {
-            return Err(LedgerError::TooManyRecurringGrants {
-                account_id: c.account_id,
-                limit: recurring::PER_ACCOUNT_MAX as u32,
-            });
-        }
+        // Checked here too, so a refusal leaves nothing behind.
         if book.live_lots(now) >= live_max as usize {
             return Err(LedgerError::TooManyLots {
                 account_id: c.account_id,
                 limit: live_max,
+            });
+        }
+        if book.account.recurring_grants.len() >= recurring::PER_ACCOUNT_MAX {
+            return Err(LedgerError::TooManyRecurringGrants {
+                account_id: c.account_id,
+                limit: recurring::PER_ACCOUNT_MAX as u32,
             });
         }
         let grant = RecurringGrant {
@@ -279,7 +280,7 @@ impl Ledger {
         account_id: AccountId,
         id: RecurringGrantId,
     ) -> Result<Lot, LedgerError> {
-        let now = self.now;
+        let (now, live_max) = (self.now, self.limits.live_lots_per_account_max);
         let book = self.book_mut(account_id)?;
         let grant = (book.account.recurring_grants.iter())
             .find(|g| g.id == id)
@@ -288,10 +289,23 @@ impl Ledger {
         let Some(due) = grant.due(now) else {
             return Err(invalid("next_at", "no period is due"));
         };
+        // What would refuse the grant is checked before anything is posted.
+        check_open(&book.account)?;
+        if book.live_lots(now) >= live_max as usize {
+            return Err(LedgerError::TooManyLots {
+                account_id,
+                limit: live_max,
+            });
+        }
         let reference = grant.reference();
+        // The earlier periods' lots still live: with a rollover cap they were granted to last a
+        // period more; what they hold beyond the cap expires now.
         let mut lots: Vec<&Lot> = (book.lots.iter())
             .filter(|l| {
-                l.reference == reference && l.status == LotStatus::Active && !l.remaining.is_zero()
+                l.reference == reference
+                    && l.status == LotStatus::Active
+                    && l.is_live_at(now)
+                    && !l.remaining.is_zero()
             })
             .collect();
         lots.sort_by_key(|l| (l.created_at, l.id));
@@ -300,31 +314,28 @@ impl Ledger {
         let rolls = recurring::rollover(grant.rollover_cap, &held);
         let (mut rolled_over, mut expired) = (Quantity::ZERO, Quantity::ZERO);
         let mut drafts = Vec::new();
-        for roll in &rolls {
-            expired += roll.expire;
-            if roll.keep.is_zero() {
-                // The whole lot expires at its own time, by the expiry sweep.
-                continue;
-            }
+        for roll in rolls {
             rolled_over += roll.keep;
             if !roll.expire.is_zero() {
-                let ended = book
-                    .lot(roll.lot_id)
-                    .and_then(|l| l.expires_at)
-                    .map_or(now, |at| at.min(now));
-                drafts.push(partial_expiry(
+                expired += roll.expire;
+                drafts.push(beyond_the_cap(
                     book,
                     roll.lot_id,
                     roll.expire,
-                    ended,
+                    now,
                     due.start,
                 ));
             }
-            book.lot_mut(roll.lot_id).expires_at = Some(due.end);
         }
         for draft in drafts {
             self.seal(draft, account_id);
         }
+        // With a rollover cap, a period's lot lasts through the next period, whose start caps
+        // what it keeps; without, it ends with its period.
+        let expires_at = match grant.rollover_cap.is_zero() {
+            true => due.end,
+            false => grant.period_end_after(due.end),
+        };
         let granted = self.grant(&Grant {
             idempotency_key: format!("{reference}:{}", due.start.to_rfc3339()),
             account_id,
@@ -334,7 +345,7 @@ impl Ledger {
             currency: grant.currency,
             priority: 0,
             effective_at: None,
-            expires_at: Some(due.end),
+            expires_at: Some(expires_at),
             scope: Vec::new(),
             reference,
         })?;
@@ -361,19 +372,19 @@ impl Ledger {
     }
 }
 
-/// The part of a rolled-over lot beyond the cap, expired as it would have been at the period's
-/// end (`ended`): breakage for its share of the lot's deferred money.
-fn partial_expiry(
+/// What an earlier period's lot holds beyond the rollover cap, expired when the new period is
+/// posted: breakage for its share of the lot's deferred money.
+fn beyond_the_cap(
     book: &mut crate::ledger::AccountBook,
     lot_id: LotId,
     quantity: Quantity,
-    ended: DateTime<Utc>,
+    now: DateTime<Utc>,
     period_start: DateTime<Utc>,
 ) -> EntryDraft {
     let reference = book.lot(lot_id).map(|l| l.reference.clone());
     let mut draft = EntryDraft::new(
         EntryKind::Expiry,
-        ended,
+        now,
         &format!("expiry:{lot_id}:{}", period_start.to_rfc3339()),
         &reference.unwrap_or_default(),
     );

@@ -4,6 +4,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use credit_ledger::ledger::{
+    budget, CreateBudget, CreateRecurringGrant, DeleteRecurringGrant, FailTopUp, RecurringGrantId,
+    SetAutoTopUp, TopUpRequestId,
+};
 use uuid::Uuid;
 
 use super::*;
@@ -730,7 +734,131 @@ fn rows() -> Vec<Row> {
             });
             (Command::UpdateAccount(c), expect)
         }),
+        ("an auto top-up target at its threshold", |h| {
+            let (a, _) = funded(h);
+            let c = auto_top_up(&h.key(), a, "5", "5", None);
+            (Command::SetAutoTopUp(c), Expect::Invalid("target"))
+        }),
+        ("an auto top-up monthly cap of 0", |h| {
+            let (a, _) = funded(h);
+            let c = auto_top_up(&h.key(), a, "5", "20", Some("0"));
+            (Command::SetAutoTopUp(c), Expect::Invalid("monthly_cap"))
+        }),
+        ("a failed charge reported without auto top-up", |h| {
+            let (a, _) = funded(h);
+            let c = fail_top_up(&h.key(), a);
+            let expect = Expect::Error(LedgerError::AutoTopUpNotSet { account_id: a });
+            (Command::FailTopUp(c), expect)
+        }),
+        ("a failed charge reported on no open request", |h| {
+            let (a, _) = funded(h);
+            // Available (10) is above the threshold: nothing is requested.
+            let set = auto_top_up(&h.key(), a, "5", "20", None);
+            h.ok(&Command::SetAutoTopUp(set));
+            let c = fail_top_up(&h.key(), a);
+            let expect = Expect::Error(LedgerError::TopUpRequestNotOpen {
+                request_id: c.request_id,
+            });
+            (Command::FailTopUp(c), expect)
+        }),
+        ("a recurring grant without a calendar period", |h| {
+            let (a, _) = funded(h);
+            let c = CreateRecurringGrant {
+                period: budget::Period::Rolling,
+                ..recurring_grant(&h.key(), a)
+            };
+            (Command::CreateRecurringGrant(c), Expect::Invalid("period"))
+        }),
+        ("a paid recurring grant without a price", |h| {
+            let (a, _) = funded(h);
+            let c = CreateRecurringGrant {
+                kind: LotKind::Paid,
+                currency: Some("USD".parse().unwrap()),
+                ..recurring_grant(&h.key(), a)
+            };
+            (Command::CreateRecurringGrant(c), Expect::Invalid("price"))
+        }),
+        ("a recurring grant on an account at its lot limit", |h| {
+            let (a, _) = funded(h);
+            h.top_up(a, "1", "1");
+            h.top_up(a, "1", "1");
+            let c = recurring_grant(&h.key(), a);
+            let expect = Expect::Error(LedgerError::TooManyLots {
+                account_id: a,
+                limit: 3,
+            });
+            (Command::CreateRecurringGrant(c), expect)
+        }),
+        ("deleting a recurring grant that is not there", |h| {
+            let (a, _) = funded(h);
+            let grant_id = RecurringGrantId(Uuid::from_u128(77));
+            let c = DeleteRecurringGrant {
+                idempotency_key: h.key(),
+                account_id: a,
+                grant_id,
+            };
+            let expect = Expect::Error(LedgerError::RecurringGrantNotFound { grant_id });
+            (Command::DeleteRecurringGrant(c), expect)
+        }),
+        ("a soft velocity limit", |h| {
+            let (a, _) = funded(h);
+            let c = CreateBudget {
+                idempotency_key: h.key(),
+                account_id: a,
+                subject: "key:k1".into(),
+                meter: String::new(),
+                limit: dec("10"),
+                period: budget::Period::Rolling,
+                time_zone: chrono_tz::Tz::UTC,
+                hard: false,
+                alerts: Vec::new(),
+                window_seconds: 60,
+                max_requests: None,
+            };
+            (Command::CreateBudget(c), Expect::Invalid("hard"))
+        }),
     ]
+}
+
+fn auto_top_up(
+    key: &str,
+    account: AccountId,
+    threshold: &str,
+    target: &str,
+    cap: Option<&str>,
+) -> SetAutoTopUp {
+    SetAutoTopUp {
+        idempotency_key: key.into(),
+        account_id: account,
+        enabled: true,
+        threshold: dec(threshold),
+        target: dec(target),
+        monthly_cap: cap.map(dec),
+    }
+}
+
+fn fail_top_up(key: &str, account: AccountId) -> FailTopUp {
+    FailTopUp {
+        idempotency_key: key.into(),
+        account_id: account,
+        request_id: TopUpRequestId(Uuid::from_u128(99)),
+        reason: "card_declined".into(),
+    }
+}
+
+/// A promotional monthly grant of 5, without rollover.
+fn recurring_grant(key: &str, account: AccountId) -> CreateRecurringGrant {
+    CreateRecurringGrant {
+        idempotency_key: key.into(),
+        account_id: account,
+        quantity: dec("5"),
+        period: budget::Period::Month,
+        time_zone: chrono_tz::Tz::UTC,
+        kind: LotKind::Promotional,
+        price: Money::ZERO,
+        currency: None,
+        rollover_cap: Quantity::ZERO,
+    }
 }
 
 #[test]
