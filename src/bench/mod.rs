@@ -25,10 +25,11 @@ use target::{FreshDatabase, ServerProcess};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Scenarios, comma-separated, run one after the other in this run: ping, debit-hot,
-    /// debit-hot-rated, debit-hot-budgets, debit-spread, authorize-capture-hot,
+    /// debit-hot-rated, debit-hot-budgets, debit-hot-velocity, debit-spread, authorize-capture-hot,
     /// authorize-capture-rated, naive-sql. The rated ones send usage in tokens, rated by a price
     /// version published first, and charge the same amount per call as their unrated twins;
-    /// debit-hot-budgets names a subject with a hard budget on each of its three levels.
+    /// debit-hot-budgets names a subject with a hard budget on each of its three levels;
+    /// debit-hot-velocity names one with a velocity limit (amount and requests per 60 s).
     #[arg(long, default_value = "debit-hot")]
     pub scenario: String,
     /// `sqlite` for a fresh SQLite file, or a postgres:// URL of a server to create a fresh
@@ -71,11 +72,12 @@ pub struct BenchArgs {
     pub tls: bool,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "ping",
     "debit-hot",
     "debit-hot-rated",
     "debit-hot-budgets",
+    "debit-hot-velocity",
     "debit-spread",
     "authorize-capture-hot",
     "authorize-capture-rated",
@@ -280,6 +282,10 @@ async fn measure(
     if budgeted {
         scenarios::budget_path(channels[0].clone(), &accounts, &run).await?;
     }
+    let limited = scenario == "debit-hot-velocity";
+    if limited {
+        scenarios::velocity_limit(channels[0].clone(), &accounts, &run).await?;
+    }
     let load = Load {
         channels: channels.clone(),
         accounts: accounts.clone(),
@@ -289,7 +295,7 @@ async fn measure(
         timing,
         run,
         rated,
-        subject: match budgeted {
+        subject: match budgeted || limited {
             true => scenarios::BUDGETED_SUBJECT.into(),
             false => String::new(),
         },

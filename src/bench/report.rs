@@ -176,6 +176,7 @@ fn print_ratios(reports: &[Report]) {
         ("authorize-capture-hot", "ping", 0.25),
         ("debit-hot-rated", "debit-hot", 0.9),
         ("debit-hot-budgets", "debit-hot", 0.9),
+        ("debit-hot-velocity", "debit-hot", 0.9),
         ("authorize-capture-rated", "authorize-capture-hot", 0.9),
     ];
     for (a, b, target) in pairs {

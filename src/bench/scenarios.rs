@@ -205,7 +205,7 @@ pub struct Load {
     pub subject: String,
 }
 
-/// The subject `debit-hot-budgets` charges, with a budget on each of its three levels.
+/// The subject `debit-hot-budgets` and `debit-hot-velocity` charge.
 pub const BUDGETED_SUBJECT: &str = "team:bench/key:k1";
 
 /// Puts a hard monthly budget on every level of [`BUDGETED_SUBJECT`]'s path of each account
@@ -228,6 +228,29 @@ pub async fn budget_path(channel: Conn, accounts: &[String], run: &str) -> anyho
                 })
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Puts a velocity limit on [`BUDGETED_SUBJECT`] of each account: an amount and a number of
+/// requests per 60 s, both far above what a run does, so every charge is checked against the
+/// window and counted in it without being refused.
+pub async fn velocity_limit(channel: Conn, accounts: &[String], run: &str) -> anyhow::Result<()> {
+    let mut budgets = p::budgets_client::BudgetsClient::new(channel);
+    for account in accounts {
+        budgets
+            .create_budget(p::CreateBudgetRequest {
+                idempotency_key: format!("{run}-velocity-{account}"),
+                account: by_id(account),
+                subject: BUDGETED_SUBJECT.into(),
+                limit: "1000000000000".into(),
+                period: p::BudgetPeriod::Rolling as i32,
+                window_seconds: 60,
+                max_requests: Some(u32::MAX),
+                hard: true,
+                ..Default::default()
+            })
+            .await?;
     }
     Ok(())
 }
