@@ -48,6 +48,17 @@ enum Cmd {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Close a month's books straight on the database: nothing more is booked effective in it
+    /// (a late effect is booked at the start of the open period, its own time kept), and its
+    /// snapshot lets reports start from it. Months close in order; closing a closed month again
+    /// prints it.
+    Close {
+        #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The month, YYYY-MM (UTC); it must have ended.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+    },
     /// Export one book's journal of an effective-time period [from, to) straight from the
     /// database (no server), as CSV or JSON Lines, to stdout or a file.
     Export(ExportArgs),
@@ -425,6 +436,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{report}");
             let violations = report.violations_total;
             anyhow::ensure!(violations == 0, "{violations} violation(s) found");
+            Ok(())
+        }
+        Cmd::Close { config, month } => {
+            let config = Config::load(config.as_deref())?;
+            let _logs = init_tracing(config.log_format)?;
+            let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
+            let store = Store::connect(&config.database_url, 2, timeout).await?;
+            let closed =
+                credit_ledger::journal::close::close_month(&store, &month, chrono::Utc::now())
+                    .await;
+            store.close().await;
+            let closed = closed?;
+            println!("period:       {}", closed.period);
+            println!("closed up to: {}", closed.end.to_rfc3339());
+            println!("closed at:    {}", closed.closed_at.to_rfc3339());
+            println!("lines:        {}", closed.lines);
+            println!("last entry:   {} ({})", closed.last_seq, closed.last_hash);
+            println!("hash:         {}", closed.hash);
             Ok(())
         }
         Cmd::Export(args) => export(args).await,

@@ -15,6 +15,7 @@
 //!   `docs/design.md` over every entry, lot and hash chain, and the report it prints.
 
 pub mod balance;
+pub mod close;
 pub mod export;
 pub mod exporter;
 pub mod margin;

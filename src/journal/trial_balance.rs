@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
 use super::for_each_entry;
-use crate::ledger::{Book, Code, Posting, Side};
+use crate::ledger::{Book, Code, LedgerAccount, Posting, Side};
 use crate::store::{EntryFilter, Store, StoreResult};
 
 /// One ledger account's (or one unit's total) sums in one unit or currency.
@@ -52,16 +52,29 @@ impl TrialBalance {
     }
 
     pub fn add(&mut self, p: &Posting) {
-        let account = match self.detail {
-            true => p.ledger_account.to_string(),
-            false => p.ledger_account.collapsed().to_string(),
+        let (debits, credits) = match p.side {
+            Side::Debit => (p.amount, Decimal::ZERO),
+            Side::Credit => (Decimal::ZERO, p.amount),
         };
-        let key = (p.book, account, p.unit);
-        let (debits, credits) = self.sums.entry(key).or_default();
-        match p.side {
-            Side::Debit => *debits += p.amount,
-            Side::Credit => *credits += p.amount,
-        }
+        self.add_sums(p.book, p.ledger_account, p.unit, debits, credits);
+    }
+
+    /// Adds sums already made (a closed period's snapshot line).
+    pub fn add_sums(
+        &mut self,
+        book: Book,
+        ledger_account: LedgerAccount,
+        unit: Code,
+        debits: Decimal,
+        credits: Decimal,
+    ) {
+        let account = match self.detail {
+            true => ledger_account.to_string(),
+            false => ledger_account.collapsed().to_string(),
+        };
+        let sums = self.sums.entry((book, account, unit)).or_default();
+        sums.0 += debits;
+        sums.1 += credits;
     }
 
     /// Both books, the quantity book first, each with its lines and its totals per unit.
@@ -106,18 +119,51 @@ impl TrialBalance {
     }
 }
 
-/// The trial balance of every posting effective at or before `as_of`, read in one snapshot.
+/// The trial balance of every posting effective at or before `as_of`: from the snapshot of the
+/// last month closed by then, and the entries effective after it, read in one snapshot.
 pub async fn trial_balance(
     store: &Store,
     as_of: DateTime<Utc>,
     detail: bool,
 ) -> StoreResult<Vec<BookBalance>> {
+    // Times are stored in microseconds: "at or before" is "before the next microsecond".
+    let until = as_of + Duration::microseconds(1);
+    let mut trial = TrialBalance::new(detail);
+    let mut from = None;
+    if let Some((base, lines)) = super::close::base_for(store, until).await? {
+        for line in lines {
+            let account = line.ledger_account.parse().map_err(|e| {
+                crate::store::StoreError::Corrupt(anyhow::anyhow!("period_lines: {e}"))
+            })?;
+            trial.add_sums(line.book, account, line.unit, line.debits, line.credits);
+        }
+        from = Some(base.end);
+    }
+    trial_balance_from(store, from, until, trial).await
+}
+
+/// The trial balance of every posting, read from the whole journal: what [`trial_balance`]
+/// must equal.
+pub async fn trial_balance_in_full(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    detail: bool,
+) -> StoreResult<Vec<BookBalance>> {
+    let until = as_of + Duration::microseconds(1);
+    trial_balance_from(store, None, until, TrialBalance::new(detail)).await
+}
+
+async fn trial_balance_from(
+    store: &Store,
+    from: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
+    mut trial: TrialBalance,
+) -> StoreResult<Vec<BookBalance>> {
     let filter = EntryFilter {
-        // Times are stored in microseconds: "at or before" is "before the next microsecond".
-        to: Some(as_of + Duration::microseconds(1)),
+        from,
+        to: Some(until),
         ..EntryFilter::default()
     };
-    let mut trial = TrialBalance::new(detail);
     let mut reader = store.journal_reader().await?;
     for_each_entry(&mut reader, &filter, |e| {
         e.entry.postings.iter().for_each(|p| trial.add(p))

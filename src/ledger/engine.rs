@@ -88,6 +88,8 @@ pub struct Snapshot {
     pub external_ids_taken: Vec<String>,
     /// Active commitments of the accounts the batch sweeps.
     pub commitments: Vec<Commitment>,
+    /// The end of the last closed period: nothing is booked effective before it.
+    pub closed_until: Option<DateTime<Utc>>,
 }
 
 /// Everything a batch changed, for the store to write in one transaction.
@@ -120,6 +122,8 @@ pub struct Ledger {
     actor: String,
     /// The price books usage is rated by.
     catalog: Arc<Catalog>,
+    /// The end of the last closed period (see [`Snapshot::closed_until`]).
+    closed_until: Option<DateTime<Utc>>,
 }
 
 impl Ledger {
@@ -154,6 +158,7 @@ impl Ledger {
             .map(|r| ((r.scope, r.key.clone()), r))
             .collect();
         Ledger {
+            closed_until: snapshot.closed_until,
             now,
             limits,
             ids,
@@ -329,6 +334,7 @@ impl Ledger {
     pub fn leaves(self) -> Snapshot {
         let mut snapshot = Snapshot {
             idempotency: self.idempotency.into_values().collect(),
+            closed_until: self.closed_until,
             ..Snapshot::default()
         };
         for book in self.books.into_values() {
@@ -364,7 +370,14 @@ impl Ledger {
             .books
             .get_mut(&account)
             .expect("entries are posted to loaded accounts");
-        let entry = draft.seal(id, book.touch_account(), now, self.actor.clone());
+        let closed_until = self.closed_until;
+        let entry = draft.seal(
+            id,
+            book.touch_account(),
+            now,
+            self.actor.clone(),
+            closed_until,
+        );
         self.entries.push(entry);
         id
     }

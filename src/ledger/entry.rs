@@ -120,6 +120,9 @@ pub struct Entry {
     pub actor: String,
     /// How a charge rated from usage was rated.
     pub rating: Option<Rating>,
+    /// A late effect's own time: the entry was effective before the books were closed up to
+    /// `effective_at`, and is booked at the start of the open period instead.
+    pub original_effective_at: Option<DateTime<Utc>>,
 }
 
 /// How a charge was rated: from any journal line of its entry back to the request's usage and
@@ -193,6 +196,10 @@ impl Entry {
         if let Some(rating) = &self.rating {
             let rating = crate::ledger::codec::encode_rating(rating);
             let _ = write!(text, "|rating|{}|{}", rating.len(), rating);
+        }
+        // Likewise a late effect's own time.
+        if let Some(original) = self.original_effective_at {
+            let _ = write!(text, "|late|{}", original.timestamp_micros());
         }
         hex::encode(Sha256::digest(text.as_bytes()))
     }
@@ -302,20 +309,27 @@ impl EntryDraft {
         }
     }
 
+    /// Seals the draft as the account's next entry. One effective before `closed_until` (a
+    /// closed period) is booked at `closed_until`, its own time kept.
     pub fn seal(
         self,
         id: EntryId,
         account: &mut Account,
         recorded_at: DateTime<Utc>,
         actor: String,
+        closed_until: Option<DateTime<Utc>>,
     ) -> Entry {
+        let (effective_at, original_effective_at) = match closed_until {
+            Some(until) if self.effective_at < until => (until, Some(self.effective_at)),
+            _ => (self.effective_at, None),
+        };
         account.entry_seq += 1;
         let mut entry = Entry {
             id,
             account_id: account.id,
             account_seq: account.entry_seq,
             kind: self.kind,
-            effective_at: self.effective_at,
+            effective_at,
             recorded_at,
             idempotency_key: self.idempotency_key,
             reference: self.reference,
@@ -326,6 +340,7 @@ impl EntryDraft {
             hash: String::new(),
             actor,
             rating: self.rating,
+            original_effective_at,
         };
         entry.hash = entry.compute_hash();
         account.last_hash = entry.hash.clone();
@@ -359,6 +374,7 @@ mod tests {
             hash: String::new(),
             actor: actor.into(),
             rating: None,
+            original_effective_at: None,
         }
     }
 

@@ -10,7 +10,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
 
 use super::rows::*;
-use super::sql::{self, padded, placeholders, write_all, Column, Kind};
+use super::sql::{self, padded, placeholders, select, write_all, Column, Kind};
 use super::sql::{RowSet, Value};
 use super::{ops, Dialect, Store, StoreError, StoreResult};
 use crate::ledger::*;
@@ -48,6 +48,7 @@ pub struct Batch<'c> {
 pub struct Basis {
     accounts: BTreeMap<AccountId, i64>,
     holds: HashSet<HoldId>,
+    closed_until: Option<DateTime<Utc>>,
 }
 
 /// Where a batch is on its connection.
@@ -69,6 +70,7 @@ impl Basis {
                 .map(|a| (a.id, a.version))
                 .collect(),
             holds: snapshot.holds.iter().map(|h| h.id).collect(),
+            closed_until: snapshot.closed_until,
         }
     }
 }
@@ -169,8 +171,9 @@ impl<'c> Batch<'c> {
         let ids = strings(basis.accounts.keys());
         let lock = ops(self.store.dialect).lock_accounts;
         let select = format!(
-            "SELECT {}, version FROM accounts",
-            self.store.columns(&[sql::col("id", Kind::Id)])
+            "SELECT {}, version, {} FROM accounts",
+            self.store.columns(&[sql::col("id", Kind::Id)]),
+            self.store.closed_until_column()
         );
         let store = self.store;
         let rows = select_in(
@@ -186,7 +189,12 @@ impl<'c> Batch<'c> {
             stored.insert(parsed(row, "id")?, int(row, "version")?);
         }
         self.found = basis.clone();
-        Ok(stored == basis.accounts)
+        // A period closed since the batch was applied: it runs again, the ordinary way.
+        let closed_until = match rows.first() {
+            Some(row) => opt_time(row, "closed_until")?,
+            None => basis.closed_until,
+        };
+        Ok(stored == basis.accounts && closed_until == basis.closed_until)
     }
 
     /// Writes everything the batch changed.
@@ -346,7 +354,11 @@ impl Store {
             },
             None => {
                 let lock = ops(self.dialect).lock_accounts;
-                let select = format!("SELECT {} FROM accounts", self.columns(ACCOUNT_COLUMNS));
+                let select = format!(
+                    "SELECT {}, {} FROM accounts",
+                    self.columns(ACCOUNT_COLUMNS),
+                    self.closed_until_column()
+                );
                 let rows = select_in(
                     self,
                     conn,
@@ -355,12 +367,19 @@ impl Store {
                     &format!(" ORDER BY id{lock}"),
                 )
                 .await?;
+                // Read with the accounts, in the batch's transaction (a batch that reaches no
+                // stored account reads it alone).
+                let closed_until = match rows.first() {
+                    Some(row) => opt_time(row, "closed_until")?,
+                    None => self.closed_until(conn).await?,
+                };
                 Snapshot {
                     accounts: rows
                         .iter()
                         .map(account_from_row)
                         .collect::<StoreResult<_>>()?,
                     lots: self.load_lots(conn, &account_ids, needs).await?,
+                    closed_until,
                     ..Snapshot::default()
                 }
             }
@@ -411,6 +430,30 @@ impl Store {
         .map(commitment_from_row)
         .collect::<StoreResult<_>>()?;
         Ok(Some(snapshot))
+    }
+
+    /// `books_closed.closed_until` as a column of a batch's account query: the end of the last
+    /// closed period, read in the batch's transaction. A close waits for the batches in flight
+    /// (on PostgreSQL they hold a lock on `books_closed` from their first statement, see
+    /// `begin_batch`; SQLite has one writer at a time), so a batch that read it before a close
+    /// cannot write after it.
+    fn closed_until_column(&self) -> String {
+        let read = ops(self.dialect).read;
+        let query = "(SELECT closed_until FROM books_closed WHERE name = 'books')";
+        format!("{} AS closed_until", read(query, Kind::Time))
+    }
+
+    /// The end of the last closed period, read alone.
+    pub(super) async fn closed_until(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let sql = format!(
+            "SELECT {} FROM books_closed WHERE name = 'books'",
+            self.columns(&[sql::col("closed_until", Kind::Time)]),
+        );
+        let row = select(&sql).fetch_one(&mut *conn).await?;
+        opt_time(&row, "closed_until")
     }
 
     /// The accounts' active lots, and the lots the commands name whatever their status. The

@@ -11,6 +11,7 @@ mod batch;
 pub mod journal;
 mod keys;
 pub mod naive;
+mod periods;
 mod postgres;
 mod prices;
 mod reads;
@@ -28,6 +29,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use batch::{Basis, Batch, BatchConnection};
 pub use journal::{EntryFilter, JournalEntry, JournalReader};
+pub use periods::{PeriodClose, PeriodLine};
 pub use postgres::BATCH_BEGIN as POSTGRES_BATCH_BEGIN;
 pub use rows::StoredEvent;
 

@@ -28,8 +28,8 @@ pub(super) static OPS: DialectOps = DialectOps {
 };
 
 /// How a batch's transaction begins on PostgreSQL (public so a test can hold the planner to it).
-pub const BATCH_BEGIN: &str =
-    "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan";
+pub const BATCH_BEGIN: &str = "BEGIN; SET LOCAL enable_seqscan = off; \
+     SET LOCAL plan_cache_mode = force_generic_plan; LOCK TABLE books_closed IN ROW SHARE MODE";
 
 fn pool_options(options: AnyPoolOptions, url: &str) -> (AnyPoolOptions, String) {
     (options, url.to_string())

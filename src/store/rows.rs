@@ -99,6 +99,7 @@ macro_rules! entry_columns {
             col("postings", Text),
             col("actor", Text),
             col("rating", Text),
+            col("original_effective_at", Time),
             $($more),*
         ]
     };
@@ -186,7 +187,7 @@ where
     text(row, column)?.parse().map_err(|e| corrupt(column, e))
 }
 
-fn opt_parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<Option<T>>
+pub(super) fn opt_parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -214,7 +215,7 @@ fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, "time out of range"))
 }
 
-fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+pub(super) fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
     let micros = row
         .try_get::<Option<i64>, _>(column)
         .map_err(|e| corrupt(column, e))?;
@@ -472,6 +473,7 @@ pub(super) fn entry_values(e: &Entry, record: Option<&IdempotencyRecord>) -> Vec
         Value::Text(codec::encode_postings(&e.postings)),
         Value::Text(e.actor.clone()),
         Value::OptText(e.rating.as_ref().map(codec::encode_rating)),
+        Value::OptInt(e.original_effective_at.map(micros)),
         Value::OptText(record.map(|r| r.request_hash.clone())),
         Value::OptText(record.map(|r| codec::encode_outcome(&r.outcome))),
     ]
@@ -497,6 +499,7 @@ pub(super) fn entry_from_row(row: &AnyRow) -> StoreResult<Entry> {
         rating: opt_text(row, "rating")?
             .map(|t| codec::decode_rating(&t).map_err(|e| corrupt("rating", e)))
             .transpose()?,
+        original_effective_at: opt_time(row, "original_effective_at")?,
     })
 }
 

@@ -23,6 +23,7 @@ mod lifecycle;
 mod metrics;
 mod migration;
 mod overlap;
+mod periods;
 mod poison;
 mod python;
 mod rates;

@@ -67,8 +67,8 @@ fn entries() -> Vec<Entry> {
         Some(lot),
     );
     vec![
-        top_up.seal(EntryId(id(3)), &mut account, at, String::new()),
-        debit.seal(EntryId(id(4)), &mut account, at, String::new()),
+        top_up.seal(EntryId(id(3)), &mut account, at, String::new(), None),
+        debit.seal(EntryId(id(4)), &mut account, at, String::new(), None),
     ]
 }
 

@@ -14,20 +14,25 @@ use crate::helpers::{Backend, Database};
 /// Tables keyed by something other than the account, looked up by that key alone: each can be
 /// distributed by its key (or kept as a reference table, as the API keys would be). Every other
 /// table holds one account's rows and is distributed by `account_id` (`accounts` by its `id`).
-const DIRECTORIES: [(&str, &str); 6] = [
+const DIRECTORIES: [(&str, &str); 8] = [
     ("account_external_ids", "external_id"),
     ("hold_accounts", "hold_id"),
     ("account_creations", "key"),
     ("api_keys", "prefix"),
     ("price_versions", "book"),
     ("prices", "book"),
+    // The books' close, one row, and each closed month's head: reference tables.
+    ("books_closed", "name"),
+    ("period_closes", "period"),
 ];
 
 /// The columns whose values are text: names, codes, statuses, the store's own encodings,
 /// hashes, keys and references. Any other column kept as text is an amount, a time or an id that
 /// should have its own type.
-const TEXT_COLUMNS: [&str; 35] = [
+const TEXT_COLUMNS: [&str; 37] = [
     "budgets",
+    "period",
+    "ledger_account",
     "auto_top_up",
     "recurring_grants",
     "subject",
@@ -65,8 +70,11 @@ const TEXT_COLUMNS: [&str; 35] = [
 ];
 
 /// The columns that are counts or sequence numbers.
-const INTEGER_COLUMNS: [&str; 9] = [
+const INTEGER_COLUMNS: [&str; 12] = [
     "price_version",
+    "last_seq",
+    "lines",
+    "line",
     "block",
     "unit_scale",
     "open_holds",
@@ -243,7 +251,15 @@ async fn postgres_columns_have_native_types() {
         let expected = if column == "id" || (column.ends_with("_id") && column != "external_id") {
             "uuid"
         } else if column.ends_with("_at")
-            || ["term_start", "term_end", "credit_line_until"].contains(&column.as_str())
+            || [
+                "term_start",
+                "term_end",
+                "credit_line_until",
+                "period_start",
+                "period_end",
+                "closed_until",
+            ]
+            .contains(&column.as_str())
         {
             "timestamp with time zone"
         } else if TEXT_COLUMNS.contains(&column.as_str()) {

@@ -98,7 +98,7 @@ fn rated_journal(account: &mut Account, lot: &Lot, rating: Option<Rating>) -> Ve
             draft.rating = rating.clone();
         }
         let id = EntryId(Uuid::from_u128(100 + n as u128));
-        entries.push(draft.seal(id, account, at, String::new()));
+        entries.push(draft.seal(id, account, at, String::new(), None));
     }
     entries
 }

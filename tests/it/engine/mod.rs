@@ -312,6 +312,7 @@ impl Store {
                 .filter(|c| c.status == CommitmentStatus::Active)
                 .cloned()
                 .collect(),
+            closed_until: None,
         }
     }
 }

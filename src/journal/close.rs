@@ -1,0 +1,208 @@
+//! Closing a month: after it, nothing is booked effective inside it (a late effect is booked at
+//! the start of the open period, its own time kept, see `docs/accounting.md`), and its snapshot
+//! (every customer's sums per book, ledger account, unit or currency and lot, effective before
+//! the month's end) lets reports start from it instead of the journal's beginning.
+//!
+//! Months close in order: the first close may be any month that has ended, each later one the
+//! month after the last closed. A snapshot is the previous one plus the entries effective in
+//! the month. Its hash chains it to the previous snapshot's hash and to the last entry (by
+//! sequence) it covers, and covers every line, so `verify` can prove it.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use super::for_each_entry;
+use crate::ledger::{AccountId, Book, Code, LotId, Side};
+use crate::store::{EntryFilter, PeriodClose, PeriodLine, Store, StoreResult};
+
+/// The first instant of month `YYYY-MM` and of the month after, in UTC.
+pub fn month_bounds(month: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let parsed = (month.len() == 7 && month.as_bytes()[4] == b'-')
+        .then(|| {
+            Some((
+                month[..4].parse::<i32>().ok()?,
+                month[5..].parse::<u32>().ok()?,
+            ))
+        })
+        .flatten();
+    let Some((year, m)) = parsed.filter(|(_, m)| (1..=12).contains(m)) else {
+        bail!("a month is YYYY-MM, e.g. 2026-10; got {month:?}");
+    };
+    let first = |y, m| Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single();
+    let start = first(year, m).context("a month's first day")?;
+    let end = match m {
+        12 => first(year + 1, 1),
+        m => first(year, m + 1),
+    }
+    .context("the next month's first day")?;
+    Ok((start, end))
+}
+
+type Key = (AccountId, Book, String, Code, Option<LotId>);
+
+/// Closes `month` at `now` (it must have ended); closing a closed month again gives it back.
+pub async fn close_month(
+    store: &Store,
+    month: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<PeriodClose> {
+    let (start, end) = month_bounds(month)?;
+    if end > now {
+        bail!(
+            "{month} has not ended: it can be closed from {}",
+            end.to_rfc3339()
+        );
+    }
+    let closes = store.period_closes().await?;
+    if let Some(done) = closes.iter().find(|c| c.period == month && c.closed) {
+        return Ok(done.clone());
+    }
+    let last = closes.iter().rfind(|c| c.closed);
+    if let Some(last) = last {
+        if last.end != start {
+            let next = format!("{:04}-{:02}", last.end.year(), last.end.month());
+            bail!(
+                "months close in order: the next to close is {next} (last closed {})",
+                last.period
+            );
+        }
+    }
+    if let Some(pending) = closes.iter().find(|c| !c.closed && c.period != month) {
+        bail!("{} is closing: close it first", pending.period);
+    }
+    let mut close = PeriodClose {
+        period: month.to_string(),
+        start,
+        end,
+        closed_at: now,
+        closed: false,
+        last_seq: last.map_or(0, |l| l.last_seq),
+        last_hash: last.map_or_else(String::new, |l| l.last_hash.clone()),
+        lines: 0,
+        prev_hash: last.map_or_else(String::new, |l| l.hash.clone()),
+        hash: String::new(),
+    };
+    // From here on no batch books anything effective before `end`.
+    store.begin_close(&close).await?;
+    let mut sums: BTreeMap<Key, (Decimal, Decimal)> = BTreeMap::new();
+    if let Some(last) = last {
+        for line in store.period_lines(&last.period).await? {
+            let key = (
+                line.account_id,
+                line.book,
+                line.ledger_account,
+                line.unit,
+                line.lot_id,
+            );
+            sums.insert(key, (line.debits, line.credits));
+        }
+    }
+    let filter = EntryFilter {
+        from: last.map(|l| l.end),
+        to: Some(end),
+        ..EntryFilter::default()
+    };
+    let mut reader = store.journal_reader().await?;
+    for_each_entry(&mut reader, &filter, |e| {
+        if e.seq > close.last_seq {
+            close.last_seq = e.seq;
+            close.last_hash = e.entry.hash.clone();
+        }
+        for p in &e.entry.postings {
+            let key = (
+                e.entry.account_id,
+                p.book,
+                p.ledger_account.to_string(),
+                p.unit,
+                p.lot_id,
+            );
+            let (debits, credits) = sums.entry(key).or_default();
+            match p.side {
+                Side::Debit => *debits += p.amount,
+                Side::Credit => *credits += p.amount,
+            }
+        }
+    })
+    .await?;
+    reader.finish().await?;
+    let lines: Vec<PeriodLine> = sums
+        .into_iter()
+        .map(
+            |((account_id, book, ledger_account, unit, lot_id), (debits, credits))| PeriodLine {
+                account_id,
+                book,
+                ledger_account,
+                unit,
+                lot_id,
+                debits: debits.normalize(),
+                credits: credits.normalize(),
+            },
+        )
+        .collect();
+    close.lines = lines.len() as i64;
+    close.hash = snapshot_hash(&close, &lines);
+    close.closed = true;
+    store.finish_close(&close, &lines).await?;
+    Ok(close)
+}
+
+/// The hash of a snapshot: the previous snapshot's hash, the month, the last entry it covers
+/// and every line, in line order.
+pub fn snapshot_hash(close: &PeriodClose, lines: &[PeriodLine]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "{}|{}|{}|{}|{}|{}|{}",
+        close.prev_hash,
+        close.period,
+        close.start.timestamp_micros(),
+        close.end.timestamp_micros(),
+        close.last_seq,
+        close.last_hash,
+        lines.len()
+    ));
+    for l in lines {
+        hasher.update(format!(
+            "|{}:{}:{}:{}:{}:{}:{}",
+            l.account_id,
+            l.book.as_str(),
+            l.ledger_account,
+            l.unit,
+            l.lot_id.map(|id| id.to_string()).unwrap_or_default(),
+            l.debits.normalize(),
+            l.credits.normalize(),
+        ));
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The last closed month whose end is at or before `until`, if any.
+pub async fn base_for(
+    store: &Store,
+    until: DateTime<Utc>,
+) -> StoreResult<Option<(PeriodClose, Vec<PeriodLine>)>> {
+    let closes = store.period_closes().await?;
+    let Some(base) = closes.into_iter().rfind(|c| c.closed && c.end <= until) else {
+        return Ok(None);
+    };
+    let lines = store.period_lines(&base.period).await?;
+    Ok(Some((base, lines)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_spelled_yyyy_mm() {
+        let (start, end) = month_bounds("2026-12").unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        for bad in ["2026-13", "2026-1", "26-01", "2026/01", "", "2026-00"] {
+            assert!(month_bounds(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Closed periods: the one row that says up to when the books are closed (`books_closed`), each
+//! closed month's head (`period_closes`) and its snapshot (`period_lines`). A close is two
+//! transactions: the first moves `closed_until` under an exclusive lock (every batch reads it
+//! under a shared one, so no batch that could still post inside the month is in flight once it
+//! commits) and records the month as closing; the second writes the snapshot and its hash.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::Connection as _;
+
+use super::rows::{int, micros, opt_parsed, opt_time, parsed};
+use super::sql::{col, select, write_all, Column, Kind, RowSet, Value};
+use super::{Store, StoreResult};
+use crate::ledger::{AccountId, Book, Code, LotId};
+
+const CLOSE_COLUMNS: &[Column] = &[
+    col("period", Kind::Text),
+    col("period_start", Kind::Time),
+    col("period_end", Kind::Time),
+    col("closed_at", Kind::Time),
+    col("status", Kind::Text),
+    col("last_seq", Kind::Int),
+    col("last_hash", Kind::Text),
+    col("lines", Kind::Int),
+    col("prev_hash", Kind::Text),
+    col("hash", Kind::Text),
+];
+
+const LINE_COLUMNS: &[Column] = &[
+    col("account_id", Kind::Id),
+    col("period", Kind::Text),
+    col("line", Kind::Int),
+    col("book", Kind::Text),
+    col("ledger_account", Kind::Text),
+    col("unit", Kind::Text),
+    col("lot_id", Kind::Id),
+    col("debits", Kind::Amount),
+    col("credits", Kind::Amount),
+];
+
+/// A closed (or closing) month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodClose {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub closed_at: DateTime<Utc>,
+    /// Its snapshot is written: `closing` until then.
+    pub closed: bool,
+    /// The last entry (by sequence) its snapshot covers, and that entry's hash.
+    pub last_seq: i64,
+    pub last_hash: String,
+    pub lines: i64,
+    /// The month before's hash (empty for the first close).
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// One line of a snapshot: what one customer's postings to one ledger account, in one unit or
+/// currency and for one lot, add up to, effective before the period's end.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PeriodLine {
+    pub account_id: AccountId,
+    pub book: Book,
+    pub ledger_account: String,
+    pub unit: Code,
+    pub lot_id: Option<LotId>,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+fn text(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<String> {
+    parsed(row, column)
+}
+
+fn close_from_row(row: &sqlx::any::AnyRow) -> StoreResult<PeriodClose> {
+    let time = |column: &str| -> StoreResult<DateTime<Utc>> {
+        opt_time(row, column)?
+            .ok_or_else(|| super::StoreError::Corrupt(anyhow::anyhow!("column {column}: missing")))
+    };
+    Ok(PeriodClose {
+        period: text(row, "period")?,
+        start: time("period_start")?,
+        end: time("period_end")?,
+        closed_at: time("closed_at")?,
+        closed: text(row, "status")? == "closed",
+        last_seq: int(row, "last_seq")?,
+        last_hash: text(row, "last_hash")?,
+        lines: int(row, "lines")?,
+        prev_hash: text(row, "prev_hash")?,
+        hash: text(row, "hash")?,
+    })
+}
+
+fn close_values(c: &PeriodClose) -> Vec<Value> {
+    vec![
+        Value::Text(c.period.clone()),
+        Value::Int(micros(c.start)),
+        Value::Int(micros(c.end)),
+        Value::Int(micros(c.closed_at)),
+        Value::Text(if c.closed { "closed" } else { "closing" }.into()),
+        Value::Int(c.last_seq),
+        Value::Text(c.last_hash.clone()),
+        Value::Int(c.lines),
+        Value::Text(c.prev_hash.clone()),
+        Value::Text(c.hash.clone()),
+    ]
+}
+
+impl Store {
+    /// Every closed or closing month, oldest first.
+    pub async fn period_closes(&self) -> StoreResult<Vec<PeriodClose>> {
+        let sql = format!(
+            "SELECT {} FROM period_closes ORDER BY period_end",
+            self.columns(CLOSE_COLUMNS)
+        );
+        let rows = select(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(close_from_row).collect()
+    }
+
+    /// The end of the last closed period, if any.
+    pub async fn books_closed_until(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut conn = self.pool.acquire().await?;
+        self.closed_until(&mut conn).await
+    }
+
+    /// Closes the books up to `close.end` (never moving the close back) and records the month
+    /// as closing. Once this commits, no batch books anything effective before `close.end`.
+    pub async fn begin_close(&self, close: &PeriodClose) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        // Waits for the batches in flight, which hold ROW SHARE on it from their first
+        // statement, and keeps new ones waiting until the close has moved. (SQLite has one
+        // writer at a time: the update below waits for the batch that writes.)
+        if self.dialect == super::Dialect::Postgres {
+            select("LOCK TABLE books_closed IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let update = format!(
+            "UPDATE books_closed SET closed_until = {p} WHERE name = 'books' \
+             AND (closed_until IS NULL OR closed_until < {p})",
+            p = self.param(1, Kind::Time)
+        );
+        select(&update)
+            .bind(micros(close.end))
+            .execute(&mut *tx)
+            .await?;
+        let head = RowSet {
+            table: "period_closes",
+            columns: CLOSE_COLUMNS,
+            suffix: " ON CONFLICT (period) DO NOTHING".into(),
+            rows: vec![close_values(close)],
+        };
+        write_all(&mut tx, self.dialect, vec![head]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a month's snapshot and its head, now closed.
+    pub async fn finish_close(&self, close: &PeriodClose, lines: &[PeriodLine]) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        for table in ["period_lines", "period_closes"] {
+            select(&format!("DELETE FROM {table} WHERE period = $1"))
+                .bind(close.period.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let head = RowSet {
+            table: "period_closes",
+            columns: CLOSE_COLUMNS,
+            suffix: String::new(),
+            rows: vec![close_values(close)],
+        };
+        let mut numbers: std::collections::HashMap<AccountId, i64> = Default::default();
+        let rows = (lines.iter())
+            .map(|l| {
+                let line = numbers.entry(l.account_id).or_default();
+                *line += 1;
+                vec![
+                    Value::Text(l.account_id.to_string()),
+                    Value::Text(close.period.clone()),
+                    Value::Int(*line),
+                    Value::Text(l.book.as_str().into()),
+                    Value::Text(l.ledger_account.clone()),
+                    Value::Text(l.unit.to_string()),
+                    Value::OptText(l.lot_id.map(|id| id.to_string())),
+                    Value::Text(l.debits.to_string()),
+                    Value::Text(l.credits.to_string()),
+                ]
+            })
+            .collect();
+        let body = RowSet {
+            table: "period_lines",
+            columns: LINE_COLUMNS,
+            suffix: String::new(),
+            rows,
+        };
+        write_all(&mut tx, self.dialect, vec![head]).await?;
+        for chunk in body.rows.chunks(1_000) {
+            let set = RowSet {
+                table: "period_lines",
+                columns: LINE_COLUMNS,
+                suffix: String::new(),
+                rows: chunk.to_vec(),
+            };
+            write_all(&mut tx, self.dialect, vec![set]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A month's snapshot, in line order.
+    pub async fn period_lines(&self, period: &str) -> StoreResult<Vec<PeriodLine>> {
+        let sql = format!(
+            "SELECT {} FROM period_lines WHERE period = $1",
+            self.columns(LINE_COLUMNS)
+        );
+        let rows = select(&sql)
+            .bind(period.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut lines: Vec<PeriodLine> = rows
+            .iter()
+            .map(|row| {
+                Ok(PeriodLine {
+                    account_id: parsed(row, "account_id")?,
+                    book: parsed(row, "book")?,
+                    ledger_account: text(row, "ledger_account")?,
+                    unit: parsed(row, "unit")?,
+                    lot_id: opt_parsed(row, "lot_id")?,
+                    debits: parsed(row, "debits")?,
+                    credits: parsed(row, "credits")?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        lines.sort();
+        Ok(lines)
+    }
+}

@@ -1,0 +1,222 @@
+//! Closed periods: after a month is closed nothing is booked effective inside it (a late
+//! effect is booked at the start of the open period, its own time kept), months close in
+//! order and once, and the trial balance read from the last snapshot equals the one read from
+//! the whole journal, for random workloads with random closes.
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use credit_ledger::clock::Clock as _;
+use credit_ledger::journal::close::close_month;
+use credit_ledger::journal::for_each_entry;
+use credit_ledger::journal::trial_balance::{trial_balance, trial_balance_in_full};
+use credit_ledger::journal::verify::verify;
+use credit_ledger::ledger::{Entry, EntryKind};
+use credit_ledger::proto as p;
+use credit_ledger::store::EntryFilter;
+
+use crate::helpers::{by_id, Backend, TestApp};
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+}
+
+async fn entries(app: &TestApp) -> Vec<Entry> {
+    let mut reader = app.store.journal_reader().await.unwrap();
+    let mut all = Vec::new();
+    for_each_entry(&mut reader, &EntryFilter::default(), |e| {
+        all.push(e.entry.clone())
+    })
+    .await
+    .unwrap();
+    reader.finish().await.unwrap();
+    all
+}
+
+async fn top_up_expiring(app: &TestApp, account: &str, key: &str, expires_at: DateTime<Utc>) {
+    let request = p::TopUpRequest {
+        idempotency_key: key.into(),
+        account: Some(by_id(account)),
+        quantity: "100".into(),
+        price: "10".into(),
+        currency: "USD".into(),
+        expires_at: Some(credit_ledger::api::convert::timestamp(expires_at)),
+        ..Default::default()
+    };
+    app.credits().await.top_up(request).await.unwrap();
+}
+
+/// A lot that expired on January 20th and is swept after January is closed: its expiry is
+/// booked on February 1st, its own time kept, so January's books stay as closed.
+async fn a_late_effect_is_booked_in_the_open_period(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.account("late", 0).await;
+    top_up_expiring(&app, &account, "lot", utc(2026, 1, 20)).await;
+    app.debit(by_id(&account), "30", "spend").await.unwrap();
+    app.clock.advance(utc(2026, 2, 3) - app.clock.now());
+
+    let january = close_month(&app.store, "2026-01", app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(january.end, utc(2026, 2, 1));
+    assert!(january.closed && january.prev_hash.is_empty() && january.lines > 0);
+    let before = trial_balance(
+        &app.store,
+        utc(2026, 2, 1) - Duration::microseconds(1),
+        true,
+    )
+    .await
+    .unwrap();
+    app.sweep().await;
+    let expiry = (entries(&app).await.into_iter())
+        .find(|e| e.kind == EntryKind::Expiry)
+        .expect("the expiry was posted");
+    assert_eq!(expiry.effective_at, utc(2026, 2, 1));
+    assert_eq!(expiry.original_effective_at, Some(utc(2026, 1, 20)));
+    // January as closed is January still; the expiry is February's.
+    let after = trial_balance(
+        &app.store,
+        utc(2026, 2, 1) - Duration::microseconds(1),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(before, after);
+    let now = app.clock.now();
+    assert_eq!(
+        trial_balance(&app.store, now, true).await.unwrap(),
+        trial_balance_in_full(&app.store, now, true).await.unwrap()
+    );
+
+    // Once, and in order; never a month that has not ended.
+    let again = close_month(&app.store, "2026-01", app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(again, january);
+    let early = close_month(&app.store, "2026-02", app.clock.now())
+        .await
+        .unwrap_err();
+    assert!(early.to_string().contains("has not ended"), "{early}");
+    app.clock.advance(utc(2026, 4, 2) - app.clock.now());
+    let skipped = close_month(&app.store, "2026-03", app.clock.now())
+        .await
+        .unwrap_err();
+    assert!(skipped.to_string().contains("2026-02"), "{skipped}");
+    let february = close_month(&app.store, "2026-02", app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(february.prev_hash, january.hash);
+    assert!(february.last_seq >= january.last_seq);
+    let report = verify(&app.store).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
+
+/// xorshift64*: a seeded workload.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random work over five months on three customers, each month closed after it ends at a
+/// random moment (or not yet); at random times and at every closed month's end, the trial
+/// balance from the last snapshot equals the one from the whole journal, in detail and not.
+async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let accounts = [
+        app.account("c0", 0).await,
+        app.account("c1", 2).await,
+        app.account("c2", 4).await,
+    ];
+    let mut rng = Rng(0x5eed_c105e);
+    let mut closed_through = 0u32; // months after 2025-12 closed: 1 = January
+    let mut holds: Vec<String> = Vec::new();
+    let mut checks = 0;
+    for n in 0..260 {
+        app.clock
+            .advance(Duration::minutes(20 + rng.below(30 * 60) as i64));
+        let now = app.clock.now();
+        let account = &accounts[rng.below(3) as usize];
+        let key = format!("op-{n}");
+        match rng.below(10) {
+            0 | 1 => {
+                let expires = now + Duration::hours(12 + rng.below(24 * 20) as i64);
+                top_up_expiring(&app, account, &key, expires).await;
+            }
+            2..=4 => {
+                let _ = app
+                    .debit(by_id(account), &format!("{}", 1 + rng.below(9)), &key)
+                    .await;
+            }
+            5 => {
+                if let Ok(hold) = app.authorize(account, "5", &key, 0).await {
+                    holds.push(hold.hold_id);
+                }
+            }
+            6 => {
+                if let Some(hold) = holds.pop() {
+                    let _ = app.capture(&hold, "3", &key, true).await;
+                }
+            }
+            7 => {
+                app.sweep().await;
+            }
+            _ => {
+                // Maybe close the next month that has ended.
+                let month = closed_through + 1;
+                let (year, m) = (2026 + (month as i32 - 1) / 12, (month - 1) % 12 + 1);
+                let end = match m {
+                    12 => utc(year + 1, 1, 1),
+                    m => utc(year, m + 1, 1),
+                };
+                if end <= now && rng.below(2) == 0 {
+                    let period = format!("{year:04}-{m:02}");
+                    close_month(&app.store, &period, now).await.unwrap();
+                    closed_through = month;
+                }
+            }
+        }
+        if rng.below(6) == 0 {
+            let at = app.clock.now() - Duration::hours(rng.below(24 * 40) as i64);
+            for detail in [false, true] {
+                assert_eq!(
+                    trial_balance(&app.store, at, detail).await.unwrap(),
+                    trial_balance_in_full(&app.store, at, detail).await.unwrap(),
+                    "step {n}, as of {at}, detail {detail}"
+                );
+            }
+            checks += 1;
+        }
+    }
+    assert!(closed_through >= 3, "only {closed_through} months closed");
+    assert!(checks > 20);
+    for close in app.store.period_closes().await.unwrap() {
+        for at in [close.end - Duration::microseconds(1), close.end] {
+            assert_eq!(
+                trial_balance(&app.store, at, true).await.unwrap(),
+                trial_balance_in_full(&app.store, at, true).await.unwrap(),
+                "{} as of {at}",
+                close.period
+            );
+        }
+    }
+    let late = (entries(&app).await.into_iter())
+        .filter(|e| e.original_effective_at.is_some())
+        .count();
+    assert!(late > 0, "the workload booked no late effect");
+    assert!(app.clock.now().month() >= 5);
+    let report = verify(&app.store).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
+
+crate::both_stores!(
+    a_late_effect_is_booked_in_the_open_period,
+    reports_from_snapshots_equal_the_whole_journal,
+);
