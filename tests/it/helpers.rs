@@ -568,3 +568,25 @@ macro_rules! both_stores {
         }
     };
 }
+
+/// xorshift64*: small, deterministic, good enough to pick a seeded workload's operations.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A positive amount with `scale` decimals, at most `max` whole units.
+    pub fn amount(&mut self, max: u64, scale: u32) -> String {
+        let units = 10u64.pow(scale);
+        rust_decimal::Decimal::new((1 + self.below(max * units)) as i64, scale).to_string()
+    }
+}

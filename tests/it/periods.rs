@@ -13,7 +13,7 @@ use credit_ledger::ledger::{Entry, EntryKind};
 use credit_ledger::proto as p;
 use credit_ledger::store::EntryFilter;
 
-use crate::helpers::{by_id, Backend, TestApp};
+use crate::helpers::{by_id, Backend, Rng, TestApp};
 
 fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
@@ -107,22 +107,6 @@ async fn a_late_effect_is_booked_in_the_open_period(backend: Backend) {
     assert!(february.last_seq >= january.last_seq);
     let report = verify(&app.store).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
-}
-
-/// xorshift64*: a seeded workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Random work over five months on three customers, each month closed after it ends at a

@@ -24,30 +24,8 @@ use credit_ledger::proto as p;
 use rust_decimal::Decimal;
 use tonic::Code;
 
-use crate::helpers::{by_id, Backend, TestApp};
+use crate::helpers::{by_id, Backend, Rng, TestApp};
 use crate::journal::{amount, d, export, journal, records, rolls_forward, ts, utc};
-
-/// xorshift64*: small, deterministic, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A positive amount with `scale` decimals, at most `max` whole units.
-    fn amount(&mut self, max: u64, scale: u32) -> String {
-        let units = 10u64.pow(scale);
-        Decimal::new((1 + self.below(max * units)) as i64, scale).to_string()
-    }
-}
 
 struct Customer {
     id: String,
