@@ -168,6 +168,9 @@ pub struct Config {
     pub sweep_accounts_max: u32,
     /// How long before a commitment's term ends its `commitment_ending` event is raised.
     pub commitment_notice_ms: u64,
+    /// How long after a month (UTC) ends the sweeper closes it (its snapshot written, nothing
+    /// more booked inside it); 0: never, months are closed with `credit-ledger close`.
+    pub close_after_ms: u64,
     /// How often an event subscription looks for new events.
     pub events_poll_ms: u64,
     /// The GL code journal exports name each money ledger account by (e.g. `deferred_revenue =
@@ -212,6 +215,7 @@ impl Default for Config {
             sweep_interval_ms: 60_000,
             sweep_accounts_max: 1_000,
             commitment_notice_ms: 7 * 24 * 3_600_000,
+            close_after_ms: 24 * 3_600_000,
             events_poll_ms: 250,
             gl_codes: BTreeMap::new(),
         }

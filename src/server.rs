@@ -315,6 +315,7 @@ fn sweeper_config(config: &Config) -> SweeperConfig {
         interval: Duration::from_millis(config.sweep_interval_ms),
         accounts_per_round: config.sweep_accounts_max,
         commitment_notice_ms: config.commitment_notice_ms,
+        close_after_ms: config.close_after_ms,
     }
 }
 

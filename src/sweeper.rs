@@ -3,7 +3,8 @@
 //! and sends each a `Sweep` through the executor, so it is posted like any other change: in a
 //! batch, under the account's lock, atomically with its events. A sweep that finds nothing due
 //! changes nothing, so two instances sweeping the same account, or a sweep run twice, post each
-//! expiry once.
+//! expiry once. Then it closes the months that ended more than `close_after_ms` ago, once
+//! across instances (`journal::close::close_due`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct SweeperConfig {
     pub interval: Duration,
     pub accounts_per_round: u32,
     pub commitment_notice_ms: u64,
+    /// How long after a month ends it is closed; 0: never.
+    pub close_after_ms: u64,
 }
 
 /// What one run did, summed over the accounts it swept.
@@ -35,6 +38,10 @@ pub struct SweepReport {
     pub notices: u64,
     /// Budget periods started over.
     pub budgets_reset: u64,
+    /// Recurring grants' periods granted.
+    pub grants_posted: u64,
+    /// Months closed.
+    pub periods_closed: u64,
     /// Accounts whose sweep was not committed (tried again next run).
     pub failed: u64,
 }
@@ -47,6 +54,7 @@ impl SweepReport {
         self.commitments_ended += u64::from(s.commitments_ended);
         self.notices += u64::from(s.notices);
         self.budgets_reset += u64::from(s.budgets_reset);
+        self.grants_posted += u64::from(s.grants_posted);
     }
 }
 
@@ -116,6 +124,16 @@ impl Sweeper {
             let full = due.len() >= self.config.accounts_per_round as usize;
             if !full || report.failed > failed_before {
                 break;
+            }
+        }
+        // Months are closed after the accounts are swept: what was due inside them is posted.
+        if self.config.close_after_ms > 0 {
+            let after = ChronoDuration::milliseconds(
+                i64::try_from(self.config.close_after_ms).unwrap_or(i64::MAX),
+            );
+            match crate::journal::close::close_due(&self.store, self.clock.now(), after).await {
+                Ok(closed) => report.periods_closed = closed,
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "month not closed"),
             }
         }
         let metrics = self.executor.metrics();

@@ -44,12 +44,56 @@ pub fn month_bounds(month: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>
 
 type Key = (AccountId, Book, String, Code, Option<LotId>);
 
-/// Closes `month` at `now` (it must have ended); closing a closed month again gives it back.
+/// Closes `month` at `now` (it must have ended); closing a closed month again gives it back,
+/// and closing one left closing (interrupted) finishes it.
 pub async fn close_month(
     store: &Store,
     month: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<PeriodClose> {
+    let closed = close(store, month, now, false).await?;
+    Ok(closed.expect("a close that need not claim the month closes it"))
+}
+
+/// The sweeper's close: every month that ended more than `after` before `now` and is not closed
+/// yet, in order (the first ever is the last such month). A month another instance has begun to
+/// close is left to it. Returns how many this call closed.
+pub async fn close_due(
+    store: &Store,
+    now: DateTime<Utc>,
+    after: chrono::Duration,
+) -> anyhow::Result<u64> {
+    let mut closed = 0;
+    // Months that ended by `now - after`: before the month that holds it.
+    let due_until = month_bounds(&super::period_of(now - after))?.0;
+    for _ in 0..120 {
+        let closes = store.period_closes().await?;
+        let next = match closes.iter().rfind(|c| c.closed) {
+            Some(last) => last.end,
+            None => match month_bounds(&super::period_of(due_until - chrono::Duration::days(1))) {
+                Ok((start, _)) => start,
+                Err(_) => return Ok(closed),
+            },
+        };
+        if next >= due_until {
+            return Ok(closed);
+        }
+        match close(store, &super::period_of(next), now, true).await? {
+            Some(_) => closed += 1,
+            None => return Ok(closed),
+        }
+    }
+    Ok(closed)
+}
+
+/// Closes `month`; with `claim`, only if this call is the one that begins its close (`None`
+/// when another has).
+async fn close(
+    store: &Store,
+    month: &str,
+    now: DateTime<Utc>,
+    claim: bool,
+) -> anyhow::Result<Option<PeriodClose>> {
     let (start, end) = month_bounds(month)?;
     if end > now {
         bail!(
@@ -59,7 +103,7 @@ pub async fn close_month(
     }
     let closes = store.period_closes().await?;
     if let Some(done) = closes.iter().find(|c| c.period == month && c.closed) {
-        return Ok(done.clone());
+        return Ok((!claim).then(|| done.clone()));
     }
     let last = closes.iter().rfind(|c| c.closed);
     if let Some(last) = last {
@@ -87,7 +131,10 @@ pub async fn close_month(
         hash: String::new(),
     };
     // From here on no batch books anything effective before `end`.
-    store.begin_close(&close).await?;
+    let begun = store.begin_close(&close).await?;
+    if claim && !begun {
+        return Ok(None);
+    }
     let mut sums: BTreeMap<Key, (Decimal, Decimal)> = BTreeMap::new();
     if let Some(last) = last {
         for line in store.period_lines(&last.period).await? {
@@ -147,7 +194,7 @@ pub async fn close_month(
     close.hash = snapshot_hash(&close, &lines);
     close.closed = true;
     store.finish_close(&close, &lines).await?;
-    Ok(close)
+    Ok(Some(close))
 }
 
 /// The hash of a snapshot: the previous snapshot's hash, the month, the last entry it covers

@@ -127,12 +127,13 @@ impl Store {
 
     /// Closes the books up to `close.end` (never moving the close back) and records the month
     /// as closing. Once this commits, no batch books anything effective before `close.end`.
-    pub async fn begin_close(&self, close: &PeriodClose) -> StoreResult<()> {
+    /// Whether this call recorded the month (false: it was recorded already, by another close).
+    pub async fn begin_close(&self, close: &PeriodClose) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         // Waits for the batches in flight, which hold ROW SHARE on it from their first
         // statement, and keeps new ones waiting until the close has moved. (SQLite has one
-        // writer at a time: the update below waits for the batch that writes.)
+        // writer at a time: the update below takes its write lock first.)
         if self.dialect == super::Dialect::Postgres {
             select("LOCK TABLE books_closed IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
@@ -147,15 +148,21 @@ impl Store {
             .bind(micros(close.end))
             .execute(&mut *tx)
             .await?;
-        let head = RowSet {
-            table: "period_closes",
-            columns: CLOSE_COLUMNS,
-            suffix: " ON CONFLICT (period) DO NOTHING".into(),
-            rows: vec![close_values(close)],
-        };
-        write_all(&mut tx, self.dialect, vec![head]).await?;
+        let found = select("SELECT period FROM period_closes WHERE period = $1")
+            .bind(close.period.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            let head = RowSet {
+                table: "period_closes",
+                columns: CLOSE_COLUMNS,
+                suffix: String::new(),
+                rows: vec![close_values(close)],
+            };
+            write_all(&mut tx, self.dialect, vec![head]).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(found.is_none())
     }
 
     /// Writes a month's snapshot and its head, now closed.

@@ -200,7 +200,69 @@ async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
     assert!(report.is_clean(), "{report:?}");
 }
 
+/// The sweeper closes each month a day after it ends, in order and once, with two sweepers at
+/// once; a month not yet a day old stays open.
+async fn auto_close_run(app: &TestApp, other: Option<&TestApp>) {
+    let account = app.account("auto-closed", 0).await;
+    top_up_expiring(app, &account, "lot", utc(2026, 3, 10)).await;
+    app.debit(by_id(&account), "10", "spend").await.unwrap();
+    let sweep_both = || async {
+        let (a, b) = match other {
+            None => futures::future::join(app.sweep(), app.sweep()).await,
+            Some(other) => futures::future::join(app.sweep(), other.sweep()).await,
+        };
+        a.periods_closed + b.periods_closed
+    };
+    // The first close is the last month a day over: December, before the store's first entry.
+    app.clock
+        .advance(utc(2026, 2, 1) + Duration::hours(23) - app.clock.now());
+    assert_eq!(
+        sweep_both().await,
+        1,
+        "December only: January is not a day over"
+    );
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(sweep_both().await, 1);
+    assert_eq!(sweep_both().await, 0);
+    let closes = app.store.period_closes().await.unwrap();
+    let periods: Vec<(&str, bool)> = closes
+        .iter()
+        .map(|c| (c.period.as_str(), c.closed))
+        .collect();
+    assert_eq!(periods, [("2025-12", true), ("2026-01", true)]);
+    // Two months later, February and March close in order; the lot's expiry, swept in the same
+    // run before the closes, is March's.
+    app.clock.advance(utc(2026, 4, 2) - app.clock.now());
+    assert_eq!(sweep_both().await, 2);
+    let closes = app.store.period_closes().await.unwrap();
+    let periods: Vec<&str> = closes.iter().map(|c| c.period.as_str()).collect();
+    assert_eq!(periods, ["2025-12", "2026-01", "2026-02", "2026-03"]);
+    for pair in closes.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    let expiry = (entries(app).await.into_iter())
+        .find(|e| e.kind == EntryKind::Expiry)
+        .expect("the expiry was posted");
+    assert_eq!(expiry.effective_at, utc(2026, 3, 10));
+    assert_eq!(expiry.original_effective_at, None);
+    let report = verify(&app.store).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
+
+async fn the_sweeper_closes_each_month_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    auto_close_run(&app, None).await;
+}
+
 crate::both_stores!(
     a_late_effect_is_booked_in_the_open_period,
     reports_from_snapshots_equal_the_whole_journal,
+    the_sweeper_closes_each_month_once,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_close_each_month_once() {
+    let first = TestApp::spawn(Backend::Postgres).await;
+    let second = TestApp::start(first.db.same(), first.clock.clone()).await;
+    auto_close_run(&first, Some(&second)).await;
+}
