@@ -78,19 +78,55 @@ impl QuantitySums {
 }
 
 /// The balance of `account_id` at `as_of`, from its lots and its postings effective at or
-/// before then, read in one snapshot.
+/// before then: its lines in the snapshot of the last month closed by then, and its entries
+/// effective after it, read in one snapshot.
 pub async fn balance_as_of(
     store: &Store,
     account_id: AccountId,
     as_of: DateTime<Utc>,
 ) -> StoreResult<PastBalance> {
+    let until = as_of + Duration::microseconds(1);
+    let closes = store.period_closes().await?;
+    let mut sums = QuantitySums::default();
+    let mut from = None;
+    if let Some(base) = closes.iter().rfind(|c| c.closed && c.end <= until) {
+        for line in store.period_lines_of(&base.period, account_id).await? {
+            if line.book != Book::Quantity {
+                continue;
+            }
+            let account: LedgerAccount = line.ledger_account.parse().map_err(|e| {
+                crate::store::StoreError::Corrupt(anyhow::anyhow!("period_lines: {e}"))
+            })?;
+            *sums.0.entry(account).or_default() += line.credits - line.debits;
+        }
+        from = Some(base.end);
+    }
+    balance_from(store, account_id, from, as_of, sums).await
+}
+
+/// The balance read from the account's first entry: what [`balance_as_of`] must equal.
+pub async fn balance_as_of_in_full(
+    store: &Store,
+    account_id: AccountId,
+    as_of: DateTime<Utc>,
+) -> StoreResult<PastBalance> {
+    balance_from(store, account_id, None, as_of, QuantitySums::default()).await
+}
+
+async fn balance_from(
+    store: &Store,
+    account_id: AccountId,
+    from: Option<DateTime<Utc>>,
+    as_of: DateTime<Utc>,
+    mut sums: QuantitySums,
+) -> StoreResult<PastBalance> {
     let lots = store.list_lots(account_id, true, None, u32::MAX).await?;
     let filter = EntryFilter {
         account_id: Some(account_id),
+        from,
         to: Some(as_of + Duration::microseconds(1)),
         ..EntryFilter::default()
     };
-    let mut sums = QuantitySums::default();
     let mut reader = store.journal_reader().await?;
     for_each_entry(&mut reader, &filter, |e| {
         e.entry.postings.iter().for_each(|p| sums.add(p))

@@ -204,17 +204,47 @@ impl MarginReport {
     }
 }
 
-/// The margin report of [from, to), read in one snapshot.
+/// The margin report of [from, to), read in one snapshot: the entries effective from the last
+/// month closed by `from` (whose snapshot says which lots were granted free) to `to`.
 pub async fn margin_report(
     store: &Store,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> StoreResult<Vec<CurrencyMargin>> {
+    let mut report = MarginReport::new(from, to);
+    let mut start = None;
+    if let Some((base, lines)) = super::close::base_for(store, from).await? {
+        let promotional = crate::ledger::entry::ledger_account::ISSUED_PROMOTIONAL.to_string();
+        report.promotional.extend(
+            (lines.iter())
+                .filter(|l| l.ledger_account == promotional)
+                .filter_map(|l| l.lot_id),
+        );
+        start = Some(base.end);
+    }
+    margin_report_from(store, start, to, report).await
+}
+
+/// The margin report read from the journal's first entry: what [`margin_report`] must equal.
+pub async fn margin_report_in_full(
+    store: &Store,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> StoreResult<Vec<CurrencyMargin>> {
+    margin_report_from(store, None, to, MarginReport::new(from, to)).await
+}
+
+async fn margin_report_from(
+    store: &Store,
+    start: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+    mut report: MarginReport,
+) -> StoreResult<Vec<CurrencyMargin>> {
     let filter = EntryFilter {
+        from: start,
         to: Some(to),
         ..EntryFilter::default()
     };
-    let mut report = MarginReport::new(from, to);
     let mut reader = store.journal_reader().await?;
     for_each_entry(&mut reader, &filter, |e| report.add(e)).await?;
     reader.finish().await?;

@@ -182,19 +182,72 @@ impl RevenueReport {
     }
 }
 
-/// The roll-forward of [from, to), of one customer or all, read in one snapshot.
+/// The roll-forward of [from, to), of one customer or all, read in one snapshot: from the last
+/// month closed by `from` (its deferred revenue the opening's start) and the entries effective
+/// after it.
 pub async fn revenue_report(
     store: &Store,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     account_id: Option<AccountId>,
 ) -> StoreResult<Vec<CurrencyRevenue>> {
+    let mut report = RevenueReport::new(from, to);
+    let mut start = None;
+    if let Some((base, lines)) = super::close::base_for(store, from).await? {
+        // Every customer with money postings has its line, as when read from the start; only
+        // deferred revenue opens the roll-forward.
+        let deferred = gl::DEFERRED_REVENUE.to_string();
+        let lines: Vec<_> = (lines.into_iter())
+            .filter(|l| l.book == Book::Money)
+            .filter(|l| account_id.is_none_or(|id| id == l.account_id))
+            .collect();
+        let ids: Vec<AccountId> = lines.iter().map(|l| l.account_id).collect();
+        let external_ids = store.external_ids_of(&ids).await?;
+        for line in lines {
+            let external_id = external_ids
+                .get(&line.account_id)
+                .cloned()
+                .unwrap_or_default();
+            let (_, sums) = (report.sums)
+                .entry((line.unit, line.account_id))
+                .or_insert_with(|| (external_id, Rollforward::default()));
+            if line.ledger_account != deferred {
+                continue;
+            }
+            let net_credit = line.credits - line.debits;
+            sums.opening += net_credit;
+            if line.lot_id.is_some() {
+                sums.lots_deferred_at_close += net_credit;
+            }
+        }
+        start = Some(base.end);
+    }
+    revenue_report_from(store, start, to, account_id, report).await
+}
+
+/// The roll-forward read from the journal's first entry: what [`revenue_report`] must equal.
+pub async fn revenue_report_in_full(
+    store: &Store,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    account_id: Option<AccountId>,
+) -> StoreResult<Vec<CurrencyRevenue>> {
+    revenue_report_from(store, None, to, account_id, RevenueReport::new(from, to)).await
+}
+
+async fn revenue_report_from(
+    store: &Store,
+    start: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+    account_id: Option<AccountId>,
+    mut report: RevenueReport,
+) -> StoreResult<Vec<CurrencyRevenue>> {
     let filter = EntryFilter {
         account_id,
+        from: start,
         to: Some(to),
         ..EntryFilter::default()
     };
-    let mut report = RevenueReport::new(from, to);
     let mut reader = store.journal_reader().await?;
     for_each_entry(&mut reader, &filter, |e| report.add(e)).await?;
     reader.finish().await?;

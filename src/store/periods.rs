@@ -221,14 +221,36 @@ impl Store {
 
     /// A month's snapshot, in line order.
     pub async fn period_lines(&self, period: &str) -> StoreResult<Vec<PeriodLine>> {
+        self.lines_where(period, None).await
+    }
+
+    /// One customer's lines of a month's snapshot, in line order.
+    pub async fn period_lines_of(
+        &self,
+        period: &str,
+        account_id: AccountId,
+    ) -> StoreResult<Vec<PeriodLine>> {
+        self.lines_where(period, Some(account_id)).await
+    }
+
+    async fn lines_where(
+        &self,
+        period: &str,
+        account_id: Option<AccountId>,
+    ) -> StoreResult<Vec<PeriodLine>> {
+        let account = match account_id {
+            Some(_) => format!(" AND account_id = {}", self.param(2, Kind::Id)),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {} FROM period_lines WHERE period = $1",
+            "SELECT {} FROM period_lines WHERE period = $1{account}",
             self.columns(LINE_COLUMNS)
         );
-        let rows = select(&sql)
-            .bind(period.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let mut query = select(&sql).bind(period.to_string());
+        if let Some(id) = account_id {
+            query = query.bind(id.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let mut lines: Vec<PeriodLine> = rows
             .iter()
             .map(|row| {
@@ -245,5 +267,33 @@ impl Store {
             .collect::<StoreResult<_>>()?;
         lines.sort();
         Ok(lines)
+    }
+}
+
+impl Store {
+    /// The external ids of `ids`, a thousand at a time (reports name customers by them).
+    pub async fn external_ids_of(
+        &self,
+        ids: &[AccountId],
+    ) -> StoreResult<std::collections::HashMap<AccountId, String>> {
+        let mut found = std::collections::HashMap::new();
+        let mut unique: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(1_000) {
+            let sql = format!(
+                "SELECT {} FROM accounts WHERE id IN ({})",
+                self.columns(&[col("id", Kind::Id), col("external_id", Kind::Text)]),
+                super::sql::placeholders(self.dialect, 1, chunk.len(), Kind::Id)
+            );
+            let mut query = select(&sql);
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.insert(parsed(&row, "id")?, text(&row, "external_id")?);
+            }
+        }
+        Ok(found)
     }
 }

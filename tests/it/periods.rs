@@ -5,15 +5,19 @@
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use credit_ledger::clock::Clock as _;
+use credit_ledger::journal::balance::{balance_as_of, balance_as_of_in_full};
 use credit_ledger::journal::close::close_month;
 use credit_ledger::journal::for_each_entry;
+use credit_ledger::journal::margin::{margin_report, margin_report_in_full};
+use credit_ledger::journal::revenue::{revenue_report, revenue_report_in_full};
 use credit_ledger::journal::trial_balance::{trial_balance, trial_balance_in_full};
 use credit_ledger::journal::verify::verify;
-use credit_ledger::ledger::{Entry, EntryKind};
+use credit_ledger::ledger::{AccountId, Entry, EntryKind};
 use credit_ledger::proto as p;
 use credit_ledger::store::EntryFilter;
 
 use crate::helpers::{by_id, Backend, Rng, TestApp};
+use crate::tieout::{publish_prices, tokens, METER};
 
 fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
@@ -119,6 +123,7 @@ async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
         app.account("c1", 2).await,
         app.account("c2", 4).await,
     ];
+    publish_prices(&app).await;
     let mut rng = Rng(0x5eed_c105e);
     let mut closed_through = 0u32; // months after 2025-12 closed: 1 = January
     let mut holds: Vec<String> = Vec::new();
@@ -129,15 +134,36 @@ async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
         let now = app.clock.now();
         let account = &accounts[rng.below(3) as usize];
         let key = format!("op-{n}");
-        match rng.below(10) {
+        match rng.below(12) {
             0 | 1 => {
                 let expires = now + Duration::hours(12 + rng.below(24 * 20) as i64);
                 top_up_expiring(&app, account, &key, expires).await;
             }
-            2..=4 => {
+            2 | 3 => {
                 let _ = app
                     .debit(by_id(account), &format!("{}", 1 + rng.below(9)), &key)
                     .await;
+            }
+            4 => {
+                // Rated, with an upstream cost: what the margin report reads.
+                let request = p::DebitRequest {
+                    idempotency_key: key,
+                    account: Some(by_id(account)),
+                    meter: METER.into(),
+                    usage: tokens(&mut rng),
+                    ..Default::default()
+                };
+                let _ = app.usage().await.debit(request).await;
+            }
+            8 => {
+                // Free credit: its use is promotional cost in the margin report.
+                let request = p::GrantCreditsRequest {
+                    idempotency_key: key,
+                    account: Some(by_id(account)),
+                    quantity: "20".into(),
+                    ..Default::default()
+                };
+                app.credits().await.grant_credits(request).await.unwrap();
             }
             5 => {
                 if let Ok(hold) = app.authorize(account, "5", &key, 0).await {
@@ -169,13 +195,8 @@ async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
         }
         if rng.below(6) == 0 {
             let at = app.clock.now() - Duration::hours(rng.below(24 * 40) as i64);
-            for detail in [false, true] {
-                assert_eq!(
-                    trial_balance(&app.store, at, detail).await.unwrap(),
-                    trial_balance_in_full(&app.store, at, detail).await.unwrap(),
-                    "step {n}, as of {at}, detail {detail}"
-                );
-            }
+            let from = at - Duration::hours(rng.below(24 * 45) as i64);
+            reports_agree(&app, &accounts, from, at, &format!("step {n}")).await;
             checks += 1;
         }
     }
@@ -183,12 +204,7 @@ async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
     assert!(checks > 20);
     for close in app.store.period_closes().await.unwrap() {
         for at in [close.end - Duration::microseconds(1), close.end] {
-            assert_eq!(
-                trial_balance(&app.store, at, true).await.unwrap(),
-                trial_balance_in_full(&app.store, at, true).await.unwrap(),
-                "{} as of {at}",
-                close.period
-            );
+            reports_agree(&app, &accounts, close.start, at, &close.period).await;
         }
     }
     let late = (entries(&app).await.into_iter())
@@ -252,6 +268,49 @@ async fn auto_close_run(app: &TestApp, other: Option<&TestApp>) {
 async fn the_sweeper_closes_each_month_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     auto_close_run(&app, None).await;
+}
+
+/// Every report that can start from a snapshot equals the same report read from the journal's
+/// first entry: the trial balance as of `at` (in detail and not), the revenue roll-forward and
+/// the margin report of [from, at), for all customers and each, and each customer's balance as
+/// of `at`.
+async fn reports_agree(
+    app: &TestApp,
+    accounts: &[String],
+    from: DateTime<Utc>,
+    at: DateTime<Utc>,
+    context: &str,
+) {
+    let store = &app.store;
+    for detail in [false, true] {
+        assert_eq!(
+            trial_balance(store, at, detail).await.unwrap(),
+            trial_balance_in_full(store, at, detail).await.unwrap(),
+            "{context}: trial balance as of {at}, detail {detail}"
+        );
+    }
+    let ids: Vec<Option<AccountId>> = std::iter::once(None)
+        .chain(accounts.iter().map(|a| Some(a.parse().unwrap())))
+        .collect();
+    for id in &ids {
+        assert_eq!(
+            revenue_report(store, from, at, *id).await.unwrap(),
+            revenue_report_in_full(store, from, at, *id).await.unwrap(),
+            "{context}: revenue [{from}, {at}) of {id:?}"
+        );
+    }
+    assert_eq!(
+        margin_report(store, from, at).await.unwrap(),
+        margin_report_in_full(store, from, at).await.unwrap(),
+        "{context}: margin [{from}, {at})"
+    );
+    for id in ids.into_iter().flatten() {
+        assert_eq!(
+            balance_as_of(store, id, at).await.unwrap(),
+            balance_as_of_in_full(store, id, at).await.unwrap(),
+            "{context}: balance of {id} as of {at}"
+        );
+    }
 }
 
 crate::both_stores!(

@@ -318,11 +318,11 @@ async fn step(app: &TestApp, rng: &mut Rng, c: &Customer, seen: &mut Seen, n: us
 }
 
 /// The meter the workload's usage in tokens is of.
-const METER: &str = "chat:large";
+pub(crate) const METER: &str = "chat:large";
 
 /// Up to 40,000 input and 20,000 output tokens: at the prices below, up to 0.3 credits, often
 /// less than a unit of the coarser accounts, and so carried.
-fn tokens(rng: &mut Rng) -> std::collections::HashMap<String, String> {
+pub(crate) fn tokens(rng: &mut Rng) -> std::collections::HashMap<String, String> {
     [
         ("input_tokens", rng.below(40_001)),
         ("output_tokens", rng.below(20_001)),
@@ -332,7 +332,7 @@ fn tokens(rng: &mut Rng) -> std::collections::HashMap<String, String> {
 }
 
 /// The default book: prices in CREDIT and upstream costs in USD, the currency of the top-ups.
-async fn publish_prices(app: &TestApp) {
+pub(crate) async fn publish_prices(app: &TestApp) {
     let price = |dimension: &str, price: &str, cost: &str| p::Price {
         meter: METER.into(),
         dimension: dimension.into(),
