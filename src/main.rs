@@ -43,10 +43,14 @@ enum Cmd {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Check invariants 1, 3, 6 and 8 over the whole database; exits non-zero on any violation.
+    /// Check invariants 1, 3, 6, 7 and 8 over the whole database, and the closed months'
+    /// snapshots; exits non-zero on any violation.
     Verify {
         #[arg(long, env = "CREDIT_LEDGER_CONFIG")]
         config: Option<PathBuf>,
+        /// Also recompute every closed month's snapshot from the journal.
+        #[arg(long)]
+        full: bool,
     },
     /// Close a month's books straight on the database: nothing more is booked effective in it
     /// (a late effect is booked at the start of the open period, its own time kept), and its
@@ -425,12 +429,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Cmd::Verify { config } => {
+        Cmd::Verify { config, full } => {
             let config = Config::load(config.as_deref())?;
             let _logs = init_tracing(config.log_format)?;
             let timeout = std::time::Duration::from_millis(config.db_acquire_timeout_ms);
             let store = Store::connect(&config.database_url, 1, timeout).await?;
-            let report = credit_ledger::journal::verify::verify(&store).await;
+            let report = credit_ledger::journal::verify::verify_with(&store, full).await;
             store.close().await;
             let report = report?;
             println!("{report}");

@@ -135,29 +135,52 @@ async fn close(
     if claim && !begun {
         return Ok(None);
     }
+    let previous = match last {
+        Some(last) => store.period_lines(&last.period).await?,
+        None => Vec::new(),
+    };
+    let (lines, covered) = lines_through(store, previous, last.map(|l| l.end), end).await?;
+    if let Some((seq, hash)) = covered.filter(|(seq, _)| *seq > close.last_seq) {
+        close.last_seq = seq;
+        close.last_hash = hash;
+    }
+    close.lines = lines.len() as i64;
+    close.hash = snapshot_hash(&close, &lines);
+    close.closed = true;
+    store.finish_close(&close, &lines).await?;
+    Ok(Some(close))
+}
+
+/// The lines of a snapshot at `end`: `previous` (the snapshot at `from`) plus the postings of
+/// the entries effective in [from, end), in line order; and the last entry (by sequence) read,
+/// with its hash.
+async fn lines_through(
+    store: &Store,
+    previous: Vec<PeriodLine>,
+    from: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+) -> StoreResult<(Vec<PeriodLine>, Option<(i64, String)>)> {
     let mut sums: BTreeMap<Key, (Decimal, Decimal)> = BTreeMap::new();
-    if let Some(last) = last {
-        for line in store.period_lines(&last.period).await? {
-            let key = (
-                line.account_id,
-                line.book,
-                line.ledger_account,
-                line.unit,
-                line.lot_id,
-            );
-            sums.insert(key, (line.debits, line.credits));
-        }
+    for line in previous {
+        let key = (
+            line.account_id,
+            line.book,
+            line.ledger_account,
+            line.unit,
+            line.lot_id,
+        );
+        sums.insert(key, (line.debits, line.credits));
     }
     let filter = EntryFilter {
-        from: last.map(|l| l.end),
+        from,
         to: Some(end),
         ..EntryFilter::default()
     };
+    let mut covered: Option<(i64, String)> = None;
     let mut reader = store.journal_reader().await?;
     for_each_entry(&mut reader, &filter, |e| {
-        if e.seq > close.last_seq {
-            close.last_seq = e.seq;
-            close.last_hash = e.entry.hash.clone();
+        if covered.as_ref().is_none_or(|(seq, _)| e.seq > *seq) {
+            covered = Some((e.seq, e.entry.hash.clone()));
         }
         for p in &e.entry.postings {
             let key = (
@@ -176,7 +199,7 @@ async fn close(
     })
     .await?;
     reader.finish().await?;
-    let lines: Vec<PeriodLine> = sums
+    let lines = sums
         .into_iter()
         .map(
             |((account_id, book, ledger_account, unit, lot_id), (debits, credits))| PeriodLine {
@@ -190,11 +213,73 @@ async fn close(
             },
         )
         .collect();
-    close.lines = lines.len() as i64;
-    close.hash = snapshot_hash(&close, &lines);
-    close.closed = true;
-    store.finish_close(&close, &lines).await?;
-    Ok(Some(close))
+    Ok((lines, covered))
+}
+
+/// The closed months' snapshots checked: each re-hashes to its stored hash and names the month
+/// before's; the last entry each covers is in the journal with that hash; and with `full`, its
+/// lines are what the journal adds up to (recomputed month by month from the first entry).
+pub async fn check_snapshots(
+    store: &Store,
+    full: bool,
+) -> StoreResult<Vec<super::verify::Violation>> {
+    use super::verify::Violation;
+    let mut found = Vec::new();
+    let mut previous: Option<PeriodClose> = None;
+    let mut recomputed: Vec<PeriodLine> = Vec::new();
+    for close in store
+        .period_closes()
+        .await?
+        .into_iter()
+        .filter(|c| c.closed)
+    {
+        let lines = store.period_lines(&close.period).await?;
+        let expected_prev = previous
+            .as_ref()
+            .map(|p| p.hash.clone())
+            .unwrap_or_default();
+        if close.prev_hash != expected_prev {
+            found.push(Violation::SnapshotChain {
+                period: close.period.clone(),
+                prev_hash: close.prev_hash.clone(),
+                previous: expected_prev,
+            });
+        }
+        let computed = snapshot_hash(&close, &lines);
+        if computed != close.hash {
+            found.push(Violation::SnapshotHash {
+                period: close.period.clone(),
+                stored: close.hash.clone(),
+                computed,
+            });
+        }
+        if close.last_seq > 0
+            && store.entry_hash_at(close.last_seq).await? != Some(close.last_hash.clone())
+        {
+            found.push(Violation::SnapshotAnchor {
+                period: close.period.clone(),
+                last_seq: close.last_seq,
+                last_hash: close.last_hash.clone(),
+            });
+        }
+        if full {
+            let from = previous.as_ref().map(|p| p.end);
+            let (again, _) =
+                lines_through(store, std::mem::take(&mut recomputed), from, close.end).await?;
+            let differing = (again.len().max(lines.len()))
+                - again.iter().zip(&lines).filter(|(a, b)| a == b).count();
+            if differing > 0 {
+                found.push(Violation::SnapshotLines {
+                    period: close.period.clone(),
+                    stored: lines.len(),
+                    differing,
+                });
+            }
+            recomputed = again;
+        }
+        previous = Some(close);
+    }
+    Ok(found)
 }
 
 /// The hash of a snapshot: the previous snapshot's hash, the month, the last entry it covers

@@ -297,3 +297,14 @@ impl Store {
         Ok(found)
     }
 }
+
+impl Store {
+    /// The hash of the entry with global sequence `seq`, if there is one.
+    pub async fn entry_hash_at(&self, seq: i64) -> StoreResult<Option<String>> {
+        let row = select("SELECT hash FROM entries WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| text(&r, "hash")).transpose()
+    }
+}

@@ -6,12 +6,12 @@
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use credit_ledger::clock::Clock as _;
 use credit_ledger::journal::balance::{balance_as_of, balance_as_of_in_full};
-use credit_ledger::journal::close::close_month;
+use credit_ledger::journal::close::{close_month, snapshot_hash};
 use credit_ledger::journal::for_each_entry;
 use credit_ledger::journal::margin::{margin_report, margin_report_in_full};
 use credit_ledger::journal::revenue::{revenue_report, revenue_report_in_full};
 use credit_ledger::journal::trial_balance::{trial_balance, trial_balance_in_full};
-use credit_ledger::journal::verify::verify;
+use credit_ledger::journal::verify::{verify, verify_with, Violation};
 use credit_ledger::ledger::{AccountId, Entry, EntryKind};
 use credit_ledger::proto as p;
 use credit_ledger::store::EntryFilter;
@@ -317,6 +317,7 @@ crate::both_stores!(
     a_late_effect_is_booked_in_the_open_period,
     reports_from_snapshots_equal_the_whole_journal,
     the_sweeper_closes_each_month_once,
+    verify_finds_a_tampered_snapshot,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,4 +325,87 @@ async fn two_instances_close_each_month_once() {
     let first = TestApp::spawn(Backend::Postgres).await;
     let second = TestApp::start(first.db.same(), first.clock.clone()).await;
     auto_close_run(&first, Some(&second)).await;
+}
+
+/// `verify` proves the closed months: a changed snapshot line (or its head) breaks its hash; a
+/// line changed with its hash made to match breaks the chain to the month after, and on the last
+/// month only `--full`, which recomputes the snapshots from the journal, finds it.
+async fn verify_finds_a_tampered_snapshot(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.close_after_ms = 0).await;
+    let account = app.account("audited", 0).await;
+    top_up_expiring(&app, &account, "lot", utc(2026, 2, 10)).await;
+    app.debit(by_id(&account), "10", "spend").await.unwrap();
+    app.clock.advance(utc(2026, 2, 5) - app.clock.now());
+    app.debit(by_id(&account), "5", "more").await.unwrap();
+    app.clock.advance(utc(2026, 3, 5) - app.clock.now());
+    app.sweep().await;
+    close_month(&app.store, "2026-01", app.clock.now())
+        .await
+        .unwrap();
+    close_month(&app.store, "2026-02", app.clock.now())
+        .await
+        .unwrap();
+    for full in [false, true] {
+        let report = verify_with(&app.store, full).await.unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+    let pool = app.store.pool().clone();
+    let tamper = |period: &'static str, debits: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(&format!(
+                "UPDATE period_lines SET debits = '{debits}' WHERE period = '{period}' AND line = 1"
+            ))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    let original: Vec<_> = app.store.period_lines("2026-01").await.unwrap();
+    tamper("2026-01", "999").await;
+    let report = verify_with(&app.store, false).await.unwrap();
+    assert!(
+        (report.violations.iter())
+            .any(|v| matches!(v, Violation::SnapshotHash { period, .. } if period == "2026-01")),
+        "{report:?}"
+    );
+    // Made to hash again: the month after no longer names it.
+    let mut closes = app.store.period_closes().await.unwrap();
+    let lines = app.store.period_lines("2026-01").await.unwrap();
+    assert_ne!(lines, original);
+    closes[0].hash = snapshot_hash(&closes[0], &lines);
+    sqlx::query(&format!(
+        "UPDATE period_closes SET hash = '{}' WHERE period = '2026-01'",
+        closes[0].hash
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let report = verify_with(&app.store, false).await.unwrap();
+    assert!(
+        (report.violations.iter())
+            .any(|v| matches!(v, Violation::SnapshotChain { period, .. } if period == "2026-02")),
+        "{report:?}"
+    );
+    // The last month, tampered and re-hashed: only the recomputation finds it.
+    tamper("2026-02", "777").await;
+    let lines = app.store.period_lines("2026-02").await.unwrap();
+    let rehashed = snapshot_hash(&closes[1], &lines);
+    sqlx::query(&format!(
+        "UPDATE period_closes SET hash = '{rehashed}' WHERE period = '2026-02'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let quick = verify_with(&app.store, false).await.unwrap();
+    assert!(
+        !(quick.violations.iter()).any(|v| matches!(v, Violation::SnapshotLines { .. })),
+        "{quick:?}"
+    );
+    let full = verify_with(&app.store, true).await.unwrap();
+    assert!(
+        (full.violations.iter())
+            .any(|v| matches!(v, Violation::SnapshotLines { period, .. } if period == "2026-02")),
+        "{full:?}"
+    );
 }

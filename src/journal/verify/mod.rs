@@ -1,5 +1,5 @@
 //! `credit-ledger verify`: checks invariants 1, 3, 6, 7 and 8 of `docs/design.md` over the whole
-//! store.
+//! store, and the closed months' snapshots (`journal::close::check_snapshots`).
 //!
 //! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
 //! order, then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps
@@ -50,9 +50,26 @@ pub const LOT_PAGE: u32 = 1_000;
 /// Violations kept for the report; beyond this they are only counted.
 pub const VIOLATIONS_KEPT_MAX: usize = 10_000;
 
-/// Checks invariants 1, 3, 6, 7 and 8 over the whole store, inside one read-only snapshot. Violations
-/// are in the report; an error means the store could not be read.
+/// Checks invariants 1, 3, 6, 7 and 8 over the whole store, inside one read-only snapshot, and
+/// the closed months' snapshots (their hash chain and the entries they name). Violations are in
+/// the report; an error means the store could not be read.
 pub async fn verify(store: &Store) -> anyhow::Result<Report> {
+    verify_with(store, false).await
+}
+
+/// [`verify`], and with `full` each closed month's snapshot recomputed from the journal.
+pub async fn verify_with(store: &Store, full: bool) -> anyhow::Result<Report> {
+    let snapshots = crate::journal::close::check_snapshots(store, full)
+        .await
+        .context("checking the closed months' snapshots")?;
+    let mut report = verify_store(store).await?;
+    for violation in snapshots {
+        report.add(violation);
+    }
+    Ok(report)
+}
+
+async fn verify_store(store: &Store) -> anyhow::Result<Report> {
     let mut reader = store
         .audit_reader()
         .await

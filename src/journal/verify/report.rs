@@ -42,6 +42,14 @@ impl Report {
     pub fn is_clean(&self) -> bool {
         self.violations_total == 0
     }
+
+    /// Adds a violation found outside the [`Checker`](super::Checker).
+    pub fn add(&mut self, violation: Violation) {
+        self.violations_total += 1;
+        if self.violations.len() < super::VIOLATIONS_KEPT_MAX {
+            self.violations.push(violation);
+        }
+    }
 }
 
 impl fmt::Display for Report {

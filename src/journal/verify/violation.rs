@@ -142,6 +142,30 @@ pub enum Violation {
         stored: u64,
         reached: u64,
     },
+    /// A closed month's snapshot does not re-hash to its stored hash (a line or its head was
+    /// changed), or does not name the month before's hash.
+    SnapshotHash {
+        period: String,
+        stored: String,
+        computed: String,
+    },
+    SnapshotChain {
+        period: String,
+        prev_hash: String,
+        previous: String,
+    },
+    /// The last entry a snapshot says it covers is not there with that hash.
+    SnapshotAnchor {
+        period: String,
+        last_seq: i64,
+        last_hash: String,
+    },
+    /// (`--full`) A snapshot's lines are not what the journal adds up to.
+    SnapshotLines {
+        period: String,
+        stored: usize,
+        differing: usize,
+    },
 }
 
 fn hash_or_none(hash: &str) -> &str {
@@ -358,6 +382,43 @@ impl fmt::Display for Violation {
                 "{} of {stored} {table} rows are not reachable from any account and were not \
                  checked",
                 stored.saturating_sub(*reached)
+            ),
+            SnapshotHash {
+                period,
+                stored,
+                computed,
+            } => write!(
+                f,
+                "closed month {period}: its snapshot hashes to {computed}, its stored hash is \
+                 {stored}"
+            ),
+            SnapshotChain {
+                period,
+                prev_hash,
+                previous,
+            } => write!(
+                f,
+                "closed month {period}: it names {} as the month before's hash, which is {}",
+                hash_or_none(prev_hash),
+                hash_or_none(previous)
+            ),
+            SnapshotAnchor {
+                period,
+                last_seq,
+                last_hash,
+            } => write!(
+                f,
+                "closed month {period}: the last entry it covers, #{last_seq} with hash \
+                 {last_hash}, is not in the journal"
+            ),
+            SnapshotLines {
+                period,
+                stored,
+                differing,
+            } => write!(
+                f,
+                "closed month {period}: {differing} of its {stored} snapshot lines differ from \
+                 what the journal adds up to"
             ),
         }
     }
