@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert as c;
 use super::Services;
+use crate::journal::close::CloseError;
 use crate::journal::export::{ExportSpec, Format, GlCodes};
 use crate::journal::exporter::{export_journal, ExportSink};
 use crate::journal::margin::{margin_report, Customer, Margin};
@@ -164,6 +165,31 @@ impl p::journal_server::Journal for JournalService {
         Ok(Response::new(p::GetTrialBalanceResponse {
             as_of: Some(c::timestamp(as_of)),
             books,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn close_period(
+        &self,
+        request: Request<p::ClosePeriodRequest>,
+    ) -> Result<Response<p::ClosedPeriod>, Status> {
+        let month = request.into_inner().month;
+        let now = self.services.clock.now();
+        match crate::journal::close::close_month(&self.services.store, &month, now).await {
+            Ok(closed) => Ok(Response::new(closed_period(&closed))),
+            Err(CloseError::Refused(error)) => Err(error.into()),
+            Err(CloseError::Store(error)) => Err(error.into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn list_closed_periods(
+        &self,
+        _request: Request<p::ListClosedPeriodsRequest>,
+    ) -> Result<Response<p::ListClosedPeriodsResponse>, Status> {
+        let closes = self.services.store.period_closes().await?;
+        Ok(Response::new(p::ListClosedPeriodsResponse {
+            periods: closes.iter().map(closed_period).collect(),
         }))
     }
 
@@ -363,6 +389,21 @@ fn seq_token(token: &str) -> Result<Option<i64>, LedgerError> {
     }
 }
 
+fn closed_period(c: &crate::store::PeriodClose) -> p::ClosedPeriod {
+    p::ClosedPeriod {
+        period: c.period.clone(),
+        period_start: Some(c::timestamp(c.start)),
+        period_end: Some(c::timestamp(c.end)),
+        closed_at: Some(c::timestamp(c.closed_at)),
+        closed: c.closed,
+        last_seq: c.last_seq,
+        last_hash: c.last_hash.clone(),
+        lines: c.lines,
+        prev_hash: c.prev_hash.clone(),
+        hash: c.hash.clone(),
+    }
+}
+
 fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
     let e = &j.entry;
     let postings = e
@@ -396,6 +437,7 @@ fn journal_entry(j: &JournalEntry) -> p::JournalEntry {
         prev_hash: e.prev_hash.clone(),
         hash: e.hash.clone(),
         actor: e.actor.clone(),
+        original_effective_at: e.original_effective_at.map(c::timestamp),
         postings,
         rating: e.rating.as_ref().map(|r| p::EntryRating {
             meter: r.meter.clone(),

@@ -241,6 +241,24 @@ impl From<LedgerError> for Status {
                 &error,
                 &[("request_id", request_id.to_string())],
             ),
+            E::PeriodNotEnded { period, ends_at } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[
+                    ("period", period.clone()),
+                    ("ends_at", ends_at.to_rfc3339()),
+                ],
+            ),
+            E::PeriodOutOfOrder { period, next } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[("period", period.clone()), ("next", next.clone())],
+            ),
+            E::PeriodClosing { period } => info(
+                Code::FailedPrecondition,
+                &error,
+                &[("period", period.clone())],
+            ),
             E::RecurringGrantNotFound { grant_id } => info(
                 Code::NotFound,
                 &error,

@@ -110,6 +110,8 @@ pub const RULES: &[Rule] = &[
     rule("/creditledger.v1.Journal/GetTrialBalance", &[F]),
     rule("/creditledger.v1.Journal/GetRevenueReport", &[F]),
     rule("/creditledger.v1.Journal/GetMarginReport", &[F]),
+    rule("/creditledger.v1.Journal/ClosePeriod", &[F]),
+    rule("/creditledger.v1.Journal/ListClosedPeriods", &[S, F, R]),
     rule("/creditledger.v1.Events/Subscribe", &[R, A]),
     rule("/creditledger.v1.Keys/CreateKey", &[]),
     rule("/creditledger.v1.Keys/ListKeys", &[]),

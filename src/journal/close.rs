@@ -10,18 +10,34 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context};
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use super::for_each_entry;
-use crate::ledger::{AccountId, Book, Code, LotId, Side};
-use crate::store::{EntryFilter, PeriodClose, PeriodLine, Store, StoreResult};
+use crate::ledger::{AccountId, Book, Code, LedgerError, LotId, Side};
+use crate::store::{EntryFilter, PeriodClose, PeriodLine, Store, StoreError, StoreResult};
+
+/// Why a month was not closed: a refusal (the month malformed, not ended, out of order, or
+/// being closed), or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error(transparent)]
+    Refused(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The first instant of month `YYYY-MM` and of the month after, in UTC.
-pub fn month_bounds(month: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let parsed = (month.len() == 7 && month.as_bytes()[4] == b'-')
+pub fn month_bounds(month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), LedgerError> {
+    let invalid = || LedgerError::InvalidArgument {
+        field: "month",
+        reason: format!(
+            "a month is YYYY-MM from 1970-01, e.g. 2026-10; got {:?}",
+            crate::ledger::amount::truncated(month)
+        ),
+    };
+    let parsed = (month.len() == 7 && month.is_ascii() && month.as_bytes()[4] == b'-')
         .then(|| {
             Some((
                 month[..4].parse::<i32>().ok()?,
@@ -29,16 +45,16 @@ pub fn month_bounds(month: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>
             ))
         })
         .flatten();
-    let Some((year, m)) = parsed.filter(|(_, m)| (1..=12).contains(m)) else {
-        bail!("a month is YYYY-MM, e.g. 2026-10; got {month:?}");
+    let Some((year, m)) = parsed.filter(|(y, m)| (1..=12).contains(m) && *y >= 1970) else {
+        return Err(invalid());
     };
     let first = |y, m| Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single();
-    let start = first(year, m).context("a month's first day")?;
+    let start = first(year, m).ok_or_else(invalid)?;
     let end = match m {
         12 => first(year + 1, 1),
         m => first(year, m + 1),
     }
-    .context("the next month's first day")?;
+    .ok_or_else(invalid)?;
     Ok((start, end))
 }
 
@@ -50,7 +66,7 @@ pub async fn close_month(
     store: &Store,
     month: &str,
     now: DateTime<Utc>,
-) -> anyhow::Result<PeriodClose> {
+) -> Result<PeriodClose, CloseError> {
     let closed = close(store, month, now, false).await?;
     Ok(closed.expect("a close that need not claim the month closes it"))
 }
@@ -62,7 +78,7 @@ pub async fn close_due(
     store: &Store,
     now: DateTime<Utc>,
     after: chrono::Duration,
-) -> anyhow::Result<u64> {
+) -> Result<u64, CloseError> {
     let mut closed = 0;
     // Months that ended by `now - after`: before the month that holds it.
     let due_until = month_bounds(&super::period_of(now - after))?.0;
@@ -93,13 +109,14 @@ async fn close(
     month: &str,
     now: DateTime<Utc>,
     claim: bool,
-) -> anyhow::Result<Option<PeriodClose>> {
+) -> Result<Option<PeriodClose>, CloseError> {
     let (start, end) = month_bounds(month)?;
     if end > now {
-        bail!(
-            "{month} has not ended: it can be closed from {}",
-            end.to_rfc3339()
-        );
+        return Err(LedgerError::PeriodNotEnded {
+            period: month.to_string(),
+            ends_at: end,
+        }
+        .into());
     }
     let closes = store.period_closes().await?;
     if let Some(done) = closes.iter().find(|c| c.period == month && c.closed) {
@@ -108,15 +125,18 @@ async fn close(
     let last = closes.iter().rfind(|c| c.closed);
     if let Some(last) = last {
         if last.end != start {
-            let next = format!("{:04}-{:02}", last.end.year(), last.end.month());
-            bail!(
-                "months close in order: the next to close is {next} (last closed {})",
-                last.period
-            );
+            return Err(LedgerError::PeriodOutOfOrder {
+                period: month.to_string(),
+                next: super::period_of(last.end),
+            }
+            .into());
         }
     }
     if let Some(pending) = closes.iter().find(|c| !c.closed && c.period != month) {
-        bail!("{} is closing: close it first", pending.period);
+        return Err(LedgerError::PeriodClosing {
+            period: pending.period.clone(),
+        }
+        .into());
     }
     let mut close = PeriodClose {
         period: month.to_string(),

@@ -129,6 +129,15 @@ pub enum LedgerError {
     RecurringGrantNotFound { grant_id: RecurringGrantId },
     #[error("account {account_id} already has {limit} recurring grants")]
     TooManyRecurringGrants { account_id: AccountId, limit: u32 },
+    #[error("{period} has not ended: it can be closed from {}", ends_at.to_rfc3339())]
+    PeriodNotEnded {
+        period: String,
+        ends_at: DateTime<Utc>,
+    },
+    #[error("months close in order: the next to close is {next}")]
+    PeriodOutOfOrder { period: String, next: String },
+    #[error("{period} is being closed (or its close was interrupted: close it again to finish)")]
+    PeriodClosing { period: String },
 }
 
 /// Which hard budget refused a request, and how full it was.
@@ -212,6 +221,9 @@ impl LedgerError {
             LedgerError::TopUpRequestNotOpen { .. } => "TOP_UP_REQUEST_NOT_OPEN",
             LedgerError::RecurringGrantNotFound { .. } => "RECURRING_GRANT_NOT_FOUND",
             LedgerError::TooManyRecurringGrants { .. } => "TOO_MANY_RECURRING_GRANTS",
+            LedgerError::PeriodNotEnded { .. } => "PERIOD_NOT_ENDED",
+            LedgerError::PeriodOutOfOrder { .. } => "PERIOD_OUT_OF_ORDER",
+            LedgerError::PeriodClosing { .. } => "PERIOD_CLOSING",
             LedgerError::ExternalIdTaken { .. } => "EXTERNAL_ID_TAKEN",
             LedgerError::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             LedgerError::CommitmentActive { .. } => "COMMITMENT_ACTIVE",

@@ -343,6 +343,12 @@ pub fn bases(f: &Fixture) -> Vec<(&'static str, DynamicMessage)> {
             }
         ),
         base!(
+            "Journal/ClosePeriod",
+            p::ClosePeriodRequest {
+                month: "2025-12".into(),
+            }
+        ),
+        base!(
             "Events/Subscribe",
             p::SubscribeRequest {
                 account,

@@ -313,7 +313,55 @@ async fn reports_agree(
     }
 }
 
+/// `Journal.ClosePeriod` closes in order and refuses precisely: a malformed month is
+/// INVALID_ARGUMENT naming `month`; one not ended, one out of order, FAILED_PRECONDITION.
+async fn months_close_through_the_api(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.close_after_ms = 0).await;
+    let mut journal = crate::journal::journal(&app).await;
+    let close = |month: &str| p::ClosePeriodRequest {
+        month: month.into(),
+    };
+    for bad in ["2026-13", "2026-1", "26-01", "", "1969-12", "２０２６-01"] {
+        let status = journal.close_period(close(bad)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        assert_eq!(
+            crate::helpers::metadata(&status, "field"),
+            "month",
+            "{bad:?}"
+        );
+    }
+    let early = journal.close_period(close("2026-01")).await.unwrap_err();
+    assert_eq!(
+        (early.code(), crate::helpers::reason(&early).as_str()),
+        (tonic::Code::FailedPrecondition, "PERIOD_NOT_ENDED")
+    );
+    let december = journal
+        .close_period(close("2025-12"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(december.closed && december.prev_hash.is_empty());
+    app.clock.advance(utc(2026, 3, 2) - app.clock.now());
+    let skipped = journal.close_period(close("2026-02")).await.unwrap_err();
+    assert_eq!(crate::helpers::reason(&skipped), "PERIOD_OUT_OF_ORDER");
+    assert_eq!(crate::helpers::metadata(&skipped, "next"), "2026-01");
+    let january = journal
+        .close_period(close("2026-01"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(january.prev_hash, december.hash);
+    let listed = journal
+        .list_closed_periods(p::ListClosedPeriodsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .periods;
+    assert_eq!(listed, [december, january]);
+}
+
 crate::both_stores!(
+    months_close_through_the_api,
     a_late_effect_is_booked_in_the_open_period,
     reports_from_snapshots_equal_the_whole_journal,
     the_sweeper_closes_each_month_once,

@@ -523,6 +523,15 @@ async fn every_amount_in_every_answer_has_one_spelling(backend: Backend) {
         },
     )
     .await;
+    c.call(
+        "Journal/ClosePeriod",
+        p::ClosePeriodRequest {
+            month: "2025-12".into(),
+        },
+    )
+    .await;
+    c.call("Journal/ListClosedPeriods", p::ListClosedPeriodsRequest {})
+        .await;
     let all: BTreeSet<String> = methods()
         .iter()
         .map(|m| format!("{}/{}", m.parent_service().name(), m.name()))

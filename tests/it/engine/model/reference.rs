@@ -1192,6 +1192,11 @@ pub fn project_err(error: &LedgerError) -> MErr {
         | LedgerError::TooManyRecurringGrants { .. } => {
             unreachable!("the model has no refills: {error:?}")
         }
+        LedgerError::PeriodNotEnded { .. }
+        | LedgerError::PeriodOutOfOrder { .. }
+        | LedgerError::PeriodClosing { .. } => {
+            unreachable!("the engine never closes a period: {error:?}")
+        }
         LedgerError::NotPriced(_)
         | LedgerError::PriceVersionNotLoaded { .. }
         | LedgerError::PriceBookUnit { .. } => {
