@@ -419,4 +419,49 @@ mod tests {
         });
         assert_ne!(other.compute_hash(), rated.compute_hash());
     }
+
+    #[test]
+    fn an_entry_dated_before_the_close_is_booked_at_it_with_its_own_time_hashed() {
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 2, d, 0, 0, 0).unwrap();
+        let mut account = Account::opened(
+            AccountId(uuid::Uuid::from_u128(1)),
+            "a".into(),
+            "CREDIT".parse().unwrap(),
+            0,
+            "USD".parse().unwrap(),
+            at(1),
+        );
+        let id = EntryId(uuid::Uuid::from_u128(2));
+        let draft = |effective| EntryDraft::new(EntryKind::Expiry, effective, "k", "");
+        // Inside the closed period: booked at the close, its own time kept.
+        let late = draft(at(1) - chrono::Duration::days(3)).seal(
+            id,
+            &mut account.clone(),
+            at(3),
+            String::new(),
+            Some(at(1)),
+        );
+        assert_eq!(late.effective_at, at(1));
+        assert_eq!(
+            late.original_effective_at,
+            Some(at(1) - chrono::Duration::days(3))
+        );
+        // At or after the close, and with nothing closed, as dated.
+        for (effective, closed) in [(at(1), Some(at(1))), (at(2), Some(at(1))), (at(2), None)] {
+            let entry = draft(effective).seal(id, &mut account, at(3), String::new(), closed);
+            assert_eq!(
+                (entry.effective_at, entry.original_effective_at),
+                (effective, None)
+            );
+        }
+        // Its own time is covered by the hash; an entry without one hashes as before.
+        let mut moved = late.clone();
+        moved.original_effective_at = Some(at(1) - chrono::Duration::days(4));
+        assert_ne!(moved.compute_hash(), late.compute_hash());
+        moved.original_effective_at = None;
+        let mut plain = late.clone();
+        plain.original_effective_at = None;
+        assert_eq!(moved.compute_hash(), plain.compute_hash());
+        assert_eq!(late.hash, late.compute_hash());
+    }
 }
