@@ -95,6 +95,8 @@ pub const DETAIL_COLUMNS: &[&str] = &[
     "rated_value",
     "carried_in",
     "carried_out",
+    // A late effect's own time (booked after its month was closed); empty for every other line.
+    "original_effective_at",
 ];
 pub const SUMMARY_COLUMNS: &[&str] = &[
     "period",
@@ -187,6 +189,7 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         rating.map(|r| canonical(r.value)),
         rating.map(|r| canonical(r.carried_in)),
         rating.map(|r| canonical(r.carried_out)),
+        e.original_effective_at.map(rfc3339),
     ]);
     record
 }

@@ -75,6 +75,28 @@ async fn a_late_effect_is_booked_in_the_open_period(backend: Backend) {
         .expect("the expiry was posted");
     assert_eq!(expiry.effective_at, utc(2026, 2, 1));
     assert_eq!(expiry.original_effective_at, Some(utc(2026, 1, 20)));
+    // The detail export shows both times: it is February's breakage.
+    let csv = crate::journal::export(
+        &app,
+        p::ExportJournalRequest {
+            from: Some(crate::journal::ts(utc(2026, 2, 1))),
+            to: Some(crate::journal::ts(utc(2026, 3, 1))),
+            book: p::Book::Money as i32,
+            format: p::ExportFormat::Csv as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let lines = crate::journal::records(&csv);
+    let breakage = (lines.iter())
+        .find(|l| l["ledger_account"] == "revenue_breakage")
+        .expect("the breakage is February's");
+    assert_eq!(breakage["effective_at"], "2026-02-01T00:00:00.000000Z");
+    assert_eq!(
+        breakage["original_effective_at"],
+        "2026-01-20T00:00:00.000000Z"
+    );
     // January as closed is January still; the expiry is February's.
     let after = trial_balance(
         &app.store,
