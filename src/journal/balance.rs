@@ -86,10 +86,9 @@ pub async fn balance_as_of(
     as_of: DateTime<Utc>,
 ) -> StoreResult<PastBalance> {
     let until = as_of + Duration::microseconds(1);
-    let closes = store.period_closes().await?;
     let mut sums = QuantitySums::default();
     let mut from = None;
-    if let Some(base) = closes.iter().rfind(|c| c.closed && c.end <= until) {
+    if let Some(base) = super::close::last_closed_by(store, until).await? {
         for line in store.period_lines_of(&base.period, account_id).await? {
             if line.book != Book::Quantity {
                 continue;

@@ -331,13 +331,22 @@ pub fn snapshot_hash(close: &PeriodClose, lines: &[PeriodLine]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// The last closed month whose end is at or before `until`, if any.
+/// The last closed month whose end is at or before `until`, if any: where a report of what is
+/// effective before `until` starts.
+pub async fn last_closed_by(
+    store: &Store,
+    until: DateTime<Utc>,
+) -> StoreResult<Option<PeriodClose>> {
+    let closes = store.period_closes().await?;
+    Ok(closes.into_iter().rfind(|c| c.closed && c.end <= until))
+}
+
+/// [`last_closed_by`], with its snapshot.
 pub async fn base_for(
     store: &Store,
     until: DateTime<Utc>,
 ) -> StoreResult<Option<(PeriodClose, Vec<PeriodLine>)>> {
-    let closes = store.period_closes().await?;
-    let Some(base) = closes.into_iter().rfind(|c| c.closed && c.end <= until) else {
+    let Some(base) = last_closed_by(store, until).await? else {
         return Ok(None);
     };
     let lines = store.period_lines(&base.period).await?;

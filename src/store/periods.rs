@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::Connection as _;
 
-use super::rows::{int, micros, opt_parsed, opt_time, parsed};
+use super::rows::{int, micros, opt_parsed, parsed, text, time};
 use super::sql::{col, select, write_all, Column, Kind, RowSet, Value};
 use super::{Store, StoreResult};
 use crate::ledger::{AccountId, Book, Code, LotId};
@@ -70,20 +70,12 @@ pub struct PeriodLine {
     pub credits: Decimal,
 }
 
-fn text(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<String> {
-    parsed(row, column)
-}
-
 fn close_from_row(row: &sqlx::any::AnyRow) -> StoreResult<PeriodClose> {
-    let time = |column: &str| -> StoreResult<DateTime<Utc>> {
-        opt_time(row, column)?
-            .ok_or_else(|| super::StoreError::Corrupt(anyhow::anyhow!("column {column}: missing")))
-    };
     Ok(PeriodClose {
         period: text(row, "period")?,
-        start: time("period_start")?,
-        end: time("period_end")?,
-        closed_at: time("closed_at")?,
+        start: time(row, "period_start")?,
+        end: time(row, "period_end")?,
+        closed_at: time(row, "closed_at")?,
         closed: text(row, "status")? == "closed",
         last_seq: int(row, "last_seq")?,
         last_hash: text(row, "last_hash")?,
@@ -117,12 +109,6 @@ impl Store {
         );
         let rows = select(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(close_from_row).collect()
-    }
-
-    /// The end of the last closed period, if any.
-    pub async fn books_closed_until(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let mut conn = self.pool.acquire().await?;
-        self.closed_until(&mut conn).await
     }
 
     /// Closes the books up to `close.end` (never moving the close back) and records the month
@@ -181,37 +167,32 @@ impl Store {
             suffix: String::new(),
             rows: vec![close_values(close)],
         };
-        let mut numbers: std::collections::HashMap<AccountId, i64> = Default::default();
-        let rows = (lines.iter())
-            .map(|l| {
-                let line = numbers.entry(l.account_id).or_default();
-                *line += 1;
-                vec![
-                    Value::Text(l.account_id.to_string()),
-                    Value::Text(close.period.clone()),
-                    Value::Int(*line),
-                    Value::Text(l.book.as_str().into()),
-                    Value::Text(l.ledger_account.clone()),
-                    Value::Text(l.unit.to_string()),
-                    Value::OptText(l.lot_id.map(|id| id.to_string())),
-                    Value::Text(l.debits.to_string()),
-                    Value::Text(l.credits.to_string()),
-                ]
-            })
-            .collect();
-        let body = RowSet {
-            table: "period_lines",
-            columns: LINE_COLUMNS,
-            suffix: String::new(),
-            rows,
-        };
         write_all(&mut tx, self.dialect, vec![head]).await?;
-        for chunk in body.rows.chunks(1_000) {
+        // `line` numbers each customer's lines of the month.
+        let mut numbers: std::collections::HashMap<AccountId, i64> = Default::default();
+        for chunk in lines.chunks(1_000) {
+            let rows = (chunk.iter())
+                .map(|l| {
+                    let line = numbers.entry(l.account_id).or_default();
+                    *line += 1;
+                    vec![
+                        Value::Text(l.account_id.to_string()),
+                        Value::Text(close.period.clone()),
+                        Value::Int(*line),
+                        Value::Text(l.book.as_str().into()),
+                        Value::Text(l.ledger_account.clone()),
+                        Value::Text(l.unit.to_string()),
+                        Value::OptText(l.lot_id.map(|id| id.to_string())),
+                        Value::Text(l.debits.to_string()),
+                        Value::Text(l.credits.to_string()),
+                    ]
+                })
+                .collect();
             let set = RowSet {
                 table: "period_lines",
                 columns: LINE_COLUMNS,
                 suffix: String::new(),
-                rows: chunk.to_vec(),
+                rows,
             };
             write_all(&mut tx, self.dialect, vec![set]).await?;
         }

@@ -165,7 +165,7 @@ fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(anyhow!("column {column}: {e}"))
 }
 
-fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
+pub(super) fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
     row.try_get::<String, _>(column)
         .map_err(|e| corrupt(column, e))
 }
@@ -210,7 +210,7 @@ fn amount_value(a: impl Amount) -> Value {
     Value::Text(a.decimal().to_string())
 }
 
-fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
+pub(super) fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
     let micros = int(row, column)?;
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, "time out of range"))
 }

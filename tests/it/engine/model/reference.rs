@@ -155,6 +155,23 @@ fn covers(budget: &str, subject: &str) -> bool {
     budget.is_empty() || subject == budget || subject.starts_with(&format!("{budget}/"))
 }
 
+/// Of budgets or limits given as (account, subject, gpu only), the indexes of those a request of
+/// `subject` on `account` (for the gpu meter or not) counts against, the most specific first.
+fn applying<'a>(
+    scopes: impl Iterator<Item = (usize, &'a str, bool)>,
+    account: usize,
+    subject: &str,
+    gpu: bool,
+) -> Vec<usize> {
+    let mut found: Vec<(usize, usize)> = scopes
+        .enumerate()
+        .filter(|(_, (a, s, gpu_only))| *a == account && covers(s, subject) && (gpu || !gpu_only))
+        .map(|(i, (_, s, _))| (i, s.len()))
+        .collect();
+    found.sort_by_key(|&(i, len)| (std::cmp::Reverse(len), i));
+    found.into_iter().map(|(i, _)| i).collect()
+}
+
 #[derive(Clone, Debug)]
 pub struct MAccount {
     pub status: AccountStatus,
@@ -424,14 +441,8 @@ impl Model {
         gpu: bool,
         quantity: Decimal,
     ) -> Result<Vec<usize>, MErr> {
-        let subject = SUBJECTS[subject];
-        let mut applying: Vec<usize> = (0..self.limits.len())
-            .filter(|&i| {
-                let l = &self.limits[i];
-                l.account == account && covers(l.subject, subject) && (gpu || !l.gpu_only)
-            })
-            .collect();
-        applying.sort_by_key(|&i| (std::cmp::Reverse(self.limits[i].subject.len()), i));
+        let scopes = (self.limits.iter()).map(|l| (l.account, l.subject, l.gpu_only));
+        let applying = applying(scopes, account, SUBJECTS[subject], gpu);
         for &i in &applying {
             let l = &self.limits[i];
             if let Err(retry_ms) = l.fits(quantity, self.now_ms) {
@@ -468,14 +479,8 @@ impl Model {
         gpu: bool,
         quantity: Decimal,
     ) -> Result<Vec<usize>, MErr> {
-        let subject = SUBJECTS[subject];
-        let mut applying: Vec<usize> = (0..self.budgets.len())
-            .filter(|&i| {
-                let b = &self.budgets[i];
-                b.account == account && covers(b.subject, subject) && (gpu || !b.gpu_only)
-            })
-            .collect();
-        applying.sort_by_key(|&i| (std::cmp::Reverse(self.budgets[i].subject.len()), i));
+        let scopes = (self.budgets.iter()).map(|b| (b.account, b.subject, b.gpu_only));
+        let applying = applying(scopes, account, SUBJECTS[subject], gpu);
         for &i in &applying {
             let b = &self.budgets[i];
             if b.hard && b.spent + b.held + quantity > b.limit {
