@@ -157,8 +157,8 @@ impl AuditReader {
         let store = &self.store;
         let sql = format!(
             "SELECT {} FROM entries \
-             WHERE (account_id > {account} OR (account_id = {account} AND account_seq > $2)) \
-             AND account_id <= {last} ORDER BY account_id, account_seq LIMIT $4",
+             WHERE (account_id, account_seq) > ({account}, $2) AND account_id <= {last} \
+             ORDER BY account_id, account_seq LIMIT $4",
             store.columns(ENTRY_COLUMNS),
             account = store.param(1, Kind::Id),
             last = store.param(3, Kind::Id),
@@ -197,8 +197,8 @@ impl AuditReader {
             Some(lot) => {
                 let sql = format!(
                     "SELECT {columns} FROM lots \
-                     WHERE (account_id > {account} OR (account_id = {account} AND id > {})) \
-                     AND account_id <= {} ORDER BY account_id, id LIMIT $4",
+                     WHERE (account_id, id) > ({account}, {}) AND account_id <= {} \
+                     ORDER BY account_id, id LIMIT $4",
                     store.param(2, Kind::Id),
                     store.param(3, Kind::Id),
                 );
