@@ -3,13 +3,13 @@
 //! Lines keyed by the same column names. Pure: the streaming lives in `exporter`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::summary::SummaryLine;
 use crate::ledger::amount::canonical;
-use crate::ledger::{Book, LedgerError, Posting, Side};
+use crate::ledger::{Book, LedgerError, Side};
 use crate::store::JournalEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,47 +141,26 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// The detail record of each of an entry's postings in `book`.
-pub fn detail_records<'a>(
-    journal_entry: &'a JournalEntry,
+/// Writes the detail line of each of an entry's postings in `book`, and answers how many. The
+/// entry's own fields are spelled once, for all its lines.
+pub fn write_detail(
+    lines: &mut Lines,
+    journal_entry: &JournalEntry,
     book: Book,
-    gl: &'a GlCodes,
-) -> impl Iterator<Item = Record> + 'a {
-    journal_entry
-        .entry
-        .postings
-        .iter()
-        .filter(move |p| p.book == book)
-        .map(move |p| detail_record(journal_entry, p, gl))
-}
-
-fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Record {
+    gl: &GlCodes,
+) -> u64 {
     let e = &journal_entry.entry;
-    let (debit, credit) = match p.side {
-        Side::Debit => (Some(canonical(p.amount)), None),
-        Side::Credit => (None, Some(canonical(p.amount))),
-    };
-    let mut record = vec![
-        Some(journal_entry.seq.to_string()),
-        Some(e.id.to_string()),
-        Some(e.kind.as_str().into()),
-        Some(rfc3339(e.effective_at)),
-        Some(rfc3339(e.recorded_at)),
-        Some(p.book.as_str().into()),
-        Some(gl.code(p.book, &p.ledger_account.to_string()).into()),
-        debit,
-        credit,
-        Some(p.unit.to_string()),
-        Some(e.account_id.to_string()),
-        Some(journal_entry.external_id.clone()),
-        p.lot_id.map(|l| l.to_string()),
-        e.hold_id.map(|h| h.to_string()),
-        Some(e.reference.clone()),
-        Some(e.idempotency_key.clone()),
-        Some(e.actor.clone()),
-    ];
+    let mut postings = e.postings.iter().filter(|p| p.book == book).peekable();
+    if postings.peek().is_none() {
+        return 0;
+    }
+    let seq = journal_entry.seq.to_string();
+    let id = e.id.to_string();
+    let (effective_at, recorded_at) = (rfc3339(e.effective_at), rfc3339(e.recorded_at));
+    let account_id = e.account_id.to_string();
+    let hold_id = e.hold_id.map(|h| h.to_string());
     let rating = e.rating.as_ref();
-    record.extend([
+    let rated = [
         rating.map(|r| r.meter.clone()),
         rating.map(|r| usage_text(&r.usage)),
         rating.map(|r| r.book.clone()),
@@ -189,9 +168,47 @@ fn detail_record(journal_entry: &JournalEntry, p: &Posting, gl: &GlCodes) -> Rec
         rating.map(|r| canonical(r.value)),
         rating.map(|r| canonical(r.carried_in)),
         rating.map(|r| canonical(r.carried_out)),
-        e.original_effective_at.map(rfc3339),
-    ]);
-    record
+    ];
+    let original_effective_at = e.original_effective_at.map(rfc3339);
+    let mut written = 0;
+    for p in postings {
+        let amount = canonical(p.amount);
+        let (debit, credit) = match p.side {
+            Side::Debit => (Some(amount.as_str()), None),
+            Side::Credit => (None, Some(amount.as_str())),
+        };
+        let ledger_account = p.ledger_account.to_string();
+        let unit = p.unit.to_string();
+        let lot_id = p.lot_id.map(|l| l.to_string());
+        let fields = [
+            Some(seq.as_str()),
+            Some(&id),
+            Some(e.kind.as_str()),
+            Some(&effective_at),
+            Some(&recorded_at),
+            Some(p.book.as_str()),
+            Some(gl.code(p.book, &ledger_account)),
+            debit,
+            credit,
+            Some(&unit),
+            Some(&account_id),
+            Some(&journal_entry.external_id),
+            lot_id.as_deref(),
+            hold_id.as_deref(),
+            Some(&e.reference),
+            Some(&e.idempotency_key),
+            Some(&e.actor),
+        ];
+        let rated = rated.iter().map(Option::as_deref);
+        lines.fields(
+            fields
+                .into_iter()
+                .chain(rated)
+                .chain([original_effective_at.as_deref()]),
+        );
+        written += 1;
+    }
+    written
 }
 
 /// A rated entry's usage in one field: `dimension=amount` pairs in dimension order, separated
@@ -226,67 +243,128 @@ pub fn summary_record(line: &SummaryLine, book: Book, by_customer: bool, gl: &Gl
     record
 }
 
-/// Appends the header row (CSV only; JSON Lines names the fields on every line).
-pub fn write_header(out: &mut String, format: Format, columns: &[&str]) {
-    if format == Format::Csv {
-        let header: Record = columns.iter().map(|c| Some(c.to_string())).collect();
-        write_record(out, format, columns, &header);
-    }
+/// An export's text as it is written: lines appended one at a time into one buffer, taken a
+/// chunk at a time. CSV goes through one `csv` writer for the whole export (RFC 4180: quoted
+/// when a field holds a comma, a quote or a line break, with quotes doubled); every text field
+/// is neutralised against formula injection.
+pub struct Lines {
+    format: Format,
+    columns: &'static [&'static str],
+    /// Which columns hold amounts: plain numbers a spreadsheet sums, never neutralised.
+    amounts: Vec<bool>,
+    /// CSV lines are written here; a chunk is taken by swapping in a fresh writer.
+    csv: csv::Writer<Vec<u8>>,
+    /// JSON lines are written here.
+    json: Vec<u8>,
 }
 
-/// Appends one line.
-pub fn write_record(out: &mut String, format: Format, columns: &[&str], record: &Record) {
-    debug_assert_eq!(columns.len(), record.len());
-    match format {
-        Format::Csv => csv_record(out, columns, record),
-        Format::JsonLines => {
-            out.push('{');
-            for (i, (column, field)) in columns.iter().zip(record).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let value = field.as_deref().map_or(serde_json::Value::Null, |v| {
-                    serde_json::Value::String(v.to_string())
-                });
-                let _ = write!(out, "\"{column}\":{value}");
-            }
-            out.push('}');
-        }
-    }
-    out.push('\n');
-}
-
-/// Columns holding amounts: plain numbers a spreadsheet sums, never neutralised.
+/// Columns holding amounts.
 const AMOUNT_COLUMNS: &[&str] = &["debit", "credit"];
 
-/// One CSV line (RFC 4180, through the `csv` crate: quoted when a field holds a comma, a quote
-/// or a line break, with quotes doubled), every text field neutralised against formula
-/// injection.
-fn csv_record(out: &mut String, columns: &[&str], record: &Record) {
-    let fields = columns.iter().zip(record).map(|(column, field)| {
-        let field = field.as_deref().unwrap_or("");
-        match AMOUNT_COLUMNS.contains(column) {
-            true => std::borrow::Cow::Borrowed(field),
-            false => neutralised(field),
+impl Lines {
+    /// Lines of `columns`, with the header first (CSV only; JSON Lines names the fields on
+    /// every line).
+    pub fn new(format: Format, columns: &'static [&'static str]) -> Lines {
+        let mut lines = Lines {
+            format,
+            columns,
+            amounts: columns.iter().map(|c| AMOUNT_COLUMNS.contains(c)).collect(),
+            csv: csv_writer(),
+            json: Vec::new(),
+        };
+        if format == Format::Csv {
+            lines.fields(columns.iter().map(|c| Some(*c)));
         }
-    });
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(512)
-        .from_writer(Vec::with_capacity(256));
-    let line = writer
-        .write_record(fields.map(|f| f.into_owned()))
-        .and_then(|()| writer.flush().map_err(csv::Error::from))
-        .map_err(|e| e.to_string())
-        .and_then(|()| writer.into_inner().map_err(|e| e.to_string()));
-    match line {
-        // The fields are UTF-8 and the writer adds only ASCII.
-        Ok(bytes) => out.push_str(&String::from_utf8_lossy(&bytes)),
-        Err(error) => unreachable!("writing CSV to memory cannot fail: {error}"),
+        lines
     }
-    // The terminator is added below, with JSON Lines'.
-    if out.ends_with('\n') {
-        out.pop();
+
+    /// Appends one line.
+    pub fn record(&mut self, record: &Record) {
+        debug_assert_eq!(self.columns.len(), record.len());
+        self.fields(record.iter().map(Option::as_deref));
+    }
+
+    /// Appends one line of these fields, one per column in order (`None`: empty, or null).
+    pub fn fields<'a>(&mut self, fields: impl Iterator<Item = Option<&'a str>>) {
+        match self.format {
+            Format::Csv => {
+                let amounts = &self.amounts;
+                let fields = fields.zip(amounts).map(|(field, amount)| {
+                    let field = field.unwrap_or("");
+                    match amount {
+                        true => std::borrow::Cow::Borrowed(field),
+                        false => neutralised(field),
+                    }
+                });
+                if let Err(error) = self.csv.write_record(fields.map(|f| f.into_owned_bytes())) {
+                    unreachable!("writing CSV to memory cannot fail: {error}");
+                }
+            }
+            Format::JsonLines => {
+                let out = &mut self.json;
+                out.push(b'{');
+                for (i, (column, field)) in self.columns.iter().zip(fields).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let value = field.map_or(serde_json::Value::Null, |v| {
+                        serde_json::Value::String(v.to_string())
+                    });
+                    let _ = write!(out, "\"{column}\":{value}");
+                }
+                out.extend_from_slice(b"}\n");
+            }
+        }
+    }
+
+    /// Bytes written and not yet taken.
+    pub fn len(&mut self) -> usize {
+        self.flush();
+        self.csv.get_ref().len() + self.json.len()
+    }
+
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole lines written since the last take.
+    pub fn take(&mut self) -> Vec<u8> {
+        if self.format == Format::JsonLines {
+            return std::mem::take(&mut self.json);
+        }
+        match std::mem::replace(&mut self.csv, csv_writer()).into_inner() {
+            Ok(bytes) => bytes,
+            Err(error) => unreachable!("writing CSV to memory cannot fail: {error}"),
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(error) = self.csv.flush() {
+            unreachable!("writing CSV to memory cannot fail: {error}");
+        }
+    }
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::with_capacity(2 * CHUNK))
+}
+
+/// Bytes of whole lines gathered before a chunk goes out (well under a gRPC message's limit).
+pub const CHUNK: usize = 64 * 1024;
+
+/// A field's bytes, borrowed when it needs no apostrophe.
+trait IntoOwnedBytes<'a> {
+    fn into_owned_bytes(self) -> std::borrow::Cow<'a, [u8]>;
+}
+
+impl<'a> IntoOwnedBytes<'a> for std::borrow::Cow<'a, str> {
+    fn into_owned_bytes(self) -> std::borrow::Cow<'a, [u8]> {
+        match self {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+        }
     }
 }
 
@@ -307,29 +385,44 @@ mod tests {
     use crate::journal::summary::GroupKey;
     use chrono::TimeZone;
 
+    /// The text of `records` as [`Lines`] writes them, the header aside.
+    fn text(format: Format, columns: &'static [&'static str], records: &[Record]) -> String {
+        let mut lines = Lines::new(format, columns);
+        let _header = lines.take();
+        for record in records {
+            lines.record(record);
+        }
+        String::from_utf8(lines.take()).unwrap()
+    }
+
     #[test]
     fn csv_quotes_commas_quotes_and_newlines() {
-        let columns = ["a", "b", "c", "d"];
         let record = vec![
             Some("plain".into()),
             Some("x,y".into()),
             Some("say \"hi\"\nbye".into()),
             None,
         ];
-        let mut out = String::new();
-        write_record(&mut out, Format::Csv, &columns, &record);
+        let out = text(Format::Csv, &["a", "b", "c", "d"], &[record]);
         assert_eq!(out, "plain,\"x,y\",\"say \"\"hi\"\"\nbye\",\n");
     }
 
     #[test]
+    fn csv_neutralises_text_but_not_amounts_and_writes_its_header_once() {
+        let mut lines = Lines::new(Format::Csv, &["reference", "debit"]);
+        lines.record(&vec![Some("=1+1".into()), Some("-5".into())]);
+        lines.record(&vec![Some("@x".into()), None]);
+        let out = String::from_utf8(lines.take()).unwrap();
+        assert_eq!(out, "reference,debit\n'=1+1,-5\n'@x,\n");
+        assert!(lines.is_empty());
+    }
+
+    #[test]
     fn json_lines_keep_column_order_and_nulls() {
-        let columns = ["a", "b"];
-        let mut out = String::new();
-        write_record(
-            &mut out,
+        let out = text(
             Format::JsonLines,
-            &columns,
-            &vec![Some("q\"".into()), None],
+            &["a", "b"],
+            &[vec![Some("q\"".into()), None]],
         );
         assert_eq!(out, "{\"a\":\"q\\\"\",\"b\":null}\n");
         let parsed: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();

@@ -8,16 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::TryStreamExt as _;
 
-use super::export::{detail_records, summary_record, write_header, write_record};
+use super::export::{summary_record, write_detail, Lines, CHUNK};
 use super::export::{ExportSpec, GlCodes};
 use super::summary::Summarizer;
-use super::ENTRY_PAGE;
 use crate::config::DatabaseUrl;
 use crate::store::{EntryFilter, Store};
-
-/// Bytes of whole lines gathered before a chunk goes out (well under a gRPC message's limit).
-pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Where an export's chunks go: a gRPC stream, a file, stdout.
 #[async_trait::async_trait]
@@ -59,55 +56,45 @@ pub async fn export_journal(
         true => Some(reader.count_entries(&filter).await?),
         false => None,
     };
-    let columns = spec.columns();
-    let mut out = String::new();
-    write_header(&mut out, spec.format, columns);
+    let mut out = Lines::new(spec.format, spec.columns());
     let mut stats = ExportStats::default();
     let mut summary = spec
         .summary
         .then(|| Summarizer::new(spec.book, spec.by_customer));
-    let mut after = None;
-    loop {
-        let page = reader.entries(&filter, after, ENTRY_PAGE).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after = Some(last.seq);
-        for journal_entry in &page {
-            stats.entries += 1;
-            if let Some(summary) = &mut summary {
-                for p in &journal_entry.entry.postings {
-                    let effective_at = journal_entry.entry.effective_at;
-                    summary.add(effective_at, p, &journal_entry.external_id);
-                }
-                continue;
+    let query = reader.query(&filter);
+    let mut entries = reader.stream(&query);
+    while let Some(journal_entry) = entries.try_next().await? {
+        stats.entries += 1;
+        if let Some(summary) = &mut summary {
+            for p in &journal_entry.entry.postings {
+                let effective_at = journal_entry.entry.effective_at;
+                summary.add(effective_at, p, &journal_entry.external_id);
             }
-            for record in detail_records(journal_entry, spec.book, gl) {
-                write_record(&mut out, spec.format, columns, &record);
-                stats.rows += 1;
-            }
+            continue;
         }
-        if out.len() >= CHUNK_BYTES {
+        stats.rows += write_detail(&mut out, &journal_entry, spec.book, gl);
+        if out.len() >= CHUNK {
             stats.bytes += out.len() as u64;
-            sink.write(std::mem::take(&mut out).into_bytes()).await?;
-        }
-        if let Some(total) = total {
-            sink.progress(stats.entries, total);
+            sink.write(out.take()).await?;
+            if let Some(total) = total {
+                sink.progress(stats.entries, total);
+            }
         }
     }
+    drop(entries);
     reader.finish().await?;
     for line in summary.map(Summarizer::finish).unwrap_or_default() {
         let record = summary_record(&line, spec.book, spec.by_customer, gl);
-        write_record(&mut out, spec.format, columns, &record);
+        out.record(&record);
         stats.rows += 1;
-        if out.len() >= CHUNK_BYTES {
+        if out.len() >= CHUNK {
             stats.bytes += out.len() as u64;
-            sink.write(std::mem::take(&mut out).into_bytes()).await?;
+            sink.write(out.take()).await?;
         }
     }
     if !out.is_empty() {
         stats.bytes += out.len() as u64;
-        sink.write(out.into_bytes()).await?;
+        sink.write(out.take()).await?;
     }
     Ok(stats)
 }

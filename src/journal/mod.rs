@@ -25,6 +25,7 @@ pub mod trial_balance;
 pub mod verify;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
+use futures::TryStreamExt as _;
 
 use crate::store::{EntryFilter, JournalEntry, JournalReader, StoreResult};
 
@@ -36,21 +37,18 @@ pub fn period_of(t: DateTime<Utc>) -> String {
     format!("{:04}-{:02}", t.year(), t.month())
 }
 
-/// Feeds every entry the filter selects, in sequence order, to `visit`, a page at a time.
+/// Feeds every entry the filter selects, in sequence order, to `visit`, as one stream.
 pub async fn for_each_entry(
     reader: &mut JournalReader,
     filter: &EntryFilter,
     mut visit: impl FnMut(&JournalEntry),
 ) -> StoreResult<()> {
-    let mut after = None;
-    loop {
-        let page = reader.entries(filter, after, ENTRY_PAGE).await?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        after = Some(last.seq);
-        page.iter().for_each(&mut visit);
+    let query = reader.query(filter);
+    let mut entries = reader.stream(&query);
+    while let Some(entry) = entries.try_next().await? {
+        visit(&entry);
     }
+    Ok(())
 }
 
 /// The calendar month (UTC) before the one `now` is in.

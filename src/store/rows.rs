@@ -165,29 +165,47 @@ fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(anyhow!("column {column}: {e}"))
 }
 
-pub(super) fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
-    row.try_get::<String, _>(column)
-        .map_err(|e| corrupt(column, e))
+/// A row's columns by name: a driver's row, or an entry packed as JSON (SQLite's streamed
+/// reads, see `journal.rs`). Every reader below is written once over the two lookups.
+pub(super) trait Fields {
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>>;
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
 }
 
-fn opt_text(row: &AnyRow, column: &str) -> StoreResult<Option<String>> {
-    row.try_get::<Option<String>, _>(column)
-        .map_err(|e| corrupt(column, e))
+impl Fields for AnyRow {
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+        self.try_get::<Option<String>, _>(column)
+            .map_err(|e| corrupt(column, e))
+    }
+
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+        self.try_get::<Option<i64>, _>(column)
+            .map_err(|e| corrupt(column, e))
+    }
 }
 
-pub(super) fn int(row: &AnyRow, column: &str) -> StoreResult<i64> {
-    row.try_get::<i64, _>(column)
-        .map_err(|e| corrupt(column, e))
+pub(super) fn text(row: &impl Fields, column: &str) -> StoreResult<String> {
+    row.opt_text(column)?
+        .ok_or_else(|| corrupt(column, "null where text is required"))
 }
 
-pub(super) fn parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
+fn opt_text(row: &impl Fields, column: &str) -> StoreResult<Option<String>> {
+    row.opt_text(column)
+}
+
+pub(super) fn int(row: &impl Fields, column: &str) -> StoreResult<i64> {
+    row.opt_int(column)?
+        .ok_or_else(|| corrupt(column, "null where a number is required"))
+}
+
+pub(super) fn parsed<T: FromStr>(row: &impl Fields, column: &str) -> StoreResult<T>
 where
     T::Err: std::fmt::Display,
 {
     text(row, column)?.parse().map_err(|e| corrupt(column, e))
 }
 
-pub(super) fn opt_parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<Option<T>>
+pub(super) fn opt_parsed<T: FromStr>(row: &impl Fields, column: &str) -> StoreResult<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -210,16 +228,13 @@ fn amount_value(a: impl Amount) -> Value {
     Value::Text(a.decimal().to_string())
 }
 
-pub(super) fn time(row: &AnyRow, column: &str) -> StoreResult<DateTime<Utc>> {
+pub(super) fn time(row: &impl Fields, column: &str) -> StoreResult<DateTime<Utc>> {
     let micros = int(row, column)?;
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, "time out of range"))
 }
 
-pub(super) fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let micros = row
-        .try_get::<Option<i64>, _>(column)
-        .map_err(|e| corrupt(column, e))?;
-    micros
+pub(super) fn opt_time(row: &impl Fields, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    row.opt_int(column)?
         .map(|m| {
             DateTime::from_timestamp_micros(m).ok_or_else(|| corrupt(column, "time out of range"))
         })
@@ -228,7 +243,7 @@ pub(super) fn opt_time(row: &AnyRow, column: &str) -> StoreResult<Option<DateTim
 
 /// A text column holding one of the store's own encodings (`codec`).
 fn decoded<T>(
-    row: &AnyRow,
+    row: &impl Fields,
     column: &str,
     decode: impl Fn(&str) -> Result<T, codec::DecodeError>,
 ) -> StoreResult<T> {
@@ -424,8 +439,7 @@ pub(super) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
 }
 
 fn row_opt_int(row: &AnyRow, column: &str) -> StoreResult<Option<i64>> {
-    row.try_get::<Option<i64>, _>(column)
-        .map_err(|e| corrupt(column, e))
+    row.opt_int(column)
 }
 
 pub(super) fn hold_values(h: &Hold) -> Vec<Value> {
@@ -480,7 +494,7 @@ pub(super) fn entry_values(e: &Entry, record: Option<&IdempotencyRecord>) -> Vec
 }
 
 /// Rebuilds an entry from its row, postings included.
-pub(super) fn entry_from_row(row: &AnyRow) -> StoreResult<Entry> {
+pub(super) fn entry_from_row(row: &impl Fields) -> StoreResult<Entry> {
     Ok(Entry {
         id: parsed(row, "id")?,
         account_id: parsed(row, "account_id")?,
