@@ -6,6 +6,7 @@ mod load;
 mod naive;
 mod probe;
 mod report;
+mod scale;
 mod scenarios;
 mod target;
 mod tls;
@@ -26,10 +27,11 @@ use target::{FreshDatabase, ServerProcess};
 pub struct BenchArgs {
     /// Scenarios, comma-separated, run one after the other in this run: ping, debit-hot,
     /// debit-hot-rated, debit-hot-budgets, debit-hot-velocity, debit-spread, authorize-capture-hot,
-    /// authorize-capture-rated, naive-sql. The rated ones send usage in tokens, rated by a price
+    /// authorize-capture-rated, naive-sql, scale. The rated ones send usage in tokens, rated by a price
     /// version published first, and charge the same amount per call as their unrated twins;
     /// debit-hot-budgets names a subject with a hard budget on each of its three levels;
-    /// debit-hot-velocity names one with a velocity limit (amount and requests per 60 s).
+    /// debit-hot-velocity names one with a velocity limit (amount and requests per 60 s);
+    /// scale builds stores of `--entries` and times month-end on each (no server).
     #[arg(long, default_value = "debit-hot")]
     pub scenario: String,
     /// `sqlite` for a fresh SQLite file, or a postgres:// URL of a server to create a fresh
@@ -46,7 +48,8 @@ pub struct BenchArgs {
     pub duration_s: f64,
     #[arg(long, default_value_t = 2.0)]
     pub warmup_s: f64,
-    /// Accounts for debit-spread (default 10000); the hot scenarios use one.
+    /// Accounts for debit-spread (default 10000) and scale (default 100); the hot scenarios
+    /// use one.
     #[arg(long)]
     pub accounts: Option<usize>,
     /// uniform or zipfian, for debit-spread.
@@ -70,9 +73,19 @@ pub struct BenchArgs {
     /// The bench's own server speaks TLS, with a certificate made for the run.
     #[arg(long)]
     pub tls: bool,
+    /// For scale: the sizes of store to build, in entries, comma-separated. Each holds
+    /// `--recent` entries in its open month and the rest in ten closed months before it.
+    #[arg(long, default_value = "10000,1000000")]
+    pub entries: String,
+    /// For scale: the entries in the open month, the same on every store.
+    #[arg(long, default_value_t = 10_000)]
+    pub recent: u64,
+    /// For scale: leave each store in place (its URL is printed) instead of dropping it.
+    #[arg(long)]
+    pub keep_databases: bool,
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "ping",
     "debit-hot",
     "debit-hot-rated",
@@ -82,6 +95,7 @@ const SCENARIOS: [&str; 9] = [
     "authorize-capture-hot",
     "authorize-capture-rated",
     "naive-sql",
+    "scale",
 ];
 
 pub async fn run(args: BenchArgs, server: Option<String>) -> anyhow::Result<()> {
@@ -101,6 +115,10 @@ pub async fn run(args: BenchArgs, server: Option<String>) -> anyhow::Result<()> 
     }
     let mut reports = Vec::new();
     for scenario in scenarios {
+        if scenario == "scale" {
+            scale::run(&args).await?;
+            continue;
+        }
         let report = run_scenario(&args, scenario, server.as_deref()).await?;
         if args.json {
             println!("{}", serde_json::to_string(&report)?);

@@ -161,10 +161,7 @@ impl ServerProcess {
 
     /// Peak resident set size of the server so far (Linux `VmHWM`), in MiB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
+        peak_rss_mb_of(self.child.id())
     }
 
     /// Stops the server the way an operator would (SIGTERM), waits for it, and answers what
@@ -185,4 +182,13 @@ impl ServerProcess {
         }
         Ok(self.log.take().and_then(|log| log.join().ok().flatten()))
     }
+}
+
+/// Peak resident set size of process `pid` so far (Linux `VmHWM`), in MiB; `None` once it has
+/// gone.
+pub fn peak_rss_mb_of(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
