@@ -76,6 +76,7 @@ impl p::journal_server::Journal for JournalService {
             to,
             kinds,
             newest_first,
+            from_seq: None,
         };
         let entries = self
             .services

@@ -29,9 +29,6 @@ use futures::TryStreamExt as _;
 
 use crate::store::{EntryFilter, JournalEntry, JournalReader, StoreResult};
 
-/// Entries (with their postings) per page when an export or a report walks the journal.
-pub const ENTRY_PAGE: u32 = 500;
-
 /// The calendar month (UTC) of a time, e.g. `2026-10`.
 pub fn period_of(t: DateTime<Utc>) -> String {
     format!("{:04}-{:02}", t.year(), t.month())

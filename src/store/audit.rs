@@ -4,13 +4,16 @@
 //! writing. A row that cannot be parsed comes back as a [`CorruptRow`] for the report instead of
 //! ending the audit; only a row whose key cannot be read at all is an error.
 
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::journal::EntryQuery;
 use super::rows::*;
-use super::sql::{select, Kind};
-use super::{Store, StoreError, StoreResult};
-use crate::ledger::{Account, Entry, Hold, HoldStatus, Lot};
+use super::sql::{col, select, Kind};
+use super::{EntryFilter, JournalEntry, PeriodLine, Store, StoreError, StoreResult};
+use crate::ledger::{Account, AccountId, Entry, Hold, HoldStatus, Lot};
 
 /// A stored row that could be read but is not a valid domain value: its table, its key as
 /// stored, and what is wrong with it.
@@ -234,6 +237,96 @@ impl AuditReader {
                 })
             })
             .collect()
+    }
+
+    /// The first entry (by sequence) effective at or after `cut`: where the entries after a
+    /// closed month begin in the order they were recorded. `None` when there are none.
+    pub async fn first_seq_effective_from(
+        &mut self,
+        cut: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        let sql = format!(
+            "SELECT MIN(seq) AS first FROM entries WHERE effective_at >= {}",
+            self.store.param(1, Kind::Time)
+        );
+        let row = select(&sql)
+            .bind(micros(cut))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("first")?)
+    }
+
+    /// Each account with entries recorded from `from_seq` on, and the place in its chain of the
+    /// first of them.
+    pub async fn chain_starts(&mut self, from_seq: i64) -> StoreResult<Vec<(AccountId, i64)>> {
+        let sql = format!(
+            "SELECT {}, first FROM (SELECT account_id, MIN(account_seq) AS first FROM entries \
+             WHERE seq >= $1 GROUP BY account_id) AS f",
+            self.store.columns(&[col("account_id", Kind::Id)]),
+        );
+        let rows = select(&sql).bind(from_seq).fetch_all(&mut *self.tx).await?;
+        rows.iter()
+            .map(|row| Ok((parsed(row, "account_id")?, int(row, "first")?)))
+            .collect()
+    }
+
+    /// The stored hash of an account's entry at `account_seq`, if there is one.
+    pub async fn entry_hash(
+        &mut self,
+        account_id: AccountId,
+        account_seq: i64,
+    ) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT hash FROM entries WHERE account_id = {} AND account_seq = $2",
+            self.store.param(1, Kind::Id)
+        );
+        let row = select(&sql)
+            .bind(account_id.to_string())
+            .bind(account_seq)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|row| text(&row, "hash")).transpose()
+    }
+
+    /// Every entry recorded from `from_seq` on, in sequence order, as one stream.
+    pub fn entries_from<'r>(
+        &'r mut self,
+        query: &'r EntryQuery,
+    ) -> BoxStream<'r, StoreResult<JournalEntry>> {
+        super::journal::stream_entries(&mut self.tx, query)
+    }
+
+    /// The statement [`AuditReader::entries_from`] streams.
+    pub fn entries_from_query(&self, from_seq: i64) -> EntryQuery {
+        let filter = EntryFilter {
+            from_seq: Some(from_seq),
+            ..EntryFilter::default()
+        };
+        EntryQuery::new(self.store.dialect, &filter)
+    }
+
+    /// The lines of `period`'s snapshot on accounts `first_account` to `last_account` inclusive.
+    pub async fn period_lines(
+        &mut self,
+        period: &str,
+        first_account: &str,
+        last_account: &str,
+    ) -> StoreResult<Vec<PeriodLine>> {
+        let store = &self.store;
+        let sql = format!(
+            "SELECT {} FROM period_lines WHERE account_id >= {} AND account_id <= {} \
+             AND period = $3 ORDER BY account_id, line",
+            store.columns(super::periods::LINE_COLUMNS),
+            store.param(1, Kind::Id),
+            store.param(2, Kind::Id),
+        );
+        let rows = select(&sql)
+            .bind(first_account.to_string())
+            .bind(last_account.to_string())
+            .bind(period.to_string())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(super::periods::line_from_row).collect()
     }
 
     /// Counts the audited tables, so rows no page reached (say, entries of an account that does

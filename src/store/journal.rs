@@ -25,6 +25,8 @@ pub struct EntryFilter {
     /// All kinds when empty.
     pub kinds: Vec<EntryKind>,
     pub newest_first: bool,
+    /// Only entries recorded at or after the one with this sequence number.
+    pub from_seq: Option<i64>,
 }
 
 /// An entry as the journal lists it: its global sequence number and its customer's external id
@@ -65,34 +67,12 @@ impl Store {
 }
 
 impl JournalReader {
-    /// Like [`Store::list_entries`], inside the snapshot.
-    pub async fn entries(
-        &mut self,
-        filter: &EntryFilter,
-        after: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<JournalEntry>> {
-        entries_page(&mut self.tx, self.dialect, filter, after, limit).await
-    }
-
     /// Every entry `query` selects, in sequence order, streamed from one statement.
     pub fn stream<'r>(
         &'r mut self,
         query: &'r EntryQuery,
     ) -> BoxStream<'r, StoreResult<JournalEntry>> {
-        let rows = bind_all(select(&query.sql), query.values.clone()).fetch(&mut *self.tx);
-        match query.packed {
-            false => rows.map(|row| journal_entry(&row?)).boxed(),
-            true => rows
-                .flat_map(|row| {
-                    let entries = match row {
-                        Ok(row) => unpack(&row),
-                        Err(e) => vec![Err(e.into())],
-                    };
-                    futures::stream::iter(entries)
-                })
-                .boxed(),
-        }
+        stream_entries(&mut self.tx, query)
     }
 
     /// How many entries the filter selects (for a progress line).
@@ -113,6 +93,26 @@ impl JournalReader {
     pub async fn finish(self) -> StoreResult<()> {
         self.tx.rollback().await?;
         Ok(())
+    }
+}
+
+/// Every entry `query` selects, in sequence order, streamed on `conn`.
+pub(super) fn stream_entries<'r>(
+    conn: &'r mut AnyConnection,
+    query: &'r EntryQuery,
+) -> BoxStream<'r, StoreResult<JournalEntry>> {
+    let rows = bind_all(select(&query.sql), query.values.clone()).fetch(conn);
+    match query.packed {
+        false => rows.map(|row| journal_entry(&row?)).boxed(),
+        true => rows
+            .flat_map(|row| {
+                let entries = match row {
+                    Ok(row) => unpack(&row),
+                    Err(e) => vec![Err(e.into())],
+                };
+                futures::stream::iter(entries)
+            })
+            .boxed(),
     }
 }
 
@@ -271,6 +271,10 @@ fn where_clauses(dialect: Dialect, filter: &EntryFilter) -> (Vec<String>, Vec<Va
             "e.effective_at < {}",
             param(dialect, values.len(), Kind::Time)
         ));
+    }
+    if let Some(from_seq) = filter.from_seq {
+        values.push(Value::Int(from_seq));
+        clauses.push(format!("e.seq >= ${}", values.len()));
     }
     if !filter.kinds.is_empty() {
         let kinds: Vec<String> = filter.kinds.iter().map(|k| k.as_str().into()).collect();

@@ -26,7 +26,7 @@ const CLOSE_COLUMNS: &[Column] = &[
     col("hash", Kind::Text),
 ];
 
-const LINE_COLUMNS: &[Column] = &[
+pub(super) const LINE_COLUMNS: &[Column] = &[
     col("account_id", Kind::Id),
     col("period", Kind::Text),
     col("line", Kind::Int),
@@ -232,23 +232,23 @@ impl Store {
             query = query.bind(id.to_string());
         }
         let rows = query.fetch_all(&self.pool).await?;
-        let mut lines: Vec<PeriodLine> = rows
-            .iter()
-            .map(|row| {
-                Ok(PeriodLine {
-                    account_id: parsed(row, "account_id")?,
-                    book: parsed(row, "book")?,
-                    ledger_account: text(row, "ledger_account")?,
-                    unit: parsed(row, "unit")?,
-                    lot_id: opt_parsed(row, "lot_id")?,
-                    debits: parsed(row, "debits")?,
-                    credits: parsed(row, "credits")?,
-                })
-            })
-            .collect::<StoreResult<_>>()?;
+        let mut lines: Vec<PeriodLine> =
+            rows.iter().map(line_from_row).collect::<StoreResult<_>>()?;
         lines.sort();
         Ok(lines)
     }
+}
+
+pub(super) fn line_from_row(row: &sqlx::any::AnyRow) -> StoreResult<PeriodLine> {
+    Ok(PeriodLine {
+        account_id: parsed(row, "account_id")?,
+        book: parsed(row, "book")?,
+        ledger_account: text(row, "ledger_account")?,
+        unit: parsed(row, "unit")?,
+        lot_id: opt_parsed(row, "lot_id")?,
+        debits: parsed(row, "debits")?,
+        credits: parsed(row, "credits")?,
+    })
 }
 
 impl Store {

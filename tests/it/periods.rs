@@ -219,6 +219,7 @@ async fn reports_from_snapshots_equal_the_whole_journal(backend: Backend) {
             let at = app.clock.now() - Duration::hours(rng.below(24 * 40) as i64);
             let from = at - Duration::hours(rng.below(24 * 45) as i64);
             reports_agree(&app, &accounts, from, at, &format!("step {n}")).await;
+            verify_agrees(&app, &format!("step {n}")).await;
             checks += 1;
         }
     }
@@ -388,6 +389,7 @@ crate::both_stores!(
     reports_from_snapshots_equal_the_whole_journal,
     the_sweeper_closes_each_month_once,
     verify_finds_a_tampered_snapshot,
+    verify_checks_from_the_last_snapshot,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,6 +397,114 @@ async fn two_instances_close_each_month_once() {
     let first = TestApp::spawn(Backend::Postgres).await;
     let second = TestApp::start(first.db.same(), first.clock.clone()).await;
     auto_close_run(&first, Some(&second)).await;
+}
+
+/// The default verify (from the last snapshot on, once a month is closed) is clean, and sums to
+/// the same trial balance as `--full`, which walks every entry.
+async fn verify_agrees(app: &TestApp, context: &str) {
+    let quick = verify_with(&app.store, false).await.unwrap();
+    let full = verify_with(&app.store, true).await.unwrap();
+    assert!(quick.is_clean(), "{context}: {quick}");
+    assert!(full.is_clean(), "{context}: {full}");
+    assert_eq!(quick.trial_balance, full.trial_balance, "{context}");
+    assert_eq!(full.since, None);
+    let closed = app.store.period_closes().await.unwrap();
+    assert_eq!(
+        quick.since,
+        closed.last().map(|c| c.period.clone()),
+        "{context}"
+    );
+    assert!(quick.checked.entries <= full.checked.entries, "{context}");
+}
+
+/// Once January is closed, the default verify reads only what was recorded from the first entry
+/// effective after it: it still finds an altered entry since the close, a broken link from the
+/// closed month into the open one, and a lot that disagrees with the snapshot plus the postings
+/// since; an entry altered inside January is left to `--full`.
+async fn verify_checks_from_the_last_snapshot(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.close_after_ms = 0).await;
+    let account = app.account("stepwise", 0).await;
+    top_up_expiring(&app, &account, "lot", utc(2027, 1, 1)).await;
+    app.debit(by_id(&account), "10", "jan-1").await.unwrap();
+    app.clock.advance(utc(2026, 1, 20) - app.clock.now());
+    app.debit(by_id(&account), "4", "jan-2").await.unwrap();
+    app.clock
+        .advance(utc(2026, 2, 1) + Duration::hours(1) - app.clock.now());
+    app.debit(by_id(&account), "5", "feb-1").await.unwrap();
+    app.clock.advance(Duration::days(2));
+    close_month(&app.store, "2026-01", app.clock.now())
+        .await
+        .unwrap();
+    app.debit(by_id(&account), "7", "feb-2").await.unwrap();
+    verify_agrees(&app, "clean").await;
+    let quick = verify_with(&app.store, false).await.unwrap();
+    assert_eq!(quick.checked.entries, 2, "{quick}");
+    assert!(quick
+        .to_string()
+        .contains("2026-01 (the last closed month)"));
+
+    let all = entries(&app).await;
+    let entry = |key: &str| all.iter().find(|e| e.idempotency_key == key).unwrap();
+    let id_of = |key: &str| entry(key).id.to_string();
+    let pool = app.store.pool().clone();
+    let set = |column: &'static str, value: String, id: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(&format!(
+                "UPDATE entries SET {column} = '{value}' WHERE id = '{id}'"
+            ))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    let found = |report: &credit_ledger::journal::verify::Report, what: &str| {
+        report.violations.iter().any(|v| match v {
+            Violation::HashMismatch { .. } => what == "hash",
+            Violation::BrokenLink { .. } => what == "link",
+            Violation::LotRow { .. } | Violation::LotQuantity { .. } => what == "lot",
+            _ => false,
+        })
+    };
+
+    // Inside the closed month: only --full reads it.
+    set("reference", "altered".into(), id_of("jan-1")).await;
+    assert!(verify_with(&app.store, false).await.unwrap().is_clean());
+    assert!(found(&verify_with(&app.store, true).await.unwrap(), "hash"));
+    set(
+        "reference",
+        entry("jan-1").reference.clone(),
+        id_of("jan-1"),
+    )
+    .await;
+
+    // The last entry of January, re-hashed: the first entry after it no longer links to it.
+    let jan_2 = entry("jan-2");
+    set("hash", "0".repeat(64), id_of("jan-2")).await;
+    let quick = verify_with(&app.store, false).await.unwrap();
+    assert!(found(&quick, "link"), "{quick}");
+    set("hash", jan_2.hash.clone(), id_of("jan-2")).await;
+    assert!(verify_with(&app.store, false).await.unwrap().is_clean());
+
+    // An entry since the close.
+    set("reference", "altered".into(), id_of("feb-2")).await;
+    let quick = verify_with(&app.store, false).await.unwrap();
+    assert!(found(&quick, "hash"), "{quick}");
+    set(
+        "reference",
+        entry("feb-2").reference.clone(),
+        id_of("feb-2"),
+    )
+    .await;
+    assert!(verify_with(&app.store, false).await.unwrap().is_clean());
+
+    // A lot whose row no longer agrees with January's snapshot and February's postings.
+    sqlx::query("UPDATE lots SET remaining = '12345'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let quick = verify_with(&app.store, false).await.unwrap();
+    assert!(found(&quick, "lot"), "{quick}");
 }
 
 /// `verify` proves the closed months: a changed snapshot line (or its head) breaks its hash; a

@@ -36,6 +36,9 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// All violations found, including those not kept.
     pub violations_total: u64,
+    /// The last closed month, when the entries were checked from its snapshot on (the default
+    /// once a month is closed); `None` when every entry was checked.
+    pub since: Option<String>,
 }
 
 impl Report {
@@ -55,6 +58,12 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.checked;
+        if let Some(month) = &self.since {
+            writeln!(
+                f,
+                "from the snapshot of {month} (the last closed month) on; --full checks every entry"
+            )?;
+        }
         writeln!(
             f,
             "checked: accounts {}, entries {}, postings {}, lots {}",
