@@ -11,7 +11,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::journal::EntryQuery;
 use super::rows::*;
-use super::sql::{col, select, Kind};
+use super::sql::{select, Kind};
 use super::{EntryFilter, JournalEntry, PeriodLine, Store, StoreError, StoreResult};
 use crate::ledger::{Account, AccountId, Entry, Hold, HoldStatus, Lot};
 
@@ -245,8 +245,10 @@ impl AuditReader {
         &mut self,
         cut: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
+        // `seq + 0`: a bare MIN(seq) is planned as a walk of the sequence from the first entry
+        // (both stores), not as the range of effective times it is.
         let sql = format!(
-            "SELECT MIN(seq) AS first FROM entries WHERE effective_at >= {}",
+            "SELECT MIN(seq + 0) AS first FROM entries WHERE effective_at >= {}",
             self.store.param(1, Kind::Time)
         );
         let row = select(&sql)
@@ -254,20 +256,6 @@ impl AuditReader {
             .fetch_one(&mut *self.tx)
             .await?;
         Ok(row.try_get::<Option<i64>, _>("first")?)
-    }
-
-    /// Each account with entries recorded from `from_seq` on, and the place in its chain of the
-    /// first of them.
-    pub async fn chain_starts(&mut self, from_seq: i64) -> StoreResult<Vec<(AccountId, i64)>> {
-        let sql = format!(
-            "SELECT {}, first FROM (SELECT account_id, MIN(account_seq) AS first FROM entries \
-             WHERE seq >= $1 GROUP BY account_id) AS f",
-            self.store.columns(&[col("account_id", Kind::Id)]),
-        );
-        let rows = select(&sql).bind(from_seq).fetch_all(&mut *self.tx).await?;
-        rows.iter()
-            .map(|row| Ok((parsed(row, "account_id")?, int(row, "first")?)))
-            .collect()
     }
 
     /// The stored hash of an account's entry at `account_seq`, if there is one.

@@ -2,6 +2,9 @@
 //! nothing itself: it is fed each account, then that account's entries in `account_seq` order,
 //! then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps only
 //! running sums, the chain of the account in hand and the per-lot sums of one page of accounts.
+//! After a close it is fed differently: the chains it resumes (one per account with entries
+//! since), the entries since in the order recorded, then the account rows, the snapshot's lines
+//! and the lots.
 //! [`Checker::finish`] turns what it found into a [`Report`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -13,7 +16,8 @@ use crate::ledger::amount::MONEY_SCALE;
 use crate::ledger::entry::ledger_account as gl;
 use crate::ledger::entry::Rating;
 use crate::ledger::{
-    Account, AccountId, Book, BudgetId, Code, Entry, Hold, Lot, LotId, Posting, Quantity, Side,
+    Account, AccountId, Book, BudgetId, Code, Entry, EntryId, Hold, Lot, LotId, Posting, Quantity,
+    Side,
 };
 use crate::store::audit::CorruptRow;
 use crate::store::PeriodLine;
@@ -108,15 +112,28 @@ struct Chain {
     carries_known: bool,
 }
 
+/// The first entry of a chain taken up after a close: its link to the entry before it (in the
+/// closed months) is judged once that entry's hash has been read.
+#[derive(Debug, Clone)]
+pub struct ChainStart {
+    pub account_id: AccountId,
+    pub entry_id: EntryId,
+    pub account_seq: i64,
+    /// The hash the entry names as the one before it.
+    pub prev_hash: String,
+}
+
 /// The pure checker; see the module doc for the order it must be fed in.
 #[derive(Debug, Default)]
 pub struct Checker {
     checked: Counts,
     trial: BTreeMap<(Book, Code), (Decimal, Decimal)>,
     chain: Option<Chain>,
-    /// The chains taken up after a closed month ([`Checker::resume_chain`]), by account: the
+    /// The chains taken up after a closed month ([`Checker::entry_after_close`]), by account: the
     /// walk after a close goes in the order entries were recorded, across accounts.
     resumed: HashMap<AccountId, Chain>,
+    /// The first entry of each resumed chain (see [`Checker::chain_starts`]).
+    chain_starts: Vec<ChainStart>,
     lot_sums: HashMap<LotId, LotSums>,
     /// Read by the unit tests in `super::tests`.
     pub(super) violations: Vec<Violation>,
@@ -152,44 +169,75 @@ impl Checker {
         });
     }
 
-    /// Takes up an account's chain at `next_seq`, after the entry whose stored hash is
-    /// `prev_hash` (`None`: unknown, so the first link is not judged). Its entries are then fed
-    /// with [`Checker::entry_after_close`], in any order across accounts, and the chain is ended
-    /// by [`Checker::account_after_close`].
-    pub fn resume_chain(
-        &mut self,
-        account_id: AccountId,
-        next_seq: i64,
-        prev_hash: Option<String>,
-    ) {
-        let chain = Chain {
-            account: None,
-            rating: None,
-            carries: BTreeMap::new(),
-            next_seq,
-            prev_hash,
-            carries_known: false,
-        };
-        self.resumed.insert(account_id, chain);
-    }
-
-    /// Checks an entry recorded after a close, on its account's resumed chain. `summed`: it is
-    /// effective after the closed month, so its postings add to the sums (those effective
-    /// before are in the month's snapshot, which [`Checker::opening_line`] adds).
+    /// Checks an entry recorded after a close on its account's chain, which its first such entry
+    /// takes up: that entry's link to the one before it, in the closed months, is judged by
+    /// [`Checker::link_into_close`] once the walk is over. `summed`: it is effective after the
+    /// closed month, so its postings add to the sums (those effective before are in the month's
+    /// snapshot, which [`Checker::opening_line`] adds). The chain is ended by
+    /// [`Checker::account_after_close`].
     pub fn entry_after_close(&mut self, entry: &Entry, summed: bool) {
         self.finish_account();
-        let chain = self.resumed.remove(&entry.account_id).unwrap_or(Chain {
-            account: None,
-            rating: None,
-            carries: BTreeMap::new(),
-            next_seq: entry.account_seq,
-            prev_hash: None,
-            carries_known: false,
-        });
+        let chain = match self.resumed.remove(&entry.account_id) {
+            Some(chain) => chain,
+            None => {
+                self.chain_starts.push(ChainStart {
+                    account_id: entry.account_id,
+                    entry_id: entry.id,
+                    account_seq: entry.account_seq,
+                    prev_hash: entry.prev_hash.clone(),
+                });
+                Chain {
+                    account: None,
+                    rating: None,
+                    carries: BTreeMap::new(),
+                    next_seq: entry.account_seq,
+                    prev_hash: Some(entry.prev_hash.clone()),
+                    carries_known: false,
+                }
+            }
+        };
         self.chain = Some(chain);
         self.check(entry, summed);
         if let Some(chain) = self.chain.take() {
             self.resumed.insert(entry.account_id, chain);
+        }
+    }
+
+    /// Where each chain taken up after a close begins, in the order met.
+    pub fn take_chain_starts(&mut self) -> Vec<ChainStart> {
+        std::mem::take(&mut self.chain_starts)
+    }
+
+    /// Judges a resumed chain's first link, given the stored hash of the entry before its first
+    /// (`None` when there is none).
+    pub fn link_into_close(&mut self, start: ChainStart, stored: Option<String>) {
+        let ChainStart {
+            account_id,
+            entry_id,
+            account_seq,
+            prev_hash: found,
+        } = start;
+        let expected = match (account_seq, stored) {
+            (1, _) => String::new(),
+            (_, Some(hash)) => hash,
+            (_, None) => {
+                self.violation(Violation::SeqGap {
+                    account_id,
+                    entry_id,
+                    expected: account_seq - 1,
+                    found: account_seq,
+                });
+                return;
+            }
+        };
+        if found != expected {
+            self.violation(Violation::BrokenLink {
+                account_id,
+                entry_id,
+                account_seq,
+                expected,
+                found,
+            });
         }
     }
 

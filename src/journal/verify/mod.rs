@@ -1,5 +1,8 @@
-//! `credit-ledger verify`: checks invariants 1, 3, 6, 7 and 8 of `docs/design.md` over the whole
-//! store, and the closed months' snapshots (`journal::close::check_snapshots`).
+//! `credit-ledger verify`: checks invariants 1, 3, 6, 7 and 8 of `docs/design.md`, and the closed
+//! months' snapshots (`journal::close::check_snapshots`). Before any close, and always with
+//! `--full`, it walks the whole store ([`verify_store`]); once a month is closed, by default it
+//! checks from that month's snapshot on ([`verify_after_close`]), so it costs what the open
+//! period costs.
 //!
 //! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
 //! order, then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps
@@ -99,17 +102,6 @@ async fn verify_after_close(store: &Store, close: &PeriodClose) -> anyhow::Resul
     let first = (reader.first_seq_effective_from(close.end).await)
         .context("finding the entries after the last closed month")?;
     if let Some(from_seq) = first {
-        let starts = reader
-            .chain_starts(from_seq)
-            .await
-            .context("reading chains")?;
-        for (account_id, first) in starts {
-            let prev_hash = match first {
-                1 => Some(String::new()),
-                k => (reader.entry_hash(account_id, k - 1).await).context("reading an entry")?,
-            };
-            checker.resume_chain(account_id, first, prev_hash);
-        }
         let query = reader.entries_from_query(from_seq);
         let mut entries = reader.entries_from(&query);
         while let Some(entry) = entries.next().await {
@@ -124,6 +116,15 @@ async fn verify_after_close(store: &Store, close: &PeriodClose) -> anyhow::Resul
                 }
                 Err(e) => return Err(e).context("reading entries"),
             }
+        }
+        drop(entries);
+        for start in checker.take_chain_starts() {
+            let stored = match start.account_seq {
+                1 => None,
+                k => (reader.entry_hash(start.account_id, k - 1).await)
+                    .context("reading the entry before the close")?,
+            };
+            checker.link_into_close(start, stored);
         }
     }
     let mut after: Option<String> = None;
