@@ -6,7 +6,7 @@
 //! the database plans and sorts the period once, and only the rows in flight are in memory.
 
 use chrono::{DateTime, Utc};
-use futures::stream::{BoxStream, StreamExt as _};
+use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row, Transaction};
@@ -101,36 +101,73 @@ pub(super) fn stream_entries<'r>(
     conn: &'r mut AnyConnection,
     query: &'r EntryQuery,
 ) -> BoxStream<'r, StoreResult<JournalEntry>> {
-    let rows = bind_all(select(&query.sql), query.values.clone()).fetch(conn);
-    match query.packed {
-        false => rows.map(|row| journal_entry(&row?)).boxed(),
-        true => rows
-            .flat_map(|row| {
-                let entries = match row {
-                    Ok(row) => unpack(&row),
-                    Err(e) => vec![Err(e.into())],
-                };
-                futures::stream::iter(entries)
-            })
-            .boxed(),
-    }
+    let Some(pages) = &query.pages else {
+        let rows = bind_all(select(&query.sql), query.values.clone()).fetch(conn);
+        return rows.map(|row| journal_entry(&row?)).boxed();
+    };
+    // (connection, the last seq read and the last to read, whether the last page was read)
+    let start = (conn, None::<(i64, i64)>, false);
+    futures::stream::try_unfold(start, move |(conn, bounds, done)| async move {
+        if done {
+            return Ok::<_, StoreError>(None);
+        }
+        let (after, last) = match bounds {
+            Some(bounds) => bounds,
+            None => {
+                let row = bind_all(select(&pages.bounds), query.values.clone())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let first = row.try_get::<Option<i64>, _>("first")?;
+                let last = row.try_get::<Option<i64>, _>("last")?;
+                match (first, last) {
+                    (Some(first), Some(last)) => (first - 1, last),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        let mut values = query.values.clone();
+        values.extend([Value::Int(after), Value::Int(last)]);
+        let row = bind_all(select(&query.sql), values)
+            .fetch_one(&mut *conn)
+            .await?;
+        let Some(read) = row.try_get::<Option<i64>, _>("last_seq")? else {
+            return Ok(None);
+        };
+        let entries = unpack(&row);
+        Ok(Some((entries, (conn, Some((read, last)), read >= last))))
+    })
+    .map_ok(futures::stream::iter)
+    .try_flatten()
+    .boxed()
 }
 
 /// The statement that streams what a filter selects (see [`JournalReader::stream`]).
 ///
-/// On SQLite it packs [`PACKED_ENTRIES`] entries into each row, as a JSON array of arrays:
-/// sqlx's SQLite driver steps the statement on a thread of its own and hands every row across to
-/// the runtime, and that hand-off, not SQLite, was most of the time of a long read (an export
-/// of 100,000 entries spent more of its time in futex waits and contended frees than in
-/// everything else). One row per chunk pays it once per chunk.
+/// On SQLite, for a period of all accounts, it reads pages of [`PACKED_ENTRIES`] entries packed
+/// into one row as a JSON array of arrays, by ranges of `seq` between the first and the last
+/// entry of the period. sqlx's SQLite driver steps a statement on a thread of its own and hands
+/// every row across to the runtime, and that hand-off, not SQLite, was most of the time of a long
+/// read (an export of 100,000 entries spent more of its time in futex waits and contended frees
+/// than in everything else): one row per page pays it once per page. And a range of `seq` is
+/// read in order from the table itself, where one statement ordered by `seq` over a range of
+/// effective times had SQLite sort the whole period first.
 #[derive(Debug, Clone)]
 pub struct EntryQuery {
+    /// The statement; with `pages`, one page's (its last two parameters: after which `seq`,
+    /// and up to which).
     sql: String,
     values: Vec<Value>,
-    packed: bool,
+    pages: Option<Pages>,
 }
 
-/// Entries per row of SQLite's packed stream.
+/// How SQLite's pages are bounded.
+#[derive(Debug, Clone)]
+struct Pages {
+    /// The first and last `seq` the filter selects (`first`, `last`).
+    bounds: String,
+}
+
+/// Entries per page of SQLite's packed stream.
 const PACKED_ENTRIES: u32 = 256;
 
 /// The columns of a streamed entry, in the order a packed one lists them.
@@ -147,33 +184,45 @@ impl EntryQuery {
             true => "DESC",
             false => "ASC",
         };
-        let select = format!(
-            "SELECT e.seq, a.external_id AS account_external_id, {} FROM entries e \
-             LEFT JOIN accounts a ON a.id = e.account_id WHERE {}",
-            select_list(dialect, ENTRY_COLUMNS, "e."),
-            clauses.join(" AND "),
-        );
-        if dialect == Dialect::Sqlite && !filter.newest_first {
-            // Numbered in order, cut into chunks; each chunk's entries are sorted again by
-            // `seq` once unpacked, as an aggregate's order is not promised.
+        let select = |clauses: &[String]| {
+            format!(
+                "SELECT e.seq, a.external_id AS account_external_id, {} FROM entries e \
+                 LEFT JOIN accounts a ON a.id = e.account_id WHERE {}",
+                select_list(dialect, ENTRY_COLUMNS, "e."),
+                clauses.join(" AND "),
+            )
+        };
+        let paged = dialect == Dialect::Sqlite && !filter.newest_first;
+        if paged && filter.account_id.is_none() {
+            let bounds = format!(
+                "SELECT MIN(e.seq + 0) AS first, MAX(e.seq + 0) AS last FROM entries e WHERE {}",
+                clauses.join(" AND ")
+            );
+            // `+`: the effective times filter the pages' rows, read by `seq`, and do not pick
+            // the index.
+            let mut page: Vec<String> = (clauses.iter())
+                .map(|c| c.replace("e.effective_at", "+e.effective_at"))
+                .collect();
+            let n = values.len();
+            page.push(format!("e.seq > ${} AND e.seq <= ${}", n + 1, n + 2));
             let columns: Vec<&str> = stream_columns().collect();
             let sql = format!(
-                "SELECT json_group_array(json_array({})) AS entries FROM (\
-                 SELECT s.*, (ROW_NUMBER() OVER (ORDER BY s.seq) - 1) / {PACKED_ENTRIES} \
-                 AS chunk FROM ({select}) AS s) GROUP BY chunk ORDER BY chunk",
+                "SELECT json_group_array(json_array({})) AS entries, MAX(s.seq) AS last_seq \
+                 FROM ({} ORDER BY e.seq LIMIT {PACKED_ENTRIES}) AS s",
                 columns.join(", "),
+                select(&page),
             );
             return EntryQuery {
                 sql,
                 values,
-                packed: true,
+                pages: Some(Pages { bounds }),
             };
         }
-        let sql = format!("{select} ORDER BY e.seq {direction}");
+        let sql = format!("{} ORDER BY e.seq {direction}", select(&clauses));
         EntryQuery {
             sql,
             values,
-            packed: false,
+            pages: None,
         }
     }
 }
