@@ -288,15 +288,17 @@ impl Lines {
     pub fn fields<'a>(&mut self, fields: impl Iterator<Item = Option<&'a str>>) {
         match self.format {
             Format::Csv => {
-                let amounts = &self.amounts;
-                let fields = fields.zip(amounts).map(|(field, amount)| {
+                for (field, amount) in fields.zip(&self.amounts) {
                     let field = field.unwrap_or("");
-                    match amount {
-                        true => std::borrow::Cow::Borrowed(field),
-                        false => neutralised(field),
+                    let written = match amount {
+                        true => self.csv.write_field(field),
+                        false => self.csv.write_field(neutralised(field).as_bytes()),
+                    };
+                    if let Err(error) = written {
+                        unreachable!("writing CSV to memory cannot fail: {error}");
                     }
-                });
-                if let Err(error) = self.csv.write_record(fields.map(|f| f.into_owned_bytes())) {
+                }
+                if let Err(error) = self.csv.write_record(None::<&[u8]>) {
                     unreachable!("writing CSV to memory cannot fail: {error}");
                 }
             }
@@ -353,20 +355,6 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
 
 /// Bytes of whole lines gathered before a chunk goes out (well under a gRPC message's limit).
 pub const CHUNK: usize = 64 * 1024;
-
-/// A field's bytes, borrowed when it needs no apostrophe.
-trait IntoOwnedBytes<'a> {
-    fn into_owned_bytes(self) -> std::borrow::Cow<'a, [u8]>;
-}
-
-impl<'a> IntoOwnedBytes<'a> for std::borrow::Cow<'a, str> {
-    fn into_owned_bytes(self) -> std::borrow::Cow<'a, [u8]> {
-        match self {
-            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
-            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
-        }
-    }
-}
 
 /// A text field a spreadsheet would run as a formula (it begins with `=`, `+`, `-`, `@`, a tab
 /// or a carriage return) gets a leading apostrophe, as OWASP recommends: the spreadsheet shows

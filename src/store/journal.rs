@@ -101,7 +101,7 @@ pub(super) fn stream_entries<'r>(
     conn: &'r mut AnyConnection,
     query: &'r EntryQuery,
 ) -> BoxStream<'r, StoreResult<JournalEntry>> {
-    let Some(pages) = &query.pages else {
+    let Some(bounds_sql) = &query.bounds else {
         let rows = bind_all(select(&query.sql), query.values.clone()).fetch(conn);
         return rows.map(|row| journal_entry(&row?)).boxed();
     };
@@ -114,7 +114,7 @@ pub(super) fn stream_entries<'r>(
         let (after, last) = match bounds {
             Some(bounds) => bounds,
             None => {
-                let row = bind_all(select(&pages.bounds), query.values.clone())
+                let row = bind_all(select(bounds_sql), query.values.clone())
                     .fetch_one(&mut *conn)
                     .await?;
                 let first = row.try_get::<Option<i64>, _>("first")?;
@@ -143,7 +143,7 @@ pub(super) fn stream_entries<'r>(
 
 /// The statement that streams what a filter selects (see [`JournalReader::stream`]).
 ///
-/// On SQLite, for a period of all accounts, it reads pages of [`PACKED_ENTRIES`] entries packed
+/// On SQLite, for a period of all accounts, it reads pages of `PACKED_ENTRIES` (256) entries packed
 /// into one row as a JSON array of arrays, by ranges of `seq` between the first and the last
 /// entry of the period. sqlx's SQLite driver steps a statement on a thread of its own and hands
 /// every row across to the runtime, and that hand-off, not SQLite, was most of the time of a long
@@ -153,18 +153,13 @@ pub(super) fn stream_entries<'r>(
 /// effective times had SQLite sort the whole period first.
 #[derive(Debug, Clone)]
 pub struct EntryQuery {
-    /// The statement; with `pages`, one page's (its last two parameters: after which `seq`,
+    /// The statement; with `bounds`, one page's (its last two parameters: after which `seq`,
     /// and up to which).
     sql: String,
     values: Vec<Value>,
-    pages: Option<Pages>,
-}
-
-/// How SQLite's pages are bounded.
-#[derive(Debug, Clone)]
-struct Pages {
-    /// The first and last `seq` the filter selects (`first`, `last`).
-    bounds: String,
+    /// SQLite's pages: the statement of the first and last `seq` the filter selects (`first`,
+    /// `last`).
+    bounds: Option<String>,
 }
 
 /// Entries per page of SQLite's packed stream.
@@ -215,14 +210,14 @@ impl EntryQuery {
             return EntryQuery {
                 sql,
                 values,
-                pages: Some(Pages { bounds }),
+                bounds: Some(bounds),
             };
         }
         let sql = format!("{} ORDER BY e.seq {direction}", select(&clauses));
         EntryQuery {
             sql,
             values,
-            pages: None,
+            bounds: None,
         }
     }
 }

@@ -100,6 +100,16 @@ fn close_values(c: &PeriodClose) -> Vec<Value> {
     ]
 }
 
+/// A month's head, as its row is written.
+fn head_row(close: &PeriodClose) -> RowSet<'static> {
+    RowSet {
+        table: "period_closes",
+        columns: CLOSE_COLUMNS,
+        suffix: String::new(),
+        rows: vec![close_values(close)],
+    }
+}
+
 impl Store {
     /// Every closed or closing month, oldest first.
     pub async fn period_closes(&self) -> StoreResult<Vec<PeriodClose>> {
@@ -139,13 +149,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if found.is_none() {
-            let head = RowSet {
-                table: "period_closes",
-                columns: CLOSE_COLUMNS,
-                suffix: String::new(),
-                rows: vec![close_values(close)],
-            };
-            write_all(&mut tx, self.dialect, vec![head]).await?;
+            write_all(&mut tx, self.dialect, vec![head_row(close)]).await?;
         }
         tx.commit().await?;
         Ok(found.is_none())
@@ -161,13 +165,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let head = RowSet {
-            table: "period_closes",
-            columns: CLOSE_COLUMNS,
-            suffix: String::new(),
-            rows: vec![close_values(close)],
-        };
-        write_all(&mut tx, self.dialect, vec![head]).await?;
+        write_all(&mut tx, self.dialect, vec![head_row(close)]).await?;
         // `line` numbers each customer's lines of the month.
         let mut numbers: std::collections::HashMap<AccountId, i64> = Default::default();
         for chunk in lines.chunks(1_000) {

@@ -2,9 +2,9 @@
 //! nothing itself: it is fed each account, then that account's entries in `account_seq` order,
 //! then the lots of the accounts seen since the last [`Checker::finish_lots`], and it keeps only
 //! running sums, the chain of the account in hand and the per-lot sums of one page of accounts.
-//! After a close it is fed differently: the chains it resumes (one per account with entries
-//! since), the entries since in the order recorded, then the account rows, the snapshot's lines
-//! and the lots.
+//! After a close it is fed differently: the entries since in the order recorded (each account's
+//! first one takes up its chain), the hashes their chains link to, then a page at a time the
+//! account rows, the snapshot's lines and the lots.
 //! [`Checker::finish`] turns what it found into a [`Report`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -132,7 +132,7 @@ pub struct Checker {
     /// The chains taken up after a closed month ([`Checker::entry_after_close`]), by account: the
     /// walk after a close goes in the order entries were recorded, across accounts.
     resumed: HashMap<AccountId, Chain>,
-    /// The first entry of each resumed chain (see [`Checker::chain_starts`]).
+    /// The first entry of each resumed chain (see [`Checker::take_chain_starts`]).
     chain_starts: Vec<ChainStart>,
     lot_sums: HashMap<LotId, LotSums>,
     /// Read by the unit tests in `super::tests`.

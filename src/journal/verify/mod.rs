@@ -1,7 +1,7 @@
 //! `credit-ledger verify`: checks invariants 1, 3, 6, 7 and 8 of `docs/design.md`, and the closed
 //! months' snapshots (`journal::close::check_snapshots`). Before any close, and always with
-//! `--full`, it walks the whole store ([`verify_store`]); once a month is closed, by default it
-//! checks from that month's snapshot on ([`verify_after_close`]), so it costs what the open
+//! `--full`, it walks the whole store (`verify_store`); once a month is closed, by default it
+//! checks from that month's snapshot on (`verify_after_close`), so it costs what the open
 //! period costs.
 //!
 //! [`Checker`] is pure: it is fed each account, then that account's entries in `account_seq`
@@ -63,7 +63,7 @@ pub async fn verify(store: &Store) -> anyhow::Result<Report> {
 
 /// [`verify`], and with `full` every entry from the first and each closed month's snapshot
 /// recomputed from the journal. Without `full`, once a month is closed, the entries are checked
-/// from the last closed month's snapshot on ([`verify_after_close`]).
+/// from the last closed month's snapshot on (`verify_after_close`).
 pub async fn verify_with(store: &Store, full: bool) -> anyhow::Result<Report> {
     let snapshots = crate::journal::close::check_snapshots(store, full)
         .await
