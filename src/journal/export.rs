@@ -3,13 +3,13 @@
 //! Lines keyed by the same column names. Pure: the streaming lives in `exporter`.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::fmt::{self, Write as _};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use super::summary::SummaryLine;
-use crate::ledger::amount::canonical;
-use crate::ledger::{Book, LedgerError, Side};
+use crate::ledger::amount::{canonical, Canonical};
+use crate::ledger::{Book, LedgerAccount, LedgerError, Side};
 use crate::store::JournalEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,11 +134,70 @@ impl GlCodes {
             Book::Quantity => ledger_account,
         }
     }
+
+    /// The GL code of a money account that has one.
+    fn mapped(&self, book: Book, ledger_account: LedgerAccount) -> Option<&str> {
+        match (book, ledger_account.name()) {
+            (Book::Money, Some(name)) => self.0.get(name).map(String::as_str),
+            _ => None,
+        }
+    }
 }
 
 /// RFC 3339 in UTC with microseconds, e.g. `2026-10-31T23:59:59.000000Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    Rfc3339(t).to_string()
+}
+
+/// [`rfc3339`] as it is written, without a string of its own.
+struct Rfc3339(DateTime<Utc>);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use chrono::format::{Fixed, Item, Numeric::*, Pad::Zero};
+        const ITEMS: &[Item<'static>] = &[
+            Item::Numeric(Year, Zero),
+            Item::Literal("-"),
+            Item::Numeric(Month, Zero),
+            Item::Literal("-"),
+            Item::Numeric(Day, Zero),
+            Item::Literal("T"),
+            Item::Numeric(Hour, Zero),
+            Item::Literal(":"),
+            Item::Numeric(Minute, Zero),
+            Item::Literal(":"),
+            Item::Numeric(Second, Zero),
+            Item::Fixed(Fixed::Nanosecond6),
+            Item::Literal("Z"),
+        ];
+        write!(f, "{}", self.0.format_with_items(ITEMS.iter()))
+    }
+}
+
+/// A detail line's field: empty, text the entry (or the GL codes) holds, or text written into
+/// the export's scratch buffer, so no field needs a string of its own.
+#[derive(Debug, Clone)]
+enum Field<'a> {
+    Empty,
+    Held(&'a str),
+    Written(std::ops::Range<usize>),
+}
+
+impl Field<'_> {
+    fn text<'t>(&'t self, scratch: &'t str) -> Option<&'t str> {
+        match self {
+            Field::Empty => None,
+            Field::Held(text) => Some(text),
+            Field::Written(range) => Some(&scratch[range.clone()]),
+        }
+    }
+}
+
+/// Writes `value` at the end of `scratch`; the field is where it went.
+fn written(scratch: &mut String, value: impl fmt::Display) -> Field<'static> {
+    let start = scratch.len();
+    let _ = write!(scratch, "{value}");
+    Field::Written(start..scratch.len())
 }
 
 /// Writes the detail line of each of an entry's postings in `book`, and answers how many. The
@@ -149,66 +208,65 @@ pub fn write_detail(
     book: Book,
     gl: &GlCodes,
 ) -> u64 {
+    use Field::{Empty, Held};
     let e = &journal_entry.entry;
     let mut postings = e.postings.iter().filter(|p| p.book == book).peekable();
     if postings.peek().is_none() {
         return 0;
     }
-    let seq = journal_entry.seq.to_string();
-    let id = e.id.to_string();
-    let (effective_at, recorded_at) = (rfc3339(e.effective_at), rfc3339(e.recorded_at));
-    let account_id = e.account_id.to_string();
-    let hold_id = e.hold_id.map(|h| h.to_string());
+    let mut scratch = std::mem::take(&mut lines.scratch);
+    scratch.clear();
+    let s = &mut scratch;
     let rating = e.rating.as_ref();
-    let rated = [
-        rating.map(|r| r.meter.clone()),
-        rating.map(|r| usage_text(&r.usage)),
-        rating.map(|r| r.book.clone()),
-        rating.map(|r| r.version.to_string()),
-        rating.map(|r| canonical(r.value)),
-        rating.map(|r| canonical(r.carried_in)),
-        rating.map(|r| canonical(r.carried_out)),
+    // In DETAIL_COLUMNS order; the posting's own fields are filled in per line.
+    let mut fields: [Field; 25] = [
+        written(s, journal_entry.seq),
+        written(s, e.id),
+        Held(e.kind.as_str()),
+        written(s, Rfc3339(e.effective_at)),
+        written(s, Rfc3339(e.recorded_at)),
+        Held(book.as_str()),
+        Empty, // ledger_account
+        Empty, // debit
+        Empty, // credit
+        Empty, // unit_or_currency
+        written(s, e.account_id),
+        Held(&journal_entry.external_id),
+        Empty, // lot_id
+        e.hold_id.map_or(Empty, |h| written(s, h)),
+        Held(&e.reference),
+        Held(&e.idempotency_key),
+        Held(&e.actor),
+        rating.map_or(Empty, |r| Held(&r.meter)),
+        rating.map_or(Empty, |r| written(s, usage_text(&r.usage))),
+        rating.map_or(Empty, |r| Held(&r.book)),
+        rating.map_or(Empty, |r| written(s, r.version)),
+        rating.map_or(Empty, |r| written(s, Canonical(r.value))),
+        rating.map_or(Empty, |r| written(s, Canonical(r.carried_in))),
+        rating.map_or(Empty, |r| written(s, Canonical(r.carried_out))),
+        e.original_effective_at
+            .map_or(Empty, |t| written(s, Rfc3339(t))),
     ];
-    let original_effective_at = e.original_effective_at.map(rfc3339);
-    let mut written = 0;
+    let entry_fields = s.len();
+    let mut written_lines = 0;
     for p in postings {
-        let amount = canonical(p.amount);
-        let (debit, credit) = match p.side {
-            Side::Debit => (Some(amount.as_str()), None),
-            Side::Credit => (None, Some(amount.as_str())),
+        s.truncate(entry_fields);
+        fields[6] = match gl.mapped(p.book, p.ledger_account) {
+            Some(code) => Held(code),
+            None => written(s, p.ledger_account),
         };
-        let ledger_account = p.ledger_account.to_string();
-        let unit = p.unit.to_string();
-        let lot_id = p.lot_id.map(|l| l.to_string());
-        let fields = [
-            Some(seq.as_str()),
-            Some(&id),
-            Some(e.kind.as_str()),
-            Some(&effective_at),
-            Some(&recorded_at),
-            Some(p.book.as_str()),
-            Some(gl.code(p.book, &ledger_account)),
-            debit,
-            credit,
-            Some(&unit),
-            Some(&account_id),
-            Some(&journal_entry.external_id),
-            lot_id.as_deref(),
-            hold_id.as_deref(),
-            Some(&e.reference),
-            Some(&e.idempotency_key),
-            Some(&e.actor),
-        ];
-        let rated = rated.iter().map(Option::as_deref);
-        lines.fields(
-            fields
-                .into_iter()
-                .chain(rated)
-                .chain([original_effective_at.as_deref()]),
-        );
-        written += 1;
+        let amount = written(s, Canonical(p.amount));
+        (fields[7], fields[8]) = match p.side {
+            Side::Debit => (amount, Empty),
+            Side::Credit => (Empty, amount),
+        };
+        fields[9] = Held(p.unit.as_str());
+        fields[12] = p.lot_id.map_or(Empty, |l| written(s, l));
+        lines.fields(fields.iter().map(|f| f.text(s)));
+        written_lines += 1;
     }
-    written
+    lines.scratch = scratch;
+    written_lines
 }
 
 /// A rated entry's usage in one field: `dimension=amount` pairs in dimension order, separated
@@ -256,6 +314,8 @@ pub struct Lines {
     csv: csv::Writer<Vec<u8>>,
     /// JSON lines are written here.
     json: Vec<u8>,
+    /// Where a detail line's fields are spelled (kept, so its capacity is reused).
+    scratch: String,
 }
 
 /// Columns holding amounts.
@@ -271,6 +331,7 @@ impl Lines {
             amounts: columns.iter().map(|c| AMOUNT_COLUMNS.contains(c)).collect(),
             csv: csv_writer(),
             json: Vec::new(),
+            scratch: String::new(),
         };
         if format == Format::Csv {
             lines.fields(columns.iter().map(|c| Some(*c)));
@@ -309,10 +370,13 @@ impl Lines {
                     if i > 0 {
                         out.push(b',');
                     }
-                    let value = field.map_or(serde_json::Value::Null, |v| {
-                        serde_json::Value::String(v.to_string())
-                    });
-                    let _ = write!(out, "\"{column}\":{value}");
+                    // Column names are plain identifiers: nothing to escape.
+                    out.push(b'"');
+                    out.extend_from_slice(column.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    if let Err(error) = serde_json::to_writer(&mut *out, &field) {
+                        unreachable!("writing JSON to memory cannot fail: {error}");
+                    }
                 }
                 out.extend_from_slice(b"}\n");
             }
@@ -361,7 +425,10 @@ pub const CHUNK: usize = 64 * 1024;
 /// the text as it was, and runs nothing. External ids, references and idempotency keys come from
 /// other systems and, through them, from customers.
 pub fn neutralised(field: &str) -> std::borrow::Cow<'_, str> {
-    match field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    match matches!(
+        field.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) {
         true => std::borrow::Cow::Owned(format!("'{field}")),
         false => std::borrow::Cow::Borrowed(field),
     }

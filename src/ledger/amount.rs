@@ -335,10 +335,21 @@ pub fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, AmountE
 /// The one spelling of an amount in every answer and export line: no trailing zeros, no
 /// exponent, no negative zero ("80", "0", "-0.1", "8").
 pub fn canonical(value: Decimal) -> String {
-    let value = value.normalize();
-    match value.is_zero() {
-        true => "0".to_string(),
-        false => value.to_string(),
+    Canonical(value).to_string()
+}
+
+/// An amount's [`canonical`] spelling, written where it goes rather than into a string of its
+/// own (an export writes millions).
+#[derive(Debug, Clone, Copy)]
+pub struct Canonical(pub Decimal);
+
+impl fmt::Display for Canonical {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.0.normalize();
+        match value.is_zero() {
+            true => f.write_str("0"),
+            false => write!(f, "{value}"),
+        }
     }
 }
 

@@ -56,8 +56,17 @@ fn bad<E>(what: &'static str) -> impl Fn(E) -> DecodeError {
 }
 
 fn posting(text: &str) -> Decoded<Posting> {
-    let fields: Vec<&str> = text.split(',').collect();
-    let [book, account, side, amount, unit, lot] = fields[..] else {
+    let mut fields = text.split(',');
+    let mut field = || fields.next();
+    let (Some(book), Some(account), Some(side), Some(amount), Some(unit), Some(lot), None) = (
+        field(),
+        field(),
+        field(),
+        field(),
+        field(),
+        field(),
+        field(),
+    ) else {
         return Err(DecodeError::Shape("a posting is six fields"));
     };
     Ok(Posting {
