@@ -14,7 +14,8 @@ use super::export::{summary_record, write_detail, Lines, CHUNK};
 use super::export::{ExportSpec, GlCodes};
 use super::summary::Summarizer;
 use crate::config::DatabaseUrl;
-use crate::store::{EntryFilter, Store};
+use crate::store::{EntryFilter, JournalEntry, JournalReader, Store, StoreResult};
+use tokio::sync::mpsc;
 
 /// Where an export's chunks go: a gRPC stream, a file, stdout.
 #[async_trait::async_trait]
@@ -61,28 +62,31 @@ pub async fn export_journal(
     let mut summary = spec
         .summary
         .then(|| Summarizer::new(spec.book, spec.by_customer));
-    let query = reader.query(&filter);
-    let mut entries = reader.stream(&query);
-    while let Some(journal_entry) = entries.try_next().await? {
-        stats.entries += 1;
-        if let Some(summary) = &mut summary {
-            for p in &journal_entry.entry.postings {
-                let effective_at = journal_entry.entry.effective_at;
-                summary.add(effective_at, p, &journal_entry.external_id);
+    // Reading and decoding run on a task of their own, so the lines of one batch are written
+    // while the next is read: on two cores, the export costs the larger of the two, not both.
+    let (batches, mut read) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+    let reading = tokio::spawn(read_batches(reader, filter, batches));
+    while let Some(batch) = read.recv().await {
+        for journal_entry in batch? {
+            stats.entries += 1;
+            if let Some(summary) = &mut summary {
+                for p in &journal_entry.entry.postings {
+                    let effective_at = journal_entry.entry.effective_at;
+                    summary.add(effective_at, p, &journal_entry.external_id);
+                }
+                continue;
             }
-            continue;
-        }
-        stats.rows += write_detail(&mut out, &journal_entry, spec.book, gl);
-        if out.len() >= CHUNK {
-            stats.bytes += out.len() as u64;
-            sink.write(out.take()).await?;
-            if let Some(total) = total {
-                sink.progress(stats.entries, total);
+            stats.rows += write_detail(&mut out, &journal_entry, spec.book, gl);
+            if out.len() >= CHUNK {
+                stats.bytes += out.len() as u64;
+                sink.write(out.take()).await?;
+                if let Some(total) = total {
+                    sink.progress(stats.entries, total);
+                }
             }
         }
     }
-    drop(entries);
-    reader.finish().await?;
+    reading.await.context("the export's reading task")??;
     for line in summary.map(Summarizer::finish).unwrap_or_default() {
         let record = summary_record(&line, spec.book, spec.by_customer, gl);
         out.record(&record);
@@ -97,6 +101,44 @@ pub async fn export_journal(
         sink.write(out.take()).await?;
     }
     Ok(stats)
+}
+
+/// Entries handed from the reading task to the writing one at a time.
+const BATCH: usize = 256;
+/// Batches read ahead of the writing (with `BATCH`, what bounds the export's memory).
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Streams what `filter` selects through `reader` to `batches`, then ends the snapshot. A read
+/// error is sent on, and ends the reading; so does the writing side going away.
+async fn read_batches(
+    mut reader: JournalReader,
+    filter: EntryFilter,
+    batches: mpsc::Sender<StoreResult<Vec<JournalEntry>>>,
+) -> StoreResult<()> {
+    let query = reader.query(&filter);
+    let mut entries = reader.stream(&query);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut writing = true;
+    while writing {
+        match entries.try_next().await {
+            Ok(Some(entry)) => batch.push(entry),
+            Ok(None) => break,
+            Err(error) => {
+                let _ = batches.send(Err(error)).await;
+                batch.clear();
+                break;
+            }
+        }
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            writing = batches.send(Ok(full)).await.is_ok();
+        }
+    }
+    if writing && !batch.is_empty() {
+        let _ = batches.send(Ok(batch)).await;
+    }
+    drop(entries);
+    reader.finish().await
 }
 
 /// `credit-ledger export`: runs the export straight on the database at `database_url` (no

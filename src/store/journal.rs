@@ -7,13 +7,12 @@
 
 use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
-use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Row, Transaction};
+use sqlx::{Any, AnyConnection, Database, Encode, Postgres, Row, Transaction, Type};
 
 use super::rows::*;
 use super::sql::{padded, param, placeholders, select, select_list, Kind, Value};
-use super::{Dialect, Store, StoreError, StoreResult};
+use super::{ops, Dialect, Store, StoreError, StoreResult};
 use crate::ledger::{AccountId, Entry, EntryKind};
 
 /// Which entries a page holds. Times are of `effective_at`: `from` inclusive, `to` exclusive.
@@ -40,15 +39,28 @@ pub struct JournalEntry {
 
 /// A read-only snapshot of the store that exports and reports page through.
 pub struct JournalReader {
-    tx: Transaction<'static, Any>,
+    snapshot: Snapshot,
     dialect: Dialect,
+}
+
+/// The snapshot's transaction: on PostgreSQL, on a native connection of the reads pool.
+enum Snapshot {
+    Any(Transaction<'static, Any>),
+    Postgres(Transaction<'static, Postgres>),
 }
 
 impl Store {
     /// Opens a snapshot ([`Store::snapshot`]) to page through.
     pub async fn journal_reader(&self) -> StoreResult<JournalReader> {
+        let snapshot = match &self.reads {
+            Some(reads) => {
+                let begin = ops(self.dialect).begin_snapshot;
+                Snapshot::Postgres(reads.begin_with(begin).await?)
+            }
+            None => Snapshot::Any(self.snapshot().await?),
+        };
         Ok(JournalReader {
-            tx: self.snapshot().await?,
+            snapshot,
             dialect: self.dialect,
         })
     }
@@ -72,7 +84,13 @@ impl JournalReader {
         &'r mut self,
         query: &'r EntryQuery,
     ) -> BoxStream<'r, StoreResult<JournalEntry>> {
-        stream_entries(&mut self.tx, query)
+        match &mut self.snapshot {
+            Snapshot::Any(tx) => stream_entries(tx, query),
+            Snapshot::Postgres(tx) => {
+                let statement = sqlx::query(&query.sql).persistent(false);
+                decoded_in_chunks(bind_all(statement, query.values.clone()).fetch(&mut **tx))
+            }
+        }
     }
 
     /// How many entries the filter selects (for a progress line).
@@ -82,16 +100,31 @@ impl JournalReader {
             "SELECT COUNT(*) AS n FROM entries e WHERE {}",
             clauses.join(" AND ")
         );
-        let row = bind_all(select(&sql), values)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let n = row.try_get::<i64, _>("n")?;
+        let n = match &mut self.snapshot {
+            Snapshot::Any(tx) => {
+                let statement = bind_all(select(&sql), values);
+                statement
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get::<i64, _>("n")?
+            }
+            Snapshot::Postgres(tx) => {
+                let statement = bind_all(sqlx::query(&sql).persistent(false), values);
+                statement
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get::<i64, _>("n")?
+            }
+        };
         u64::try_from(n).map_err(|e| StoreError::Corrupt(anyhow::anyhow!("COUNT(*) is {n}: {e}")))
     }
 
     /// Ends the snapshot (it wrote nothing).
     pub async fn finish(self) -> StoreResult<()> {
-        self.tx.rollback().await?;
+        match self.snapshot {
+            Snapshot::Any(tx) => tx.rollback().await?,
+            Snapshot::Postgres(tx) => tx.rollback().await?,
+        }
         Ok(())
     }
 }
@@ -102,8 +135,7 @@ pub(super) fn stream_entries<'r>(
     query: &'r EntryQuery,
 ) -> BoxStream<'r, StoreResult<JournalEntry>> {
     let Some(bounds_sql) = &query.bounds else {
-        let rows = bind_all(select(&query.sql), query.values.clone()).fetch(conn);
-        return rows.map(|row| journal_entry(&row?)).boxed();
+        return decoded_in_chunks(bind_all(select(&query.sql), query.values.clone()).fetch(conn));
     };
     // (connection, the last seq read and the last to read, whether the last page was read)
     let start = (conn, None::<(i64, i64)>, false);
@@ -133,12 +165,46 @@ pub(super) fn stream_entries<'r>(
         let Some(read) = row.try_get::<Option<i64>, _>("last_seq")? else {
             return Ok(None);
         };
-        let entries = unpack(&row);
-        Ok(Some((entries, (conn, Some((read, last)), read >= last))))
+        let packed = row.try_get::<String, _>("entries")?;
+        Ok(Some((packed, (conn, Some((read, last)), read >= last))))
     })
+    .map_ok(|packed| decoded_apart(move || unpack(&packed)))
+    .try_buffered(2)
     .map_ok(futures::stream::iter)
     .try_flatten()
     .boxed()
+}
+
+/// Rows decoded together on a thread of their own, off the read: as many as a packed page.
+const DECODED_TOGETHER: usize = PACKED_ENTRIES as usize;
+
+/// A driver's rows as entries, decoded `DECODED_TOGETHER` at a time apart from the read.
+fn decoded_in_chunks<'r, R: Fields + Send + 'static>(
+    rows: BoxStream<'r, Result<R, sqlx::Error>>,
+) -> BoxStream<'r, StoreResult<JournalEntry>> {
+    (rows.chunks(DECODED_TOGETHER))
+        .map(|rows| {
+            Ok(decoded_apart(move || {
+                (rows.into_iter()).map(|row| journal_entry(&row?)).collect()
+            }))
+        })
+        .try_buffered(2)
+        .map_ok(futures::stream::iter)
+        .try_flatten()
+        .boxed()
+}
+
+/// Runs `decode` on a blocking thread, so that the stream reads the next rows meanwhile (its
+/// consumer, on a core of its own, writes out the ones before).
+async fn decoded_apart(
+    decode: impl FnOnce() -> Vec<StoreResult<JournalEntry>> + Send + 'static,
+) -> StoreResult<Vec<StoreResult<JournalEntry>>> {
+    match tokio::task::spawn_blocking(decode).await {
+        Ok(entries) => Ok(entries),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(StoreError::Unavailable(sqlx::Error::WorkerCrashed)),
+    }
 }
 
 /// The statement that streams what a filter selects (see [`JournalReader::stream`]).
@@ -222,13 +288,9 @@ impl EntryQuery {
     }
 }
 
-/// One packed row's entries, in `seq` order.
-fn unpack(row: &AnyRow) -> Vec<StoreResult<JournalEntry>> {
-    let text = match row.try_get::<String, _>("entries") {
-        Ok(text) => text,
-        Err(e) => return vec![Err(e.into())],
-    };
-    let rows: Vec<Vec<serde_json::Value>> = match serde_json::from_str(&text) {
+/// One packed page's entries, in `seq` order.
+fn unpack(packed: &str) -> Vec<StoreResult<JournalEntry>> {
+    let rows: Vec<Vec<PackedValue>> = match serde_json::from_str(packed) {
         Ok(rows) => rows,
         Err(e) => {
             let e = anyhow::anyhow!("a packed chunk of entries: {e}");
@@ -251,11 +313,69 @@ fn unpack(row: &AnyRow) -> Vec<StoreResult<JournalEntry>> {
 /// An entry packed as a JSON array, its values in `names` order.
 struct Packed<'a> {
     names: &'a [&'a str],
-    values: &'a [serde_json::Value],
+    values: &'a [PackedValue<'a>],
+}
+
+/// One value of a packed entry: SQLite's null, integer or text, the text borrowed from the page
+/// unless JSON escaped it.
+enum PackedValue<'a> {
+    Null,
+    Int(i64),
+    Text(std::borrow::Cow<'a, str>),
+    /// Anything else (a real, say), which no entry column holds.
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for PackedValue<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(PackedVisitor)
+    }
+}
+
+struct PackedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PackedVisitor {
+    type Value = PackedValue<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a null, an integer or a text")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(PackedValue::Null)
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(PackedValue::Int(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        i64::try_from(v).map(PackedValue::Int).map_err(E::custom)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(PackedValue::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(PackedValue::Other)
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(PackedValue::Text(std::borrow::Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PackedValue::Text(std::borrow::Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(PackedValue::Text(std::borrow::Cow::Owned(v)))
+    }
 }
 
 impl Packed<'_> {
-    fn value(&self, column: &str) -> StoreResult<&serde_json::Value> {
+    fn value(&self, column: &str) -> StoreResult<&PackedValue<'_>> {
         (self.names.iter().position(|n| *n == column))
             .and_then(|i| self.values.get(i))
             .ok_or_else(|| StoreError::Corrupt(anyhow::anyhow!("column {column}: not packed")))
@@ -265,20 +385,21 @@ impl Packed<'_> {
 impl Fields for Packed<'_> {
     fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
         match self.value(column)? {
-            serde_json::Value::Null => Ok(None),
-            serde_json::Value::String(s) => Ok(Some(s.clone())),
-            other => Err(StoreError::Corrupt(anyhow::anyhow!(
-                "column {column}: {other} is not text"
+            PackedValue::Null => Ok(None),
+            PackedValue::Text(s) => Ok(Some(s.to_string())),
+            _ => Err(StoreError::Corrupt(anyhow::anyhow!(
+                "column {column}: not text"
             ))),
         }
     }
 
     fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
         match self.value(column)? {
-            serde_json::Value::Null => Ok(None),
-            value => value.as_i64().map(Some).ok_or_else(|| {
-                StoreError::Corrupt(anyhow::anyhow!("column {column}: {value} is not a number"))
-            }),
+            PackedValue::Null => Ok(None),
+            PackedValue::Int(n) => Ok(Some(*n)),
+            _ => Err(StoreError::Corrupt(anyhow::anyhow!(
+                "column {column}: not a number"
+            ))),
         }
     }
 }
@@ -332,10 +453,17 @@ fn where_clauses(dialect: Dialect, filter: &EntryFilter) -> (Vec<String>, Vec<Va
     (clauses, values)
 }
 
-fn bind_all<'q>(
-    mut query: Query<'q, Any, AnyArguments<'q>>,
+/// Binds `values` in order, on either driver.
+fn bind_all<'q, DB: Database>(
+    mut query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
     values: Vec<Value>,
-) -> Query<'q, Any, AnyArguments<'q>> {
+) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    String: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+{
     for value in values {
         query = match value {
             Value::Text(v) => query.bind(v),
@@ -381,4 +509,44 @@ fn journal_entry(row: &impl Fields) -> StoreResult<JournalEntry> {
         external_id: row.opt_text("account_external_id")?.unwrap_or_default(),
         entry: entry_from_row(row)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A packed page of one entry whose reference is `reference` (any JSON value).
+    fn page(reference: serde_json::Value) -> String {
+        let id = "0193a7a0-0000-7000-8000-000000000001";
+        let account = "0193a7a0-0000-7000-8000-000000000002";
+        let entry = serde_json::json!([
+            7, "cust-1", id, account, 1, "debit", 1_000_000, 1_000_001, "key-1", reference, null,
+            null, "", "h1", "1;", "actor", null, null
+        ]);
+        serde_json::Value::Array(vec![entry]).to_string()
+    }
+
+    #[test]
+    fn a_packed_entry_reads_escaped_text_as_it_was_written() {
+        let reference = "say \"hi\"\n\tthen \\ bye ✓";
+        let entries = unpack(&page(reference.into()));
+        let [Ok(e)] = &entries[..] else {
+            panic!("one entry: {entries:?}");
+        };
+        assert_eq!((e.seq, e.external_id.as_str()), (7, "cust-1"));
+        assert_eq!(e.entry.reference, reference);
+        assert_eq!(e.entry.idempotency_key, "key-1");
+        assert_eq!(e.entry.effective_at.timestamp_micros(), 1_000_000);
+    }
+
+    #[test]
+    fn a_packed_entry_with_a_number_for_text_is_corrupt() {
+        let entries = unpack(&page(serde_json::json!(3)));
+        let [Err(StoreError::Corrupt(e))] = &entries[..] else {
+            panic!("one corrupt entry: {entries:?}");
+        };
+        assert!(e.to_string().contains("reference"), "{e}");
+        let entries = unpack("[[1, 2");
+        assert!(matches!(&entries[..], [Err(StoreError::Corrupt(_))]));
+    }
 }

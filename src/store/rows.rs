@@ -172,17 +172,24 @@ pub(super) trait Fields {
     fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
 }
 
-impl Fields for AnyRow {
-    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
-        self.try_get::<Option<String>, _>(column)
-            .map_err(|e| corrupt(column, e))
-    }
+/// A driver's row: the Any driver's, or PostgreSQL's own (its long reads, see `journal.rs`).
+macro_rules! row_fields {
+    ($($row:ty),*) => {$(
+        impl Fields for $row {
+            fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+                self.try_get::<Option<String>, _>(column)
+                    .map_err(|e| corrupt(column, e))
+            }
 
-    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
-        self.try_get::<Option<i64>, _>(column)
-            .map_err(|e| corrupt(column, e))
-    }
+            fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+                self.try_get::<Option<i64>, _>(column)
+                    .map_err(|e| corrupt(column, e))
+            }
+        }
+    )*};
 }
+
+row_fields!(AnyRow, sqlx::postgres::PgRow);
 
 pub(super) fn text(row: &impl Fields, column: &str) -> StoreResult<String> {
     row.opt_text(column)?
