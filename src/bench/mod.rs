@@ -125,7 +125,8 @@ pub async fn run(args: BenchArgs, server: Option<String>) -> anyhow::Result<()> 
         }
         reports.push(report);
     }
-    if !args.json {
+    // `scale` prints tables of its own.
+    if !args.json && !reports.is_empty() {
         report::print_table(&reports);
     }
     Ok(())
