@@ -458,9 +458,12 @@ fn database_export(
         _ => {
             let path = (database.url.strip_prefix("sqlite://")).unwrap_or(&database.url);
             let micros = |t: DateTime<Utc>| t.timestamp_micros();
+            // `+`: the shell reads the table in `seq` order, its fastest way to the whole
+            // journal; left to itself it takes the effective-time index and sorts the period
+            // (3.6 s against 2.5 s on a million entries), a yardstick easier to beat.
             let select = format!(
                 "SELECT {columns} FROM entries e LEFT JOIN accounts a ON a.id = e.account_id \
-                 WHERE e.effective_at >= {} AND e.effective_at < {} ORDER BY e.seq;",
+                 WHERE +e.effective_at >= {} AND +e.effective_at < {} ORDER BY e.seq;",
                 micros(from),
                 micros(to)
             );
