@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::summary::SummaryLine;
 use crate::ledger::amount::{canonical, Canonical};
-use crate::ledger::{Book, LedgerAccount, LedgerError, Side};
+use crate::ledger::{Book, LedgerError, Side};
 use crate::store::JournalEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,14 +134,6 @@ impl GlCodes {
             Book::Quantity => ledger_account,
         }
     }
-
-    /// The GL code of a money account that has one.
-    fn mapped(&self, book: Book, ledger_account: LedgerAccount) -> Option<&str> {
-        match (book, ledger_account.name()) {
-            (Book::Money, Some(name)) => self.0.get(name).map(String::as_str),
-            _ => None,
-        }
-    }
 }
 
 /// RFC 3339 in UTC with microseconds, e.g. `2026-10-31T23:59:59.000000Z`.
@@ -251,8 +243,9 @@ pub fn write_detail(
     let mut written_lines = 0;
     for p in postings {
         s.truncate(entry_fields);
-        fields[6] = match gl.mapped(p.book, p.ledger_account) {
-            Some(code) => Held(code),
+        // Only a named account can have a GL code; a lot's or a credit line's is spelled.
+        fields[6] = match p.ledger_account.name() {
+            Some(name) => Held(gl.code(p.book, name)),
             None => written(s, p.ledger_account),
         };
         let amount = written(s, Canonical(p.amount));

@@ -86,10 +86,9 @@ impl JournalReader {
     ) -> BoxStream<'r, StoreResult<JournalEntry>> {
         match &mut self.snapshot {
             Snapshot::Any(tx) => stream_entries(tx, query),
-            Snapshot::Postgres(tx) => {
-                let statement = sqlx::query(&query.sql).persistent(false);
-                decoded_in_chunks(bind_all(statement, query.values.clone()).fetch(&mut **tx))
-            }
+            Snapshot::Postgres(tx) => decoded_in_chunks(
+                bind_all(select(&query.sql), query.values.clone()).fetch(&mut **tx),
+            ),
         }
     }
 
@@ -101,20 +100,14 @@ impl JournalReader {
             clauses.join(" AND ")
         );
         let n = match &mut self.snapshot {
-            Snapshot::Any(tx) => {
-                let statement = bind_all(select(&sql), values);
-                statement
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get::<i64, _>("n")?
-            }
-            Snapshot::Postgres(tx) => {
-                let statement = bind_all(sqlx::query(&sql).persistent(false), values);
-                statement
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get::<i64, _>("n")?
-            }
+            Snapshot::Any(tx) => int(
+                &bind_all(select(&sql), values).fetch_one(&mut **tx).await?,
+                "n",
+            )?,
+            Snapshot::Postgres(tx) => int(
+                &bind_all(select(&sql), values).fetch_one(&mut **tx).await?,
+                "n",
+            )?,
         };
         u64::try_from(n).map_err(|e| StoreError::Corrupt(anyhow::anyhow!("COUNT(*) is {n}: {e}")))
     }
@@ -139,7 +132,7 @@ pub(super) fn stream_entries<'r>(
     };
     // (connection, the last seq read and the last to read, whether the last page was read)
     let start = (conn, None::<(i64, i64)>, false);
-    futures::stream::try_unfold(start, move |(conn, bounds, done)| async move {
+    let pages = futures::stream::try_unfold(start, move |(conn, bounds, done)| async move {
         if done {
             return Ok::<_, StoreError>(None);
         }
@@ -168,11 +161,8 @@ pub(super) fn stream_entries<'r>(
         let packed = row.try_get::<String, _>("entries")?;
         Ok(Some((packed, (conn, Some((read, last)), read >= last))))
     })
-    .map_ok(|packed| decoded_apart(move || unpack(&packed)))
-    .try_buffered(2)
-    .map_ok(futures::stream::iter)
-    .try_flatten()
-    .boxed()
+    .map_ok(|packed| move || unpack(&packed));
+    decoded_pages(pages)
 }
 
 /// Rows decoded together on a thread of their own, off the read: as many as a packed page.
@@ -182,12 +172,21 @@ const DECODED_TOGETHER: usize = PACKED_ENTRIES as usize;
 fn decoded_in_chunks<'r, R: Fields + Send + 'static>(
     rows: BoxStream<'r, Result<R, sqlx::Error>>,
 ) -> BoxStream<'r, StoreResult<JournalEntry>> {
-    (rows.chunks(DECODED_TOGETHER))
-        .map(|rows| {
-            Ok(decoded_apart(move || {
-                (rows.into_iter()).map(|row| journal_entry(&row?)).collect()
-            }))
-        })
+    let pages = (rows.chunks(DECODED_TOGETHER))
+        .map(|rows| Ok(move || (rows.into_iter()).map(|row| journal_entry(&row?)).collect()));
+    decoded_pages(pages)
+}
+
+/// The entries of each page in turn, every page decoded by its own `decode` on a blocking
+/// thread while the next page is read.
+fn decoded_pages<'r, D>(
+    pages: impl futures::Stream<Item = StoreResult<D>> + Send + 'r,
+) -> BoxStream<'r, StoreResult<JournalEntry>>
+where
+    D: FnOnce() -> Vec<StoreResult<JournalEntry>> + Send + 'static,
+{
+    pages
+        .map_ok(decoded_apart)
         .try_buffered(2)
         .map_ok(futures::stream::iter)
         .try_flatten()

@@ -71,7 +71,9 @@ pub(super) fn param(dialect: Dialect, n: usize, kind: Kind) -> String {
 /// cached generic plan is made once, often while a table is still nearly empty, and then kept:
 /// on a fresh PostgreSQL database it turned primary-key lookups of holds into sequential scans
 /// that grew with every hold. Writes stay prepared; their plan does not depend on table sizes.
-pub(super) fn select(sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+pub(super) fn select<DB: sqlx::Database + sqlx::database::HasStatementCache>(
+    sql: &str,
+) -> Query<'_, DB, DB::Arguments<'_>> {
     sqlx::query(sql).persistent(false)
 }
 
